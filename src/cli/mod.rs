@@ -1,0 +1,50 @@
+//! The `veloz` command line: one subcommand per job, each in its own module.
+//!
+//! `anyhow` is used here, at the binary's edge, and nowhere below.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+/// Veloz: a thread-per-core, shared-nothing trading engine.
+#[derive(Debug, Parser)]
+#[command(name = "veloz", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the effective configuration (the embedded default, or --config) as TOML.
+    Config {
+        /// Configuration file (TOML); the embedded default when absent.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+/// Parse the command line, run the subcommand, map errors to a non-zero exit.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("veloz: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Config { config } => {
+            let config = Config::load_or_default(config.as_deref())?;
+            print!("{}", config.to_toml_string());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

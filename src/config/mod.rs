@@ -1,0 +1,326 @@
+//! Typed configuration, read from TOML.
+//!
+//! One serde struct per subsystem, each `#[serde(default, deny_unknown_fields)]`, every field
+//! documented. [`Config::default()`] is the embedded `config/default.toml`, so the engine runs
+//! with no file at all; a test pins those defaults. [`Config::validate`] checks what serde
+//! cannot (unique ids, positive tick and lot sizes, ...) and names the instrument and value at
+//! fault.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::Instrument;
+
+/// The embedded default configuration.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+/// Errors loading or validating a configuration; each names the file, instrument or value.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("invalid config {origin}: {source}")]
+    Parse {
+        origin: String,
+        source: Box<toml::de::Error>,
+    },
+    #[error("config has no instruments: at least one [[instruments]] entry is needed")]
+    NoInstruments,
+    #[error("instrument id {id} is used twice (symbols {first} and {second})")]
+    DuplicateInstrumentId {
+        id: u32,
+        first: String,
+        second: String,
+    },
+    #[error("instrument symbol {symbol:?} is used twice")]
+    DuplicateSymbol { symbol: String },
+    #[error("instrument {symbol}: {field} = {value} is invalid: {why}")]
+    InvalidInstrument {
+        symbol: String,
+        field: &'static str,
+        value: i128,
+        why: &'static str,
+    },
+}
+
+/// The whole configuration.
+///
+/// Sections left out of a file take their serde defaults (empty for `instruments`, which
+/// [`Config::validate`] then refuses); [`Config::default()`] is the embedded file instead.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The tradable instruments.
+    #[serde(default)]
+    pub instruments: Vec<InstrumentConfig>,
+}
+
+/// One tradable instrument (`[[instruments]]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstrumentConfig {
+    /// Numeric id used on the wire and in the journal; stable for the instrument's life.
+    pub id: u32,
+    /// Human-readable symbol, unique.
+    pub symbol: String,
+    /// Prices are integer counts of `10^-price_scale` quote units (0..=18).
+    #[serde(default)]
+    pub price_scale: u8,
+    /// Every price must be a positive multiple of this (in price units).
+    #[serde(default = "one_i64")]
+    pub tick_size: i64,
+    /// Every quantity must be a positive multiple of this.
+    #[serde(default = "one_u64")]
+    pub lot_size: u64,
+    /// Smallest order quantity accepted.
+    #[serde(default = "one_u64")]
+    pub min_qty: u64,
+    /// Largest order quantity accepted.
+    #[serde(default = "default_max_qty")]
+    pub max_qty: u64,
+    /// Limit prices further than this from the reference price (in basis points) are
+    /// rejected; 0 disables the band.
+    #[serde(default)]
+    pub price_band_bps: u32,
+    /// Reference price for the band before the first trade (0 = none); afterwards the last
+    /// trade price is used.
+    #[serde(default)]
+    pub reference_price: i64,
+    /// A market order trades at most this many ticks through the best opposite price it finds
+    /// on arrival; the rest is cancelled.
+    #[serde(default = "default_protection")]
+    pub market_protection_ticks: u32,
+}
+
+fn one_i64() -> i64 {
+    1
+}
+fn one_u64() -> u64 {
+    1
+}
+fn default_max_qty() -> u64 {
+    1_000_000_000
+}
+fn default_protection() -> u32 {
+    100
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::from_toml_str(DEFAULT_TOML, "<embedded default>")
+            .expect("the embedded default config is valid (pinned by a test)")
+    }
+}
+
+impl Config {
+    /// Parse and validate TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            source: Box::new(e),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Read, parse and validate a TOML file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::from_toml_str(&text, &path.display().to_string())
+    }
+
+    /// `path` if given, else the embedded default.
+    pub fn load_or_default(path: Option<&Path>) -> Result<Config, ConfigError> {
+        match path {
+            Some(p) => Config::load(p),
+            None => Ok(Config::default()),
+        }
+    }
+
+    /// The configuration as TOML text.
+    pub fn to_toml_string(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Check what serde cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.instruments.is_empty() {
+            return Err(ConfigError::NoInstruments);
+        }
+        let mut symbols = BTreeSet::new();
+        for (i, inst) in self.instruments.iter().enumerate() {
+            if let Some(prev) = self.instruments[..i].iter().find(|p| p.id == inst.id) {
+                return Err(ConfigError::DuplicateInstrumentId {
+                    id: inst.id,
+                    first: prev.symbol.clone(),
+                    second: inst.symbol.clone(),
+                });
+            }
+            if !symbols.insert(inst.symbol.as_str()) {
+                return Err(ConfigError::DuplicateSymbol {
+                    symbol: inst.symbol.clone(),
+                });
+            }
+            inst.validate()?;
+        }
+        Ok(())
+    }
+
+    /// The instruments in the matching core's form, in ascending id order.
+    pub fn instruments(&self) -> Vec<Instrument> {
+        let mut v: Vec<Instrument> = self
+            .instruments
+            .iter()
+            .map(InstrumentConfig::to_instrument)
+            .collect();
+        v.sort_by_key(|i| i.id);
+        v
+    }
+}
+
+impl InstrumentConfig {
+    fn invalid(&self, field: &'static str, value: i128, why: &'static str) -> ConfigError {
+        ConfigError::InvalidInstrument {
+            symbol: self.symbol.clone(),
+            field,
+            value,
+            why,
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.symbol.is_empty() || self.symbol.len() > 32 {
+            return Err(self.invalid(
+                "symbol",
+                self.symbol.len() as i128,
+                "symbol length must be 1..=32 bytes",
+            ));
+        }
+        if self.price_scale > 18 {
+            return Err(self.invalid("price_scale", self.price_scale as i128, "must be <= 18"));
+        }
+        if self.tick_size <= 0 {
+            return Err(self.invalid("tick_size", self.tick_size as i128, "must be > 0"));
+        }
+        if self.lot_size == 0 {
+            return Err(self.invalid("lot_size", 0, "must be > 0"));
+        }
+        if self.min_qty == 0 || self.min_qty % self.lot_size != 0 {
+            return Err(self.invalid(
+                "min_qty",
+                self.min_qty as i128,
+                "must be a positive multiple of lot_size",
+            ));
+        }
+        if self.max_qty < self.min_qty {
+            return Err(self.invalid("max_qty", self.max_qty as i128, "must be >= min_qty"));
+        }
+        if self.reference_price < 0 || self.reference_price % self.tick_size != 0 {
+            return Err(self.invalid(
+                "reference_price",
+                self.reference_price as i128,
+                "must be 0 or a positive multiple of tick_size",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The matching core's form of this instrument.
+    pub fn to_instrument(&self) -> Instrument {
+        Instrument {
+            id: self.id,
+            symbol: self.symbol.clone(),
+            price_scale: self.price_scale,
+            tick_size: self.tick_size,
+            lot_size: self.lot_size,
+            min_qty: self.min_qty,
+            max_qty: self.max_qty,
+            price_band_bps: self.price_band_bps,
+            reference_price: self.reference_price,
+            market_protection_ticks: self.market_protection_ticks,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pins the embedded defaults: a change here is a change operators will notice.
+    #[test]
+    fn defaults_are_pinned() {
+        let c = Config::default();
+        let ids: Vec<(u32, &str)> = c
+            .instruments
+            .iter()
+            .map(|i| (i.id, i.symbol.as_str()))
+            .collect();
+        assert_eq!(ids, [(1, "AAPL"), (2, "AMZN"), (3, "MSFT"), (4, "NVDA")]);
+        let aapl = &c.instruments[0];
+        assert_eq!(aapl.price_scale, 4);
+        assert_eq!(aapl.tick_size, 100);
+        assert_eq!(aapl.lot_size, 1);
+        assert_eq!(aapl.min_qty, 1);
+        assert_eq!(aapl.max_qty, 1_000_000);
+        assert_eq!(aapl.price_band_bps, 1_000);
+        assert_eq!(aapl.reference_price, 1_900_000);
+        assert_eq!(aapl.market_protection_ticks, 100);
+    }
+
+    #[test]
+    fn round_trips_through_toml() {
+        let c = Config::default();
+        let again = Config::from_toml_str(&c.to_toml_string(), "round trip").unwrap();
+        assert_eq!(c, again);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_their_name() {
+        let err = Config::from_toml_str(
+            "[[instruments]]\nid = 1\nsymbol = \"X\"\ntick = 5\n",
+            "test.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("test.toml"), "{err}");
+        assert!(err.contains("unknown field `tick`"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_instrument_and_value() {
+        let err = Config::from_toml_str(
+            "[[instruments]]\nid = 1\nsymbol = \"X\"\ntick_size = 0\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "instrument X: tick_size = 0 is invalid: must be > 0");
+        let err = Config::from_toml_str(
+            "[[instruments]]\nid = 1\nsymbol = \"X\"\n[[instruments]]\nid = 1\nsymbol = \"Y\"\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(err, "instrument id 1 is used twice (symbols X and Y)");
+        let err = Config::from_toml_str(
+            "[[instruments]]\nid = 1\nsymbol = \"X\"\nlot_size = 10\nmin_qty = 5\n",
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("min_qty = 5"), "{err}");
+        assert!(matches!(
+            Config::from_toml_str("instruments = []", "t"),
+            Err(ConfigError::NoInstruments)
+        ));
+    }
+}

@@ -1,0 +1,16 @@
+//! Veloz: a thread-per-core, shared-nothing trading engine.
+//!
+//! The crate keeps pure modules apart from runtime modules (see `../shared/ARCHITECTURE.md`
+//! and `docs/`):
+//!
+//! | module | what | purity |
+//! |---|---|---|
+//! | [`core`] | instruments, order books, matching, state hash, the naive reference twin | pure, deterministic, no unsafe |
+//! | [`config`] | typed TOML configuration | pure, no unsafe |
+//! | [`wire`] | FlatBuffers protocol: generated code and the one module that converts it | pure, no unsafe outside generated code |
+//! | [`cli`] | the `veloz` subcommands | runtime edge |
+
+pub mod cli;
+pub mod config;
+pub mod core;
+pub mod wire;
