@@ -7,10 +7,12 @@
 //! |---|---|---|
 //! | [`core`] | instruments, order books, matching, state hash, the naive reference twin | pure, deterministic, no unsafe |
 //! | [`config`] | typed TOML configuration | pure, no unsafe |
+//! | [`journal`] | per-shard append-only journal: format, backends, writer, reader, recovery | unsafe only in the mmap backend |
 //! | [`wire`] | FlatBuffers protocol: generated code and the one module that converts it | pure, no unsafe outside generated code |
 //! | [`cli`] | the `veloz` subcommands | runtime edge |
 
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod journal;
 pub mod wire;
