@@ -4,12 +4,25 @@
 //! event path. Sequence numbers and timestamps come in with each command
 //! ([`Engine::apply`]), so replaying the same commands gives the same events and the same
 //! [`Engine::state_hash`].
+//!
+//! - [`types`]: commands, events, reject and cancel reasons (the contract with the wire and
+//!   the journal);
+//! - [`instrument`]: tick, lot, quantity limits, price band, market protection;
+//! - [`book`]: order slab, intrusive level FIFOs, price ladders;
+//! - [`engine`]: the fast matching engine of one shard;
+//! - [`reference`]: its naive twin, for property tests;
+//! - [`hash`]: the canonical state hash both implement.
 #![forbid(unsafe_code)]
 
+pub mod book;
+pub mod engine;
 pub mod hash;
 pub mod instrument;
+pub mod reference;
 pub mod types;
 
+pub use engine::{Engine, InvariantError, LevelView};
 pub use hash::StateHasher;
 pub use instrument::Instrument;
+pub use reference::ReferenceEngine;
 pub use types::*;
