@@ -8,11 +8,11 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::Instrument;
+use crate::core::{Instrument, SelfTradePrevention};
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -40,6 +40,20 @@ pub enum ConfigError {
     },
     #[error("instrument symbol {symbol:?} is used twice")]
     DuplicateSymbol { symbol: String },
+    #[error("account id {id} is used twice")]
+    DuplicateAccount { id: u32 },
+    #[error(
+        "account {id} ({name}): token_sha256 must be 64 hex digits (the SHA-256 of the token)"
+    )]
+    BadTokenHash { id: u32, name: String },
+    #[error("engine.cores lists core {core} twice")]
+    DuplicateCore { core: usize },
+    #[error("gateway.{field} = {value} is invalid: {why}")]
+    InvalidGateway {
+        field: &'static str,
+        value: u64,
+        why: &'static str,
+    },
     #[error("instrument {symbol}: {field} = {value} is invalid: {why}")]
     InvalidInstrument {
         symbol: String,
@@ -56,9 +70,140 @@ pub enum ConfigError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// Shards, cores, data directory, idle policy.
+    #[serde(default)]
+    pub engine: EngineConfig,
+    /// Client connections.
+    #[serde(default)]
+    pub gateway: GatewayConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
+    /// Accounts allowed to log on.
+    #[serde(default)]
+    pub accounts: Vec<AccountConfig>,
+}
+
+/// `[engine]`: where the shards run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineConfig {
+    /// One shard per listed core, in this order (shard 0 on the first). Empty: every online
+    /// core, read once at start from `/sys/devices/system/cpu/online`.
+    pub cores: Vec<usize>,
+    /// Core of the control thread. Absent: the last shard core (shared on small hosts).
+    pub control_core: Option<usize>,
+    /// Journals, routing map and shutdown marker live here (`--data` overrides it).
+    pub data_dir: PathBuf,
+    /// After its last piece of work a shard keeps busy-polling for this long (microseconds)
+    /// before it starts to park, so a busy engine never sleeps.
+    pub spin_us: u64,
+    /// Longest single park of an idle shard (microseconds): the worst extra latency the
+    /// first message after an idle spell can see. Parks grow from 10 us to this.
+    pub park_max_us: u64,
+    /// Most commands a shard drains from its inputs per engine batch.
+    pub batch_max: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            cores: Vec::new(),
+            control_core: None,
+            data_dir: PathBuf::from("veloz-data"),
+            spin_us: 2_000,
+            park_max_us: 1_000,
+            batch_max: 256,
+        }
+    }
+}
+
+/// `[gateway]`: the client-facing TCP side.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatewayConfig {
+    /// Address every shard listens on (SO_REUSEPORT spreads connections over shards).
+    pub listen: String,
+    /// Largest frame body accepted from a client (bytes); a larger length prefix is refused
+    /// before any of the body is read, and the session is closed.
+    pub max_frame_bytes: u32,
+    /// A session must log on within this many milliseconds of connecting.
+    pub logon_timeout_ms: u64,
+    /// Heartbeat interval announced at logon; the engine sends one when it has been silent
+    /// this long (milliseconds).
+    pub heartbeat_ms: u64,
+    /// A session silent for this long (milliseconds) is logged out.
+    pub idle_timeout_ms: u64,
+    /// Bytes of execution reports a session may have waiting for its socket; a client that
+    /// lets more pile up is disconnected as a slow consumer.
+    pub outbound_limit_bytes: usize,
+    /// After this many malformed or unknown messages a session is logged out.
+    pub max_bad_messages: u32,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            listen: "127.0.0.1:7700".to_string(),
+            max_frame_bytes: 4_096,
+            logon_timeout_ms: 5_000,
+            heartbeat_ms: 1_000,
+            idle_timeout_ms: 10_000,
+            outbound_limit_bytes: 4 << 20,
+            max_bad_messages: 10,
+        }
+    }
+}
+
+/// `[[accounts]]`: who may log on.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// Account id carried by every order of its sessions.
+    pub id: u32,
+    /// Name for operators (reports, logs); never the token.
+    pub name: String,
+    /// SHA-256 of the logon token, 64 hex digits (`printf %s TOKEN | sha256sum`). The token
+    /// itself is never stored, logged or shown.
+    pub token_sha256: String,
+    /// Self-trade prevention applied when an order asks for the account default.
+    #[serde(default)]
+    pub stp: StpConfig,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    // The hash is not the token, but it is credential material all the same: keep it out of
+    // debug output.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("token_sha256", &"<redacted>")
+            .field("stp", &self.stp)
+            .finish()
+    }
+}
+
+/// Self-trade prevention mode in the configuration.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StpConfig {
+    #[default]
+    Allow,
+    CancelResting,
+    CancelIncoming,
+    CancelBoth,
+}
+
+impl StpConfig {
+    pub fn mode(self) -> SelfTradePrevention {
+        match self {
+            StpConfig::Allow => SelfTradePrevention::Allow,
+            StpConfig::CancelResting => SelfTradePrevention::CancelResting,
+            StpConfig::CancelIncoming => SelfTradePrevention::CancelIncoming,
+            StpConfig::CancelBoth => SelfTradePrevention::CancelBoth,
+        }
+    }
 }
 
 /// One tradable instrument (`[[instruments]]`).
@@ -96,6 +241,10 @@ pub struct InstrumentConfig {
     /// on arrival; the rest is cancelled.
     #[serde(default = "default_protection")]
     pub market_protection_ticks: u32,
+    /// Pin the instrument to this shard. Absent: its position among the instruments sorted
+    /// by id, modulo the shard count (see `runtime::routing`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<usize>,
 }
 
 fn one_i64() -> i64 {
@@ -171,6 +320,49 @@ impl Config {
                 });
             }
             inst.validate()?;
+        }
+        for (i, a) in self.accounts.iter().enumerate() {
+            if self.accounts[..i].iter().any(|p| p.id == a.id) {
+                return Err(ConfigError::DuplicateAccount { id: a.id });
+            }
+            if a.token_sha256.len() != 64 || !a.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                return Err(ConfigError::BadTokenHash {
+                    id: a.id,
+                    name: a.name.clone(),
+                });
+            }
+        }
+        for (i, c) in self.engine.cores.iter().enumerate() {
+            if self.engine.cores[..i].contains(c) {
+                return Err(ConfigError::DuplicateCore { core: *c });
+            }
+        }
+        let g = &self.gateway;
+        let gateway_rules: [(&'static str, u64, bool, &'static str); 3] = [
+            (
+                "max_frame_bytes",
+                g.max_frame_bytes as u64,
+                (64..=1 << 20).contains(&g.max_frame_bytes),
+                "must be 64..=1048576",
+            ),
+            (
+                "heartbeat_ms",
+                g.heartbeat_ms,
+                g.heartbeat_ms > 0 && g.heartbeat_ms < g.idle_timeout_ms,
+                "must be > 0 and below idle_timeout_ms",
+            ),
+            (
+                "outbound_limit_bytes",
+                g.outbound_limit_bytes as u64,
+                g.outbound_limit_bytes >= 64 * 1024,
+                "must be at least 65536",
+            ),
+        ];
+        for (field, value, ok, why) in gateway_rules {
+            if !ok {
+                return Err(ConfigError::InvalidGateway { field, value, why });
+            }
         }
         Ok(())
     }
@@ -251,6 +443,13 @@ impl InstrumentConfig {
     }
 }
 
+impl Config {
+    /// The account with this id.
+    pub fn account(&self, id: u32) -> Option<&AccountConfig> {
+        self.accounts.iter().find(|a| a.id == id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +473,73 @@ mod tests {
         assert_eq!(aapl.price_band_bps, 1_000);
         assert_eq!(aapl.reference_price, 1_900_000);
         assert_eq!(aapl.market_protection_ticks, 100);
+        assert_eq!(aapl.shard, None);
+        assert_eq!(c.engine, EngineConfig::default());
+        assert_eq!(c.engine.cores, Vec::<usize>::new());
+        assert_eq!(c.engine.control_core, None);
+        assert_eq!(c.engine.data_dir, PathBuf::from("veloz-data"));
+        assert_eq!(
+            (c.engine.spin_us, c.engine.park_max_us, c.engine.batch_max),
+            (2_000, 1_000, 256)
+        );
+        let g = &c.gateway;
+        assert_eq!(g.listen, "127.0.0.1:7700");
+        assert_eq!(
+            (
+                g.max_frame_bytes,
+                g.logon_timeout_ms,
+                g.heartbeat_ms,
+                g.idle_timeout_ms
+            ),
+            (4_096, 5_000, 1_000, 10_000)
+        );
+        assert_eq!((g.outbound_limit_bytes, g.max_bad_messages), (4 << 20, 10));
+        let names: Vec<(u32, &str, StpConfig)> = c
+            .accounts
+            .iter()
+            .map(|a| (a.id, a.name.as_str(), a.stp))
+            .collect();
+        assert_eq!(
+            names,
+            [
+                (1, "alice", StpConfig::Allow),
+                (2, "bob", StpConfig::CancelResting)
+            ]
+        );
+    }
+
+    #[test]
+    fn account_debug_output_hides_the_token_hash() {
+        let c = Config::default();
+        let shown = format!("{:?}", c.accounts[0]);
+        assert!(!shown.contains(&c.accounts[0].token_sha256), "{shown}");
+        assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn account_and_gateway_errors_name_the_value() {
+        let base = "[[instruments]]\nid = 1\nsymbol = \"X\"\n";
+        let err = Config::from_toml_str(
+            &format!("{base}[[accounts]]\nid = 4\nname = \"n\"\ntoken_sha256 = \"abc\"\n"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "account 4 (n): token_sha256 must be 64 hex digits (the SHA-256 of the token)"
+        );
+        let err = Config::from_toml_str(&format!("[gateway]\nmax_frame_bytes = 8\n{base}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "gateway.max_frame_bytes = 8 is invalid: must be 64..=1048576"
+        );
+        let err = Config::from_toml_str(&format!("[engine]\ncores = [0, 1, 0]\n{base}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "engine.cores lists core 0 twice");
     }
 
     #[test]

@@ -1,0 +1,191 @@
+//! Start-up checks that turn obscure runtime failures into clear errors: cores that do not
+//! exist, a locked-memory limit glommio cannot live with, io_uring switched off.
+//!
+//! Cores are enumerated once, from the main thread, out of
+//! `/sys/devices/system/cpu/online`: `core_affinity::get_core_ids()` only lists the cores the
+//! calling thread may run on, so from an already pinned thread it would see one
+//! (PLATFORM.md pitfall 5).
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+/// Locked memory below which glommio cannot create an executor (PLATFORM.md pitfall 6).
+pub const MEMLOCK_FLOOR: u64 = 512 * 1024;
+/// Locked memory glommio wants to register its IO buffers; below it, it silently skips
+/// registration.
+pub const MEMLOCK_WANTED: u64 = 16 << 20;
+
+/// Start-up failures, each with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error("engine.cores names core {core}, which is not online (online cores: {online}); list online cores in engine.cores or leave it empty to use them all")]
+    NoSuchCore { core: usize, online: String },
+    #[error("engine.control_core = {core} is not online (online cores: {online})")]
+    NoSuchControlCore { core: usize, online: String },
+    #[error("cannot read the online cores from {path}: {detail}")]
+    CpuList { path: String, detail: String },
+    #[error("RLIMIT_MEMLOCK is {soft} bytes: glommio needs at least {floor} bytes of locked memory to create an executor (16 MiB to register its buffers). Raise it: `ulimit -l unlimited` as root, `LimitMEMLOCK=infinity` in the systemd unit, or a memlock line in /etc/security/limits.d/ (tuning/apply.sh writes one)")]
+    MemlockTooLow { soft: u64, floor: u64 },
+    #[error("io_uring is disabled on this host (/proc/sys/kernel/io_uring_disabled = {value}); glommio needs it: `sysctl kernel.io_uring_disabled=0`")]
+    IoUringDisabled { value: String },
+}
+
+/// Parse a kernel CPU list such as `0-3,8,10-11`.
+pub fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
+    let mut cores = Vec::new();
+    for part in text.trim().split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.parse().ok()?, b.parse().ok()?);
+                if b < a {
+                    return None;
+                }
+                cores.extend(a..=b);
+            }
+            None => cores.push(part.parse().ok()?),
+        }
+    }
+    Some(cores)
+}
+
+/// The online cores, from sysfs.
+pub fn online_cores() -> Result<Vec<usize>, PreflightError> {
+    let path = "/sys/devices/system/cpu/online";
+    let text = std::fs::read_to_string(path).map_err(|e| PreflightError::CpuList {
+        path: path.into(),
+        detail: e.to_string(),
+    })?;
+    parse_cpu_list(&text).ok_or_else(|| PreflightError::CpuList {
+        path: path.into(),
+        detail: format!("unexpected content {text:?}"),
+    })
+}
+
+/// The shard cores and the control core for this config, checked against the online cores.
+pub fn plan_cores(
+    configured: &[usize],
+    control: Option<usize>,
+    online: &[usize],
+) -> Result<(Vec<usize>, usize), PreflightError> {
+    let shown = || {
+        online
+            .iter()
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let shards = if configured.is_empty() {
+        online.to_vec()
+    } else {
+        for &core in configured {
+            if !online.contains(&core) {
+                return Err(PreflightError::NoSuchCore {
+                    core,
+                    online: shown(),
+                });
+            }
+        }
+        configured.to_vec()
+    };
+    let control = match control {
+        Some(core) if !online.contains(&core) => {
+            return Err(PreflightError::NoSuchControlCore {
+                core,
+                online: shown(),
+            })
+        }
+        Some(core) => core,
+        None => *shards.last().expect("at least one online core"),
+    };
+    Ok((shards, control))
+}
+
+/// `true` if this process may lock memory without limit (CAP_IPC_LOCK, e.g. root).
+fn has_ipc_lock() -> bool {
+    const CAP_IPC_LOCK: u32 = 14;
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapEff:"))
+                .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+        })
+        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+}
+
+/// Check locked memory. Ok carries a warning when buffers will not be registered.
+pub fn check_memlock() -> Result<Option<String>, PreflightError> {
+    if has_ipc_lock() {
+        return Ok(None);
+    }
+    let (soft, _hard) = rlimit::getrlimit(rlimit::Resource::MEMLOCK).unwrap_or((0, 0));
+    if soft < MEMLOCK_FLOOR {
+        return Err(PreflightError::MemlockTooLow {
+            soft,
+            floor: MEMLOCK_FLOOR,
+        });
+    }
+    if soft < MEMLOCK_WANTED {
+        return Ok(Some(format!(
+            "RLIMIT_MEMLOCK is {soft} bytes: glommio will not register its IO buffers (wants {MEMLOCK_WANTED}); raise it with tuning/apply.sh or LimitMEMLOCK"
+        )));
+    }
+    Ok(None)
+}
+
+/// Check that io_uring is not switched off by sysctl.
+pub fn check_io_uring(proc_root: &Path) -> Result<(), PreflightError> {
+    let path = proc_root.join("sys/kernel/io_uring_disabled");
+    match std::fs::read_to_string(&path) {
+        // 0: enabled; 1: only for the io_uring_group (root is in it); 2: disabled.
+        Ok(v) if v.trim() == "2" => Err(PreflightError::IoUringDisabled {
+            value: v.trim().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_lists_parse() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0,2-4,7"), Some(vec![0, 2, 3, 4, 7]));
+        assert_eq!(parse_cpu_list("0"), Some(vec![0]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        assert_eq!(parse_cpu_list("x"), None);
+    }
+
+    #[test]
+    fn core_plan_uses_online_cores_and_names_bad_ones() {
+        assert_eq!(plan_cores(&[], None, &[0, 1]).unwrap(), (vec![0, 1], 1));
+        assert_eq!(plan_cores(&[1], Some(0), &[0, 1]).unwrap(), (vec![1], 0));
+        let err = plan_cores(&[0, 5], None, &[0, 1]).unwrap_err().to_string();
+        assert!(
+            err.starts_with("engine.cores names core 5, which is not online (online cores: 0,1)"),
+            "{err}"
+        );
+        let err = plan_cores(&[], Some(9), &[0, 1]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "engine.control_core = 9 is not online (online cores: 0,1)"
+        );
+    }
+
+    #[test]
+    fn io_uring_switch_is_read_from_proc() {
+        let dir = std::env::temp_dir().join(format!("veloz-preflight-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("sys/kernel")).unwrap();
+        std::fs::write(dir.join("sys/kernel/io_uring_disabled"), "2\n").unwrap();
+        let err = check_io_uring(&dir).unwrap_err().to_string();
+        assert!(err.contains("io_uring_disabled = 2"), "{err}");
+        std::fs::write(dir.join("sys/kernel/io_uring_disabled"), "0\n").unwrap();
+        check_io_uring(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        // The real host passes (CI and development machines run glommio).
+        check_io_uring(Path::new("/proc")).unwrap();
+        assert!(check_memlock().is_ok());
+    }
+}
