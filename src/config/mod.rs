@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::core::{Instrument, SelfTradePrevention};
+use crate::journal::{JournalConfig, JournalConfigError};
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -54,6 +55,8 @@ pub enum ConfigError {
         value: u64,
         why: &'static str,
     },
+    #[error(transparent)]
+    Journal(#[from] JournalConfigError),
     #[error("instrument {symbol}: {field} = {value} is invalid: {why}")]
     InvalidInstrument {
         symbol: String,
@@ -76,6 +79,9 @@ pub struct Config {
     /// Client connections.
     #[serde(default)]
     pub gateway: GatewayConfig,
+    /// Per-shard journals: segment size, durability.
+    #[serde(default)]
+    pub journal: JournalConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -338,6 +344,7 @@ impl Config {
                 return Err(ConfigError::DuplicateCore { core: *c });
             }
         }
+        self.journal.validate()?;
         let g = &self.gateway;
         let gateway_rules: [(&'static str, u64, bool, &'static str); 3] = [
             (
@@ -475,6 +482,7 @@ mod tests {
         assert_eq!(aapl.market_protection_ticks, 100);
         assert_eq!(aapl.shard, None);
         assert_eq!(c.engine, EngineConfig::default());
+        assert_eq!(c.journal, JournalConfig::default());
         assert_eq!(c.engine.cores, Vec::<usize>::new());
         assert_eq!(c.engine.control_core, None);
         assert_eq!(c.engine.data_dir, PathBuf::from("veloz-data"));

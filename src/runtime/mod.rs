@@ -1,8 +1,239 @@
-//! The runtime: pinned shards, rings, gateway, control thread (see `../shared/ARCHITECTURE.md`).
+//! The runtime: pinned shards, the ring mesh, the gateway and the control thread (see
+//! `../shared/ARCHITECTURE.md`).
 //!
-//! Pure pieces (routing, auth, preflight) forbid unsafe; the shard loop is the only place
-//! that runs on a pinned glommio executor.
+//! [`serve`] runs `veloz serve`:
+//! 1. preflight: cores from sysfs (on the main thread), locked memory, io_uring;
+//! 2. routing checked against and recorded in the data directory;
+//! 3. one glommio executor per shard, pinned (`Placement::Fixed`), each recovering its
+//!    journal before any port opens; the control thread pinned to its core;
+//! 4. on SIGINT/SIGTERM: drain, answer, sync, checkpoint; then the clean-shutdown marker
+//!    `DATA/shutdown.json` with every shard's last sequence and state hash.
+//!
+//! At the next start each shard's recovered (sequence, state hash) is compared with that
+//! marker, and a mismatch stops the engine with an error naming the shard: the state after
+//! a restart must equal the state at shutdown.
+//!
+//! Pure pieces (routing, auth, preflight, mesh types) forbid unsafe; nothing here needs it.
+#![forbid(unsafe_code)]
 
 pub mod auth;
+pub mod control;
+pub mod journal;
+pub mod mesh;
 pub mod preflight;
 pub mod routing;
+pub mod session;
+pub mod shard;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use glommio::{LocalExecutorBuilder, Placement};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::core::Seq;
+
+pub use shard::ShardReport;
+
+/// File name of the clean-shutdown marker inside the data directory.
+pub const SHUTDOWN_MARKER: &str = "shutdown.json";
+
+/// Everything that can stop `veloz serve`, each naming what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Preflight(#[from] preflight::PreflightError),
+    #[error(transparent)]
+    Routing(#[from] routing::RoutingError),
+    #[error(transparent)]
+    Shard(#[from] shard::ShardError),
+    #[error("shard {shard} on core {core}: cannot start its executor: {detail}")]
+    Executor {
+        shard: usize,
+        core: usize,
+        detail: String,
+    },
+    #[error("shard {shard}: recovered sequence {recovered_seq} with state hash {recovered:016x}, but the clean shutdown recorded sequence {marker_seq} with {marker:016x} ({path})")]
+    StateMismatch {
+        shard: usize,
+        recovered_seq: Seq,
+        recovered: u64,
+        marker_seq: Seq,
+        marker: u64,
+        path: String,
+    },
+    #[error("cannot write {path}: {detail}")]
+    Io { path: String, detail: String },
+    #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
+    Signals(String),
+}
+
+/// The clean-shutdown marker: each shard's last sequence and state hash.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShutdownMarker {
+    pub shards: Vec<MarkerShard>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MarkerShard {
+    pub shard: usize,
+    pub last_seq: Seq,
+    /// Hex, as printed in logs.
+    pub state_hash: String,
+}
+
+impl ShutdownMarker {
+    /// Read the marker of `data_dir`, if there is one.
+    pub fn read(data_dir: &Path) -> Option<ShutdownMarker> {
+        let text = std::fs::read_to_string(data_dir.join(SHUTDOWN_MARKER)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write(&self, data_dir: &Path) -> Result<(), ServeError> {
+        let path = data_dir.join(SHUTDOWN_MARKER);
+        let tmp = data_dir.join("shutdown.json.tmp");
+        let io = |e: std::io::Error| ServeError::Io {
+            path: path.display().to_string(),
+            detail: e.to_string(),
+        };
+        std::fs::write(
+            &tmp,
+            serde_json::to_string_pretty(self).expect("serialises"),
+        )
+        .map_err(io)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+}
+
+/// Options of `veloz serve` beyond the config file.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Overrides `engine.data_dir`.
+    pub data_dir: Option<PathBuf>,
+}
+
+/// Run the engine until SIGINT/SIGTERM; returns each shard's final report.
+pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, ServeError> {
+    let online = preflight::online_cores()?;
+    let (cores, control_core) =
+        preflight::plan_cores(&config.engine.cores, config.engine.control_core, &online)?;
+    if let Some(warning) = preflight::check_memlock()? {
+        eprintln!("veloz: warning: {warning}");
+    }
+    preflight::check_io_uring(Path::new("/proc"))?;
+
+    let data_dir = options
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| config.engine.data_dir.clone());
+    let routing = routing::Routing::from_config(&config, cores.len())?;
+    routing.check_and_record(&data_dir)?;
+    let marker = ShutdownMarker::read(&data_dir);
+    // From here on the engine runs: a crash must not look like a clean shutdown.
+    let _ = std::fs::remove_file(data_dir.join(SHUTDOWN_MARKER));
+
+    let n = cores.len();
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| ServeError::Signals(e.to_string()))?;
+    }
+    let shared = Arc::new(shard::Shared {
+        auth: auth::Authenticator::new(&config),
+        routing,
+        data_dir: data_dir.clone(),
+        epoch: minstant::Instant::now(),
+        stop,
+        stopped_reading: AtomicUsize::new(0),
+        in_flight: (0..n).map(|_| AtomicU64::new(0)).collect(),
+        recovered: Mutex::new(0),
+        recovered_cv: Condvar::new(),
+        port: Mutex::new(None),
+        port_ready: Condvar::new(),
+        config,
+    });
+    let (links, control_rx) = mesh::build(n);
+    eprintln!(
+        "veloz: starting {n} shard(s) on cores {cores:?}, control on core {control_core}, data in {}",
+        data_dir.display()
+    );
+    let control_done = Arc::new(AtomicBool::new(false));
+    let control = control::spawn(
+        Arc::clone(&shared),
+        control_rx,
+        control_core,
+        marker,
+        Arc::clone(&control_done),
+    );
+
+    let mut handles = Vec::with_capacity(n);
+    for (links, &core) in links.into_iter().zip(&cores) {
+        let for_shard = Arc::clone(&shared);
+        let index = links.shard;
+        let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
+            .name(&format!("veloz-shard-{index}"))
+            // 1 ms: 100 us hung executors here (PLATFORM.md pitfall 3).
+            .preempt_timer(Duration::from_millis(1))
+            .spawn(move || async move { shard::run(for_shard, links).await });
+        match handle {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                // Stop the shards already started (they wait for this one at recovery).
+                shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                for h in handles {
+                    let _ = h.join();
+                }
+                control_done.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = control.join();
+                return Err(ServeError::Executor {
+                    shard: index,
+                    core,
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
+    let mut reports = Vec::with_capacity(n);
+    let mut first_error = None;
+    for (index, handle) in handles.into_iter().enumerate() {
+        match handle.join() {
+            Ok(Ok(report)) => reports.push(report),
+            Ok(Err(e)) => {
+                shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                first_error.get_or_insert(ServeError::Shard(e));
+            }
+            Err(e) => {
+                shared.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                first_error.get_or_insert(ServeError::Executor {
+                    shard: index,
+                    core: cores[index],
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
+    control_done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let control_result = control.join().expect("control thread does not panic");
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    control_result?;
+    ShutdownMarker {
+        shards: reports
+            .iter()
+            .map(|r| MarkerShard {
+                shard: r.shard,
+                last_seq: r.last_seq,
+                state_hash: format!("{:016x}", r.state_hash),
+            })
+            .collect(),
+    }
+    .write(&data_dir)?;
+    Ok(reports)
+}

@@ -1,0 +1,1079 @@
+//! The shard loop: one pinned glommio executor running one busy-polling task that owns
+//! everything of its shard: listener, sessions, engine, journal, ring ends.
+//!
+//! One iteration:
+//! 1. accept new connections (non-blocking listener, SO_REUSEPORT: the kernel spreads
+//!    connections over the shards);
+//! 2. read sessions: decode frames, log on, turn orders into commands for the owning shard
+//!    (a local queue, or that shard's ring);
+//! 3. drain the inbound rings in batches: commands for this shard's instruments, and
+//!    deliveries for this shard's sessions;
+//! 4. run the engine over the queued commands: sequence, timestamp, journal append, apply,
+//!    route each event to the sessions concerned (both sides of a trade);
+//! 5. release deliveries whose journal range is durable (`group` durability holds them);
+//! 6. flush sessions' outbound buffers; check timers (logon, heartbeat, idle).
+//!
+//! A shard never waits on another shard: a full ring pauses the session that fed it
+//! (backpressure), and deliveries to a full ring wait in an in-order overflow queue for
+//! that destination. When nothing happened for `spin_us` the task parks with a growing
+//! sleep (10 us up to `park_max_us`) so that idle shards give their core back.
+//!
+//! Shutdown (stop flag set by the control side on SIGINT/SIGTERM): stop accepting and
+//! reading; keep working until every shard has stopped reading, no command anywhere is
+//! unanswered (`in_flight`, one counter per shard, counts remote commands until their
+//! `Done` comes back), and this shard's rings and queues are empty; then checkpoint and
+//! sync the journal, flush and log out the sessions, and report the final sequence and
+//! state hash.
+
+use std::collections::VecDeque;
+use std::net::{SocketAddr, TcpListener};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rustc_hash::FxHashMap;
+use socket2::{Domain, Protocol, Socket, Type};
+
+use super::journal::ShardJournal;
+use crate::config::Config;
+use crate::core::{Command, Engine, Event, OrderId, RejectReason, Seq, SymbolId, Timestamp};
+use crate::wire::{decode_client, ClientMessage, FrameEncoder, LogonAck, LogoutReason};
+
+use super::auth::{Authenticator, LogonResult};
+use super::mesh::{ControlMsg, Part, SessionRef, ShardLinks, ShardMsg};
+use super::routing::Routing;
+use super::session::{ReadOutcome, Session, State};
+
+/// Bytes a session may read per loop iteration (fairness).
+const READ_BUDGET: usize = 64 * 1024;
+/// Most ring messages drained from one ring per iteration.
+const RING_BATCH: usize = 256;
+/// How long a closing session may take to accept its last frames before it is dropped.
+const CLOSE_GRACE_NS: u64 = 1_000_000_000;
+/// Shutdown: how long sessions get to take their last reports.
+const FINAL_FLUSH: Duration = Duration::from_millis(500);
+
+/// What every shard shares with the others and the control thread (all read-mostly).
+pub struct Shared {
+    pub config: Config,
+    pub routing: Routing,
+    pub auth: Authenticator,
+    /// Process-wide time base for ingress stamps (TSC, comparable across cores).
+    pub epoch: minstant::Instant,
+    /// Set on SIGINT/SIGTERM (by signal-hook), or by a shard that failed.
+    pub stop: Arc<AtomicBool>,
+    /// Shards that have stopped reading their sockets.
+    pub stopped_reading: AtomicUsize,
+    /// Per shard: remote commands sent and not yet answered with `Done`.
+    pub in_flight: Vec<AtomicU64>,
+    /// Shards done with recovery (successfully or not): the port opens when all are.
+    pub recovered: Mutex<usize>,
+    pub recovered_cv: std::sync::Condvar,
+    /// The port shard 0 bound (others bind the same one), or why it could not.
+    pub port: Mutex<Option<Result<u16, String>>>,
+    pub port_ready: std::sync::Condvar,
+    /// Journals live in `data_dir/shard-N/`.
+    pub data_dir: std::path::PathBuf,
+}
+
+impl Shared {
+    /// Count this shard as recovered and wait for the others (or for a stop: a shard that
+    /// could not even be started never arrives).
+    pub fn arrive_and_wait(&self) {
+        let n = self.in_flight.len();
+        let mut count = self.recovered.lock().expect("recovered lock");
+        *count += 1;
+        self.recovered_cv.notify_all();
+        while *count < n && !self.stop.load(Ordering::SeqCst) {
+            count = self
+                .recovered_cv
+                .wait_timeout(count, Duration::from_millis(10))
+                .expect("recovered lock")
+                .0;
+        }
+    }
+
+    fn publish_port(&self, port: Result<u16, String>) {
+        *self.port.lock().expect("port lock") = Some(port);
+        self.port_ready.notify_all();
+    }
+
+    fn wait_port(&self) -> Result<u16, String> {
+        let mut port = self.port.lock().expect("port lock");
+        while port.is_none() {
+            port = self.port_ready.wait(port).expect("port lock");
+        }
+        port.clone().expect("set")
+    }
+
+    pub fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+}
+
+/// Why a shard could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("shard {shard}: journal: {detail}")]
+    Journal { shard: usize, detail: String },
+    #[error("shard {shard}: cannot listen on {addr}: {detail}")]
+    Listen {
+        shard: usize,
+        addr: String,
+        detail: String,
+    },
+}
+
+/// How a shard ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardReport {
+    pub shard: usize,
+    pub last_seq: Seq,
+    pub state_hash: u64,
+}
+
+/// A delivery waiting for durability or ring room.
+#[derive(Clone, Copy, Debug)]
+struct Delivery {
+    to: SessionRef,
+    seq: Seq,
+    ts: Timestamp,
+    part: Part,
+    event: Event,
+}
+
+/// Something the engine produced for a session, possibly held for durability.
+#[derive(Clone, Copy, Debug)]
+enum Outbound {
+    Deliver(Delivery),
+    /// The command from a session on `shard` is fully answered.
+    Done {
+        shard: u16,
+    },
+}
+
+struct Shard {
+    index: usize,
+    shared: Arc<Shared>,
+    links: ShardLinks,
+    engine: Engine,
+    journal: ShardJournal,
+    listener: Option<TcpListener>,
+    /// Session slab: slot -> (generation, session).
+    sessions: Vec<(u32, Option<Session>)>,
+    free_slots: Vec<u16>,
+    encoder: FrameEncoder,
+    /// Commands for this shard's instruments: (origin session, ingress ns, command).
+    queue: VecDeque<(SessionRef, u64, Command)>,
+    /// Which session placed each open order (for routing its reports).
+    owners: FxHashMap<OrderId, SessionRef>,
+    /// Engine output not yet released: waits for journal durability (`group`).
+    held: VecDeque<(Seq, Outbound)>,
+    /// Per destination shard: messages waiting for room in its ring, in order.
+    overflow: Vec<VecDeque<ShardMsg>>,
+    events: Vec<Event>,
+    seq: Seq,
+    in_flight: u64,
+    anchor: minstant::Anchor,
+    stopping: bool,
+    ring_full_events: u64,
+    slow_consumers: u64,
+    orphan_reports: u64,
+}
+
+/// Bind `addr` with SO_REUSEPORT and SO_REUSEADDR, non-blocking.
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
+}
+
+/// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
+///
+/// A shard that fails to recover still meets the others at the recovery barrier (and
+/// counts as stopped), so one bad journal stops the whole engine cleanly instead of
+/// leaving the other shards waiting.
+pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardReport, ShardError> {
+    let index = links.shard;
+    let prepared = recover(&shared, index);
+    if prepared.is_err() {
+        shared.stop.store(true, Ordering::SeqCst);
+    }
+    shared.arrive_and_wait();
+    let (engine, journal, last_seq) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
+            if index == 0 {
+                shared.publish_port(Err(format!("shard 0 failed: {e}")));
+            }
+            return Err(e);
+        }
+    };
+    let n = shared.in_flight.len();
+    let mut shard = Shard {
+        index,
+        links,
+        engine,
+        journal,
+        listener: None,
+        sessions: Vec::new(),
+        free_slots: Vec::new(),
+        encoder: FrameEncoder::new(),
+        queue: VecDeque::with_capacity(4096),
+        owners: FxHashMap::default(),
+        held: VecDeque::with_capacity(4096),
+        overflow: (0..n).map(|_| VecDeque::new()).collect(),
+        events: Vec::with_capacity(64),
+        seq: last_seq,
+        in_flight: 0,
+        anchor: minstant::Anchor::new(),
+        stopping: false,
+        ring_full_events: 0,
+        slow_consumers: 0,
+        orphan_reports: 0,
+        shared,
+    };
+    let mut listen_error = None;
+    if shard.shared.stop.load(Ordering::SeqCst) {
+        if index == 0 {
+            shard
+                .shared
+                .publish_port(Err("engine stopping before start".into()));
+        }
+        shard.begin_stop();
+    } else {
+        match shard.open_listener() {
+            Ok(port) => {
+                let _ = shard.links.control.push(ControlMsg::Ready {
+                    shard: index as u16,
+                    port,
+                    last_seq: shard.seq,
+                    state_hash: shard.engine.state_hash(),
+                });
+            }
+            Err(e) => {
+                shard.shared.stop.store(true, Ordering::SeqCst);
+                shard.begin_stop();
+                listen_error = Some(e);
+            }
+        }
+    }
+    shard.serve().await;
+    let report = shard.finish()?;
+    match listen_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Build the shard's engine and recover it from its journal (the replay path itself).
+fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq), ShardError> {
+    let instruments: Vec<_> = shared
+        .config
+        .instruments()
+        .into_iter()
+        .filter(|i| shared.routing.shard_of(i.id) == Some(index))
+        .collect();
+    let mut engine = Engine::new(index as u16, &instruments);
+    let (journal, recovered) = ShardJournal::recover(
+        &shared.data_dir,
+        &shared.config.journal,
+        index as u16,
+        &mut engine,
+    )
+    .map_err(|e| ShardError::Journal {
+        shard: index,
+        detail: e.to_string(),
+    })?;
+    for warning in &recovered.warnings {
+        eprintln!("veloz: shard {index}: warning: {warning}");
+    }
+    eprintln!(
+        "veloz: shard {index}: recovered {} commands, last sequence {}, state hash {:016x}",
+        recovered.commands,
+        recovered.last_seq,
+        engine.state_hash()
+    );
+    Ok((engine, journal, recovered.last_seq))
+}
+
+impl Shard {
+    fn open_listener(&mut self) -> Result<u16, ShardError> {
+        let configured = self.shared.config.gateway.listen.clone();
+        let listen_err = |detail: String| ShardError::Listen {
+            shard: self.index,
+            addr: configured.clone(),
+            detail,
+        };
+        let mut addr: SocketAddr = match configured.parse() {
+            Ok(a) => a,
+            Err(e) => {
+                let e: std::net::AddrParseError = e;
+                if self.index == 0 {
+                    self.shared.publish_port(Err(e.to_string()));
+                }
+                return Err(listen_err(e.to_string()));
+            }
+        };
+        if self.index != 0 {
+            // Shard 0 binds first (the configured port may be 0: take the one it got).
+            let port = self.shared.wait_port().map_err(listen_err)?;
+            addr.set_port(port);
+        }
+        let bound = listen(addr).and_then(|l| Ok((l.local_addr()?.port(), l)));
+        match bound {
+            Ok((port, listener)) => {
+                if self.index == 0 {
+                    self.shared.publish_port(Ok(port));
+                }
+                self.listener = Some(listener);
+                Ok(port)
+            }
+            Err(e) => {
+                if self.index == 0 {
+                    self.shared.publish_port(Err(e.to_string()));
+                }
+                Err(listen_err(e.to_string()))
+            }
+        }
+    }
+
+    /// The busy-poll loop, until shutdown is complete.
+    async fn serve(&mut self) {
+        let spin = Duration::from_micros(self.shared.config.engine.spin_us);
+        let park_max = Duration::from_micros(self.shared.config.engine.park_max_us.max(10));
+        let mut last_work = minstant::Instant::now();
+        let mut park = Duration::from_micros(10);
+        let mut iterations: u64 = 0;
+        loop {
+            let mut work = 0usize;
+            if !self.stopping && self.shared.stop.load(Ordering::Relaxed) {
+                self.begin_stop();
+            }
+            if !self.stopping {
+                work += self.accept();
+                work += self.read_sessions();
+            }
+            work += self.drain_rings();
+            work += self.run_engine();
+            work += self.release();
+            work += self.flush_overflow();
+            work += self.flush_sessions();
+            iterations += 1;
+            if iterations % 1024 == 0 || work == 0 {
+                self.check_timers();
+            }
+            if self.stopping && self.quiescent() {
+                return;
+            }
+            if work > 0 {
+                last_work = minstant::Instant::now();
+                park = Duration::from_micros(10);
+                if iterations % 64 == 0 {
+                    glommio::yield_if_needed().await;
+                }
+            } else if last_work.elapsed() > spin {
+                glommio::timer::sleep(park).await;
+                park = (park * 2).min(park_max);
+            }
+        }
+    }
+
+    fn begin_stop(&mut self) {
+        self.stopping = true;
+        self.listener = None;
+        // Commands read but stalled on a full ring still count: they will be sent.
+        self.shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// Nothing left to do anywhere that could concern this shard.
+    fn quiescent(&mut self) -> bool {
+        let n = self.shared.in_flight.len();
+        if self.shared.stopped_reading.load(Ordering::SeqCst) < n {
+            return false;
+        }
+        let local_idle = self.queue.is_empty()
+            && self.held.is_empty()
+            && self.overflow.iter().all(|q| q.is_empty())
+            && self
+                .sessions
+                .iter()
+                .all(|(_, s)| s.as_ref().is_none_or(|s| s.stalled.is_none()))
+            && self.links.from.iter().flatten().all(|c| c.is_empty());
+        local_idle
+            && self
+                .shared
+                .in_flight
+                .iter()
+                .all(|c| c.load(Ordering::SeqCst) == 0)
+    }
+
+    fn set_in_flight(&mut self, delta: i64) {
+        self.in_flight = (self.in_flight as i64 + delta) as u64;
+        self.shared.in_flight[self.index].store(self.in_flight, Ordering::SeqCst);
+    }
+
+    fn accept(&mut self) -> usize {
+        let Some(listener) = &self.listener else {
+            return 0;
+        };
+        let mut accepted = 0;
+        while let Ok((stream, peer)) = listener.accept() {
+            if stream.set_nonblocking(true).is_err() || stream.set_nodelay(true).is_err() {
+                continue;
+            }
+            let slot = match self.free_slots.pop() {
+                Some(s) => s,
+                None if self.sessions.len() < u16::MAX as usize => {
+                    self.sessions.push((0, None));
+                    (self.sessions.len() - 1) as u16
+                }
+                None => continue, // 65k sessions on one shard: refuse by dropping
+            };
+            let entry = &mut self.sessions[slot as usize];
+            entry.0 = entry.0.wrapping_add(1);
+            let me = SessionRef {
+                shard: self.index as u16,
+                slot,
+                generation: entry.0,
+            };
+            let now = self.shared.now_ns();
+            entry.1 = Some(Session::new(
+                me,
+                stream,
+                peer,
+                self.shared.config.gateway.max_frame_bytes,
+                now,
+            ));
+            accepted += 1;
+        }
+        accepted
+    }
+
+    fn session(&mut self, to: SessionRef) -> Option<&mut Session> {
+        match self.sessions.get_mut(to.slot as usize) {
+            Some((generation, Some(s))) if *generation == to.generation => Some(s),
+            _ => None,
+        }
+    }
+
+    fn drop_session(&mut self, slot: usize) {
+        if let Some(mut s) = self.sessions[slot].1.take() {
+            s.close();
+            self.free_slots.push(slot as u16);
+        }
+    }
+
+    fn read_sessions(&mut self) -> usize {
+        let mut work = 0;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            if session.state == State::Closing {
+                continue;
+            }
+            if let Some((dest, msg)) = session.stalled {
+                // Backpressure: retry the stalled command before reading more.
+                match self.links.to[dest].as_mut().expect("remote").push(msg) {
+                    Ok(()) => {
+                        session.stalled = None;
+                        work += 1;
+                    }
+                    Err(_) => continue,
+                }
+            }
+            match session.read(READ_BUDGET) {
+                ReadOutcome::Closed => {
+                    self.drop_session(slot);
+                    work += 1;
+                    continue;
+                }
+                ReadOutcome::Data(0) => {}
+                ReadOutcome::Data(_) => work += 1,
+            }
+            work += self.handle_frames(slot);
+        }
+        work
+    }
+
+    /// Decode and act on every complete frame of session `slot`.
+    fn handle_frames(&mut self, slot: usize) -> usize {
+        let mut handled = 0;
+        let limit = self.shared.config.gateway.outbound_limit_bytes;
+        let max_bad = self.shared.config.gateway.max_bad_messages;
+        loop {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                return handled;
+            };
+            if session.stalled.is_some() || session.state == State::Closing {
+                return handled;
+            }
+            let account = session.account().unwrap_or(0);
+            let now = self.shared.now_ns();
+            // Decode into owned values so the frame's borrow ends here.
+            let decoded = match session.decoder.next_frame() {
+                Ok(None) => return handled,
+                Ok(Some(frame)) => match decode_client(frame, account) {
+                    Ok(ClientMessage::Logon(l)) => Ok(Inbound::Logon(
+                        l.account,
+                        self.shared.auth.logon(l.account, l.token.as_bytes()),
+                    )),
+                    Ok(ClientMessage::Logout(_)) => Ok(Inbound::Logout),
+                    Ok(ClientMessage::Heartbeat(_)) => Ok(Inbound::Heartbeat),
+                    Ok(ClientMessage::Order(cmd)) => Ok(Inbound::Order(cmd)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            handled += 1;
+            session.last_in = now;
+            match decoded {
+                Err(e) => {
+                    session.bad_messages += 1;
+                    let fatal = e.is_fatal() || session.bad_messages > max_bad;
+                    if fatal {
+                        let text = format!("{e}");
+                        session.logout(&mut self.encoder, LogoutReason::ProtocolViolation, &text);
+                        return handled;
+                    }
+                    let reject = Event::Rejected {
+                        account,
+                        client_order_id: e.client_order_id().unwrap_or(0),
+                        symbol: 0,
+                        order_id: 0,
+                        reason: e.reject_reason(),
+                    };
+                    let me = session.me;
+                    self.deliver_local(me, 0, 0, Part::All, &reject);
+                }
+                Ok(Inbound::Logon(claimed, result)) => match (session.state, result) {
+                    (State::AwaitingLogon, LogonResult::Ok { account, stp }) => {
+                        session.state = State::Active { account, stp };
+                        let instruments = self.shared.config.instruments();
+                        let ack = LogonAck {
+                            session_id: session.me.id(),
+                            heartbeat_interval_ms: self.shared.config.gateway.heartbeat_ms as u32,
+                            instruments: instruments.iter().map(Into::into).collect(),
+                        };
+                        let frame = self.encoder.logon_ack(&ack);
+                        session.queue(frame, limit);
+                        session.last_out = now;
+                    }
+                    (State::AwaitingLogon, LogonResult::Denied) => {
+                        eprintln!(
+                            "veloz: shard {}: logon refused for account {claimed} from {}",
+                            self.index, session.peer
+                        );
+                        session.logout(
+                            &mut self.encoder,
+                            LogoutReason::AuthenticationFailed,
+                            "unknown account or wrong token",
+                        );
+                        return handled;
+                    }
+                    _ => {
+                        session.logout(
+                            &mut self.encoder,
+                            LogoutReason::AlreadyLoggedOn,
+                            "second logon",
+                        );
+                        return handled;
+                    }
+                },
+                Ok(Inbound::Logout) => {
+                    session.logout(&mut self.encoder, LogoutReason::Requested, "");
+                    return handled;
+                }
+                Ok(Inbound::Heartbeat) => {}
+                Ok(Inbound::Order(cmd)) => {
+                    let State::Active { stp, .. } = session.state else {
+                        session.logout(
+                            &mut self.encoder,
+                            LogoutReason::ProtocolViolation,
+                            "message before logon",
+                        );
+                        return handled;
+                    };
+                    let cmd = match cmd {
+                        Command::New(mut o) if o.stp == crate::core::SelfTradePrevention::Allow => {
+                            o.stp = stp;
+                            Command::New(o)
+                        }
+                        other => other,
+                    };
+                    let me = session.me;
+                    self.route_command(me, now, cmd);
+                }
+            }
+        }
+    }
+
+    /// Send a command from a local session to its owning shard(s).
+    fn route_command(&mut self, from: SessionRef, ingress: u64, cmd: Command) {
+        let n = self.shared.in_flight.len();
+        let targets: Vec<usize> = match cmd.symbol() {
+            Some(symbol) => match self.shared.routing.shard_of(symbol) {
+                Some(s) => vec![s],
+                None => {
+                    self.reject_locally(from, &cmd, symbol, RejectReason::UnknownSymbol);
+                    return;
+                }
+            },
+            // A mass cancel over all symbols goes to every shard; the session adds up the
+            // answers into one report.
+            None => {
+                if let Some(s) = self.session(from) {
+                    s.pending_mass.push((cmd.client_order_id(), n, 0));
+                }
+                (0..n).collect()
+            }
+        };
+        for target in targets {
+            if target == self.index {
+                self.queue.push_back((from, ingress, cmd));
+                continue;
+            }
+            self.set_in_flight(1);
+            let msg = ShardMsg::Command { from, ingress, cmd };
+            if let Err(rtrb::PushError::Full(msg)) =
+                self.links.to[target].as_mut().expect("remote").push(msg)
+            {
+                self.ring_full_events += 1;
+                if let Some(s) = self.session(from) {
+                    s.stalled = Some((target, msg));
+                }
+            }
+        }
+    }
+
+    fn reject_locally(
+        &mut self,
+        from: SessionRef,
+        cmd: &Command,
+        symbol: SymbolId,
+        reason: RejectReason,
+    ) {
+        let order_id = match cmd {
+            Command::Cancel(c) => c.order_id,
+            Command::Replace(r) => r.order_id,
+            _ => 0,
+        };
+        let event = Event::Rejected {
+            account: cmd.account(),
+            client_order_id: cmd.client_order_id(),
+            symbol,
+            order_id,
+            reason,
+        };
+        self.deliver_local(from, 0, 0, Part::All, &event);
+    }
+
+    fn drain_rings(&mut self) -> usize {
+        let mut work = 0;
+        for j in 0..self.links.from.len() {
+            for _ in 0..RING_BATCH {
+                let Some(consumer) = self.links.from[j].as_mut() else {
+                    break;
+                };
+                let Ok(msg) = consumer.pop() else {
+                    break;
+                };
+                work += 1;
+                match msg {
+                    ShardMsg::Command { from, ingress, cmd } => {
+                        self.queue.push_back((from, ingress, cmd))
+                    }
+                    ShardMsg::Deliver {
+                        to,
+                        seq,
+                        ts,
+                        part,
+                        event,
+                    } => self.deliver_local(to, seq, ts, part, &event),
+                    ShardMsg::Done => self.set_in_flight(-1),
+                }
+            }
+        }
+        work
+    }
+
+    /// Sequence, journal and apply the queued commands (at most `batch_max`).
+    fn run_engine(&mut self) -> usize {
+        let max = self.shared.config.engine.batch_max;
+        let mut done = 0;
+        while done < max {
+            let Some((from, _ingress, cmd)) = self.queue.pop_front() else {
+                break;
+            };
+            let ts = minstant::Instant::now().as_unix_nanos(&self.anchor);
+            // Write-ahead: the journal assigns the sequence number before the book moves.
+            let seq = match self.journal.append(ts, &cmd) {
+                Ok(seq) => seq,
+                Err(e) => {
+                    // A journal that cannot take a record must not let the book move: the
+                    // command is not applied and the process stops; recovery restores what
+                    // was journaled.
+                    eprintln!(
+                        "veloz: shard {}: FATAL: journal append after sequence {} failed: {e}; stopping",
+                        self.index, self.seq
+                    );
+                    std::process::exit(70);
+                }
+            };
+            self.seq = seq;
+            self.events.clear();
+            self.engine.apply(seq, ts, &cmd, &mut self.events);
+            for i in 0..self.events.len() {
+                let event = self.events[i];
+                self.route_event(from, seq, ts, &event);
+            }
+            if from.shard as usize != self.index && from != SessionRef::NONE {
+                self.hold(seq, Outbound::Done { shard: from.shard });
+            }
+            done += 1;
+        }
+        done
+    }
+
+    fn hold(&mut self, seq: Seq, out: Outbound) {
+        self.held.push_back((seq, out));
+    }
+
+    fn deliver(&mut self, to: SessionRef, seq: Seq, ts: Timestamp, part: Part, event: Event) {
+        if to == SessionRef::NONE {
+            self.orphan_reports += 1;
+            return;
+        }
+        self.hold(
+            seq,
+            Outbound::Deliver(Delivery {
+                to,
+                seq,
+                ts,
+                part,
+                event,
+            }),
+        );
+    }
+
+    /// Decide who hears about `event` and keep the order-owner map current.
+    fn route_event(&mut self, origin: SessionRef, seq: Seq, ts: Timestamp, event: &Event) {
+        match *event {
+            Event::Accepted { order_id, .. } => {
+                self.owners.insert(order_id, origin);
+                self.deliver(origin, seq, ts, Part::All, *event);
+            }
+            Event::Trade { maker, taker, .. } => {
+                let maker_session = self
+                    .owners
+                    .get(&maker.order_id)
+                    .copied()
+                    .unwrap_or(SessionRef::NONE);
+                if maker.leaves_qty == 0 {
+                    self.owners.remove(&maker.order_id);
+                }
+                if taker.leaves_qty == 0 {
+                    self.owners.remove(&taker.order_id);
+                }
+                self.deliver(maker_session, seq, ts, Part::Maker, *event);
+                self.deliver(origin, seq, ts, Part::Taker, *event);
+            }
+            Event::Cancelled { order_id, .. } => {
+                let owner = self.owners.remove(&order_id).unwrap_or(SessionRef::NONE);
+                if owner != origin && owner != SessionRef::NONE {
+                    self.deliver(owner, seq, ts, Part::All, *event);
+                }
+                self.deliver(origin, seq, ts, Part::All, *event);
+            }
+            Event::Replaced { order_id, .. } => {
+                let owner = self
+                    .owners
+                    .get(&order_id)
+                    .copied()
+                    .unwrap_or(SessionRef::NONE);
+                if owner != origin && owner != SessionRef::NONE {
+                    self.deliver(owner, seq, ts, Part::All, *event);
+                }
+                self.deliver(origin, seq, ts, Part::All, *event);
+            }
+            Event::MassCancelled { .. } | Event::Rejected { .. } => {
+                self.deliver(origin, seq, ts, Part::All, *event);
+            }
+        }
+    }
+
+    /// Release held output whose journal range is durable.
+    fn release(&mut self) -> usize {
+        let durable = self.journal.durable_seq();
+        let mut work = 0;
+        while let Some(&(seq, out)) = self.held.front() {
+            if seq > durable {
+                break;
+            }
+            self.held.pop_front();
+            work += 1;
+            match out {
+                Outbound::Deliver(d) if d.to.shard as usize == self.index => {
+                    self.deliver_local(d.to, d.seq, d.ts, d.part, &d.event)
+                }
+                Outbound::Deliver(d) => self.send(
+                    d.to.shard as usize,
+                    ShardMsg::Deliver {
+                        to: d.to,
+                        seq: d.seq,
+                        ts: d.ts,
+                        part: d.part,
+                        event: d.event,
+                    },
+                ),
+                Outbound::Done { shard } => self.send(shard as usize, ShardMsg::Done),
+            }
+        }
+        work
+    }
+
+    /// Push to another shard's ring, in order behind anything already waiting.
+    fn send(&mut self, dest: usize, msg: ShardMsg) {
+        if self.overflow[dest].is_empty() {
+            match self.links.to[dest].as_mut().expect("remote").push(msg) {
+                Ok(()) => return,
+                Err(rtrb::PushError::Full(msg)) => {
+                    self.ring_full_events += 1;
+                    self.overflow[dest].push_back(msg);
+                }
+            }
+        } else {
+            self.overflow[dest].push_back(msg);
+        }
+    }
+
+    fn flush_overflow(&mut self) -> usize {
+        let mut work = 0;
+        for dest in 0..self.overflow.len() {
+            while let Some(&msg) = self.overflow[dest].front() {
+                if self.links.to[dest]
+                    .as_mut()
+                    .expect("remote")
+                    .push(msg)
+                    .is_err()
+                {
+                    break;
+                }
+                self.overflow[dest].pop_front();
+                work += 1;
+            }
+        }
+        work
+    }
+
+    /// Encode `event`'s report(s) for session `to` on this shard and queue them.
+    fn deliver_local(
+        &mut self,
+        to: SessionRef,
+        seq: Seq,
+        ts: Timestamp,
+        part: Part,
+        event: &Event,
+    ) {
+        let limit = self.shared.config.gateway.outbound_limit_bytes;
+        let now = self.shared.now_ns();
+        let Some((generation, Some(session))) = self.sessions.get_mut(to.slot as usize) else {
+            self.orphan_reports += 1;
+            return;
+        };
+        if *generation != to.generation || session.state == State::Closing {
+            self.orphan_reports += 1;
+            return;
+        }
+        let mut event = *event;
+        // Mass cancel over all symbols: one report when every shard has answered.
+        if let Event::MassCancelled {
+            client_order_id,
+            symbol: None,
+            count,
+            ..
+        } = &mut event
+        {
+            if let Some(i) = session
+                .pending_mass
+                .iter()
+                .position(|p| p.0 == *client_order_id)
+            {
+                let entry = &mut session.pending_mass[i];
+                entry.1 -= 1;
+                entry.2 += *count;
+                if entry.1 > 0 {
+                    return;
+                }
+                *count = entry.2;
+                session.pending_mass.swap_remove(i);
+            }
+        }
+        let mut ok = true;
+        let mut index = 0;
+        self.encoder.event(&event, seq, ts, |_account, frame| {
+            let wanted = match part {
+                Part::All => true,
+                Part::Maker => index == 0,
+                Part::Taker => index == 1,
+            };
+            index += 1;
+            if wanted {
+                ok &= session.queue(frame, limit);
+            }
+        });
+        session.last_out = now;
+        if !ok {
+            self.slow_consumers += 1;
+            eprintln!(
+                "veloz: shard {}: session {} ({}) disconnected: slow consumer, {} bytes unread",
+                self.index,
+                session.me.id(),
+                session.peer,
+                session.pending_out()
+            );
+            session.abort(
+                &mut self.encoder,
+                LogoutReason::SlowConsumer,
+                "outbound buffer limit reached",
+            );
+        }
+    }
+
+    fn flush_sessions(&mut self) -> usize {
+        let mut work = 0;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            if session.pending_out() == 0 {
+                if session.state == State::Closing {
+                    self.drop_session(slot);
+                }
+                continue;
+            }
+            match session.flush() {
+                Ok(0) => {}
+                Ok(_) => work += 1,
+                Err(()) => {
+                    self.drop_session(slot);
+                    work += 1;
+                    continue;
+                }
+            }
+            let session = self.sessions[slot].1.as_ref().expect("present");
+            if session.state == State::Closing && session.pending_out() == 0 {
+                self.drop_session(slot);
+            }
+        }
+        work
+    }
+
+    fn check_timers(&mut self) {
+        let g = &self.shared.config.gateway;
+        let ms = 1_000_000;
+        let (logon_ns, hb_ns, idle_ns) = (
+            g.logon_timeout_ms * ms,
+            g.heartbeat_ms * ms,
+            g.idle_timeout_ms * ms,
+        );
+        let limit = g.outbound_limit_bytes;
+        let now = self.shared.now_ns();
+        let wall = minstant::Instant::now().as_unix_nanos(&self.anchor);
+        let mut expired = Vec::new();
+        for (slot, (_, entry)) in self.sessions.iter_mut().enumerate() {
+            let Some(session) = entry.as_mut() else {
+                continue;
+            };
+            match session.state {
+                State::AwaitingLogon if now.saturating_sub(session.connected_at) > logon_ns => {
+                    session.logout(
+                        &mut self.encoder,
+                        LogoutReason::ProtocolViolation,
+                        "no logon in time",
+                    );
+                }
+                State::Active { .. } if now.saturating_sub(session.last_in) > idle_ns => {
+                    session.logout(
+                        &mut self.encoder,
+                        LogoutReason::HeartbeatTimeout,
+                        "no message in time",
+                    );
+                }
+                State::Active { .. } if now.saturating_sub(session.last_out) > hb_ns => {
+                    let frame = self.encoder.heartbeat(wall);
+                    session.queue(frame, limit);
+                    session.last_out = now;
+                }
+                // A closing session whose peer does not take its last frames goes anyway.
+                State::Closing if session.closing_since == 0 => session.closing_since = now,
+                State::Closing if now - session.closing_since > CLOSE_GRACE_NS => {
+                    expired.push(slot)
+                }
+                _ => {}
+            }
+        }
+        for slot in expired {
+            self.drop_session(slot);
+        }
+    }
+
+    /// After quiescence: checkpoint and sync the journal, say goodbye to the sessions.
+    fn finish(mut self) -> Result<ShardReport, ShardError> {
+        let state_hash = self.engine.state_hash();
+        let ts = minstant::Instant::now().as_unix_nanos(&self.anchor);
+        self.seq = self
+            .journal
+            .checkpoint_and_close(ts, state_hash)
+            .map_err(|e| ShardError::Journal {
+                shard: self.index,
+                detail: e.to_string(),
+            })?;
+        for (_, entry) in self.sessions.iter_mut() {
+            if let Some(s) = entry.as_mut() {
+                s.logout(
+                    &mut self.encoder,
+                    LogoutReason::EngineShutdown,
+                    "engine shutting down",
+                );
+            }
+        }
+        let deadline = minstant::Instant::now() + FINAL_FLUSH;
+        while self.sessions.iter().any(|(_, s)| s.is_some()) && minstant::Instant::now() < deadline
+        {
+            self.flush_sessions();
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        for slot in 0..self.sessions.len() {
+            self.drop_session(slot);
+        }
+        let _ = self.links.control.push(ControlMsg::Stopped {
+            shard: self.index as u16,
+            last_seq: self.seq,
+            state_hash,
+        });
+        eprintln!(
+            "veloz: shard {}: stopped at sequence {}, state hash {state_hash:016x} (ring-full events {}, slow consumers {}, undeliverable reports {})",
+            self.index, self.seq, self.ring_full_events, self.slow_consumers, self.orphan_reports
+        );
+        Ok(ShardReport {
+            shard: self.index,
+            last_seq: self.seq,
+            state_hash,
+        })
+    }
+}
+
+/// A decoded client frame, owned (the token is already checked and gone).
+enum Inbound {
+    Logon(crate::core::AccountId, LogonResult),
+    Logout,
+    Heartbeat,
+    Order(Command),
+}

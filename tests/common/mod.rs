@@ -1,0 +1,267 @@
+//! Shared harness for tests that run `veloz serve` as a real process on loopback.
+//!
+//! Engine tests run one at a time (a process-wide lock): each engine busy-polls its cores,
+//! and on a 2-core machine two of them would starve each other and the test runner.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::mpsc;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use veloz::core::*;
+
+static ENGINE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Hold this for the whole test.
+pub fn serial() -> MutexGuard<'static, ()> {
+    ENGINE_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let dir = std::env::temp_dir().join(format!("veloz-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The embedded default config with test settings: any free port, small journal segments,
+/// the given durability and extra TOML appended.
+pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf {
+    let base = veloz::config::Config::default();
+    let mut text = String::new();
+    text.push_str(&format!(
+        "[engine]\ndata_dir = {:?}\nspin_us = 500\npark_max_us = 500\n\n",
+        dir.join("data")
+    ));
+    text.push_str(&format!(
+        "[gateway]\nlisten = \"127.0.0.1:0\"\nheartbeat_ms = 1000\nidle_timeout_ms = 30000\n{gateway_extra}\n"
+    ));
+    text.push_str(&format!(
+        "[journal]\nsegment_size = {}\ndurability = {durability:?}\n\n",
+        4 << 20
+    ));
+    let mut rest = base.to_toml_string();
+    // Drop the [engine]/[gateway]/[journal] tables of the default; keep instruments/accounts.
+    for table in ["[engine]", "[gateway]", "[journal]"] {
+        if let Some(start) = rest.find(table) {
+            let end = rest[start + table.len()..]
+                .find("\n[")
+                .map_or(rest.len(), |e| start + table.len() + e + 1);
+            rest.replace_range(start..end, "");
+        }
+    }
+    text.push_str(&rest);
+    let path = dir.join("veloz.toml");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// A running `veloz serve` process.
+pub struct EngineProcess {
+    pub child: Child,
+    pub addr: String,
+    pub config: PathBuf,
+    pub data: PathBuf,
+    /// Everything the engine printed on stderr so far (collected by a thread).
+    stderr: mpsc::Receiver<String>,
+    pub stderr_lines: Vec<String>,
+    stdout: mpsc::Receiver<String>,
+    pub stdout_lines: Vec<String>,
+}
+
+pub fn veloz_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_veloz")
+}
+
+impl EngineProcess {
+    /// Start the engine and wait for its "listening on" line.
+    pub fn start(config: &Path) -> EngineProcess {
+        EngineProcess::try_start(config).unwrap_or_else(|(e, lines)| {
+            panic!("engine did not start: {e}\nstderr:\n{}", lines.join("\n"))
+        })
+    }
+
+    pub fn try_start(config: &Path) -> Result<EngineProcess, (String, Vec<String>)> {
+        let text = std::fs::read_to_string(config).unwrap();
+        let data = text
+            .lines()
+            .find_map(|l| l.strip_prefix("data_dir = "))
+            .map(|v| PathBuf::from(v.trim_matches('"')))
+            .expect("data_dir in test config");
+        let mut child = Process::new(veloz_bin())
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn veloz");
+        let stderr = pipe_lines(child.stderr.take().unwrap());
+        let stdout = pipe_lines(child.stdout.take().unwrap());
+        let mut engine = EngineProcess {
+            child,
+            addr: String::new(),
+            config: config.to_path_buf(),
+            data,
+            stderr,
+            stderr_lines: Vec::new(),
+            stdout,
+            stdout_lines: Vec::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(line) = engine.stdout.recv_timeout(Duration::from_millis(50)) {
+                if let Some(addr) = line.strip_prefix("veloz: listening on ") {
+                    engine.addr = addr.trim().to_string();
+                    engine.stdout_lines.push(line);
+                    return Ok(engine);
+                }
+                engine.stdout_lines.push(line);
+            }
+            if let Ok(Some(status)) = engine.child.try_wait() {
+                engine.collect();
+                return Err((format!("exited with {status}"), engine.stderr_lines.clone()));
+            }
+        }
+        engine.collect();
+        let _ = engine.child.kill();
+        Err((
+            "no 'listening on' line within 30 s".into(),
+            engine.stderr_lines.clone(),
+        ))
+    }
+
+    /// Pull in what the engine printed so far.
+    pub fn collect(&mut self) {
+        while let Ok(l) = self.stderr.try_recv() {
+            self.stderr_lines.push(l);
+        }
+        while let Ok(l) = self.stdout.try_recv() {
+            self.stdout_lines.push(l);
+        }
+    }
+
+    /// SIGTERM, then wait for exit (at most 30 s); returns the exit code.
+    pub fn stop(mut self) -> (i32, Vec<String>, Vec<String>) {
+        let status = Process::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let code = self.wait(Duration::from_secs(30));
+        self.drain_pipes();
+        (code, self.stdout_lines.clone(), self.stderr_lines.clone())
+    }
+
+    /// SIGKILL (no chance to clean up), then reap.
+    pub fn kill9(mut self) -> Vec<String> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.drain_pipes();
+        self.stderr_lines.clone()
+    }
+
+    fn wait(&mut self, limit: Duration) -> i32 {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                self.collect();
+                panic!(
+                    "engine did not stop within {limit:?}; stderr:\n{}",
+                    self.stderr_lines.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn drain_pipes(&mut self) {
+        // The reader threads end at EOF, which comes with the process exit.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            match self.stderr.recv_timeout(Duration::from_millis(50)) {
+                Ok(l) => self.stderr_lines.push(l),
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                Err(_) if Instant::now() > deadline => break,
+                Err(_) => {}
+            }
+        }
+        while let Ok(l) = self.stdout.try_recv() {
+            self.stdout_lines.push(l);
+        }
+    }
+}
+
+impl Drop for EngineProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn pipe_lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(r).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+pub const ALICE: (AccountId, &str) = (1, "demo-alice");
+pub const BOB: (AccountId, &str) = (2, "demo-bob");
+
+/// A GTC limit order (account filled in by the engine from the session).
+pub fn limit(symbol: SymbolId, coid: u64, side: Side, price: Price, qty: Qty) -> Command {
+    Command::New(NewOrder {
+        account: 0,
+        symbol,
+        client_order_id: coid,
+        side,
+        kind: OrderKind::Limit,
+        tif: TimeInForce::Gtc,
+        post_only: false,
+        stp: SelfTradePrevention::Allow,
+        price,
+        qty,
+    })
+}
+
+pub fn cancel(symbol: SymbolId, coid: u64, order_id: OrderId) -> Command {
+    Command::Cancel(CancelOrder {
+        account: 0,
+        symbol,
+        client_order_id: coid,
+        order_id,
+    })
+}
