@@ -526,3 +526,51 @@ fn python_client_logs_on_trades_and_cancels() {
     assert_eq!(first["reason"], "AuthenticationFailed");
     assert_eq!(engine.stop().0, 0);
 }
+
+#[test]
+fn heartbeats_flow_and_silent_sessions_are_closed() {
+    let _serial = serial();
+    let dir = TempDir::new("e2e-heartbeat");
+    let extra = "logon_timeout_ms = 400";
+    let config = test_config(dir.path(), "none", extra);
+    // Shorter heartbeat and idle timeout than the harness default.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("heartbeat_ms = 1000", "heartbeat_ms = 100")
+        .replace("idle_timeout_ms = 30000", "idle_timeout_ms = 700");
+    std::fs::write(&config, text).unwrap();
+    let engine = EngineProcess::start(&config);
+    // A connection that never logs on is logged out after logon_timeout_ms.
+    let mut mute = Client::connect(&engine.addr).unwrap();
+    match mute.recv_within(WAIT, "logout").unwrap() {
+        Received::Logout { reason, text } => {
+            assert_eq!(
+                (reason, text.as_str()),
+                (LogoutReason::ProtocolViolation, "no logon in time")
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A logged-on client that stays silent receives heartbeats, then is logged out.
+    let (mut silent, _) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
+    // A client that heartbeats keeps its session.
+    let (mut alive, _) = Client::logon(&engine.addr, BOB.0, BOB.1).unwrap();
+    let mut heartbeats = 0;
+    let reason = loop {
+        alive.heartbeat().unwrap();
+        match silent.recv(Duration::from_millis(100)).unwrap() {
+            Some(Received::Heartbeat) => heartbeats += 1,
+            Some(Received::Logout { reason, .. }) => break reason,
+            Some(other) => panic!("{other:?}"),
+            None => {}
+        }
+    };
+    assert_eq!(reason, LogoutReason::HeartbeatTimeout);
+    assert!(
+        heartbeats >= 2,
+        "only {heartbeats} heartbeats before the idle logout"
+    );
+    alive.send(&limit(1, 1, Side::Buy, 1_890_000, 1)).unwrap();
+    assert_eq!(report(&mut alive).exec_type, ExecType::Accepted);
+    assert_eq!(engine.stop().0, 0);
+}
