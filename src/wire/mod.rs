@@ -1,1 +1,41 @@
-//! The wire protocol (being written).
+//! The wire protocol: FlatBuffers messages over TCP, framed by a `u32` little-endian length.
+//!
+//! `docs/protocol.md` is the reference (framing, session flow, every message, field, unit and
+//! code); `schemas/veloz.fbs` is the schema.
+//!
+//! Layout:
+//! - [`generated`]: what `flatc` 25.12.19 writes (`make schema`); never edited by hand, the
+//!   only place in the module with `unsafe` (inside the generated accessors);
+//! - [`frame`]: cutting a byte stream into frames, with the size limit checked before a body
+//!   is read;
+//! - [`decode`]: verifier, then validation and conversion to typed messages and core
+//!   [`Command`](crate::core::Command)s;
+//! - [`encode`]: typed messages and core [`Event`](crate::core::Event)s to frames through one
+//!   reusable builder;
+//! - [`convert`]: the code tables shared by both (core enums <-> schema enums) and the
+//!   event -> execution report mapping;
+//! - [`message`]: the typed messages; [`error`]: [`WireError`].
+//!
+//! Invariants: every hand-written module here forbids `unsafe`; every byte from the network
+//! passes the FlatBuffers verifier before a field is read; a bad frame yields a
+//! [`WireError`] naming the field and value and mapping to a
+//! [`RejectReason`](crate::core::RejectReason), never a panic; the account of an order comes
+//! from the session, never from the wire.
+
+pub mod convert;
+pub mod decode;
+pub mod encode;
+pub mod error;
+pub mod frame;
+pub mod generated;
+pub mod message;
+
+pub use convert::{cancel_reason_from_code, execution_reports, trade_print, ExecutionReports};
+pub use decode::{decode_client, decode_engine, verify_frame, VerifyLimits};
+pub use encode::FrameEncoder;
+pub use error::{Direction, WireError};
+pub use frame::{declared_len, FrameDecoder, DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_LEN};
+pub use message::{
+    ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Liquidity,
+    Logon, LogonAck, Logout, LogoutReason, TradePrint,
+};

@@ -1,0 +1,303 @@
+//! Decoding: verify a frame with the FlatBuffers verifier, then convert it to a typed
+//! message, refusing anything the protocol does not define.
+//!
+//! Order of checks, each failing with a [`WireError`] that names what is wrong:
+//! 1. the frame is at least its 4-byte prefix, and the prefix equals the bytes after it;
+//! 2. the verifier accepts the body as a `Message` within [`VerifyLimits`] (bounds, UTF-8,
+//!    alignment relative to the frame start, depth, table count, apparent size);
+//! 3. the union holds a message (not NONE), of a type this build knows, that travels in the
+//!    decoder's direction;
+//! 4. every enum field holds a value the schema defines; required optional scalars (the
+//!    side of an order) are present; field combinations are consistent (MassCancel's
+//!    `has_symbol`, an ExecutionReport's reason for its exec type).
+//!
+//! Prices and quantities are not checked here against instruments: that is the matching
+//! core's job, and it answers with its own reject reasons. Nothing here allocates except the
+//! instrument list of a LogonAck and the boxed verifier error.
+#![forbid(unsafe_code)]
+
+use flatbuffers::VerifierOptions;
+
+use crate::core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, ReplaceOrder};
+
+use super::convert::{self, At};
+use super::error::{Direction, WireError};
+use super::frame::{declared_len, LENGTH_PREFIX_LEN};
+use super::generated as fb;
+use super::message::{
+    ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Logon,
+    LogonAck, Logout, TradePrint,
+};
+
+/// Bounds the verifier enforces on one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifyLimits {
+    /// Deepest nesting of tables and vectors.
+    pub max_depth: usize,
+    /// Most tables visited.
+    pub max_tables: usize,
+    /// Largest size of the message expanded as a tree (defeats shared-offset blow-ups).
+    pub max_apparent_size: usize,
+}
+
+impl VerifyLimits {
+    /// Frames from clients: Message -> one flat payload table. Anything deeper or wider is
+    /// not a client message.
+    pub const CLIENT: VerifyLimits = VerifyLimits {
+        max_depth: 8,
+        max_tables: 8,
+        max_apparent_size: 1 << 20,
+    };
+    /// Frames from the engine: a LogonAck carries one table per instrument.
+    pub const ENGINE: VerifyLimits = VerifyLimits {
+        max_depth: 8,
+        max_tables: 1 << 16,
+        max_apparent_size: 1 << 24,
+    };
+
+    fn options(self) -> VerifierOptions {
+        VerifierOptions {
+            max_depth: self.max_depth,
+            max_tables: self.max_tables,
+            max_apparent_size: self.max_apparent_size,
+            ignore_missing_null_terminator: false,
+        }
+    }
+}
+
+/// Check the prefix and run the verifier; the frame includes its 4-byte prefix.
+pub fn verify_frame(frame: &[u8], limits: VerifyLimits) -> Result<fb::Message<'_>, WireError> {
+    let declared = declared_len(frame).ok_or(WireError::FrameTooShort { len: frame.len() })?;
+    let actual = frame.len() - LENGTH_PREFIX_LEN;
+    if declared as usize != actual {
+        return Err(WireError::LengthMismatch { declared, actual });
+    }
+    Ok(fb::size_prefixed_root_as_message_with_opts(
+        &limits.options(),
+        frame,
+    )?)
+}
+
+fn payload<T>(value: Option<T>) -> Result<T, WireError> {
+    // The verifier refuses a union type without a value, so this is belt and braces.
+    value.ok_or(WireError::MissingPayload)
+}
+
+fn wrong_direction(message: &'static str, direction: Direction) -> WireError {
+    WireError::WrongDirection { message, direction }
+}
+
+/// Decode a frame a client sent. Orders become [`Command`]s for `account`, the account the
+/// session logged on with (the wire never carries the account of an order; before logon
+/// pass any value: the gateway rejects orders with `NotLoggedOn` then anyway).
+pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'_>, WireError> {
+    let msg = verify_frame(frame, VerifyLimits::CLIENT)?;
+    let dir = Direction::ClientToEngine;
+    match msg.payload_type() {
+        fb::Payload::NONE => Err(WireError::MissingPayload),
+        fb::Payload::Logon => {
+            let m = payload(msg.payload_as_logon())?;
+            Ok(ClientMessage::Logon(Logon {
+                account: m.account_id(),
+                token: m.token().unwrap_or(""),
+            }))
+        }
+        fb::Payload::Logout => Ok(ClientMessage::Logout(logout(payload(
+            msg.payload_as_logout(),
+        )?)?)),
+        fb::Payload::Heartbeat => Ok(ClientMessage::Heartbeat(heartbeat(payload(
+            msg.payload_as_heartbeat(),
+        )?))),
+        fb::Payload::NewOrder => {
+            let m = payload(msg.payload_as_new_order())?;
+            let coid = m.client_order_id();
+            let at = |field| At::new("NewOrder", field).coid(coid);
+            let side = m.side().ok_or_else(|| at("side").missing())?;
+            Ok(ClientMessage::Order(Command::New(NewOrder {
+                account,
+                symbol: m.symbol_id(),
+                client_order_id: coid,
+                side: convert::side(side, at("side"))?,
+                kind: convert::kind(m.kind(), at("kind"))?,
+                tif: convert::tif(m.tif(), at("tif"))?,
+                post_only: m.post_only(),
+                stp: convert::stp(m.stp(), at("stp"))?,
+                price: m.price(),
+                qty: m.qty(),
+            })))
+        }
+        fb::Payload::Cancel => {
+            let m = payload(msg.payload_as_cancel())?;
+            Ok(ClientMessage::Order(Command::Cancel(CancelOrder {
+                account,
+                symbol: m.symbol_id(),
+                client_order_id: m.client_order_id(),
+                order_id: m.order_id(),
+            })))
+        }
+        fb::Payload::Replace => {
+            let m = payload(msg.payload_as_replace())?;
+            Ok(ClientMessage::Order(Command::Replace(ReplaceOrder {
+                account,
+                symbol: m.symbol_id(),
+                client_order_id: m.client_order_id(),
+                order_id: m.order_id(),
+                price: m.price(),
+                qty: m.qty(),
+            })))
+        }
+        fb::Payload::MassCancel => {
+            let m = payload(msg.payload_as_mass_cancel())?;
+            let coid = m.client_order_id();
+            let symbol = if m.has_symbol() {
+                Some(m.symbol_id())
+            } else if m.symbol_id() == 0 {
+                None
+            } else {
+                return Err(At::new("MassCancel", "symbol_id").coid(coid).invalid(
+                    m.symbol_id().into(),
+                    "must be 0 when has_symbol is false (a mass cancel over all symbols)",
+                ));
+            };
+            Ok(ClientMessage::Order(Command::MassCancel(MassCancel {
+                account,
+                client_order_id: coid,
+                symbol,
+            })))
+        }
+        fb::Payload::LogonAck => Err(wrong_direction("LogonAck", dir)),
+        fb::Payload::ExecutionReport => Err(wrong_direction("ExecutionReport", dir)),
+        fb::Payload::Trade => Err(wrong_direction("Trade", dir)),
+        other => Err(WireError::UnknownMessageType { value: other.0 }),
+    }
+}
+
+/// Decode a frame the engine sent (the client side of the protocol; tests and tools).
+pub fn decode_engine(frame: &[u8]) -> Result<EngineMessage<'_>, WireError> {
+    let msg = verify_frame(frame, VerifyLimits::ENGINE)?;
+    let dir = Direction::EngineToClient;
+    match msg.payload_type() {
+        fb::Payload::NONE => Err(WireError::MissingPayload),
+        fb::Payload::LogonAck => {
+            let m = payload(msg.payload_as_logon_ack())?;
+            let instruments = m
+                .instruments()
+                .map(|v| {
+                    v.iter()
+                        .map(|i| InstrumentInfo {
+                            id: i.id(),
+                            symbol: i.symbol().unwrap_or(""),
+                            price_scale: i.price_scale(),
+                            tick_size: i.tick_size(),
+                            lot_size: i.lot_size(),
+                            min_qty: i.min_qty(),
+                            max_qty: i.max_qty(),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Ok(EngineMessage::LogonAck(LogonAck {
+                session_id: m.session_id(),
+                heartbeat_interval_ms: m.heartbeat_interval_ms(),
+                instruments,
+            }))
+        }
+        fb::Payload::Logout => Ok(EngineMessage::Logout(logout(payload(
+            msg.payload_as_logout(),
+        )?)?)),
+        fb::Payload::Heartbeat => Ok(EngineMessage::Heartbeat(heartbeat(payload(
+            msg.payload_as_heartbeat(),
+        )?))),
+        fb::Payload::ExecutionReport => Ok(EngineMessage::ExecutionReport(execution_report(
+            payload(msg.payload_as_execution_report())?,
+        )?)),
+        fb::Payload::Trade => {
+            let m = payload(msg.payload_as_trade())?;
+            let at = At::new("Trade", "aggressor_side");
+            let side = m.aggressor_side().ok_or_else(|| at.missing())?;
+            Ok(EngineMessage::Trade(TradePrint {
+                symbol: m.symbol_id(),
+                trade_id: m.trade_id(),
+                price: m.price(),
+                qty: m.qty(),
+                aggressor: convert::side(side, at)?,
+                timestamp_ns: m.timestamp_ns(),
+            }))
+        }
+        fb::Payload::Logon => Err(wrong_direction("Logon", dir)),
+        fb::Payload::NewOrder => Err(wrong_direction("NewOrder", dir)),
+        fb::Payload::Cancel => Err(wrong_direction("Cancel", dir)),
+        fb::Payload::Replace => Err(wrong_direction("Replace", dir)),
+        fb::Payload::MassCancel => Err(wrong_direction("MassCancel", dir)),
+        other => Err(WireError::UnknownMessageType { value: other.0 }),
+    }
+}
+
+fn logout<'a>(m: fb::Logout<'a>) -> Result<Logout<'a>, WireError> {
+    Ok(Logout {
+        reason: convert::logout(m.reason(), At::new("Logout", "reason"))?,
+        text: m.text().unwrap_or(""),
+    })
+}
+
+fn heartbeat(m: fb::Heartbeat<'_>) -> Heartbeat {
+    Heartbeat {
+        timestamp_ns: m.timestamp_ns(),
+    }
+}
+
+fn execution_report<'a>(m: fb::ExecutionReport<'a>) -> Result<ExecutionReport<'a>, WireError> {
+    let coid = m.client_order_id();
+    let at = |field| At::new("ExecutionReport", field).coid(coid);
+    let exec_type = convert::exec_type(m.exec_type(), at("exec_type"))?;
+    let symbol = if m.has_symbol() {
+        Some(m.symbol_id())
+    } else if exec_type != ExecType::MassCancelled {
+        return Err(
+            at("has_symbol").invalid(0, "only a MassCancelled report can be for all symbols")
+        );
+    } else if m.symbol_id() != 0 {
+        return Err(at("symbol_id").invalid(
+            m.symbol_id().into(),
+            "must be 0 when has_symbol is false (all symbols)",
+        ));
+    } else {
+        None
+    };
+    let side = m.side().map(|s| convert::side(s, at("side"))).transpose()?;
+    let reject_reason = m
+        .reject_reason()
+        .map(|r| convert::reject(r, at("reject_reason")))
+        .transpose()?;
+    let cancel_reason = m
+        .cancel_reason()
+        .map(|c| convert::cancel(c, at("cancel_reason")))
+        .transpose()?;
+    if exec_type == ExecType::Rejected && reject_reason.is_none() {
+        return Err(at("reject_reason").missing());
+    }
+    if exec_type == ExecType::Cancelled && cancel_reason.is_none() {
+        return Err(at("cancel_reason").missing());
+    }
+    Ok(ExecutionReport {
+        exec_type,
+        order_id: m.order_id(),
+        client_order_id: coid,
+        symbol,
+        side,
+        price: m.price(),
+        qty: m.qty(),
+        last_qty: m.last_qty(),
+        last_price: m.last_price(),
+        leaves_qty: m.leaves_qty(),
+        trade_id: m.trade_id(),
+        liquidity: convert::liquidity(m.liquidity(), at("liquidity"))?,
+        reject_reason,
+        cancel_reason,
+        reason_text: m.reason_text().unwrap_or(""),
+        seq: m.seq(),
+        timestamp_ns: m.timestamp_ns(),
+        kept_priority: m.kept_priority(),
+        mass_cancel_count: m.mass_cancel_count(),
+    })
+}

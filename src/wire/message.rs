@@ -1,0 +1,280 @@
+//! Typed forms of the wire messages: what [`super::decode_client`] and
+//! [`super::decode_engine`] return and what [`super::FrameEncoder`] writes.
+//!
+//! Strings borrow from the frame they were decoded from (no copy); the encoder takes them
+//! borrowed too. Order requests have no type of their own here: they decode straight to
+//! [`crate::core::Command`], with the account of the session. Codes that only the protocol
+//! has (exec type, liquidity, logout reason) are defined here with the schema's numbers; a
+//! test pins them against the generated code.
+#![forbid(unsafe_code)]
+
+use crate::core::{
+    AccountId, CancelReason, ClientOrderId, Command, Instrument, OrderId, Price, Qty, RejectReason,
+    Seq, Side, SymbolId, Timestamp, TradeId,
+};
+
+/// What a client sends, decoded and validated.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientMessage<'a> {
+    Logon(Logon<'a>),
+    Logout(Logout<'a>),
+    Heartbeat(Heartbeat),
+    /// NewOrder, Cancel, Replace or MassCancel, with the session's account filled in.
+    Order(Command),
+}
+
+/// What the engine sends, decoded and validated (the client side of the protocol).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EngineMessage<'a> {
+    LogonAck(LogonAck<'a>),
+    Logout(Logout<'a>),
+    Heartbeat(Heartbeat),
+    ExecutionReport(ExecutionReport<'a>),
+    Trade(TradePrint),
+}
+
+/// First frame of a session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Logon<'a> {
+    pub account: AccountId,
+    /// Credential checked by the gateway; empty when absent.
+    pub token: &'a str,
+}
+
+/// The logon succeeded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogonAck<'a> {
+    pub session_id: u64,
+    /// Send something at least this often; 3 silent intervals end the session.
+    pub heartbeat_interval_ms: u32,
+    pub instruments: Vec<InstrumentInfo<'a>>,
+}
+
+/// One instrument as announced in a [`LogonAck`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrumentInfo<'a> {
+    pub id: SymbolId,
+    pub symbol: &'a str,
+    /// Prices are integer counts of `10^-price_scale` quote units.
+    pub price_scale: u8,
+    pub tick_size: Price,
+    pub lot_size: Qty,
+    pub min_qty: Qty,
+    pub max_qty: Qty,
+}
+
+impl<'a> From<&'a Instrument> for InstrumentInfo<'a> {
+    fn from(i: &'a Instrument) -> Self {
+        InstrumentInfo {
+            id: i.id,
+            symbol: &i.symbol,
+            price_scale: i.price_scale,
+            tick_size: i.tick_size,
+            lot_size: i.lot_size,
+            min_qty: i.min_qty,
+            max_qty: i.max_qty,
+        }
+    }
+}
+
+/// The session ends; the sender closes the connection after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Logout<'a> {
+    pub reason: LogoutReason,
+    /// Free text for people; empty when absent.
+    pub text: &'a str,
+}
+
+/// Keeps the session alive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Heartbeat {
+    /// Sender's clock (ns since the Unix epoch), informational; may be 0.
+    pub timestamp_ns: Timestamp,
+}
+
+/// Why a session ends. Codes are part of the protocol: never renumber, only append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum LogoutReason {
+    /// The sender asked to end the session (the default: a plain client Logout).
+    Requested = 0,
+    /// No frame arrived for three heartbeat intervals.
+    HeartbeatTimeout = 1,
+    /// Logon refused: unknown account or bad token.
+    AuthenticationFailed = 2,
+    /// Too much malformed or out-of-order input, or a frame above the size limit.
+    ProtocolViolation = 3,
+    /// The client did not read its reports fast enough.
+    SlowConsumer = 4,
+    /// The engine is shutting down.
+    EngineShutdown = 5,
+    /// A second Logon on a session already logged on.
+    AlreadyLoggedOn = 6,
+}
+
+impl LogoutReason {
+    pub const ALL: [LogoutReason; 7] = [
+        LogoutReason::Requested,
+        LogoutReason::HeartbeatTimeout,
+        LogoutReason::AuthenticationFailed,
+        LogoutReason::ProtocolViolation,
+        LogoutReason::SlowConsumer,
+        LogoutReason::EngineShutdown,
+        LogoutReason::AlreadyLoggedOn,
+    ];
+
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    pub fn from_code(code: u16) -> Option<LogoutReason> {
+        LogoutReason::ALL.iter().copied().find(|r| r.code() == code)
+    }
+
+    /// A short stable name.
+    pub fn name(self) -> &'static str {
+        match self {
+            LogoutReason::Requested => "requested",
+            LogoutReason::HeartbeatTimeout => "heartbeat_timeout",
+            LogoutReason::AuthenticationFailed => "authentication_failed",
+            LogoutReason::ProtocolViolation => "protocol_violation",
+            LogoutReason::SlowConsumer => "slow_consumer",
+            LogoutReason::EngineShutdown => "engine_shutdown",
+            LogoutReason::AlreadyLoggedOn => "already_logged_on",
+        }
+    }
+}
+
+/// What an [`ExecutionReport`] says happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum ExecType {
+    Accepted = 0,
+    PartiallyFilled = 1,
+    Filled = 2,
+    Cancelled = 3,
+    Replaced = 4,
+    Rejected = 5,
+    MassCancelled = 6,
+}
+
+impl ExecType {
+    pub const ALL: [ExecType; 7] = [
+        ExecType::Accepted,
+        ExecType::PartiallyFilled,
+        ExecType::Filled,
+        ExecType::Cancelled,
+        ExecType::Replaced,
+        ExecType::Rejected,
+        ExecType::MassCancelled,
+    ];
+
+    pub fn from_u8(v: u8) -> Option<ExecType> {
+        ExecType::ALL.get(usize::from(v)).copied()
+    }
+}
+
+/// Which side of a trade a report is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Liquidity {
+    /// Not a trade report.
+    NotApplicable = 0,
+    /// The resting order.
+    Maker = 1,
+    /// The incoming order.
+    Taker = 2,
+}
+
+impl Liquidity {
+    pub fn from_u8(v: u8) -> Option<Liquidity> {
+        match v {
+            0 => Some(Liquidity::NotApplicable),
+            1 => Some(Liquidity::Maker),
+            2 => Some(Liquidity::Taker),
+            _ => None,
+        }
+    }
+}
+
+/// One execution report, addressed to the account named beside it
+/// ([`super::execution_reports`]). Fields that do not apply to `exec_type` are 0 / `None`
+/// / empty; `docs/protocol.md` has the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExecutionReport<'a> {
+    pub exec_type: ExecType,
+    /// 0 in a reject of a new order and in MassCancelled.
+    pub order_id: OrderId,
+    /// The request's id (a cancel's or replace's own), else the order's.
+    pub client_order_id: ClientOrderId,
+    /// `None` only in a MassCancelled report over all symbols.
+    pub symbol: Option<SymbolId>,
+    /// `None` in Rejected and MassCancelled reports.
+    pub side: Option<Side>,
+    /// Accepted/Replaced: the order's limit price.
+    pub price: Price,
+    /// Accepted: order quantity; Replaced: new open quantity; Cancelled: quantity cancelled.
+    pub qty: Qty,
+    /// Fills: quantity of this trade.
+    pub last_qty: Qty,
+    /// Fills: price of this trade.
+    pub last_price: Price,
+    /// Open quantity after this event.
+    pub leaves_qty: Qty,
+    /// Fills: the trade id (the same in the maker's and the taker's report).
+    pub trade_id: TradeId,
+    pub liquidity: Liquidity,
+    /// Rejected only.
+    pub reject_reason: Option<RejectReason>,
+    /// Cancelled only.
+    pub cancel_reason: Option<CancelReason>,
+    /// The reason's stable name (e.g. `price_off_tick`); empty when there is no reason.
+    pub reason_text: &'a str,
+    /// Shard sequence number of the command that caused the report.
+    pub seq: Seq,
+    /// Engine time of that command (ns since the Unix epoch).
+    pub timestamp_ns: Timestamp,
+    /// Replaced only: the order kept its time priority.
+    pub kept_priority: bool,
+    /// MassCancelled only: how many orders were cancelled.
+    pub mass_cancel_count: u32,
+}
+
+impl ExecutionReport<'_> {
+    /// A report of `exec_type` with every other field empty.
+    pub fn empty(exec_type: ExecType) -> ExecutionReport<'static> {
+        ExecutionReport {
+            exec_type,
+            order_id: 0,
+            client_order_id: 0,
+            symbol: None,
+            side: None,
+            price: 0,
+            qty: 0,
+            last_qty: 0,
+            last_price: 0,
+            leaves_qty: 0,
+            trade_id: 0,
+            liquidity: Liquidity::NotApplicable,
+            reject_reason: None,
+            cancel_reason: None,
+            reason_text: "",
+            seq: 0,
+            timestamp_ns: 0,
+            kept_priority: false,
+            mass_cancel_count: 0,
+        }
+    }
+}
+
+/// A public trade print.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TradePrint {
+    pub symbol: SymbolId,
+    pub trade_id: TradeId,
+    pub price: Price,
+    pub qty: Qty,
+    /// The taker's side.
+    pub aggressor: Side,
+    pub timestamp_ns: Timestamp,
+}
