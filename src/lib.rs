@@ -9,6 +9,7 @@
 //! | [`config`] | typed TOML configuration | pure, no unsafe |
 //! | [`journal`] | per-shard append-only journal: format, backends, writer, reader, recovery | unsafe only in the mmap backend |
 //! | [`wire`] | FlatBuffers protocol: generated code and the one module that converts it | pure, no unsafe outside generated code |
+//! | [`workload`] | seeded command streams (exchange-core's workload, one symbol or many) for benches, the demo and load | pure, deterministic, no unsafe |
 //! | [`cli`] | the `veloz` subcommands | runtime edge |
 
 pub mod cli;
@@ -16,3 +17,4 @@ pub mod config;
 pub mod core;
 pub mod journal;
 pub mod wire;
+pub mod workload;

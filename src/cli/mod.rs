@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod workload;
+
 /// Veloz: a thread-per-core, shared-nothing trading engine.
 #[derive(Debug, Parser)]
 #[command(name = "veloz", version, about, long_about = None)]
@@ -25,6 +27,13 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Generate a seeded exchange-core workload, time it through the matching core and
+    /// print a summary (throughput, latency percentiles, trades, rejects, state hash).
+    Workload(workload::WorkloadArgs),
+    /// The demo that `make run` runs: for now the matching core alone on embedded defaults
+    /// (`veloz workload` for one symbol and for 100); it becomes the full engine demo when
+    /// the runtime lands.
+    Demo,
 }
 
 /// Parse the command line, run the subcommand, map errors to a non-zero exit.
@@ -46,5 +55,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_toml_string());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Workload(args) => workload::run_workload(&args),
+        Command::Demo => workload::run_demo(),
     }
 }
