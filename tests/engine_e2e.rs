@@ -58,15 +58,15 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
     let mut bobs = sessions_on_every_shard(&engine.addr, BOB);
     let mut coid = 100;
     // For every (alice shard, bob shard, instrument): alice rests, bob crosses.
-    for a in 0..alices.len() {
-        for b in 0..bobs.len() {
+    for (a, alice) in alices.iter_mut().enumerate() {
+        for (b, bob) in bobs.iter_mut().enumerate() {
             for inst in config.instruments() {
                 coid += 1;
                 let price = inst.reference_price;
-                alices[a]
+                alice
                     .send(&limit(inst.id, coid, Side::Sell, price, 5))
                     .unwrap();
-                let acc = report(&mut alices[a]);
+                let acc = report(alice);
                 assert_eq!(
                     (acc.exec_type, acc.client_order_id),
                     (ExecType::Accepted, coid),
@@ -78,12 +78,11 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
                     routing.shard_of(inst.id).unwrap(),
                     "order ids carry the owning shard"
                 );
-                bobs[b]
-                    .send(&limit(inst.id, coid + 10_000, Side::Buy, price, 5))
+                bob.send(&limit(inst.id, coid + 10_000, Side::Buy, price, 5))
                     .unwrap();
-                let acc = report(&mut bobs[b]);
+                let acc = report(bob);
                 assert_eq!(acc.exec_type, ExecType::Accepted, "{acc:?}");
-                let taker = report(&mut bobs[b]);
+                let taker = report(bob);
                 assert_eq!(
                     (
                         taker.exec_type,
@@ -96,7 +95,7 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
                     "bob's fill for {} on shard {b}: {taker:?}",
                     inst.symbol
                 );
-                let maker = report(&mut alices[a]);
+                let maker = report(alice);
                 assert_eq!(
                     (
                         maker.exec_type,
@@ -135,16 +134,14 @@ fn authentication_authorisation_and_bad_input_leave_the_engine_serving() {
             ),
         }
     }
-    // An order before logon: logged out with a reason.
+    // An order before logon: rejected with NotLoggedOn, and nothing reaches a book.
     let mut early = Client::connect(&addr).unwrap();
-    early.send(&limit(1, 1, Side::Buy, 1_900_000, 1)).unwrap();
-    match early.recv_within(WAIT, "logout").unwrap() {
-        Received::Logout { reason, text } => {
-            assert_eq!(reason, LogoutReason::ProtocolViolation);
-            assert_eq!(text, "message before logon");
-        }
-        other => panic!("{other:?}"),
-    }
+    early.send(&limit(1, 41, Side::Buy, 1_900_000, 1)).unwrap();
+    let r = report(&mut early);
+    assert_eq!(
+        (r.exec_type, r.reject_reason, r.client_order_id),
+        (ExecType::Rejected, Some(RejectReason::NotLoggedOn), 41)
+    );
 
     let (mut alice, _) = Client::logon(&addr, ALICE.0, ALICE.1).unwrap();
     let (mut bob, _) = Client::logon(&addr, BOB.0, BOB.1).unwrap();

@@ -486,7 +486,7 @@ impl<'a> Replay<'a> {
             None => true,
             Some(_) => self.visible[m.side as usize]
                 .get(&m.price)
-                .map_or(true, |&since| since > m.placed),
+                .is_none_or(|&since| since > m.placed),
         }
     }
 
@@ -1008,7 +1008,7 @@ impl<'a> Replay<'a> {
                 .depth(SYMBOL, side, usize::MAX)
                 .iter()
                 .map(|l| (l.price, l.qty))
-                .filter(|l| deepest.map_or(true, |d| !better(side, d, l.0)))
+                .filter(|l| deepest.is_none_or(|d| !better(side, d, l.0)))
                 .collect();
             let mut prices: Vec<Price> = engine.iter().chain(want).map(|l| l.0).collect();
             prices.sort_unstable();

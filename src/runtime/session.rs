@@ -155,20 +155,20 @@ impl Session {
         self.out.len() - self.out_pos
     }
 
-    /// Write what is queued, as far as the socket takes it. Returns bytes written, or `Err`
-    /// when the connection failed.
-    pub fn flush(&mut self) -> Result<usize, ()> {
+    /// Write what is queued, as far as the socket takes it. Returns bytes written, or the
+    /// error that broke the connection.
+    pub fn flush(&mut self) -> std::io::Result<usize> {
         let mut written = 0;
         while self.out_pos < self.out.len() {
             match self.stream.write(&self.out[self.out_pos..]) {
-                Ok(0) => return Err(()),
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
                 Ok(n) => {
                     self.out_pos += n;
                     written += n;
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-                Err(_) => return Err(()),
+                Err(e) => return Err(e),
             }
         }
         if self.out_pos == self.out.len() {

@@ -593,12 +593,24 @@ impl Shard {
                 Ok(Inbound::Heartbeat) => {}
                 Ok(Inbound::Order(cmd)) => {
                     let State::Active { stp, .. } = session.state else {
-                        session.logout(
-                            &mut self.encoder,
-                            LogoutReason::ProtocolViolation,
-                            "message before logon",
+                        // Rejected with a reason; repeated, it ends the session like garbage.
+                        session.bad_messages += 1;
+                        if session.bad_messages > max_bad {
+                            session.logout(
+                                &mut self.encoder,
+                                LogoutReason::ProtocolViolation,
+                                "orders before logon",
+                            );
+                            return handled;
+                        }
+                        let me = session.me;
+                        self.reject_locally(
+                            me,
+                            &cmd,
+                            cmd.symbol().unwrap_or(0),
+                            RejectReason::NotLoggedOn,
                         );
-                        return handled;
+                        continue;
                     };
                     let cmd = match cmd {
                         Command::New(mut o) if o.stp == crate::core::SelfTradePrevention::Allow => {
@@ -840,15 +852,12 @@ impl Shard {
 
     /// Push to another shard's ring, in order behind anything already waiting.
     fn send(&mut self, dest: usize, msg: ShardMsg) {
-        if self.overflow[dest].is_empty() {
-            match self.links.to[dest].as_mut().expect("remote").push(msg) {
-                Ok(()) => return,
-                Err(rtrb::PushError::Full(msg)) => {
-                    self.ring_full_events += 1;
-                    self.overflow[dest].push_back(msg);
-                }
-            }
-        } else {
+        if !self.overflow[dest].is_empty() {
+            self.overflow[dest].push_back(msg);
+        } else if let Err(rtrb::PushError::Full(msg)) =
+            self.links.to[dest].as_mut().expect("remote").push(msg)
+        {
+            self.ring_full_events += 1;
             self.overflow[dest].push_back(msg);
         }
     }
@@ -961,7 +970,7 @@ impl Shard {
             match session.flush() {
                 Ok(0) => {}
                 Ok(_) => work += 1,
-                Err(()) => {
+                Err(_) => {
                     self.drop_session(slot);
                     work += 1;
                     continue;
