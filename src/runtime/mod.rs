@@ -123,10 +123,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
     let online = preflight::online_cores()?;
     let (cores, control_core) =
         preflight::plan_cores(&config.engine.cores, config.engine.control_core, &online)?;
-    if let Some(warning) = preflight::check_memlock()? {
+    for warning in [
+        preflight::check_memlock(cores.len())?,
+        preflight::check_io_uring(Path::new("/proc"))?,
+    ]
+    .into_iter()
+    .flatten()
+    {
         eprintln!("veloz: warning: {warning}");
     }
-    preflight::check_io_uring(Path::new("/proc"))?;
 
     let data_dir = options
         .data_dir

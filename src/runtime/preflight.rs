@@ -11,9 +11,10 @@ use std::path::Path;
 
 /// Locked memory below which glommio cannot create an executor (PLATFORM.md pitfall 6).
 pub const MEMLOCK_FLOOR: u64 = 512 * 1024;
-/// Locked memory glommio wants to register its IO buffers; below it, it silently skips
-/// registration.
-pub const MEMLOCK_WANTED: u64 = 16 << 20;
+/// Locked memory each executor wants to register its IO buffers (glommio registers its
+/// 10 MiB buffer with each of its 3 rings, and Linux charges every registration); below
+/// `shards` times this it silently skips registration (tuning/check.sh says the same).
+pub const MEMLOCK_WANTED_PER_SHARD: u64 = 32 << 20;
 
 /// Start-up failures, each with the fix.
 #[derive(Debug, thiserror::Error)]
@@ -100,9 +101,11 @@ pub fn plan_cores(
     Ok((shards, control))
 }
 
-/// `true` if this process may lock memory without limit (CAP_IPC_LOCK, e.g. root).
-fn has_ipc_lock() -> bool {
-    const CAP_IPC_LOCK: u32 = 14;
+const CAP_IPC_LOCK: u32 = 14;
+const CAP_SYS_ADMIN: u32 = 21;
+
+/// `true` if this process has capability `cap` in its effective set (root has all).
+fn has_capability(cap: u32) -> bool {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
@@ -110,12 +113,13 @@ fn has_ipc_lock() -> bool {
                 .find_map(|l| l.strip_prefix("CapEff:"))
                 .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
         })
-        .is_some_and(|caps| caps & (1 << CAP_IPC_LOCK) != 0)
+        .is_some_and(|caps| caps & (1 << cap) != 0)
 }
 
-/// Check locked memory. Ok carries a warning when buffers will not be registered.
-pub fn check_memlock() -> Result<Option<String>, PreflightError> {
-    if has_ipc_lock() {
+/// Check locked memory for `shards` executors. Ok carries a warning when buffers will not
+/// be registered.
+pub fn check_memlock(shards: usize) -> Result<Option<String>, PreflightError> {
+    if has_capability(CAP_IPC_LOCK) {
         return Ok(None);
     }
     let (soft, _hard) = rlimit::getrlimit(rlimit::Resource::MEMLOCK).unwrap_or((0, 0));
@@ -125,23 +129,26 @@ pub fn check_memlock() -> Result<Option<String>, PreflightError> {
             floor: MEMLOCK_FLOOR,
         });
     }
-    if soft < MEMLOCK_WANTED {
+    let wanted = MEMLOCK_WANTED_PER_SHARD * shards as u64;
+    if soft < wanted {
         return Ok(Some(format!(
-            "RLIMIT_MEMLOCK is {soft} bytes: glommio will not register its IO buffers (wants {MEMLOCK_WANTED}); raise it with tuning/apply.sh or LimitMEMLOCK"
+            "RLIMIT_MEMLOCK is {soft} bytes: glommio will not register its IO buffers ({shards} shards want {wanted}); raise it with tuning/apply.sh or LimitMEMLOCK"
         )));
     }
     Ok(None)
 }
 
-/// Check that io_uring is not switched off by sysctl.
-pub fn check_io_uring(proc_root: &Path) -> Result<(), PreflightError> {
+/// Check that io_uring is not switched off by sysctl. Ok carries a warning when it is
+/// limited to a group this process may not be in.
+pub fn check_io_uring(proc_root: &Path) -> Result<Option<String>, PreflightError> {
     let path = proc_root.join("sys/kernel/io_uring_disabled");
-    match std::fs::read_to_string(&path) {
-        // 0: enabled; 1: only for the io_uring_group (root is in it); 2: disabled.
-        Ok(v) if v.trim() == "2" => Err(PreflightError::IoUringDisabled {
-            value: v.trim().to_string(),
-        }),
-        _ => Ok(()),
+    match std::fs::read_to_string(&path).map(|v| v.trim().to_string()) {
+        // 0: enabled; 1: only for root and kernel.io_uring_group; 2: disabled.
+        Ok(v) if v == "2" => Err(PreflightError::IoUringDisabled { value: v }),
+        Ok(v) if v == "1" && !has_capability(CAP_SYS_ADMIN) => Ok(Some(
+            "kernel.io_uring_disabled = 1: io_uring works only for root and members of kernel.io_uring_group; if executors fail to start, add this user to that group or set it to 0".to_string(),
+        )),
+        _ => Ok(None),
     }
 }
 
@@ -182,10 +189,10 @@ mod tests {
         let err = check_io_uring(&dir).unwrap_err().to_string();
         assert!(err.contains("io_uring_disabled = 2"), "{err}");
         std::fs::write(dir.join("sys/kernel/io_uring_disabled"), "0\n").unwrap();
-        check_io_uring(&dir).unwrap();
+        assert_eq!(check_io_uring(&dir).unwrap(), None);
         std::fs::remove_dir_all(&dir).unwrap();
         // The real host passes (CI and development machines run glommio).
         check_io_uring(Path::new("/proc")).unwrap();
-        assert!(check_memlock().is_ok());
+        assert!(check_memlock(2).is_ok());
     }
 }
