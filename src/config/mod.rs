@@ -47,6 +47,8 @@ pub enum ConfigError {
         "account {id} ({name}): token_sha256 must be 64 hex digits (the SHA-256 of the token)"
     )]
     BadTokenHash { id: u32, name: String },
+    #[error("metrics.interval_ms = {value} is invalid: must be 10..=60000")]
+    InvalidMetrics { value: u64 },
     #[error("engine.cores lists core {core} twice")]
     DuplicateCore { core: usize },
     #[error("gateway.{field} = {value} is invalid: {why}")]
@@ -82,6 +84,9 @@ pub struct Config {
     /// Per-shard journals: segment size, durability.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Metrics socket, snapshot interval, latency reports.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -157,6 +162,31 @@ impl Default for GatewayConfig {
             idle_timeout_ms: 10_000,
             outbound_limit_bytes: 4 << 20,
             max_bad_messages: 10,
+        }
+    }
+}
+
+/// `[metrics]`: what the control thread serves and writes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the plain-text metrics socket (Prometheus exposition format; `curl
+    /// http://ADDR/metrics` or a raw `nc`). Port 0 picks a free port (printed at start).
+    pub listen: String,
+    /// Shards send the control thread a snapshot of their histograms and counters this
+    /// often (milliseconds); interval logs get one line per shard and interval.
+    pub interval_ms: u64,
+    /// Where HdrHistogram interval logs and the shutdown latency report are written.
+    /// Absent: `DATA/reports`.
+    pub reports_dir: Option<PathBuf>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            listen: "127.0.0.1:7701".to_string(),
+            interval_ms: 1_000,
+            reports_dir: None,
         }
     }
 }
@@ -345,6 +375,11 @@ impl Config {
             }
         }
         self.journal.validate()?;
+        if !(10..=60_000).contains(&self.metrics.interval_ms) {
+            return Err(ConfigError::InvalidMetrics {
+                value: self.metrics.interval_ms,
+            });
+        }
         let g = &self.gateway;
         let gateway_rules: [(&'static str, u64, bool, &'static str); 3] = [
             (
@@ -483,6 +518,15 @@ mod tests {
         assert_eq!(aapl.shard, None);
         assert_eq!(c.engine, EngineConfig::default());
         assert_eq!(c.journal, JournalConfig::default());
+        assert_eq!(c.metrics, MetricsConfig::default());
+        assert_eq!(
+            (
+                c.metrics.listen.as_str(),
+                c.metrics.interval_ms,
+                c.metrics.reports_dir.clone()
+            ),
+            ("127.0.0.1:7701", 1_000, None)
+        );
         assert_eq!(c.engine.cores, Vec::<usize>::new());
         assert_eq!(c.engine.control_core, None);
         assert_eq!(c.engine.data_dir, PathBuf::from("veloz-data"));

@@ -2,22 +2,96 @@
 //! hosts), it reads what the shards report over their control rings and never touches
 //! shard state.
 //!
-//! It announces the listening address once every shard has recovered, checks each shard's
-//! recovered state against the clean-shutdown marker of the previous run, and logs each
-//! shard's stop. It sleeps 1 ms between polls: nothing it does is on the order path.
+//! - announces the listening addresses once every shard has recovered, and checks each
+//!   shard's recovered state against the clean-shutdown marker of the previous run;
+//! - merges the shards' interval snapshots into cumulative per-shard histograms and
+//!   counters, and serves them on the metrics socket ([`super::metrics_server`]);
+//! - hands each snapshot to [`Reports`] (interval logs, shutdown report).
+//!
+//! It sleeps 1 ms between idle polls: nothing it does is on the order path.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use hdrhistogram::Histogram;
 use rtrb::Consumer;
 
+use super::exposition::{self, ShardView};
 use super::mesh::ControlMsg;
+use super::metrics::{new_histogram, Counters, ShardSnapshot};
+use super::metrics_server::MetricsServer;
+use super::reports::Reports;
 use super::shard::Shared;
 use super::{ServeError, ShutdownMarker, SHUTDOWN_MARKER};
+
+/// What the control thread knows of one shard.
+pub struct ShardState {
+    pub counters: Counters,
+    /// Cumulative latencies since start, by `Latency` index.
+    pub latencies: [Histogram<u64>; 5],
+}
+
+/// The control thread's whole state.
+pub struct Control {
+    pub shards: Vec<ShardState>,
+    pub started: std::time::Instant,
+}
+
+impl Control {
+    pub fn new(n: usize) -> Control {
+        Control {
+            shards: (0..n)
+                .map(|_| ShardState {
+                    counters: Counters::default(),
+                    latencies: std::array::from_fn(|_| new_histogram()),
+                })
+                .collect(),
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Fold one snapshot in.
+    pub fn absorb(&mut self, snap: &ShardSnapshot) {
+        let state = &mut self.shards[snap.shard as usize];
+        state.counters = snap.counters;
+        for (total, interval) in state.latencies.iter_mut().zip(&snap.intervals) {
+            total
+                .add(interval)
+                .expect("histograms share their bounds (metrics::new_histogram)");
+        }
+    }
+
+    /// Every shard merged, by `Latency` index.
+    pub fn merged(&self) -> [Histogram<u64>; 5] {
+        std::array::from_fn(|i| {
+            let mut h = new_histogram();
+            for s in &self.shards {
+                h.add(&s.latencies[i]).expect("same bounds");
+            }
+            h
+        })
+    }
+
+    /// The Prometheus text.
+    pub fn render(&self) -> String {
+        let views: Vec<ShardView<'_>> = self
+            .shards
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ShardView {
+                shard: i as u16,
+                counters: &s.counters,
+                latencies: &s.latencies,
+            })
+            .collect();
+        exposition::render(&views, &self.merged(), self.started.elapsed().as_secs_f64())
+    }
+}
 
 /// Start the control thread; it runs until `done` is set (after the shards have joined).
 pub fn spawn(
@@ -25,6 +99,8 @@ pub fn spawn(
     rx: Vec<Consumer<ControlMsg>>,
     core: usize,
     marker: Option<ShutdownMarker>,
+    metrics: TcpListener,
+    reports: Reports,
     done: Arc<AtomicBool>,
 ) -> JoinHandle<Result<(), ServeError>> {
     std::thread::Builder::new()
@@ -33,7 +109,7 @@ pub fn spawn(
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                 eprintln!("veloz: warning: could not pin the control thread to core {core}");
             }
-            run(&shared, rx, marker, &done)
+            run(&shared, rx, marker, metrics, reports, &done)
         })
         .expect("spawn control thread")
 }
@@ -42,9 +118,20 @@ fn run(
     shared: &Shared,
     mut rx: Vec<Consumer<ControlMsg>>,
     marker: Option<ShutdownMarker>,
+    metrics: TcpListener,
+    mut reports: Reports,
     done: &AtomicBool,
 ) -> Result<(), ServeError> {
     let n = rx.len();
+    let metrics_addr = metrics
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut server = MetricsServer::new(metrics).map_err(|e| ServeError::Io {
+        path: metrics_addr.clone(),
+        detail: e.to_string(),
+    })?;
+    let mut control = Control::new(n);
     let mut ready = 0;
     let mut result = Ok(());
     loop {
@@ -55,7 +142,7 @@ fn run(
                 match msg {
                     ControlMsg::Ready {
                         shard,
-                        port: p,
+                        port,
                         last_seq,
                         state_hash,
                     } => {
@@ -78,17 +165,26 @@ fn run(
                                 .listen
                                 .rsplit_once(':')
                                 .map_or("127.0.0.1", |(h, _)| h);
-                            // Scripts and tests read this line from stdout.
-                            println!("veloz: listening on {host}:{p}");
+                            // Scripts and tests read these lines from stdout.
+                            println!("veloz: listening on {host}:{port}");
+                            println!("veloz: metrics on {metrics_addr}");
                             let _ = std::io::stdout().flush();
                         }
+                    }
+                    ControlMsg::Snapshot(snap) => {
+                        control.absorb(&snap);
+                        reports.interval(&snap);
                     }
                     ControlMsg::Stopped { .. } => {}
                 }
             }
         }
+        idle &= !server.poll(|| control.render());
         if idle {
             if done.load(Ordering::SeqCst) {
+                if result.is_ok() {
+                    reports.finish(&control);
+                }
                 return result;
             }
             std::thread::sleep(Duration::from_millis(1));
@@ -107,7 +203,9 @@ fn check_marker(
     let m = marker?.shards.iter().find(|m| m.shard == shard)?;
     let recorded = u64::from_str_radix(&m.state_hash, 16).ok()?;
     if m.last_seq == last_seq && recorded == state_hash {
-        eprintln!("veloz: shard {shard}: state matches the clean shutdown (sequence {last_seq}, hash {state_hash:016x})");
+        eprintln!(
+            "veloz: shard {shard}: state matches the clean shutdown (sequence {last_seq}, hash {state_hash:016x})"
+        );
         return None;
     }
     Some(ServeError::StateMismatch {

@@ -138,6 +138,11 @@ impl ShardJournal {
         self.writer.as_ref().map_or(Seq::MAX, |w| w.durable_seq())
     }
 
+    /// The writer's counters (records and bytes appended since it opened).
+    pub fn stats(&self) -> crate::journal::writer::WriterStats {
+        self.writer.as_ref().map(|w| w.stats()).unwrap_or_default()
+    }
+
     /// Write the clean-shutdown checkpoint and make everything durable. Returns the
     /// checkpoint's sequence number (the journal's last).
     pub fn checkpoint_and_close(

@@ -69,6 +69,9 @@ pub enum ShardMsg {
         seq: Seq,
         ts: Timestamp,
         part: Part,
+        /// Ingress time (ns since start) of the command when this is its first report to its
+        /// session, else 0: the session's shard records ingress-to-ack.
+        ingress: u64,
         event: Event,
     },
     /// A command this shard sent to the receiver's sender has been fully answered (all its
@@ -77,8 +80,11 @@ pub enum ShardMsg {
 }
 
 /// What a shard tells the control thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum ControlMsg {
+    /// The interval's latencies and the cumulative counters (boxed: one allocation per
+    /// interval, never per order).
+    Snapshot(Box<super::metrics::ShardSnapshot>),
     /// Recovery done; `port` is where the shard listens.
     Ready {
         shard: u16,

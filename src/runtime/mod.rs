@@ -18,9 +18,13 @@
 
 pub mod auth;
 pub mod control;
+pub mod exposition;
 pub mod journal;
 pub mod mesh;
+pub mod metrics;
+pub mod metrics_server;
 pub mod preflight;
+pub mod reports;
 pub mod routing;
 pub mod session;
 pub mod shard;
@@ -140,6 +144,24 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
     let routing = routing::Routing::from_config(&config, cores.len())?;
     routing.check_and_record(&data_dir)?;
     let marker = ShutdownMarker::read(&data_dir);
+    // Bound here so that a taken port stops the start with a clear error.
+    let metrics_addr = config.metrics.listen.clone();
+    let metrics = std::net::TcpListener::bind(&metrics_addr).map_err(|e| ServeError::Io {
+        path: format!("metrics socket {metrics_addr}"),
+        detail: e.to_string(),
+    })?;
+    let reports_dir = config
+        .metrics
+        .reports_dir
+        .clone()
+        .unwrap_or_else(|| data_dir.join("reports"));
+    let reports =
+        reports::Reports::create(&reports_dir, std::time::SystemTime::now()).map_err(|e| {
+            ServeError::Io {
+                path: reports_dir.display().to_string(),
+                detail: e.to_string(),
+            }
+        })?;
     // From here on the engine runs: a crash must not look like a clean shutdown.
     let _ = std::fs::remove_file(data_dir.join(SHUTDOWN_MARKER));
 
@@ -174,6 +196,8 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         control_rx,
         control_core,
         marker,
+        metrics,
+        reports,
         Arc::clone(&control_done),
     );
 

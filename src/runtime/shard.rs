@@ -41,6 +41,7 @@ use crate::wire::{decode_client, ClientMessage, FrameEncoder, LogonAck, LogoutRe
 
 use super::auth::{Authenticator, LogonResult};
 use super::mesh::{ControlMsg, Part, SessionRef, ShardLinks, ShardMsg};
+use super::metrics::{Latency, ShardMetrics};
 use super::routing::Routing;
 use super::session::{ReadOutcome, Session, State};
 
@@ -139,6 +140,8 @@ struct Delivery {
     seq: Seq,
     ts: Timestamp,
     part: Part,
+    /// Ingress time of the command when this is its first report to its session, else 0.
+    ingress: u64,
     event: Event,
 }
 
@@ -168,7 +171,12 @@ struct Shard {
     /// Which session placed each open order (for routing its reports).
     owners: FxHashMap<OrderId, SessionRef>,
     /// Engine output not yet released: waits for journal durability (`group`).
-    held: VecDeque<(Seq, Outbound)>,
+    /// (sequence, ns when it was appended, output).
+    held: VecDeque<(Seq, u64, Outbound)>,
+    /// Ingress time of the command being applied, until its first report takes it.
+    pending_ingress: u64,
+    /// When the command being applied was journaled (ns since start).
+    appended_at: u64,
     /// Per destination shard: messages waiting for room in its ring, in order.
     overflow: Vec<VecDeque<ShardMsg>>,
     events: Vec<Event>,
@@ -176,9 +184,9 @@ struct Shard {
     in_flight: u64,
     anchor: minstant::Anchor,
     stopping: bool,
-    ring_full_events: u64,
-    slow_consumers: u64,
-    orphan_reports: u64,
+    metrics: ShardMetrics,
+    /// Latest durable sequence seen (to count durable-watermark advances).
+    durable_seen: Seq,
 }
 
 /// Bind `addr` with SO_REUSEPORT and SO_REUSEADDR, non-blocking.
@@ -227,15 +235,16 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardReport, 
         queue: VecDeque::with_capacity(4096),
         owners: FxHashMap::default(),
         held: VecDeque::with_capacity(4096),
+        pending_ingress: 0,
+        appended_at: 0,
         overflow: (0..n).map(|_| VecDeque::new()).collect(),
         events: Vec::with_capacity(64),
         seq: last_seq,
         in_flight: 0,
         anchor: minstant::Anchor::new(),
         stopping: false,
-        ring_full_events: 0,
-        slow_consumers: 0,
-        orphan_reports: 0,
+        metrics: ShardMetrics::new(index as u16, shared.now_ns()),
+        durable_seen: last_seq,
         shared,
     };
     let mut listen_error = None;
@@ -450,6 +459,8 @@ impl Shard {
                 self.shared.config.gateway.max_frame_bytes,
                 now,
             ));
+            self.metrics.counters.sessions_accepted += 1;
+            self.metrics.counters.sessions_open += 1;
             accepted += 1;
         }
         accepted
@@ -466,6 +477,7 @@ impl Shard {
         if let Some(mut s) = self.sessions[slot].1.take() {
             s.close();
             self.free_slots.push(slot as u16);
+            self.metrics.counters.sessions_open -= 1;
         }
     }
 
@@ -495,7 +507,10 @@ impl Shard {
                     continue;
                 }
                 ReadOutcome::Data(0) => {}
-                ReadOutcome::Data(_) => work += 1,
+                ReadOutcome::Data(n) => {
+                    self.metrics.counters.bytes_in += n as u64;
+                    work += 1
+                }
             }
             work += self.handle_frames(slot);
         }
@@ -550,7 +565,8 @@ impl Shard {
                         reason: e.reject_reason(),
                     };
                     let me = session.me;
-                    self.deliver_local(me, 0, 0, Part::All, &reject);
+                    self.metrics.counters.reject(e.reject_reason());
+                    self.deliver_local(me, 0, 0, Part::All, 0, &reject);
                 }
                 Ok(Inbound::Logon(claimed, result)) => match (session.state, result) {
                     (State::AwaitingLogon, LogonResult::Ok { account, stp }) => {
@@ -566,6 +582,7 @@ impl Shard {
                         session.last_out = now;
                     }
                     (State::AwaitingLogon, LogonResult::Denied) => {
+                        self.metrics.counters.logons_refused += 1;
                         eprintln!(
                             "veloz: shard {}: logon refused for account {claimed} from {}",
                             self.index, session.peer
@@ -656,7 +673,7 @@ impl Shard {
             if let Err(rtrb::PushError::Full(msg)) =
                 self.links.to[target].as_mut().expect("remote").push(msg)
             {
-                self.ring_full_events += 1;
+                self.metrics.counters.ring_full += 1;
                 if let Some(s) = self.session(from) {
                     s.stalled = Some((target, msg));
                 }
@@ -683,7 +700,8 @@ impl Shard {
             order_id,
             reason,
         };
-        self.deliver_local(from, 0, 0, Part::All, &event);
+        self.metrics.counters.reject(reason);
+        self.deliver_local(from, 0, 0, Part::All, 0, &event);
     }
 
     fn drain_rings(&mut self) -> usize {
@@ -699,6 +717,8 @@ impl Shard {
                 work += 1;
                 match msg {
                     ShardMsg::Command { from, ingress, cmd } => {
+                        let hop = self.shared.now_ns().saturating_sub(ingress);
+                        self.metrics.record(Latency::RingHop, hop);
                         self.queue.push_back((from, ingress, cmd))
                     }
                     ShardMsg::Deliver {
@@ -706,8 +726,9 @@ impl Shard {
                         seq,
                         ts,
                         part,
+                        ingress,
                         event,
-                    } => self.deliver_local(to, seq, ts, part, &event),
+                    } => self.deliver_local(to, seq, ts, part, ingress, &event),
                     ShardMsg::Done => self.set_in_flight(-1),
                 }
             }
@@ -720,10 +741,11 @@ impl Shard {
         let max = self.shared.config.engine.batch_max;
         let mut done = 0;
         while done < max {
-            let Some((from, _ingress, cmd)) = self.queue.pop_front() else {
+            let Some((from, ingress, cmd)) = self.queue.pop_front() else {
                 break;
             };
-            let ts = minstant::Instant::now().as_unix_nanos(&self.anchor);
+            let t0 = minstant::Instant::now();
+            let ts = t0.as_unix_nanos(&self.anchor);
             // Write-ahead: the journal assigns the sequence number before the book moves.
             let seq = match self.journal.append(ts, &cmd) {
                 Ok(seq) => seq,
@@ -739,8 +761,22 @@ impl Shard {
                 }
             };
             self.seq = seq;
+            let t1 = minstant::Instant::now();
             self.events.clear();
             self.engine.apply(seq, ts, &cmd, &mut self.events);
+            let t2 = minstant::Instant::now();
+            self.metrics
+                .record(Latency::JournalAppend, (t1 - t0).as_nanos() as u64);
+            self.metrics
+                .record(Latency::Matching, (t2 - t1).as_nanos() as u64);
+            self.metrics.counters.commands[match cmd {
+                Command::New(_) => 0,
+                Command::Cancel(_) => 1,
+                Command::Replace(_) => 2,
+                Command::MassCancel(_) => 3,
+            }] += 1;
+            self.appended_at = self.shared.now_ns();
+            self.pending_ingress = ingress;
             for i in 0..self.events.len() {
                 let event = self.events[i];
                 self.route_event(from, seq, ts, &event);
@@ -754,12 +790,12 @@ impl Shard {
     }
 
     fn hold(&mut self, seq: Seq, out: Outbound) {
-        self.held.push_back((seq, out));
+        self.held.push_back((seq, self.appended_at, out));
     }
 
     fn deliver(&mut self, to: SessionRef, seq: Seq, ts: Timestamp, part: Part, event: Event) {
         if to == SessionRef::NONE {
-            self.orphan_reports += 1;
+            self.metrics.counters.undeliverable_reports += 1;
             return;
         }
         self.hold(
@@ -769,6 +805,35 @@ impl Shard {
                 seq,
                 ts,
                 part,
+                ingress: 0,
+                event,
+            }),
+        );
+    }
+
+    /// Deliver to the command's own session; its first report carries the ingress time so
+    /// the session's shard can record ingress-to-ack.
+    fn deliver_origin(
+        &mut self,
+        origin: SessionRef,
+        seq: Seq,
+        ts: Timestamp,
+        part: Part,
+        event: Event,
+    ) {
+        if origin == SessionRef::NONE {
+            self.metrics.counters.undeliverable_reports += 1;
+            return;
+        }
+        let ingress = std::mem::take(&mut self.pending_ingress);
+        self.hold(
+            seq,
+            Outbound::Deliver(Delivery {
+                to: origin,
+                seq,
+                ts,
+                part,
+                ingress,
                 event,
             }),
         );
@@ -779,9 +844,10 @@ impl Shard {
         match *event {
             Event::Accepted { order_id, .. } => {
                 self.owners.insert(order_id, origin);
-                self.deliver(origin, seq, ts, Part::All, *event);
+                self.deliver_origin(origin, seq, ts, Part::All, *event);
             }
             Event::Trade { maker, taker, .. } => {
+                self.metrics.counters.trades += 1;
                 let maker_session = self
                     .owners
                     .get(&maker.order_id)
@@ -794,14 +860,14 @@ impl Shard {
                     self.owners.remove(&taker.order_id);
                 }
                 self.deliver(maker_session, seq, ts, Part::Maker, *event);
-                self.deliver(origin, seq, ts, Part::Taker, *event);
+                self.deliver_origin(origin, seq, ts, Part::Taker, *event);
             }
             Event::Cancelled { order_id, .. } => {
                 let owner = self.owners.remove(&order_id).unwrap_or(SessionRef::NONE);
                 if owner != origin && owner != SessionRef::NONE {
                     self.deliver(owner, seq, ts, Part::All, *event);
                 }
-                self.deliver(origin, seq, ts, Part::All, *event);
+                self.deliver_origin(origin, seq, ts, Part::All, *event);
             }
             Event::Replaced { order_id, .. } => {
                 let owner = self
@@ -812,10 +878,14 @@ impl Shard {
                 if owner != origin && owner != SessionRef::NONE {
                     self.deliver(owner, seq, ts, Part::All, *event);
                 }
-                self.deliver(origin, seq, ts, Part::All, *event);
+                self.deliver_origin(origin, seq, ts, Part::All, *event);
             }
-            Event::MassCancelled { .. } | Event::Rejected { .. } => {
-                self.deliver(origin, seq, ts, Part::All, *event);
+            Event::Rejected { reason, .. } => {
+                self.metrics.counters.reject(reason);
+                self.deliver_origin(origin, seq, ts, Part::All, *event);
+            }
+            Event::MassCancelled { .. } => {
+                self.deliver_origin(origin, seq, ts, Part::All, *event);
             }
         }
     }
@@ -823,16 +893,26 @@ impl Shard {
     /// Release held output whose journal range is durable.
     fn release(&mut self) -> usize {
         let durable = self.journal.durable_seq();
+        if durable > self.durable_seen && durable != Seq::MAX {
+            self.durable_seen = durable;
+            self.metrics.counters.journal_syncs += 1;
+        }
         let mut work = 0;
-        while let Some(&(seq, out)) = self.held.front() {
+        let mut last_seq = 0;
+        while let Some(&(seq, appended_at, out)) = self.held.front() {
             if seq > durable {
                 break;
             }
             self.held.pop_front();
             work += 1;
+            if seq != last_seq {
+                last_seq = seq;
+                let waited = self.shared.now_ns().saturating_sub(appended_at);
+                self.metrics.record(Latency::CommitWait, waited);
+            }
             match out {
                 Outbound::Deliver(d) if d.to.shard as usize == self.index => {
-                    self.deliver_local(d.to, d.seq, d.ts, d.part, &d.event)
+                    self.deliver_local(d.to, d.seq, d.ts, d.part, d.ingress, &d.event)
                 }
                 Outbound::Deliver(d) => self.send(
                     d.to.shard as usize,
@@ -841,6 +921,7 @@ impl Shard {
                         seq: d.seq,
                         ts: d.ts,
                         part: d.part,
+                        ingress: d.ingress,
                         event: d.event,
                     },
                 ),
@@ -857,7 +938,7 @@ impl Shard {
         } else if let Err(rtrb::PushError::Full(msg)) =
             self.links.to[dest].as_mut().expect("remote").push(msg)
         {
-            self.ring_full_events += 1;
+            self.metrics.counters.ring_full += 1;
             self.overflow[dest].push_back(msg);
         }
     }
@@ -888,16 +969,21 @@ impl Shard {
         seq: Seq,
         ts: Timestamp,
         part: Part,
+        ingress: u64,
         event: &Event,
     ) {
         let limit = self.shared.config.gateway.outbound_limit_bytes;
         let now = self.shared.now_ns();
+        if ingress != 0 {
+            self.metrics
+                .record(Latency::IngressToAck, now.saturating_sub(ingress));
+        }
         let Some((generation, Some(session))) = self.sessions.get_mut(to.slot as usize) else {
-            self.orphan_reports += 1;
+            self.metrics.counters.undeliverable_reports += 1;
             return;
         };
         if *generation != to.generation || session.state == State::Closing {
-            self.orphan_reports += 1;
+            self.metrics.counters.undeliverable_reports += 1;
             return;
         }
         let mut event = *event;
@@ -939,7 +1025,7 @@ impl Shard {
         });
         session.last_out = now;
         if !ok {
-            self.slow_consumers += 1;
+            self.metrics.counters.slow_consumers += 1;
             eprintln!(
                 "veloz: shard {}: session {} ({}) disconnected: slow consumer, {} bytes unread",
                 self.index,
@@ -969,7 +1055,10 @@ impl Shard {
             }
             match session.flush() {
                 Ok(0) => {}
-                Ok(_) => work += 1,
+                Ok(n) => {
+                    self.metrics.counters.bytes_out += n as u64;
+                    work += 1
+                }
                 Err(_) => {
                     self.drop_session(slot);
                     work += 1;
@@ -1031,6 +1120,19 @@ impl Shard {
         for slot in expired {
             self.drop_session(slot);
         }
+        let interval_ns = self.shared.config.metrics.interval_ms * 1_000_000;
+        if now.saturating_sub(self.metrics.interval_start_ns()) >= interval_ns {
+            self.send_snapshot(now);
+        }
+    }
+
+    /// Send the interval's metrics to the control thread (dropped, and counted, if its ring
+    /// is full: the control thread is behind, the shard never waits for it).
+    fn send_snapshot(&mut self, now: u64) {
+        self.metrics.counters.journal_records = self.journal.stats().records;
+        self.metrics.counters.journal_bytes = self.journal.stats().bytes;
+        let snapshot = self.metrics.snapshot(now);
+        let _ = self.links.control.push(ControlMsg::Snapshot(snapshot));
     }
 
     /// After quiescence: checkpoint and sync the journal, say goodbye to the sessions.
@@ -1062,6 +1164,8 @@ impl Shard {
         for slot in 0..self.sessions.len() {
             self.drop_session(slot);
         }
+        let now = self.shared.now_ns();
+        self.send_snapshot(now);
         let _ = self.links.control.push(ControlMsg::Stopped {
             shard: self.index as u16,
             last_seq: self.seq,
@@ -1069,7 +1173,11 @@ impl Shard {
         });
         eprintln!(
             "veloz: shard {}: stopped at sequence {}, state hash {state_hash:016x} (ring-full events {}, slow consumers {}, undeliverable reports {})",
-            self.index, self.seq, self.ring_full_events, self.slow_consumers, self.orphan_reports
+            self.index,
+            self.seq,
+            self.metrics.counters.ring_full,
+            self.metrics.counters.slow_consumers,
+            self.metrics.counters.undeliverable_reports
         );
         Ok(ShardReport {
             shard: self.index,

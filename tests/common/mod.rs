@@ -61,9 +61,10 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
         "[journal]\nsegment_size = {}\ndurability = {durability:?}\n\n",
         4 << 20
     ));
+    text.push_str("[metrics]\nlisten = \"127.0.0.1:0\"\ninterval_ms = 200\n\n");
     let mut rest = base.to_toml_string();
     // Drop the [engine]/[gateway]/[journal] tables of the default; keep instruments/accounts.
-    for table in ["[engine]", "[gateway]", "[journal]"] {
+    for table in ["[engine]", "[gateway]", "[journal]", "[metrics]"] {
         if let Some(start) = rest.find(table) {
             let end = rest[start + table.len()..]
                 .find("\n[")
@@ -81,6 +82,8 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
 pub struct EngineProcess {
     pub child: Child,
     pub addr: String,
+    /// The metrics socket's address.
+    pub metrics: String,
     pub config: PathBuf,
     pub data: PathBuf,
     /// Everything the engine printed on stderr so far (collected by a thread).
@@ -121,6 +124,7 @@ impl EngineProcess {
         let mut engine = EngineProcess {
             child,
             addr: String::new(),
+            metrics: String::new(),
             config: config.to_path_buf(),
             data,
             stderr,
@@ -133,10 +137,14 @@ impl EngineProcess {
             if let Ok(line) = engine.stdout.recv_timeout(Duration::from_millis(50)) {
                 if let Some(addr) = line.strip_prefix("veloz: listening on ") {
                     engine.addr = addr.trim().to_string();
-                    engine.stdout_lines.push(line);
-                    return Ok(engine);
+                } else if let Some(addr) = line.strip_prefix("veloz: metrics on ") {
+                    engine.metrics = addr.trim().to_string();
                 }
                 engine.stdout_lines.push(line);
+                if !engine.addr.is_empty() && !engine.metrics.is_empty() {
+                    return Ok(engine);
+                }
+                continue;
             }
             if let Ok(Some(status)) = engine.child.try_wait() {
                 engine.collect();

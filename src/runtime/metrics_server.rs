@@ -1,0 +1,202 @@
+//! The plain-text metrics socket, polled by the control thread.
+//!
+//! Two ways in, one answer: an HTTP client (`curl http://ADDR/metrics`, a Prometheus
+//! server) sends a request and gets an HTTP/1.0 200 response with the exposition text; a raw
+//! client (`nc ADDR PORT`) that sends nothing gets the bare text after [`RAW_AFTER`]. Either
+//! way the connection is closed after the answer. Each connection has a deadline, so a
+//! client that stalls cannot hold the control thread: it is dropped.
+#![forbid(unsafe_code)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+/// A connection that has sent nothing for this long gets the raw text.
+pub const RAW_AFTER: Duration = Duration::from_millis(150);
+/// A connection is dropped if its answer is not written by then.
+const DEADLINE: Duration = Duration::from_secs(5);
+/// Request bytes read at most (a request line and a few headers).
+const MAX_REQUEST: usize = 8 * 1024;
+
+struct Conn {
+    stream: TcpStream,
+    since: Instant,
+    request: Vec<u8>,
+    /// The answer, once decided, and how much of it is written.
+    answer: Option<(Vec<u8>, usize)>,
+}
+
+/// The listening socket and its open connections.
+pub struct MetricsServer {
+    listener: TcpListener,
+    conns: Vec<Conn>,
+}
+
+impl MetricsServer {
+    /// Take a bound listener (bound by the main thread, so errors surface at start).
+    pub fn new(listener: TcpListener) -> std::io::Result<MetricsServer> {
+        listener.set_nonblocking(true)?;
+        Ok(MetricsServer {
+            listener,
+            conns: Vec::new(),
+        })
+    }
+
+    /// Accept, read, answer. `render` is called only when some connection needs the text.
+    /// Returns `true` if anything happened.
+    pub fn poll(&mut self, mut render: impl FnMut() -> String) -> bool {
+        let mut busy = false;
+        while let Ok((stream, _)) = self.listener.accept() {
+            if stream.set_nonblocking(true).is_ok() {
+                self.conns.push(Conn {
+                    stream,
+                    since: Instant::now(),
+                    request: Vec::new(),
+                    answer: None,
+                });
+                busy = true;
+            }
+        }
+        let mut text: Option<String> = None;
+        self.conns.retain_mut(|c| {
+            if c.since.elapsed() > DEADLINE {
+                return false;
+            }
+            if c.answer.is_none() {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match c.stream.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            busy = true;
+                            c.request.extend_from_slice(&buf[..n]);
+                            if c.request.len() > MAX_REQUEST {
+                                return false;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                        Err(_) => return false,
+                    }
+                }
+                let http = c.request.windows(4).any(|w| w == b"\r\n\r\n")
+                    || c.request.windows(2).any(|w| w == b"\n\n");
+                let raw = c.request.is_empty() && c.since.elapsed() >= RAW_AFTER;
+                if http
+                    || raw
+                    || (!c.request.is_empty()
+                        && !c.request.starts_with(b"GET ")
+                        && !c.request.starts_with(b"HEAD "))
+                {
+                    let body = text.get_or_insert_with(&mut render).clone();
+                    c.answer = Some((answer(&c.request, body), 0));
+                }
+            }
+            if let Some((bytes, written)) = &mut c.answer {
+                loop {
+                    match c.stream.write(&bytes[*written..]) {
+                        Ok(0) => return false,
+                        Ok(n) => {
+                            busy = true;
+                            *written += n;
+                            if *written == bytes.len() {
+                                let _ = c.stream.shutdown(std::net::Shutdown::Both);
+                                return false;
+                            }
+                        }
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                        Err(_) => return false,
+                    }
+                }
+            }
+            true
+        });
+        busy
+    }
+}
+
+/// The bytes to send for `request` (empty = raw client).
+fn answer(request: &[u8], body: String) -> Vec<u8> {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let line = String::from_utf8_lossy(line);
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next()) {
+        (None, _) => body.into_bytes(),
+        (Some("GET" | "HEAD"), Some(path)) if path == "/metrics" || path == "/" => {
+            let head = format!(
+                "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let mut out = head.into_bytes();
+            if line.starts_with("GET") {
+                out.extend_from_slice(body.as_bytes());
+            }
+            out
+        }
+        (Some("GET" | "HEAD"), Some(path)) => {
+            let msg = format!("no such path {path:?}: the metrics are at /metrics\n");
+            format!(
+                "HTTP/1.0 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+                msg.len()
+            )
+            .into_bytes()
+        }
+        _ => {
+            let msg = "send `GET /metrics HTTP/1.0`, or nothing for the raw text\n";
+            format!(
+                "HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{msg}",
+                msg.len()
+            )
+            .into_bytes()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_until_closed(server: &mut MetricsServer, mut client: TcpStream) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        client.set_nonblocking(true).unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            server.poll(|| "veloz_up 1\n".to_string());
+            match client.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("{e}"),
+            }
+            assert!(Instant::now() < deadline, "no answer");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        String::from_utf8(got).unwrap()
+    }
+
+    #[test]
+    fn http_raw_and_bad_requests_get_their_answers() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut server = MetricsServer::new(listener).unwrap();
+
+        let mut http = TcpStream::connect(addr).unwrap();
+        http.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let text = serve_until_closed(&mut server, http);
+        assert!(text.starts_with("HTTP/1.0 200 OK\r\n"), "{text}");
+        assert!(text.contains("Content-Type: text/plain; version=0.0.4"));
+        assert!(text.ends_with("\r\n\r\nveloz_up 1\n"), "{text}");
+
+        let raw = TcpStream::connect(addr).unwrap();
+        assert_eq!(serve_until_closed(&mut server, raw), "veloz_up 1\n");
+
+        let mut other = TcpStream::connect(addr).unwrap();
+        other.write_all(b"GET /other HTTP/1.0\r\n\r\n").unwrap();
+        assert!(serve_until_closed(&mut server, other).starts_with("HTTP/1.0 404"));
+
+        let mut junk = TcpStream::connect(addr).unwrap();
+        junk.write_all(b"hello\n").unwrap();
+        assert!(serve_until_closed(&mut server, junk).starts_with("HTTP/1.0 400"));
+    }
+}

@@ -1,0 +1,164 @@
+//! The control thread's outputs over a real engine process: the metrics socket (HTTP and
+//! raw), `promtool check metrics` on what it serves, counters that move under load, the
+//! HdrHistogram interval logs and the shutdown latency report.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use common::*;
+use veloz::client::Client;
+use veloz::core::Side;
+use veloz::wire::ExecType;
+
+/// One scrape: HTTP when `http`, else a raw connection that sends nothing.
+fn scrape(addr: &str, http: bool) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    if http {
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: veloz\r\n\r\n")
+            .unwrap();
+    }
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    if http {
+        let (head, body) = text.split_once("\r\n\r\n").expect("an HTTP response");
+        assert!(head.starts_with("HTTP/1.0 200 OK"), "{head}");
+        body.to_string()
+    } else {
+        text
+    }
+}
+
+/// Sum of every series of `name` (any labels), from exposition text.
+fn total(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The value of the series `name{labels}` exactly.
+fn series(text: &str, name_and_labels: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no series {name_and_labels} in:\n{text}"))
+}
+
+fn trade_round(c: &mut Client, coid: u64) {
+    c.send(&limit(3, coid, Side::Sell, 4_200_000, 2)).unwrap();
+    assert_eq!(
+        c.next_report(Duration::from_secs(10)).unwrap().exec_type,
+        ExecType::Accepted
+    );
+    c.send(&limit(3, coid + 1, Side::Buy, 4_200_000, 2))
+        .unwrap();
+    // Accepted, then the taker's fill (the maker's fill comes too: same session).
+    for _ in 0..3 {
+        c.next_report(Duration::from_secs(10)).unwrap();
+    }
+}
+
+#[test]
+fn metrics_socket_serves_valid_exposition_and_counters_move() {
+    let _serial = serial();
+    let dir = TempDir::new("metrics");
+    let engine = EngineProcess::start(&test_config(dir.path(), "group", ""));
+    let (mut c, _) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
+    for i in 0..50 {
+        trade_round(&mut c, 10 * i);
+    }
+    // Snapshots come every 200 ms in the test config.
+    std::thread::sleep(Duration::from_millis(500));
+    let first = scrape(&engine.metrics, true);
+    for i in 50..150 {
+        trade_round(&mut c, 10 * i);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let second = scrape(&engine.metrics, true);
+    let raw = scrape(&engine.metrics, false);
+
+    // promtool (Debian package prometheus; `make tools` installs it) accepts the text.
+    for text in [&first, &second, &raw] {
+        let mut check = std::process::Command::new("promtool")
+            .args(["check", "metrics"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect(
+                "promtool is missing: run `make tools` (installs the Debian package prometheus)",
+            );
+        check
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
+        let out = check.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "promtool check metrics failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // The counters moved between the scrapes, by what was sent.
+    let commands = |t: &str| total(t, "veloz_commands_total");
+    assert_eq!(commands(&first), 100.0, "{first}");
+    assert_eq!(commands(&second), 300.0);
+    assert_eq!(total(&first, "veloz_trades_total"), 50.0);
+    assert_eq!(total(&second, "veloz_trades_total"), 150.0);
+    let acks = |t: &str| series(t, "veloz_ingress_to_ack_seconds_count{shard=\"all\"}");
+    assert_eq!(acks(&first), 100.0);
+    assert_eq!(acks(&second), 300.0);
+    let p50 = series(
+        &second,
+        "veloz_ingress_to_ack_seconds{shard=\"all\",quantile=\"0.5\"}",
+    );
+    let p99 = series(
+        &second,
+        "veloz_ingress_to_ack_seconds{shard=\"all\",quantile=\"0.99\"}",
+    );
+    assert!(p50 > 0.0 && p50 <= p99, "p50 {p50} p99 {p99}");
+    assert_eq!(total(&second, "veloz_sessions_open"), 1.0);
+    assert!(
+        total(&second, "veloz_journal_written_bytes_total")
+            > total(&first, "veloz_journal_written_bytes_total")
+    );
+    assert!(
+        !second.contains("demo-alice"),
+        "a token reached the metrics"
+    );
+
+    let (code, stdout, stderr) = engine.stop();
+    assert_eq!(code, 0, "{}", stderr.join("\n"));
+    // The shutdown report: printed and written, one table per metric.
+    let reports = dir.path().join("data/reports");
+    let report = std::fs::read_to_string(reports.join("latency-report.txt")).unwrap();
+    for needle in [
+        "== ingress_to_ack",
+        "== matching",
+        "== journal_append",
+        "== commit_wait",
+        "== ring_hop",
+        "all: 300 commands",
+    ] {
+        assert!(
+            report.contains(needle),
+            "{needle:?} missing from:\n{report}"
+        );
+        assert!(
+            stdout.iter().any(|l| l.contains(needle)),
+            "{needle:?} not printed"
+        );
+    }
+    // Interval logs in the standard format, readable back, with every ack in them.
+    let log = veloz::report::hdrlog::read_log(reports.join("ingress_to_ack.hlog")).unwrap();
+    assert!(log.len() >= 2, "{} intervals", log.len());
+    let count: u64 = log.iter().map(|i| i.histogram.len()).sum();
+    assert_eq!(count, 300);
+}
