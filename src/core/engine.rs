@@ -30,7 +30,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::book::{push_back, unlink, Ladder, LevelPool, OrderNode, OrderPool, NIL};
+use super::book::{push_back, unlink, Ladder, LevelPool, OrderIndex, OrderNode, OrderPool, NIL};
 use super::hash::StateHasher;
 use super::instrument::Instrument;
 use super::types::*;
@@ -56,6 +56,10 @@ struct Book {
     bids: Ladder,
     asks: Ladder,
     last_trade_price: Price,
+    /// Tick 1 and no band: a price is valid iff positive.
+    plain_price: bool,
+    /// Lot 1: a quantity is valid iff inside `[min_qty, max_qty]` (and not 0).
+    plain_qty: bool,
 }
 
 impl Book {
@@ -71,6 +75,34 @@ impl Book {
             Side::Buy => &mut self.bids,
             Side::Sell => &mut self.asks,
         }
+    }
+
+    /// [`Instrument::check_price`] against the current reference, without its divisions
+    /// when the instrument is plain.
+    #[inline]
+    fn check_price(&self, price: Price) -> Result<(), RejectReason> {
+        if self.plain_price {
+            if price <= 0 {
+                return Err(RejectReason::InvalidPrice);
+            }
+            return Ok(());
+        }
+        self.instrument.check_price(price, self.reference())
+    }
+
+    /// [`Instrument::check_qty`], without its division when the lot is 1.
+    #[inline]
+    fn check_qty(&self, qty: Qty) -> Result<(), RejectReason> {
+        if self.plain_qty {
+            if qty < self.instrument.min_qty || qty == 0 {
+                return Err(RejectReason::QtyBelowMin);
+            }
+            if qty > self.instrument.max_qty {
+                return Err(RejectReason::QtyAboveMax);
+            }
+            return Ok(());
+        }
+        self.instrument.check_qty(qty)
     }
 
     /// Reference price for the band: last trade, else the configured one (0 = none).
@@ -112,16 +144,21 @@ enum Stop {
     SelfTrade,
 }
 
+/// Instrument ids below this are found by indexing a table, larger ones by a hash lookup.
+const DIRECT_SYMBOLS: SymbolId = 1 << 16;
+
 /// The matching engine of one shard.
 pub struct Engine {
     shard: u16,
     books: Vec<Book>,
-    /// Instrument id -> index in `books` (point lookup).
+    /// Instrument id -> index in `books` (point lookup), for ids from [`DIRECT_SYMBOLS`] up.
     book_index: FxHashMap<SymbolId, u32>,
+    /// Instrument id -> index in `books` ([`NIL`] = none), for ids below [`DIRECT_SYMBOLS`].
+    book_direct: Vec<u32>,
     orders: OrderPool,
     levels: LevelPool,
     /// Order id -> slot (point lookup).
-    order_index: FxHashMap<OrderId, u32>,
+    order_index: OrderIndex,
     /// (book, account, client order id) of resting orders -> order id (point lookup).
     client_ids: FxHashMap<(u32, AccountId, ClientOrderId), OrderId>,
     order_seq: u64,
@@ -134,26 +171,39 @@ impl Engine {
         let mut sorted = instruments.to_vec();
         sorted.sort_by_key(|i| i.id);
         let mut book_index = FxHashMap::default();
-        let books = sorted
+        let books: Vec<Book> = sorted
             .into_iter()
             .enumerate()
             .map(|(i, instrument)| {
                 book_index.insert(instrument.id, i as u32);
                 Book {
+                    bids: Ladder::new(Side::Buy, instrument.tick_size),
+                    asks: Ladder::new(Side::Sell, instrument.tick_size),
+                    plain_price: instrument.tick_size == 1 && instrument.price_band_bps == 0,
+                    plain_qty: instrument.lot_size == 1,
                     instrument,
-                    bids: Ladder::new(Side::Buy),
-                    asks: Ladder::new(Side::Sell),
                     last_trade_price: 0,
                 }
             })
             .collect();
+        let mut book_direct = Vec::new();
+        for (b, book) in books.iter().enumerate() {
+            let (id, b) = (book.instrument.id, b as u32);
+            if id < DIRECT_SYMBOLS {
+                if book_direct.len() <= id as usize {
+                    book_direct.resize(id as usize + 1, NIL);
+                }
+                book_direct[id as usize] = b;
+            }
+        }
         Engine {
             shard,
             books,
             book_index,
+            book_direct,
             orders: OrderPool::with_capacity(1 << 16),
             levels: LevelPool::default(),
-            order_index: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
+            order_index: OrderIndex::with_capacity(1 << 10),
             client_ids: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
             order_seq: 0,
             trade_seq: 0,
@@ -170,7 +220,7 @@ impl Engine {
     }
 
     pub fn has_symbol(&self, symbol: SymbolId) -> bool {
-        self.book_index.contains_key(&symbol)
+        self.book_of(symbol).is_some()
     }
 
     /// Number of resting orders over all books.
@@ -185,6 +235,19 @@ impl Engine {
             Command::Cancel(c) => self.cancel(c, out),
             Command::Replace(r) => self.replace(seq, r, out),
             Command::MassCancel(m) => self.mass_cancel(m, out),
+        }
+    }
+
+    /// Index in `books` of instrument `symbol`.
+    #[inline]
+    fn book_of(&self, symbol: SymbolId) -> Option<u32> {
+        if symbol < DIRECT_SYMBOLS {
+            match self.book_direct.get(symbol as usize) {
+                Some(&b) if b != NIL => Some(b),
+                _ => None,
+            }
+        } else {
+            self.book_index.get(&symbol).copied()
         }
     }
 
@@ -206,7 +269,7 @@ impl Engine {
             order_id: 0,
             reason,
         };
-        let Some(&b) = self.book_index.get(&o.symbol) else {
+        let Some(b) = self.book_of(o.symbol) else {
             out.push(reject(RejectReason::UnknownSymbol));
             return;
         };
@@ -218,12 +281,12 @@ impl Engine {
             out.push(reject(RejectReason::InvalidOrderType));
             return;
         }
-        if let Err(r) = book.instrument.check_qty(o.qty) {
+        if let Err(r) = book.check_qty(o.qty) {
             out.push(reject(r));
             return;
         }
         if !market {
-            if let Err(r) = book.instrument.check_price(o.price, book.reference()) {
+            if let Err(r) = book.check_price(o.price) {
                 out.push(reject(r));
                 return;
             }
@@ -383,7 +446,7 @@ impl Engine {
         self.detach(slot);
         let node = *self.orders.get(slot);
         self.orders.free(slot);
-        self.order_index.remove(&node.id);
+        self.order_index.remove(node.id);
         self.client_ids
             .remove(&(node.book, node.account, node.client_order_id));
         node
@@ -494,13 +557,10 @@ impl Engine {
         symbol: SymbolId,
         order_id: OrderId,
     ) -> Result<u32, RejectReason> {
-        let b = *self
-            .book_index
-            .get(&symbol)
-            .ok_or(RejectReason::UnknownSymbol)?;
-        let slot = *self
+        let b = self.book_of(symbol).ok_or(RejectReason::UnknownSymbol)?;
+        let slot = self
             .order_index
-            .get(&order_id)
+            .get(order_id)
             .ok_or(RejectReason::UnknownOrder)?;
         let n = self.orders.get(slot);
         if n.book != b {
@@ -554,12 +614,12 @@ impl Engine {
         let n = *self.orders.get(slot);
         let b = n.book;
         let book = &self.books[b as usize];
-        if let Err(reason) = book.instrument.check_qty(r.qty) {
+        if let Err(reason) = book.check_qty(r.qty) {
             out.push(reject(reason));
             return;
         }
         if r.price != n.price {
-            if let Err(reason) = book.instrument.check_price(r.price, book.reference()) {
+            if let Err(reason) = book.check_price(r.price) {
                 out.push(reject(reason));
                 return;
             }
@@ -605,7 +665,13 @@ impl Engine {
             remaining: r.qty,
             stp: n.stp,
         };
-        let stop = self.match_taker(b, &mut taker, out);
+        // Most replaces do not cross: skip the matching loop for them.
+        let stop = match self.books[b as usize].ladder(n.side.opposite()).best() {
+            Some((best, _)) if crosses(n.side, r.price, best) => {
+                self.match_taker(b, &mut taker, out)
+            }
+            _ => Stop::Done,
+        };
         if taker.remaining > 0 && stop == Stop::Done {
             let node = self.orders.get_mut(slot);
             node.price = r.price;
@@ -616,7 +682,7 @@ impl Engine {
         }
         // Filled, or its rest cancelled by self-trade prevention: it leaves the book.
         self.orders.free(slot);
-        self.order_index.remove(&n.id);
+        self.order_index.remove(n.id);
         self.client_ids.remove(&(b, n.account, n.client_order_id));
         if taker.remaining > 0 {
             out.push(Event::Cancelled {
@@ -633,8 +699,8 @@ impl Engine {
 
     fn mass_cancel(&mut self, m: &MassCancel, out: &mut Vec<Event>) {
         let range = match m.symbol {
-            Some(symbol) => match self.book_index.get(&symbol) {
-                Some(&b) => b..b + 1,
+            Some(symbol) => match self.book_of(symbol) {
+                Some(b) => b..b + 1,
                 None => {
                     out.push(Event::Rejected {
                         account: m.account,
@@ -687,9 +753,7 @@ impl Engine {
     }
 
     fn book(&self, symbol: SymbolId) -> Option<&Book> {
-        self.book_index
-            .get(&symbol)
-            .map(|&b| &self.books[b as usize])
+        self.book_of(symbol).map(|b| &self.books[b as usize])
     }
 
     /// Best price and its total open quantity on `side` of `symbol`.
@@ -733,8 +797,8 @@ impl Engine {
     /// Open quantity of a resting order.
     pub fn order_leaves(&self, order_id: OrderId) -> Option<Qty> {
         self.order_index
-            .get(&order_id)
-            .map(|&s| self.orders.get(s).leaves)
+            .get(order_id)
+            .map(|s| self.orders.get(s).leaves)
     }
 
     /// Last trade price of `symbol` (0 before the first trade).
@@ -818,7 +882,7 @@ impl Engine {
                                 n.id
                             )));
                         }
-                        if self.order_index.get(&n.id) != Some(&slot) {
+                        if self.order_index.get(n.id) != Some(slot) {
                             return Err(fail(format!(
                                 "order {} is not indexed at slot {slot}",
                                 n.id
