@@ -6,11 +6,13 @@
 //!   resting order lives in one slot from the moment it rests until it leaves the book; its
 //!   node links to its neighbours in the level FIFO (`prev`/`next`).
 //! - [`LevelPool`]: a slab of [`Level`]s (price, open quantity, order count, head, tail).
-//! - [`OrderIndex`]: order id -> slot, open addressing keyed by the (sequential) order id;
-//! - [`Ladder`]: one per side of a book: the levels of that side sorted from *worst to best*,
-//!   as `(price, level slot)`, so the best level is the last element. Matching consumes and
-//!   removes levels at the end (O(1)); a new level is inserted by binary search, and because
-//!   activity clusters near the best price the shift is short.
+//! - [`OrderIndex`]: order id -> slot, open addressing on a hash of the (sequential) order
+//!   id; point lookups only, never iterated.
+//! - [`Ladder`]: one per side of a book: a window of consecutive prices indexed directly
+//!   (slot per tick, occupancy bits with a summary level), so finding, creating and removing
+//!   a level near the touch is O(1) and the best level is cached and re-found by bit scans;
+//!   levels worse than the window sit in a short sorted vector (see [`Ladder`] for placement
+//!   and growth). Iteration is best first, in price order: never over a hash map.
 //!
 //! Invariants (checked by [`crate::core::Engine::validate`]):
 //! - every level in a ladder has `count >= 1` and `total` = the sum of its orders' `leaves`;
@@ -18,8 +20,13 @@
 //! - every order reachable from a level has `leaves > 0`, its `level` field names that level,
 //!   and its `price` equals the level's price.
 //!
-//! Nothing here allocates once the pools have grown to the working-set size: freed slots are
-//! reused before the vectors grow.
+//! Nothing here allocates once the pools, the index and the windows have grown to the
+//! working-set size: freed slots are reused before the vectors grow, and a window is only
+//! re-placed (in place, reusing its buffers) when prices move past it.
+//!
+//! Known limit: the index's and the ladder's costs are per-engine, not per-account; a client
+//! that keeps many orders alive at chosen ids or prices can lengthen probe runs or push levels
+//! into the sorted `far` vector. Per-account order limits (gateway) bound that.
 #![forbid(unsafe_code)]
 
 use super::types::{
@@ -420,13 +427,21 @@ impl Ladder {
     }
 
     /// The level slot at `price`, created with `make` if absent.
-    #[inline]
+    #[inline(always)]
     pub fn find_or_insert(&mut self, price: Price, make: impl FnOnce() -> u32) -> u32 {
         if let Some(pos) = self.pos(price) {
             let slot = self.slots[pos];
             if slot != NIL {
                 return slot;
             }
+        }
+        self.find_or_insert_slow(price, make)
+    }
+
+    /// [`Ladder::find_or_insert`] past its fast path (an existing level in the window).
+    #[inline(never)]
+    fn find_or_insert_slow(&mut self, price: Price, make: impl FnOnce() -> u32) -> u32 {
+        if let Some(pos) = self.pos(price) {
             let slot = make();
             self.set(pos, slot);
             return slot;
@@ -663,7 +678,7 @@ impl Iterator for BestFirst<'_> {
 }
 
 /// Append order `slot` to the tail of `level` (the caller has set the node's `level`).
-#[inline]
+#[inline(always)]
 pub fn push_back(orders: &mut OrderPool, levels: &mut LevelPool, level_slot: u32, slot: u32) {
     let level = levels.get_mut(level_slot);
     let tail = level.tail;
@@ -684,7 +699,7 @@ pub fn push_back(orders: &mut OrderPool, levels: &mut LevelPool, level_slot: u32
 
 /// Unlink order `slot` from its level, subtracting its leaves from the level total. Returns
 /// `true` if the level is now empty (the caller removes it from the ladder and frees it).
-#[inline]
+#[inline(always)]
 pub fn unlink(orders: &mut OrderPool, levels: &mut LevelPool, slot: u32) -> bool {
     let (prev, next, level_slot, leaves) = {
         let n = orders.get(slot);
