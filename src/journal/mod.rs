@@ -1,1 +1,61 @@
-//! The journal (being written).
+//! The journal: one append-only, memory-mapped, CRC-checked log per shard.
+//!
+//! Every command a shard sequences is appended here before the matching core applies it, so
+//! the shard's state can be rebuilt exactly: after a crash, at a restart (recovery replays the
+//! journal through the engine) and offline for an audit. The byte layout is specified in
+//! `docs/journal-format.md`; this module follows it.
+//!
+//! | module | what |
+//! |---|---|
+//! | [`format`] | segment header and record bytes, CRCs, named offsets |
+//! | [`payload`] | commands and checkpoints to bytes and back |
+//! | [`layout`] | file names in a shard directory, the ordered segment list |
+//! | [`backend`] | storage trait: mmap (the only `unsafe`), in-memory, fault-injecting |
+//! | [`writer`] | appending, segment rollover, group commit, the durable watermark |
+//! | [`reader`] | reading records in order from any sequence number, verifying each |
+//! | [`recovery`] | opening for writing: verify, truncate a torn tail, refuse or repair corruption |
+//! | [`config`] | the `[journal]` settings |
+//!
+//! Typical use by a shard:
+//! ```no_run
+//! use veloz::journal::{self, JournalConfig, MmapStorage, OpenOptions};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let storage = MmapStorage::for_shard(std::path::Path::new("data"), 0)?;
+//! let (mut writer, report) =
+//!     journal::open_with(storage, 0, &JournalConfig::default(), OpenOptions::default(), |rec| {
+//!         // engine.apply(rec.seq, rec.ts, &cmd, &mut events) for each command
+//!         let _ = rec;
+//!     })?;
+//! for w in &report.warnings {
+//!     eprintln!("warning: {w}");
+//! }
+//! # let (ts, cmd) = (0, veloz::core::Command::MassCancel(veloz::core::MassCancel { account: 1, client_order_id: 1, symbol: None }));
+//! let seq = writer.append_command(ts, &cmd)?;
+//! // ... apply, and release the acks for everything up to writer.durable_seq()
+//! # let _ = seq;
+//! writer.close()?;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod backend;
+pub mod config;
+pub mod error;
+pub mod format;
+pub mod layout;
+pub mod payload;
+pub mod reader;
+pub mod recovery;
+pub mod writer;
+
+pub use backend::{
+    shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync, SegmentFile,
+    Storage,
+};
+pub use config::{Durability, JournalConfig, JournalConfigError};
+pub use error::{Corruption, Following, JournalError, JournalWarning, SeqOrNone};
+pub use format::RecordType;
+pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
+pub use reader::{EndPosition, JournalReader};
+pub use recovery::{open, open_with, OpenOptions, RecoveryReport};
+pub use writer::{DurableWatermark, Writer, WriterStats};

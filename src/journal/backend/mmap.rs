@@ -1,0 +1,275 @@
+//! The real backend: segment files in a directory, memory-mapped with memmap2.
+//!
+//! This is the only journal module with `unsafe` code: copying into a shared mapping, touching
+//! its pages, and mapping a file for reading. Each block says why it is sound. The general
+//! argument: a segment file is created at its full size and never truncated while mapped (so
+//! no access can fault with SIGBUS), every write is bounds-checked against the mapping length,
+//! exactly one [`MmapSegment`] writes a given file at a time (the shard's writer, or recovery
+//! before the writer starts), and no Rust reference to a segment's bytes exists in this
+//! process while it is written through a [`MmapSegment`] (views are opened only when no segment
+//! handle writes the file; the sync thread only passes addresses to `msync`).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
+
+use super::{out_of_bounds, RangeSync, SegmentFile, Storage};
+
+/// Pages are touched at this stride (the smallest page size of the hosts Veloz runs on).
+const PAGE: usize = 4096;
+
+/// A shard's journal directory on disk.
+#[derive(Clone, Debug)]
+pub struct MmapStorage {
+    dir: Arc<PathBuf>,
+}
+
+impl MmapStorage {
+    /// Use `dir` (created if missing) as one shard's journal directory.
+    pub fn new(dir: impl Into<PathBuf>) -> io::Result<MmapStorage> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir)?;
+        Ok(MmapStorage { dir: Arc::new(dir) })
+    }
+
+    /// `DATA/shard-{shard}` under `data_dir`, created if missing.
+    pub fn for_shard(data_dir: &Path, shard: u16) -> io::Result<MmapStorage> {
+        MmapStorage::new(shard_dir(data_dir, shard))
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn sync_dir(&self) -> io::Result<()> {
+        File::open(&*self.dir)?.sync_all()
+    }
+}
+
+/// The directory of shard `shard`'s journal under a data directory: `DATA/shard-{shard}`.
+pub fn shard_dir(data_dir: &Path, shard: u16) -> PathBuf {
+    data_dir.join(format!("shard-{shard}"))
+}
+
+/// A segment file open for writing through a shared, writable mapping.
+pub struct MmapSegment {
+    map: Arc<MmapRaw>,
+}
+
+/// Syncs ranges of a mapped segment (`msync(MS_SYNC)`); keeps the mapping alive.
+pub struct MmapSync {
+    map: Arc<MmapRaw>,
+}
+
+/// A read-only mapping of a whole file.
+pub struct MmapView {
+    map: Mmap,
+}
+
+impl Deref for MmapView {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+fn map_segment(file: &File, prefault_from: usize) -> io::Result<MmapSegment> {
+    let map = MmapOptions::new().populate().map_raw(file)?;
+    touch_pages(&map, prefault_from);
+    Ok(MmapSegment { map: Arc::new(map) })
+}
+
+/// Take a write fault on every page from `from` on now, so that appends later do not.
+fn touch_pages(map: &MmapRaw, from: usize) {
+    let len = map.len();
+    let base = map.as_mut_ptr();
+    let mut at = from;
+    while at < len {
+        // SAFETY: `at < len`, so the byte is inside the mapping, which is backed by a file at
+        // least `len` bytes long that nothing truncates. The mapping is not yet shared with any
+        // other thread or reference (it was created in the caller and is only written through
+        // raw pointers), and writing back the value just read leaves the contents unchanged.
+        unsafe {
+            let p = base.add(at);
+            let v = std::ptr::read_volatile(p);
+            std::ptr::write_volatile(p, v);
+        }
+        at = (at / PAGE + 1) * PAGE;
+    }
+}
+
+impl SegmentFile for MmapSegment {
+    type Sync = MmapSync;
+
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    #[inline]
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()> {
+        let size = self.map.len();
+        if offset > size || bytes.len() > size - offset {
+            return Err(out_of_bounds(offset, bytes.len(), size));
+        }
+        // SAFETY: the range `offset..offset + bytes.len()` was just checked to lie inside the
+        // mapping, whose file is never truncated while mapped. `&mut self` makes this the only
+        // writer of the mapping; no Rust reference to the mapped bytes exists (readers map the
+        // file separately and only when no segment writes it; the sync thread passes addresses
+        // to msync only). `bytes` is ordinary memory, so the two ranges cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.map.as_mut_ptr().add(offset),
+                bytes.len(),
+            );
+        }
+        Ok(())
+    }
+
+    fn sync_handle(&self) -> MmapSync {
+        MmapSync {
+            map: Arc::clone(&self.map),
+        }
+    }
+}
+
+impl RangeSync for MmapSync {
+    fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if len == 0 {
+            return Ok(());
+        }
+        self.map.flush_range(offset, len)
+    }
+}
+
+impl Storage for MmapStorage {
+    type Segment = MmapSegment;
+    type View = MmapView;
+
+    fn display_name(&self, name: &str) -> String {
+        self.path(name).display().to_string()
+    }
+
+    fn list(&self) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&*self.dir)? {
+            let entry = entry?;
+            if let Some(name) = entry.file_name().to_str() {
+                if entry.file_type()?.is_file() {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        Ok(names)
+    }
+
+    fn create(&self, name: &str, size: u64) -> io::Result<MmapSegment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(self.path(name))?;
+        file.set_len(size)?;
+        file.sync_all()?;
+        self.sync_dir()?;
+        map_segment(&file, 0)
+    }
+
+    fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<MmapSegment> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(self.path(name))?;
+        map_segment(&file, prefault_from)
+    }
+
+    fn open_view(&self, name: &str) -> io::Result<MmapView> {
+        let file = File::open(self.path(name))?;
+        // SAFETY: `Mmap` hands out `&[u8]` over the file, which is sound only while nothing
+        // changes those bytes. Journal files are written only by the shard's single writer
+        // (through `MmapSegment`), and the journal opens views only when no writer is active on
+        // the file: recovery drops its views before it writes, and offline tools read journals
+        // of stopped engines. Files are never truncated while mapped.
+        let map = unsafe { MmapOptions::new().map(&file)? };
+        if !map.is_empty() {
+            // Replay reads front to back; a hint only, so a failure is ignored.
+            let _ = map.advise(Advice::Sequential);
+        }
+        Ok(MmapView { map })
+    }
+
+    fn rename(&self, from: &str, to: &str) -> io::Result<()> {
+        fs::rename(self.path(from), self.path(to))?;
+        self.sync_dir()
+    }
+
+    fn remove(&self, name: &str) -> io::Result<()> {
+        fs::remove_file(self.path(name))?;
+        self.sync_dir()
+    }
+
+    fn save(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(self.path(name))?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        self.sync_dir()
+    }
+
+    fn sync_file(&self, name: &str) -> io::Result<()> {
+        File::open(self.path(name))?.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("veloz-mmap-{tag}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn create_write_view_rename_remove() {
+        let dir = temp_dir("basic");
+        let _ = fs::remove_dir_all(&dir);
+        let s = MmapStorage::new(&dir).unwrap();
+        let mut seg = s.create("a.vlj", 8192).unwrap();
+        assert_eq!(seg.len(), 8192);
+        seg.write_at(4000, b"hello").unwrap();
+        assert!(seg.write_at(8190, b"xyz").is_err());
+        seg.sync_handle().sync_range(4000, 5).unwrap();
+        drop(seg);
+        let v = s.open_view("a.vlj").unwrap();
+        assert_eq!(&v[4000..4005], b"hello");
+        assert!(v[..4000].iter().all(|&b| b == 0));
+        drop(v);
+        let mut seg = s.open_segment("a.vlj", 4005).unwrap();
+        seg.write_at(4005, b"!").unwrap();
+        drop(seg);
+        s.rename("a.vlj", "b.vlj").unwrap();
+        assert_eq!(s.list().unwrap(), vec!["b.vlj".to_string()]);
+        assert_eq!(&s.open_view("b.vlj").unwrap()[4000..4006], b"hello!");
+        s.save("c.dropped", b"xyz").unwrap();
+        assert!(
+            s.save("c.dropped", b"xyz").is_err(),
+            "save never overwrites"
+        );
+        s.remove("b.vlj").unwrap();
+        s.remove("c.dropped").unwrap();
+        assert!(s.list().unwrap().is_empty());
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,102 @@
+//! Storage behind the journal: a small trait and three implementations.
+//!
+//! A [`Storage`] is one shard's directory of files, addressed by file name. The journal
+//! needs little from it: list names, create a preallocated and prefaulted segment, open one
+//! for writing or for reading, rename, remove, and save a small file. A [`SegmentFile`] is a
+//! fixed-size segment open for writing: a copy into it at an offset is an append, and its
+//! [`RangeSync`] handle (usable from another thread) makes a byte range durable.
+//!
+//! | backend | what | used by |
+//! |---|---|---|
+//! | [`MmapStorage`] | files in a directory, memory-mapped with memmap2 | the engine, tools |
+//! | [`MemStorage`] | files as byte vectors in memory | tests |
+//! | [`FaultStorage`] | wraps another backend; fails or tears writes after N bytes, fails syncs | tests |
+//!
+//! Invariants every backend keeps:
+//! - a created segment reads as zeros until written, and keeps its size;
+//! - bytes written through a [`SegmentFile`] are seen by views opened afterwards;
+//! - `rename` and `remove` are durable when they return (directory synced) for real files.
+//!
+//! Only `mmap.rs` contains `unsafe` code.
+
+mod fault;
+mod memory;
+mod mmap;
+
+use std::io;
+use std::ops::Deref;
+
+pub use fault::{FaultMode, FaultPlan, FaultStorage};
+pub use memory::MemStorage;
+pub use mmap::{shard_dir, MmapSegment, MmapStorage, MmapSync, MmapView};
+
+/// One shard's directory of journal files.
+pub trait Storage: Clone + Send + Sync + 'static {
+    /// A segment open for writing.
+    type Segment: SegmentFile;
+    /// A read-only view of a whole file.
+    type View: Deref<Target = [u8]> + Send;
+
+    /// The name as it should appear in messages (the full path for real files).
+    fn display_name(&self, name: &str) -> String;
+    /// The names of all files, in no particular order.
+    fn list(&self) -> io::Result<Vec<String>>;
+    /// Create (or truncate) `name` as a zero-filled file of `size` bytes, make its existence
+    /// and size durable, map it and prefault every page, so that writing it later takes no
+    /// page fault.
+    fn create(&self, name: &str, size: u64) -> io::Result<Self::Segment>;
+    /// Open an existing segment for writing; pages from `prefault_from` on are prefaulted.
+    fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<Self::Segment>;
+    /// Open a whole file for reading. The caller must not write the file through a segment
+    /// while the view is alive.
+    fn open_view(&self, name: &str) -> io::Result<Self::View>;
+    /// Rename `from` to `to` (replacing `to`), durably.
+    fn rename(&self, from: &str, to: &str) -> io::Result<()>;
+    /// Remove `name`, durably.
+    fn remove(&self, name: &str) -> io::Result<()>;
+    /// Write a new small file `name` with `bytes`, durably (repair keeps cut bytes this way).
+    fn save(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
+    /// Make every written byte of `name` durable (fdatasync).
+    fn sync_file(&self, name: &str) -> io::Result<()>;
+}
+
+/// A fixed-size segment open for writing. One writer per segment.
+pub trait SegmentFile: Send + 'static {
+    /// A handle that syncs ranges of this segment, from any thread.
+    type Sync: RangeSync;
+
+    /// Size of the segment in bytes.
+    fn len(&self) -> usize;
+    /// True if the segment has no bytes (never, for a journal segment).
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copy `bytes` to `offset`. The range must lie inside the segment.
+    fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()>;
+    /// A handle that syncs byte ranges of this segment.
+    fn sync_handle(&self) -> Self::Sync;
+}
+
+/// Makes written byte ranges of one segment durable.
+pub trait RangeSync: Send + Sync + 'static {
+    /// Write `offset..offset + len` to stable storage and wait for it (msync `MS_SYNC`).
+    fn sync_range(&self, offset: usize, len: usize) -> io::Result<()>;
+}
+
+/// A view that owns its bytes (used by the in-memory backends).
+#[derive(Clone, Debug)]
+pub struct OwnedView(pub Vec<u8>);
+
+impl Deref for OwnedView {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn out_of_bounds(offset: usize, len: usize, size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("write of {len} bytes at offset {offset} runs past the segment end {size}"),
+    )
+}

@@ -1,0 +1,176 @@
+//! `[journal]` configuration: segment size and durability.
+//!
+//! Every field has a default (`#[serde(default)]`), unknown keys are refused, and
+//! [`JournalConfig::validate`] checks what serde cannot. A test pins the defaults.
+#![forbid(unsafe_code)]
+
+use serde::{Deserialize, Serialize};
+
+use super::format::{MAX_RECORD_LEN, SEGMENT_HEADER_LEN};
+
+/// Segment sizes are multiples of this (the page size on the hosts Veloz runs on).
+pub const SEGMENT_ALIGN: u64 = 4096;
+/// Largest accepted segment size (offsets inside a segment must stay below 2^40).
+pub const MAX_SEGMENT_SIZE: u64 = 64 << 30;
+
+/// When a journaled record counts as durable (see `docs/journal-format.md`, "Writing and
+/// durability").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// Page cache only: a record survives a process crash as soon as it is copied into the
+    /// mapping, not a power loss. Acknowledgements go out at once.
+    None,
+    /// Group commit: a sync thread flushes each batch's range to disk; acknowledgements are
+    /// released only when their range is durable.
+    Group,
+}
+
+/// The journal of each shard (`[journal]`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JournalConfig {
+    /// Size of each preallocated segment file in bytes; a multiple of 4096, at least 4096,
+    /// at most 64 GiB. Default 256 MiB.
+    pub segment_size: u64,
+    /// `"none"` (page cache) or `"group"` (group commit). Default `"group"`.
+    pub durability: Durability,
+    /// Group commit: the writer wakes the sync thread as soon as this many records are waiting
+    /// to be synced. At least 1. Default 4096.
+    pub group_max_batch: u32,
+    /// Group commit: the longest a written record waits before a sync covering it starts (the
+    /// sync thread's polling period while idle), in microseconds. 10..=1_000_000. Default 200.
+    pub group_max_wait_us: u64,
+}
+
+impl Default for JournalConfig {
+    fn default() -> Self {
+        JournalConfig {
+            segment_size: 256 << 20,
+            durability: Durability::Group,
+            group_max_batch: 4096,
+            group_max_wait_us: 200,
+        }
+    }
+}
+
+/// A configuration value out of range; names the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal.{field} = {value} is invalid: {why}")]
+pub struct JournalConfigError {
+    pub field: &'static str,
+    pub value: u64,
+    pub why: &'static str,
+}
+
+impl JournalConfig {
+    /// Check ranges serde cannot express.
+    pub fn validate(&self) -> Result<(), JournalConfigError> {
+        let err = |field, value, why| Err(JournalConfigError { field, value, why });
+        if self.segment_size < SEGMENT_ALIGN
+            || self.segment_size < (SEGMENT_HEADER_LEN + MAX_RECORD_LEN) as u64
+        {
+            return err(
+                "segment_size",
+                self.segment_size,
+                "must be at least 4096 bytes",
+            );
+        }
+        if self.segment_size % SEGMENT_ALIGN != 0 {
+            return err(
+                "segment_size",
+                self.segment_size,
+                "must be a multiple of 4096",
+            );
+        }
+        if self.segment_size > MAX_SEGMENT_SIZE {
+            return err("segment_size", self.segment_size, "must be at most 64 GiB");
+        }
+        if self.group_max_batch == 0 {
+            return err("group_max_batch", 0, "must be at least 1");
+        }
+        if !(10..=1_000_000).contains(&self.group_max_wait_us) {
+            return err(
+                "group_max_wait_us",
+                self.group_max_wait_us,
+                "must be between 10 and 1000000",
+            );
+        }
+        Ok(())
+    }
+
+    /// The same configuration with `durability = "none"` (tests, tools).
+    pub fn with_durability(mut self, durability: Durability) -> Self {
+        self.durability = durability;
+        self
+    }
+
+    /// The same configuration with another segment size (tests, tools).
+    pub fn with_segment_size(mut self, segment_size: u64) -> Self {
+        self.segment_size = segment_size;
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_pinned() {
+        let d = JournalConfig::default();
+        assert_eq!(d.segment_size, 268_435_456);
+        assert_eq!(d.durability, Durability::Group);
+        assert_eq!(d.group_max_batch, 4096);
+        assert_eq!(d.group_max_wait_us, 200);
+        d.validate().unwrap();
+        // An empty section is the default.
+        let parsed: JournalConfig = toml::from_str("").unwrap();
+        assert_eq!(parsed, d);
+    }
+
+    #[test]
+    fn parses_and_refuses_unknown_fields() {
+        let c: JournalConfig =
+            toml::from_str("segment_size = 65536\ndurability = \"none\"\ngroup_max_batch = 10\n")
+                .unwrap();
+        assert_eq!(c.segment_size, 65536);
+        assert_eq!(c.durability, Durability::None);
+        assert_eq!(c.group_max_batch, 10);
+        assert_eq!(c.group_max_wait_us, 200);
+        let e = toml::from_str::<JournalConfig>("segment_sise = 1").unwrap_err();
+        assert!(
+            e.to_string().contains("unknown field `segment_sise`"),
+            "{e}"
+        );
+        let e = toml::from_str::<JournalConfig>("durability = \"fsync\"").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `fsync`"), "{e}");
+    }
+
+    #[test]
+    fn validate_names_field_and_value() {
+        let c = JournalConfig::default().with_segment_size(5000);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "journal.segment_size = 5000 is invalid: must be a multiple of 4096"
+        );
+        let c = JournalConfig::default().with_segment_size(0);
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "journal.segment_size = 0 is invalid: must be at least 4096 bytes"
+        );
+        let c = JournalConfig {
+            group_max_wait_us: 5,
+            ..JournalConfig::default()
+        };
+        assert_eq!(
+            c.validate().unwrap_err().to_string(),
+            "journal.group_max_wait_us = 5 is invalid: must be between 10 and 1000000"
+        );
+        let c = JournalConfig {
+            group_max_batch: 0,
+            ..JournalConfig::default()
+        };
+        assert!(c.validate().is_err());
+    }
+}

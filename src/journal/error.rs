@@ -1,0 +1,252 @@
+//! The journal's error enum and its warnings. Every message names the file, the offset and
+//! the sequence number involved, so an operator can find the bytes with `xxd -s OFFSET FILE`.
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::io;
+
+use crate::core::Seq;
+
+use super::config::JournalConfigError;
+use super::format::HeaderError;
+use super::payload::PayloadError;
+
+/// Shows an optional sequence number; `none` when there is none (an empty journal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SeqOrNone(pub Option<Seq>);
+
+impl fmt::Display for SeqOrNone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(s) => write!(f, "{s}"),
+            None => write!(f, "none"),
+        }
+    }
+}
+
+/// Everything that can go wrong in the journal.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("journal I/O error: cannot {op} {file}: {source}")]
+    Io {
+        op: &'static str,
+        file: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("journal write failed in {file} at offset {offset} (seq {seq}): {source}")]
+    Write {
+        file: String,
+        offset: u64,
+        seq: Seq,
+        #[source]
+        source: io::Error,
+    },
+    #[error(
+        "journal sync failed for {file} (nothing after seq {durable_seq} is durable): {source}"
+    )]
+    Sync {
+        file: String,
+        durable_seq: Seq,
+        #[source]
+        source: io::Error,
+    },
+    #[error("journal writer stopped after an earlier failure: {0}")]
+    Poisoned(String),
+    #[error("bad segment header in {file} at offset 0: {why}")]
+    BadHeader { file: String, why: HeaderError },
+    #[error("{file}: segment belongs to shard {found}, this is the journal of shard {expected}")]
+    WrongShard {
+        file: String,
+        expected: u16,
+        found: u16,
+    },
+    #[error("{file}: the file name says first seq {named} but the header says {header}")]
+    NameMismatch {
+        file: String,
+        named: Seq,
+        header: Seq,
+    },
+    #[error("{0}")]
+    Corrupt(Box<Corruption>),
+    #[error("bad payload in {file} at offset {offset} (seq {seq}): {source}")]
+    Payload {
+        file: String,
+        offset: u64,
+        seq: Seq,
+        #[source]
+        source: PayloadError,
+    },
+    #[error("record payload of {len} bytes exceeds the maximum of {max}")]
+    PayloadTooLarge { len: usize, max: usize },
+    #[error("journal of shard {shard} in {dir}: {why}")]
+    Layout {
+        shard: u16,
+        dir: String,
+        why: String,
+    },
+    #[error(transparent)]
+    Config(#[from] JournalConfigError),
+}
+
+impl JournalError {
+    pub(crate) fn io(op: &'static str, file: String, source: io::Error) -> JournalError {
+        JournalError::Io { op, file, source }
+    }
+
+    /// The corruption, if this is one.
+    pub fn corruption(&self) -> Option<&Corruption> {
+        match self {
+            JournalError::Corrupt(c) => Some(c),
+            _ => None,
+        }
+    }
+}
+
+/// Valid records found after a corruption: the proof that it is not a torn write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Following {
+    /// How many valid records could be read after the corruption (all files together).
+    pub records: u64,
+    /// The first of them.
+    pub first_seq: Seq,
+    pub file: String,
+    pub offset: u64,
+}
+
+/// Where and why a journal is corrupt (see `docs/journal-format.md`, "Reading and recovery").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Corruption {
+    /// The file, as shown (full path).
+    pub file: String,
+    /// The file's name in the shard directory.
+    pub name: String,
+    /// Index of the file among the journal's segments, oldest first.
+    pub segment_index: usize,
+    /// Offset of the first byte that is not part of a valid record (0: the whole file).
+    pub offset: u64,
+    /// The last valid record before the corruption.
+    pub last_good_seq: Option<Seq>,
+    pub why: String,
+    pub following: Option<Following>,
+}
+
+impl fmt::Display for Corruption {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "corrupt journal {} at offset {} after seq {}: {}",
+            self.file,
+            self.offset,
+            SeqOrNone(self.last_good_seq),
+            self.why
+        )?;
+        if let Some(n) = &self.following {
+            write!(
+                f,
+                "; valid records follow ({} records, first seq {} in {} at offset {})",
+                n.records, n.first_seq, n.file, n.offset
+            )?;
+        }
+        write!(f, ": refusing to open without repair")
+    }
+}
+
+/// Something the journal did or found that an operator must hear about. Returned as values
+/// (in a recovery report or from a reader) and printed by the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JournalWarning {
+    /// A partial record at the end of the last segment.
+    TornTail {
+        file: String,
+        offset: u64,
+        last_good_seq: Option<Seq>,
+        bytes: u64,
+        /// Recovery zeroed the bytes; a read-only reader left them.
+        truncated: bool,
+    },
+    /// The last segment file has an all-zero header and holds nothing.
+    BlankSegment { file: String, removed: bool },
+    /// The prepared spare had been activated (it has a header) but not yet renamed.
+    SpareActivated { from: String, to: String },
+    /// The prepared spare has a partly written header and holds nothing.
+    TornSpareHeader { file: String, removed: bool },
+    /// Repair cut the journal at a corruption.
+    Repaired {
+        file: String,
+        offset: u64,
+        last_good_seq: Option<Seq>,
+        dropped_records: u64,
+        dropped_bytes: u64,
+        /// Where the cut bytes were saved, if any.
+        saved_as: Option<String>,
+        /// Later segment files renamed to `*.dropped`.
+        set_aside: Vec<String>,
+    },
+}
+
+impl fmt::Display for JournalWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            JournalWarning::TornTail {
+                file,
+                offset,
+                last_good_seq,
+                bytes,
+                truncated,
+            } => {
+                write!(
+                    f,
+                    "torn tail in {file} at offset {offset}: {bytes} bytes after last good seq {} ",
+                    SeqOrNone(*last_good_seq)
+                )?;
+                if *truncated {
+                    write!(f, "truncated")
+                } else {
+                    write!(f, "ignored (recovery will truncate them)")
+                }
+            }
+            JournalWarning::BlankSegment { file, removed } => {
+                write!(f, "segment {file} has no header and holds nothing")?;
+                if *removed {
+                    write!(f, ": removed")
+                } else {
+                    write!(f, ": ignored")
+                }
+            }
+            JournalWarning::SpareActivated { from, to } => {
+                write!(f, "activated segment {from} renamed to {to}")
+            }
+            JournalWarning::TornSpareHeader { file, removed } => {
+                write!(
+                    f,
+                    "spare segment {file} has a partly written header and holds nothing"
+                )?;
+                if *removed {
+                    write!(f, ": removed")
+                } else {
+                    write!(f, ": ignored")
+                }
+            }
+            JournalWarning::Repaired {
+                file,
+                offset,
+                last_good_seq,
+                dropped_records,
+                dropped_bytes,
+                saved_as,
+                set_aside,
+            } => {
+                write!(
+                    f,
+                    "repaired {file}: truncated at offset {offset} after seq {}, dropped {dropped_records} records ({dropped_bytes} bytes)",
+                    SeqOrNone(*last_good_seq)
+                )?;
+                if let Some(s) = saved_as {
+                    write!(f, ", cut bytes saved to {s}")?;
+                }
+                write!(f, ", set aside {} later segment file(s)", set_aside.len())
+            }
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! Record payloads: [`Command`] and [`Checkpoint`] to bytes and back.
+//!
+//! Version 1 layouts (little-endian; `docs/journal-format.md` has the tables):
+//! ```text
+//! command (48 bytes):   kind:u8 side:u8 order_kind:u8 tif:u8 post_only:u8 stp:u8 flags:u8
+//!                       reserved:u8 account:u32 symbol:u32 client_order_id:u64 order_id:u64
+//!                       price:i64 qty:u64
+//! checkpoint (16 bytes): state_hash:u64 reason:u16 reserved[6]
+//! ```
+//! Every variant uses the one command layout; fields it does not use are written as zero.
+//! Decoding refuses an unknown enum value, a `post_only` other than 0/1, unknown flag bits and
+//! non-zero reserved bytes, naming the field and the value. `decode(encode(x)) == x` for every
+//! value (tested for every variant and every enum value).
+#![forbid(unsafe_code)]
+
+use crate::core::{
+    CancelOrder, Command, MassCancel, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Seq,
+    Side, TimeInForce, Timestamp,
+};
+
+use super::format::{RecordType, FORMAT_VERSION};
+
+// Command payload offsets.
+pub const CMD_KIND: usize = 0;
+pub const CMD_SIDE: usize = 1;
+pub const CMD_ORDER_KIND: usize = 2;
+pub const CMD_TIF: usize = 3;
+pub const CMD_POST_ONLY: usize = 4;
+pub const CMD_STP: usize = 5;
+pub const CMD_FLAGS: usize = 6;
+pub const CMD_RESERVED: usize = 7;
+pub const CMD_ACCOUNT: usize = 8;
+pub const CMD_SYMBOL: usize = 12;
+pub const CMD_CLIENT_ORDER_ID: usize = 16;
+pub const CMD_ORDER_ID: usize = 24;
+pub const CMD_PRICE: usize = 32;
+pub const CMD_QTY: usize = 40;
+/// Length of a command payload.
+pub const COMMAND_PAYLOAD_LEN: usize = 48;
+
+/// `CMD_KIND` values.
+pub const KIND_NEW: u8 = 1;
+pub const KIND_CANCEL: u8 = 2;
+pub const KIND_REPLACE: u8 = 3;
+pub const KIND_MASS_CANCEL: u8 = 4;
+/// `CMD_FLAGS` bit: the mass cancel names a symbol.
+pub const FLAG_HAS_SYMBOL: u8 = 1;
+
+// Checkpoint payload offsets.
+pub const CKP_STATE_HASH: usize = 0;
+pub const CKP_REASON: usize = 8;
+pub const CKP_RESERVED: usize = 10;
+/// Length of a checkpoint payload.
+pub const CHECKPOINT_PAYLOAD_LEN: usize = 16;
+
+/// Why a payload could not be decoded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PayloadError {
+    #[error("unknown record type {0}")]
+    UnknownType(u16),
+    #[error("{what} payload is {found} bytes, expected {expected}")]
+    Length {
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
+    #[error("unknown value {value} for {what} field {field}")]
+    UnknownValue {
+        what: &'static str,
+        field: &'static str,
+        value: u64,
+    },
+    #[error("{what} field {field} must be 0, found {value}")]
+    NonZero {
+        what: &'static str,
+        field: &'static str,
+        value: u64,
+    },
+    #[error("format version {0} has no payload layouts in this build")]
+    Version(u16),
+}
+
+/// Why the engine wrote a checkpoint. Codes are part of the format: only appended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum CheckpointReason {
+    /// Written as the last record of a clean shutdown.
+    CleanShutdown = 1,
+    /// Written on a timer or every N commands.
+    Periodic = 2,
+    /// Asked for by an operator.
+    Operator = 3,
+}
+
+impl CheckpointReason {
+    pub const ALL: [CheckpointReason; 3] = [
+        CheckpointReason::CleanShutdown,
+        CheckpointReason::Periodic,
+        CheckpointReason::Operator,
+    ];
+
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    pub fn from_code(code: u16) -> Option<CheckpointReason> {
+        CheckpointReason::ALL
+            .iter()
+            .copied()
+            .find(|r| r.code() == code)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CheckpointReason::CleanShutdown => "clean_shutdown",
+            CheckpointReason::Periodic => "periodic",
+            CheckpointReason::Operator => "operator",
+        }
+    }
+}
+
+/// The engine's state at a point of the journal: the state hash after applying every command
+/// with a smaller sequence number than the checkpoint record's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Checkpoint {
+    pub state_hash: u64,
+    pub reason: CheckpointReason,
+}
+
+/// A decoded record body.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordBody {
+    Command(Command),
+    Checkpoint(Checkpoint),
+}
+
+/// A decoded record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Record {
+    pub seq: Seq,
+    pub ts: Timestamp,
+    pub body: RecordBody,
+}
+
+impl RecordBody {
+    pub fn record_type(&self) -> RecordType {
+        match self {
+            RecordBody::Command(_) => RecordType::Command,
+            RecordBody::Checkpoint(_) => RecordType::Checkpoint,
+        }
+    }
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+}
+
+fn get_u32(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+fn get_u64(b: &[u8], at: usize) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(a)
+}
+
+/// The 48-byte payload of a command.
+pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
+    let mut b = [0u8; COMMAND_PAYLOAD_LEN];
+    match cmd {
+        Command::New(o) => {
+            b[CMD_KIND] = KIND_NEW;
+            b[CMD_SIDE] = o.side as u8;
+            b[CMD_ORDER_KIND] = o.kind as u8;
+            b[CMD_TIF] = o.tif as u8;
+            b[CMD_POST_ONLY] = o.post_only as u8;
+            b[CMD_STP] = o.stp as u8;
+            put_u32(&mut b, CMD_ACCOUNT, o.account);
+            put_u32(&mut b, CMD_SYMBOL, o.symbol);
+            put_u64(&mut b, CMD_CLIENT_ORDER_ID, o.client_order_id);
+            put_u64(&mut b, CMD_PRICE, o.price as u64);
+            put_u64(&mut b, CMD_QTY, o.qty);
+        }
+        Command::Cancel(c) => {
+            b[CMD_KIND] = KIND_CANCEL;
+            put_u32(&mut b, CMD_ACCOUNT, c.account);
+            put_u32(&mut b, CMD_SYMBOL, c.symbol);
+            put_u64(&mut b, CMD_CLIENT_ORDER_ID, c.client_order_id);
+            put_u64(&mut b, CMD_ORDER_ID, c.order_id);
+        }
+        Command::Replace(r) => {
+            b[CMD_KIND] = KIND_REPLACE;
+            put_u32(&mut b, CMD_ACCOUNT, r.account);
+            put_u32(&mut b, CMD_SYMBOL, r.symbol);
+            put_u64(&mut b, CMD_CLIENT_ORDER_ID, r.client_order_id);
+            put_u64(&mut b, CMD_ORDER_ID, r.order_id);
+            put_u64(&mut b, CMD_PRICE, r.price as u64);
+            put_u64(&mut b, CMD_QTY, r.qty);
+        }
+        Command::MassCancel(m) => {
+            b[CMD_KIND] = KIND_MASS_CANCEL;
+            put_u32(&mut b, CMD_ACCOUNT, m.account);
+            put_u64(&mut b, CMD_CLIENT_ORDER_ID, m.client_order_id);
+            if let Some(s) = m.symbol {
+                b[CMD_FLAGS] = FLAG_HAS_SYMBOL;
+                put_u32(&mut b, CMD_SYMBOL, s);
+            }
+        }
+    }
+    b
+}
+
+fn unknown(field: &'static str, value: u8) -> PayloadError {
+    PayloadError::UnknownValue {
+        what: "command",
+        field,
+        value: value as u64,
+    }
+}
+
+/// Decode a command payload (format version 1).
+pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
+    if b.len() != COMMAND_PAYLOAD_LEN {
+        return Err(PayloadError::Length {
+            what: "command",
+            expected: COMMAND_PAYLOAD_LEN,
+            found: b.len(),
+        });
+    }
+    if b[CMD_RESERVED] != 0 {
+        return Err(PayloadError::NonZero {
+            what: "command",
+            field: "reserved",
+            value: b[CMD_RESERVED] as u64,
+        });
+    }
+    let kind = b[CMD_KIND];
+    let flags = b[CMD_FLAGS];
+    let allowed_flags = if kind == KIND_MASS_CANCEL {
+        FLAG_HAS_SYMBOL
+    } else {
+        0
+    };
+    if flags & !allowed_flags != 0 {
+        return Err(unknown("flags", flags));
+    }
+    let account = get_u32(b, CMD_ACCOUNT);
+    let symbol = get_u32(b, CMD_SYMBOL);
+    let client_order_id = get_u64(b, CMD_CLIENT_ORDER_ID);
+    let order_id = get_u64(b, CMD_ORDER_ID);
+    let price = get_u64(b, CMD_PRICE) as i64;
+    let qty = get_u64(b, CMD_QTY);
+    Ok(match kind {
+        KIND_NEW => Command::New(NewOrder {
+            account,
+            symbol,
+            client_order_id,
+            side: Side::from_u8(b[CMD_SIDE]).ok_or(unknown("side", b[CMD_SIDE]))?,
+            kind: OrderKind::from_u8(b[CMD_ORDER_KIND])
+                .ok_or(unknown("order_kind", b[CMD_ORDER_KIND]))?,
+            tif: TimeInForce::from_u8(b[CMD_TIF]).ok_or(unknown("tif", b[CMD_TIF]))?,
+            post_only: match b[CMD_POST_ONLY] {
+                0 => false,
+                1 => true,
+                v => return Err(unknown("post_only", v)),
+            },
+            stp: SelfTradePrevention::from_u8(b[CMD_STP]).ok_or(unknown("stp", b[CMD_STP]))?,
+            price,
+            qty,
+        }),
+        KIND_CANCEL => Command::Cancel(CancelOrder {
+            account,
+            symbol,
+            client_order_id,
+            order_id,
+        }),
+        KIND_REPLACE => Command::Replace(ReplaceOrder {
+            account,
+            symbol,
+            client_order_id,
+            order_id,
+            price,
+            qty,
+        }),
+        KIND_MASS_CANCEL => Command::MassCancel(MassCancel {
+            account,
+            client_order_id,
+            symbol: (flags & FLAG_HAS_SYMBOL != 0).then_some(symbol),
+        }),
+        other => return Err(unknown("kind", other)),
+    })
+}
+
+/// The 16-byte payload of a checkpoint.
+pub fn encode_checkpoint(c: &Checkpoint) -> [u8; CHECKPOINT_PAYLOAD_LEN] {
+    let mut b = [0u8; CHECKPOINT_PAYLOAD_LEN];
+    put_u64(&mut b, CKP_STATE_HASH, c.state_hash);
+    b[CKP_REASON..CKP_REASON + 2].copy_from_slice(&c.reason.code().to_le_bytes());
+    b
+}
+
+/// Decode a checkpoint payload (format version 1).
+pub fn decode_checkpoint(b: &[u8]) -> Result<Checkpoint, PayloadError> {
+    if b.len() != CHECKPOINT_PAYLOAD_LEN {
+        return Err(PayloadError::Length {
+            what: "checkpoint",
+            expected: CHECKPOINT_PAYLOAD_LEN,
+            found: b.len(),
+        });
+    }
+    if let Some(&v) = b[CKP_RESERVED..].iter().find(|&&x| x != 0) {
+        return Err(PayloadError::NonZero {
+            what: "checkpoint",
+            field: "reserved",
+            value: v as u64,
+        });
+    }
+    let code = u16::from_le_bytes([b[CKP_REASON], b[CKP_REASON + 1]]);
+    let reason = CheckpointReason::from_code(code).ok_or(PayloadError::UnknownValue {
+        what: "checkpoint",
+        field: "reason",
+        value: code as u64,
+    })?;
+    Ok(Checkpoint {
+        state_hash: get_u64(b, CKP_STATE_HASH),
+        reason,
+    })
+}
+
+/// Decode the payload of a record of type code `rtype` from a segment of format `version`.
+pub fn decode_body(version: u16, rtype: u16, payload: &[u8]) -> Result<RecordBody, PayloadError> {
+    if version != FORMAT_VERSION {
+        return Err(PayloadError::Version(version));
+    }
+    match RecordType::from_code(rtype) {
+        Some(RecordType::Command) => decode_command(payload).map(RecordBody::Command),
+        Some(RecordType::Checkpoint) => decode_checkpoint(payload).map(RecordBody::Checkpoint),
+        None => Err(PayloadError::UnknownType(rtype)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One command of every variant with every enum value (and extreme numbers).
+    pub(crate) fn every_command() -> Vec<Command> {
+        let mut v = Vec::new();
+        let sides = [Side::Buy, Side::Sell];
+        let kinds = [OrderKind::Limit, OrderKind::Market];
+        let tifs = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
+        let stps = [
+            SelfTradePrevention::Allow,
+            SelfTradePrevention::CancelResting,
+            SelfTradePrevention::CancelIncoming,
+            SelfTradePrevention::CancelBoth,
+        ];
+        let mut n = 0u64;
+        for side in sides {
+            for kind in kinds {
+                for tif in tifs {
+                    for stp in stps {
+                        for post_only in [false, true] {
+                            n += 1;
+                            v.push(Command::New(NewOrder {
+                                account: n as u32,
+                                symbol: u32::MAX - n as u32,
+                                client_order_id: u64::MAX - n,
+                                side,
+                                kind,
+                                tif,
+                                post_only,
+                                stp,
+                                price: if n % 2 == 0 {
+                                    i64::MIN + n as i64
+                                } else {
+                                    n as i64
+                                },
+                                qty: u64::MAX / n,
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        v.push(Command::Cancel(CancelOrder {
+            account: 1,
+            symbol: 2,
+            client_order_id: 3,
+            order_id: u64::MAX,
+        }));
+        v.push(Command::Replace(ReplaceOrder {
+            account: u32::MAX,
+            symbol: 0,
+            client_order_id: 5,
+            order_id: 6,
+            price: -7,
+            qty: 8,
+        }));
+        v.push(Command::MassCancel(MassCancel {
+            account: 9,
+            client_order_id: 10,
+            symbol: None,
+        }));
+        v.push(Command::MassCancel(MassCancel {
+            account: 9,
+            client_order_id: 11,
+            symbol: Some(0),
+        }));
+        v
+    }
+
+    #[test]
+    fn every_command_round_trips() {
+        let all = every_command();
+        assert!(all.len() > 90);
+        for c in &all {
+            let b = encode_command(c);
+            assert_eq!(decode_command(&b).unwrap(), *c);
+            let body = decode_body(1, RecordType::Command.code(), &b).unwrap();
+            assert_eq!(body, RecordBody::Command(*c));
+        }
+    }
+
+    #[test]
+    fn checkpoint_round_trips() {
+        for reason in CheckpointReason::ALL {
+            let c = Checkpoint {
+                state_hash: 0xDEAD_BEEF_0123_4567,
+                reason,
+            };
+            let b = encode_checkpoint(&c);
+            assert_eq!(decode_checkpoint(&b).unwrap(), c);
+            assert_eq!(
+                decode_body(1, RecordType::Checkpoint.code(), &b).unwrap(),
+                RecordBody::Checkpoint(c)
+            );
+            assert_eq!(CheckpointReason::from_code(reason.code()), Some(reason));
+        }
+    }
+
+    #[test]
+    fn unknown_values_are_named() {
+        let new = every_command()[0];
+        let base = encode_command(&new);
+        let cases: [(usize, u8, &str); 8] = [
+            (CMD_KIND, 9, "unknown value 9 for command field kind"),
+            (CMD_SIDE, 2, "unknown value 2 for command field side"),
+            (
+                CMD_ORDER_KIND,
+                5,
+                "unknown value 5 for command field order_kind",
+            ),
+            (CMD_TIF, 3, "unknown value 3 for command field tif"),
+            (
+                CMD_POST_ONLY,
+                2,
+                "unknown value 2 for command field post_only",
+            ),
+            (CMD_STP, 4, "unknown value 4 for command field stp"),
+            (CMD_FLAGS, 1, "unknown value 1 for command field flags"),
+            (CMD_RESERVED, 1, "command field reserved must be 0, found 1"),
+        ];
+        for (at, value, msg) in cases {
+            let mut b = base;
+            b[at] = value;
+            assert_eq!(decode_command(&b).unwrap_err().to_string(), msg);
+        }
+        assert_eq!(
+            decode_command(&base[..40]).unwrap_err().to_string(),
+            "command payload is 40 bytes, expected 48"
+        );
+        let mut c = encode_checkpoint(&Checkpoint {
+            state_hash: 1,
+            reason: CheckpointReason::Periodic,
+        });
+        c[CKP_REASON] = 77;
+        assert_eq!(
+            decode_checkpoint(&c).unwrap_err().to_string(),
+            "unknown value 77 for checkpoint field reason"
+        );
+        c[CKP_REASON] = 1;
+        c[15] = 3;
+        assert_eq!(
+            decode_checkpoint(&c).unwrap_err().to_string(),
+            "checkpoint field reserved must be 0, found 3"
+        );
+        assert_eq!(
+            decode_body(1, 3, &[]).unwrap_err().to_string(),
+            "unknown record type 3"
+        );
+    }
+}

@@ -1,0 +1,464 @@
+//! Reading a shard's journal: records in sequence order across segments, each verified.
+//!
+//! [`JournalReader`] walks the segments oldest first and checks, for every record, its length,
+//! CRC, reserved fields and that its sequence number is the previous one plus one (also across
+//! segment boundaries). Where it meets bytes that are not a valid record it applies the rules
+//! of `docs/journal-format.md` ("Reading and recovery"): a clean end, a segment boundary, a
+//! torn tail (reported as a [`JournalWarning`] and the end of the journal) or corruption (an
+//! error naming file, offset and the last good sequence number). It never writes: recovery
+//! ([`super::recovery`]) reads with it and then acts on what it found.
+//!
+//! Cost: one pass over the bytes, no allocation per record; records are decoded from the
+//! mapping in place. [`JournalReader::seek`] finds the segment by its first sequence number
+//! (from the file names) and then reads forward within it.
+#![forbid(unsafe_code)]
+
+use crate::core::Seq;
+
+use super::backend::Storage;
+use super::error::{Corruption, Following, JournalError, JournalWarning};
+use super::format::{
+    decode_record, find_valid_record, last_nonzero_end, HeaderError, RawRecord, SegmentHeader,
+    FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+};
+use super::layout::{list_segments, Listing, SegmentEntry, SpareState};
+use super::payload::{decode_body, Record};
+
+/// Where the readable journal ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndPosition {
+    /// Index of the segment in [`JournalReader::segments`].
+    pub segment_index: usize,
+    /// File name of the segment.
+    pub name: String,
+    /// The segment's first sequence number.
+    pub first_seq: Seq,
+    /// Offset just past the last valid record (where the next record goes).
+    pub offset: usize,
+}
+
+/// A torn tail found by the reader (recovery truncates `offset..end`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct TornTail {
+    pub name: String,
+    pub offset: usize,
+    pub end: usize,
+}
+
+/// Reads a shard's journal in sequence order. Also an iterator of decoded [`Record`]s.
+pub struct JournalReader<S: Storage> {
+    storage: S,
+    shard: u16,
+    listing: Listing,
+    idx: usize,
+    view: Option<S::View>,
+    version: u16,
+    offset: usize,
+    record_offset: usize,
+    expected: Option<Seq>,
+    last_good: Option<Seq>,
+    from_seq: Seq,
+    finished: bool,
+    prev_end: Option<EndPosition>,
+    end: Option<EndPosition>,
+    torn: Option<TornTail>,
+    blank_last: Option<String>,
+    warnings: Vec<JournalWarning>,
+}
+
+impl<S: Storage> JournalReader<S> {
+    /// Open the journal of `shard` in `storage`, positioned at its first record.
+    pub fn open(storage: S, shard: u16) -> Result<JournalReader<S>, JournalError> {
+        let listing = list_segments(&storage, shard)?;
+        let mut warnings = Vec::new();
+        if listing.spare == SpareState::TornHeader {
+            warnings.push(JournalWarning::TornSpareHeader {
+                file: storage.display_name(super::layout::SPARE_NAME),
+                removed: false,
+            });
+        }
+        Ok(JournalReader {
+            storage,
+            shard,
+            listing,
+            idx: 0,
+            view: None,
+            version: FORMAT_VERSION,
+            offset: 0,
+            record_offset: 0,
+            expected: None,
+            last_good: None,
+            from_seq: 0,
+            finished: false,
+            prev_end: None,
+            end: None,
+            torn: None,
+            blank_last: None,
+            warnings,
+        })
+    }
+
+    /// Open positioned at the first record with sequence number `>= seq`.
+    pub fn open_from(storage: S, shard: u16, seq: Seq) -> Result<JournalReader<S>, JournalError> {
+        let mut r = JournalReader::open(storage, shard)?;
+        r.seek(seq);
+        Ok(r)
+    }
+
+    /// Go to the first record with sequence number `>= seq` (records before it in its segment
+    /// are read and verified, not returned).
+    pub fn seek(&mut self, seq: Seq) {
+        let segs = &self.listing.segments;
+        let idx = segs
+            .partition_point(|s| s.first_seq <= seq)
+            .saturating_sub(1);
+        self.idx = idx;
+        self.view = None;
+        self.expected = None;
+        self.last_good = None;
+        self.from_seq = seq;
+        self.finished = false;
+        self.prev_end = None;
+        self.end = None;
+        self.torn = None;
+        self.blank_last = None;
+    }
+
+    /// The journal's segments, oldest first.
+    pub fn segments(&self) -> &[SegmentEntry] {
+        &self.listing.segments
+    }
+
+    pub(crate) fn listing(&self) -> &Listing {
+        &self.listing
+    }
+
+    /// Warnings so far (a torn tail is known once reading reached it).
+    pub fn warnings(&self) -> &[JournalWarning] {
+        &self.warnings
+    }
+
+    /// The sequence number of the last valid record read.
+    pub fn last_seq(&self) -> Option<Seq> {
+        self.last_good
+    }
+
+    /// Where the journal ends; known once reading returned `None`.
+    pub fn end(&self) -> Option<&EndPosition> {
+        self.end.as_ref()
+    }
+
+    /// The end of the segment before the current one (repair of a bad segment header cuts the
+    /// journal there).
+    pub(crate) fn prev_end(&self) -> Option<&EndPosition> {
+        self.prev_end.as_ref()
+    }
+
+    pub(crate) fn torn(&self) -> Option<&TornTail> {
+        self.torn.as_ref()
+    }
+
+    pub(crate) fn blank_last(&self) -> Option<&str> {
+        self.blank_last.as_deref()
+    }
+
+    /// The file (as shown) and offset of the last record returned.
+    pub fn position(&self) -> (String, u64) {
+        (self.current_file(), self.record_offset as u64)
+    }
+
+    /// Format version of the segment being read.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
+    fn current_file(&self) -> String {
+        match self.listing.segments.get(self.idx) {
+            Some(s) => self.storage.display_name(&s.name),
+            None => self.storage.display_name(""),
+        }
+    }
+
+    /// The next record, undecoded (its payload is a view into the segment).
+    pub fn next_raw(&mut self) -> Result<Option<RawRecord<'_>>, JournalError> {
+        let (start, len, seq, ts, rtype) = loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let Some(view) = self.view.as_ref() else {
+                if let Err(e) = self.open_segment() {
+                    self.finished = true;
+                    return Err(e);
+                }
+                continue;
+            };
+            match decode_record(view, self.offset, self.expected) {
+                Ok(r) => {
+                    let info = (self.offset, r.len(), r.seq, r.ts, r.rtype);
+                    self.offset += r.len();
+                    self.expected = Some(r.seq + 1);
+                    self.last_good = Some(r.seq);
+                    if r.seq >= self.from_seq {
+                        break info;
+                    }
+                }
+                Err(_) => {
+                    if let Err(e) = self.stop_at() {
+                        self.finished = true;
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        self.record_offset = start;
+        let Some(view) = self.view.as_ref() else {
+            unreachable!("a record was just read from the current view")
+        };
+        Ok(Some(RawRecord {
+            seq,
+            ts,
+            rtype,
+            payload: &view[start + RECORD_HEADER_LEN..start + len],
+        }))
+    }
+
+    /// The next record, decoded.
+    pub fn next_record(&mut self) -> Result<Option<Record>, JournalError> {
+        let version = self.version;
+        let (seq, ts, body) = match self.next_raw()? {
+            None => return Ok(None),
+            Some(r) => (r.seq, r.ts, decode_body(version, r.rtype, r.payload)),
+        };
+        match body {
+            Ok(body) => Ok(Some(Record { seq, ts, body })),
+            Err(source) => {
+                self.finished = true;
+                Err(JournalError::Payload {
+                    file: self.current_file(),
+                    offset: self.record_offset as u64,
+                    seq,
+                    source,
+                })
+            }
+        }
+    }
+
+    /// Open segment `self.idx` (or finish when there is none).
+    fn open_segment(&mut self) -> Result<(), JournalError> {
+        let Some(entry) = self.listing.segments.get(self.idx).cloned() else {
+            self.finished = true;
+            self.end = self.prev_end.take();
+            return Ok(());
+        };
+        let is_last = self.idx + 1 == self.listing.segments.len();
+        let file = self.storage.display_name(&entry.name);
+        let view = self
+            .storage
+            .open_view(&entry.name)
+            .map_err(|e| JournalError::io("read", file.clone(), e))?;
+        let header = match SegmentHeader::decode(&view) {
+            Ok(h) => h,
+            Err(HeaderError::Version(v)) => {
+                return Err(JournalError::BadHeader {
+                    file,
+                    why: HeaderError::Version(v),
+                })
+            }
+            Err(HeaderError::Blank) if is_last && last_nonzero_end(&view, 0).is_none() => {
+                self.warnings.push(JournalWarning::BlankSegment {
+                    file,
+                    removed: false,
+                });
+                self.blank_last = Some(entry.name);
+                self.finished = true;
+                self.end = self.prev_end.take();
+                return Ok(());
+            }
+            Err(why) => {
+                drop(view);
+                let following = self.find_following(None, self.idx + 1)?;
+                return Err(self.corruption(
+                    &entry,
+                    0,
+                    format!("bad segment header: {why}"),
+                    following,
+                ));
+            }
+        };
+        if header.shard != self.shard {
+            return Err(JournalError::WrongShard {
+                file,
+                expected: self.shard,
+                found: header.shard,
+            });
+        }
+        if !entry.activated_spare && header.first_seq != entry.first_seq {
+            return Err(JournalError::NameMismatch {
+                file,
+                named: entry.first_seq,
+                header: header.first_seq,
+            });
+        }
+        if let Some(expected) = self.expected {
+            if header.first_seq != expected {
+                let n = count_chain(&view, SEGMENT_HEADER_LEN, header.first_seq);
+                drop(view);
+                let mut following = self.find_following(None, self.idx + 1)?;
+                if n > 0 {
+                    let later = following.as_ref().map_or(0, |f| f.records);
+                    following = Some(Following {
+                        records: n + later,
+                        first_seq: header.first_seq,
+                        file: file.clone(),
+                        offset: SEGMENT_HEADER_LEN as u64,
+                    });
+                }
+                let why = format!(
+                    "segment starts at seq {}, expected seq {expected}",
+                    header.first_seq
+                );
+                return Err(self.corruption(&entry, 0, why, following));
+            }
+        }
+        self.version = header.version;
+        self.offset = SEGMENT_HEADER_LEN;
+        self.expected = Some(header.first_seq);
+        self.view = Some(view);
+        Ok(())
+    }
+
+    /// Reading stopped at `self.offset` of the current segment: classify what lies there.
+    fn stop_at(&mut self) -> Result<(), JournalError> {
+        let Some(view) = self.view.take() else {
+            return Ok(());
+        };
+        let entry = self.listing.segments[self.idx].clone();
+        let x = self.offset;
+        let is_last = self.idx + 1 == self.listing.segments.len();
+        let here = EndPosition {
+            segment_index: self.idx,
+            name: entry.name.clone(),
+            first_seq: entry.first_seq,
+            offset: x,
+        };
+        let Some(nz) = last_nonzero_end(&view, x) else {
+            // Zeros to the end of the file: the end of this segment's data.
+            if is_last {
+                self.finished = true;
+                self.end = Some(here);
+            } else {
+                self.prev_end = Some(here);
+                self.idx += 1;
+            }
+            return Ok(());
+        };
+        let why = match decode_record(&view, x, self.expected) {
+            Err(inv) => inv.to_string(),
+            Ok(_) => "unexpected valid record".to_string(),
+        };
+        let after = self.last_good.unwrap_or(entry.first_seq.saturating_sub(1));
+        let following = self.find_following(Some((&view, x + 1, nz, after)), self.idx + 1)?;
+        if following.is_none() && is_last {
+            self.warnings.push(JournalWarning::TornTail {
+                file: self.storage.display_name(&entry.name),
+                offset: x as u64,
+                last_good_seq: self.last_good,
+                bytes: (nz - x) as u64,
+                truncated: false,
+            });
+            self.torn = Some(TornTail {
+                name: entry.name,
+                offset: x,
+                end: nz,
+            });
+            self.finished = true;
+            self.end = Some(here);
+            return Ok(());
+        }
+        Err(self.corruption(&entry, x, why, following))
+    }
+
+    fn corruption(
+        &self,
+        entry: &SegmentEntry,
+        offset: usize,
+        why: String,
+        following: Option<Following>,
+    ) -> JournalError {
+        JournalError::Corrupt(Box::new(Corruption {
+            file: self.storage.display_name(&entry.name),
+            name: entry.name.clone(),
+            segment_index: self.idx,
+            offset: offset as u64,
+            last_good_seq: self.last_good,
+            why,
+            following,
+        }))
+    }
+
+    /// Valid records after a stop: in `current` (bytes, from, to, greater than seq) and in
+    /// every segment from index `later`.
+    fn find_following(
+        &self,
+        current: Option<(&[u8], usize, usize, Seq)>,
+        later: usize,
+    ) -> Result<Option<Following>, JournalError> {
+        let mut found: Option<Following> = None;
+        if let Some((bytes, from, to, after)) = current {
+            if let Some((off, seq)) = find_valid_record(bytes, from, to, after) {
+                found = Some(Following {
+                    records: count_chain(bytes, off, seq),
+                    first_seq: seq,
+                    file: self.current_file(),
+                    offset: off as u64,
+                });
+            }
+        }
+        for entry in self.listing.segments.iter().skip(later) {
+            let file = self.storage.display_name(&entry.name);
+            let view = self
+                .storage
+                .open_view(&entry.name)
+                .map_err(|e| JournalError::io("read", file.clone(), e))?;
+            let Ok(h) = SegmentHeader::decode(&view) else {
+                continue;
+            };
+            let n = count_chain(&view, SEGMENT_HEADER_LEN, h.first_seq);
+            if n == 0 {
+                continue;
+            }
+            match &mut found {
+                Some(f) => f.records += n,
+                None => {
+                    found = Some(Following {
+                        records: n,
+                        first_seq: h.first_seq,
+                        file,
+                        offset: SEGMENT_HEADER_LEN as u64,
+                    })
+                }
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Number of valid, consecutive records starting at `offset` with sequence `first`.
+fn count_chain(bytes: &[u8], mut offset: usize, first: Seq) -> u64 {
+    let mut n = 0;
+    let mut expected = first;
+    while let Ok(r) = decode_record(bytes, offset, Some(expected)) {
+        offset += r.len();
+        expected += 1;
+        n += 1;
+    }
+    n
+}
+
+impl<S: Storage> Iterator for JournalReader<S> {
+    type Item = Result<Record, JournalError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.next_record().transpose()
+    }
+}

@@ -1,0 +1,714 @@
+//! The journal writer: appends records to the active segment and hands everything slow to
+//! two helper threads.
+//!
+//! ```text
+//!  shard core (Writer::append_*)        preparer thread               sync thread (group only)
+//!  encode header + CRC, copy header     creates next.spare at full    every max_wait (or when the
+//!  and payload into the mapping,        size, prefaults every page;   writer wakes it after
+//!  publish (gen, end offset) and seq    renames an activated spare    max_batch records): msync
+//!  ──────────────────────────────────►  to {first_seq:020}.vlj and    the written range, then
+//!  segment full: write the header into  prepares the next; unmaps     advance the durable
+//!  the ready spare, carry on            retired segments              watermark
+//! ```
+//!
+//! Invariants:
+//! - Sequence numbers are consecutive; [`Writer::append_record`] returns the one it assigned.
+//! - The appending thread never waits for IO: it copies into memory that was mapped and
+//!   touched in advance, and only stores two atomics per record (plus, in group mode, one
+//!   `unpark` per `group_max_batch` records). The one exception is a rollover that finds no
+//!   spare ready yet (the preparer fell behind); it waits and counts it in
+//!   [`WriterStats::spare_waits`].
+//! - The durable watermark ([`Writer::durable_seq`], [`DurableWatermark`]) only covers records
+//!   whose bytes (and their segment's header) were synced, in order. With `durability =
+//!   "none"` it equals the last written record.
+//! - After any write or sync error every later append fails: the writer never skips a record.
+//! - The record write is not atomic: a crash can leave a partial record, which recovery
+//!   recognizes by its length or CRC and truncates.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::core::{Command, Seq, Timestamp};
+
+use super::backend::{RangeSync, SegmentFile, Storage};
+use super::config::{Durability, JournalConfig};
+use super::error::JournalError;
+use super::format::{
+    encode_record_header, RecordType, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN,
+    SEGMENT_HEADER_LEN,
+};
+use super::layout::{segment_name, SPARE_NAME};
+use super::payload::{encode_checkpoint, encode_command, Checkpoint};
+
+/// Offsets in a segment use the low 40 bits of the published position; the segment
+/// generation the high 24.
+const OFFSET_BITS: u32 = 40;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+
+fn pack(gen: u64, offset: usize) -> u64 {
+    (gen << OFFSET_BITS) | offset as u64
+}
+
+fn unpack(pos: u64) -> (u64, usize) {
+    (pos >> OFFSET_BITS, (pos & OFFSET_MASK) as usize)
+}
+
+/// State shared by the writer, its sync thread and watermark handles.
+struct Shared {
+    /// Last written sequence number (0: none).
+    written: AtomicU64,
+    /// Last durable sequence number (group mode).
+    durable: AtomicU64,
+    /// (segment generation, end offset) of the written data, packed.
+    pos: AtomicU64,
+    stop: AtomicBool,
+    failed: AtomicBool,
+    failure: Mutex<Option<JournalError>>,
+}
+
+/// A cheap, cloneable view of a writer's progress, for the tasks that release acks.
+#[derive(Clone)]
+pub struct DurableWatermark {
+    shared: Arc<Shared>,
+    group: bool,
+}
+
+impl DurableWatermark {
+    /// Every record up to this sequence number is durable (as the durability setting defines
+    /// it); acknowledge up to here.
+    #[inline]
+    pub fn durable_seq(&self) -> Seq {
+        if self.group {
+            self.shared.durable.load(Ordering::Acquire)
+        } else {
+            self.shared.written.load(Ordering::Acquire)
+        }
+    }
+
+    /// The last sequence number written.
+    #[inline]
+    pub fn written_seq(&self) -> Seq {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// True once a sync failed: nothing more will become durable.
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+}
+
+/// Counters of a writer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Records appended by this writer.
+    pub records: u64,
+    /// Bytes appended (headers included).
+    pub bytes: u64,
+    /// Segments this writer activated.
+    pub segments_activated: u64,
+    /// Rollovers that had to wait for the preparer.
+    pub spare_waits: u64,
+}
+
+struct Active<G> {
+    segment: G,
+    name: String,
+    first_seq: Seq,
+    offset: usize,
+    size: usize,
+}
+
+/// Where a recovered journal continues.
+pub(crate) struct ResumeAt<G> {
+    pub segment: G,
+    pub name: String,
+    pub first_seq: Seq,
+    pub offset: usize,
+}
+
+enum PrepMsg<G> {
+    /// The spare became segment `to`; `retired` is the segment it replaced (unmapped here).
+    Activated {
+        to: String,
+        retired: Option<G>,
+    },
+    Stop,
+}
+
+enum SyncMsg<Y> {
+    /// A new segment of generation `gen`; the previous one ended at `sealed_end`.
+    Roll {
+        gen: u64,
+        handle: Y,
+        file: String,
+        sealed_end: Option<usize>,
+    },
+}
+
+type SpareResult<S> = Result<<S as Storage>::Segment, JournalError>;
+type SyncOf<S> = <<S as Storage>::Segment as SegmentFile>::Sync;
+
+/// Appends records to one shard's journal. Create it with [`super::recovery::open`].
+pub struct Writer<S: Storage> {
+    storage: S,
+    shard: u16,
+    group: bool,
+    max_batch: u64,
+    active: Option<Active<S::Segment>>,
+    next_seq: Seq,
+    gen: u64,
+    shared: Arc<Shared>,
+    spare: Option<S::Segment>,
+    spare_rx: Receiver<SpareResult<S>>,
+    prep_tx: Sender<PrepMsg<S::Segment>>,
+    prep_thread: Option<JoinHandle<()>>,
+    sync_tx: Option<Sender<SyncMsg<SyncOf<S>>>>,
+    sync_thread: Option<JoinHandle<()>>,
+    next_kick: Seq,
+    poisoned: Option<String>,
+    stats: WriterStats,
+    closed: bool,
+}
+
+impl<S: Storage> Writer<S> {
+    /// Start writing at `next_seq`, in `resume`'s segment if given (else in a new one at the
+    /// first append). Records before `next_seq` are taken as durable (recovery synced them).
+    pub(crate) fn start(
+        storage: S,
+        shard: u16,
+        config: &JournalConfig,
+        resume: Option<ResumeAt<S::Segment>>,
+        next_seq: Seq,
+    ) -> Result<Writer<S>, JournalError> {
+        config.validate()?;
+        let group = config.durability == Durability::Group;
+        let last = next_seq - 1;
+        let shared = Arc::new(Shared {
+            written: AtomicU64::new(last),
+            durable: AtomicU64::new(last),
+            pos: AtomicU64::new(pack(0, resume.as_ref().map_or(0, |r| r.offset))),
+            stop: AtomicBool::new(false),
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        });
+        let spawn_err = |e| JournalError::io("start a thread for", storage.display_name(""), e);
+
+        let (spare_tx, spare_rx) = mpsc::sync_channel::<SpareResult<S>>(1);
+        let (prep_tx, prep_rx) = mpsc::channel();
+        let prep_storage = storage.clone();
+        let size = config.segment_size;
+        let prep_thread = thread::Builder::new()
+            .name(format!("veloz-jprep-{shard}"))
+            .spawn(move || preparer(prep_storage, size, prep_rx, spare_tx))
+            .map_err(spawn_err)?;
+
+        let active = resume.map(|r| Active {
+            size: r.segment.len(),
+            segment: r.segment,
+            name: r.name,
+            first_seq: r.first_seq,
+            offset: r.offset,
+        });
+        let mut writer = Writer {
+            storage: storage.clone(),
+            shard,
+            group,
+            max_batch: config.group_max_batch as u64,
+            active,
+            next_seq,
+            gen: 0,
+            shared: Arc::clone(&shared),
+            spare: None,
+            spare_rx,
+            prep_tx,
+            prep_thread: Some(prep_thread),
+            sync_tx: None,
+            sync_thread: None,
+            next_kick: last + config.group_max_batch as u64,
+            poisoned: None,
+            stats: WriterStats::default(),
+            closed: false,
+        };
+        if group {
+            let mut segs = VecDeque::new();
+            if let Some(a) = &writer.active {
+                segs.push_back(SyncSeg {
+                    gen: 0,
+                    handle: a.segment.sync_handle(),
+                    file: storage.display_name(&a.name),
+                    synced: a.offset,
+                    end: None,
+                });
+            }
+            let (sync_tx, sync_rx) = mpsc::channel();
+            let max_wait = Duration::from_micros(config.group_max_wait_us);
+            let t = thread::Builder::new()
+                .name(format!("veloz-jsync-{shard}"))
+                .spawn(move || sync_loop(shared, sync_rx, segs, max_wait))
+                .map_err(spawn_err)?;
+            writer.sync_tx = Some(sync_tx);
+            writer.sync_thread = Some(t);
+        }
+        // Have the first spare ready before the first append needs it.
+        let spare = writer.wait_spare()?;
+        writer.stats.spare_waits = 0;
+        writer.spare = Some(spare);
+        Ok(writer)
+    }
+
+    /// The shard this journal belongs to.
+    pub fn shard(&self) -> u16 {
+        self.shard
+    }
+
+    /// The sequence number the next append will get.
+    pub fn next_seq(&self) -> Seq {
+        self.next_seq
+    }
+
+    /// The last sequence number written (0 if none yet).
+    pub fn written_seq(&self) -> Seq {
+        self.next_seq - 1
+    }
+
+    /// The durable watermark: acknowledge records up to here (see [`DurableWatermark`]).
+    #[inline]
+    pub fn durable_seq(&self) -> Seq {
+        if self.group {
+            self.shared.durable.load(Ordering::Acquire)
+        } else {
+            self.next_seq - 1
+        }
+    }
+
+    /// A handle other tasks can poll for the durable watermark.
+    pub fn watermark(&self) -> DurableWatermark {
+        DurableWatermark {
+            shared: Arc::clone(&self.shared),
+            group: self.group,
+        }
+    }
+
+    pub fn durability(&self) -> Durability {
+        if self.group {
+            Durability::Group
+        } else {
+            Durability::None
+        }
+    }
+
+    pub fn stats(&self) -> WriterStats {
+        self.stats
+    }
+
+    /// The file being written (as shown) and the offset where the next record goes.
+    pub fn position(&self) -> Option<(String, usize)> {
+        self.active
+            .as_ref()
+            .map(|a| (self.storage.display_name(&a.name), a.offset))
+    }
+
+    /// Append a command; returns its sequence number.
+    #[inline]
+    pub fn append_command(&mut self, ts: Timestamp, cmd: &Command) -> Result<Seq, JournalError> {
+        self.append_record(RecordType::Command, ts, &encode_command(cmd))
+    }
+
+    /// Append a checkpoint (state hash after every command before it); returns its sequence
+    /// number.
+    pub fn append_checkpoint(
+        &mut self,
+        ts: Timestamp,
+        checkpoint: &Checkpoint,
+    ) -> Result<Seq, JournalError> {
+        self.append_record(RecordType::Checkpoint, ts, &encode_checkpoint(checkpoint))
+    }
+
+    /// Append a record of type `rtype` with `payload` (which the caller encoded for that type);
+    /// returns its sequence number. Never waits for IO (see the module docs).
+    #[inline]
+    pub fn append_record(
+        &mut self,
+        rtype: RecordType,
+        ts: Timestamp,
+        payload: &[u8],
+    ) -> Result<Seq, JournalError> {
+        if payload.len() > MAX_PAYLOAD_LEN {
+            return Err(JournalError::PayloadTooLarge {
+                len: payload.len(),
+                max: MAX_PAYLOAD_LEN,
+            });
+        }
+        if self.poisoned.is_some() || self.shared.failed.load(Ordering::Relaxed) {
+            return Err(self.failure());
+        }
+        let len = RECORD_HEADER_LEN + payload.len();
+        if !matches!(&self.active, Some(a) if a.offset + len <= a.size) {
+            self.roll(ts)?;
+        }
+        let seq = self.next_seq;
+        let header = encode_record_header(seq, ts, rtype.code(), payload);
+        let Some(a) = self.active.as_mut() else {
+            return Err(self.poison("no active segment after a rollover".to_string()));
+        };
+        let off = a.offset;
+        let res = a
+            .segment
+            .write_at(off, &header)
+            .and_then(|()| a.segment.write_at(off + RECORD_HEADER_LEN, payload));
+        if let Err(source) = res {
+            let file = self.storage.display_name(&a.name);
+            return Err(self.poison_with(JournalError::Write {
+                file,
+                offset: off as u64,
+                seq,
+                source,
+            }));
+        }
+        a.offset = off + len;
+        let end = a.offset;
+        self.next_seq = seq + 1;
+        self.stats.records += 1;
+        self.stats.bytes += len as u64;
+        if self.group {
+            self.shared
+                .pos
+                .store(pack(self.gen, end), Ordering::Release);
+        }
+        self.shared.written.store(seq, Ordering::Release);
+        if self.group && seq >= self.next_kick {
+            self.kick(seq);
+        }
+        Ok(seq)
+    }
+
+    /// Wake the sync thread if a full batch is waiting.
+    #[cold]
+    fn kick(&mut self, seq: Seq) {
+        let durable = self.shared.durable.load(Ordering::Acquire);
+        if seq - durable >= self.max_batch {
+            if let Some(t) = &self.sync_thread {
+                t.thread().unpark();
+            }
+            self.next_kick = seq + self.max_batch;
+        } else {
+            self.next_kick = durable + self.max_batch;
+        }
+    }
+
+    /// Switch to the prepared spare: write its header, hand the old segment to the helpers.
+    #[cold]
+    #[inline(never)]
+    fn roll(&mut self, ts: Timestamp) -> Result<(), JournalError> {
+        let mut segment = match self.spare.take() {
+            Some(s) => s,
+            None => self.wait_spare()?,
+        };
+        let first_seq = self.next_seq;
+        let name = segment_name(first_seq);
+        let header = SegmentHeader::new(self.shard, first_seq, ts).encode();
+        if let Err(source) = segment.write_at(0, &header) {
+            let file = self.storage.display_name(SPARE_NAME);
+            return Err(self.poison_with(JournalError::Write {
+                file,
+                offset: 0,
+                seq: first_seq,
+                source,
+            }));
+        }
+        self.gen += 1;
+        let sealed_end = self.active.as_ref().map(|a| a.offset);
+        if let Some(tx) = &self.sync_tx {
+            // A send fails only if the sync thread is gone, which it reports itself.
+            let _ = tx.send(SyncMsg::Roll {
+                gen: self.gen,
+                handle: segment.sync_handle(),
+                file: self.storage.display_name(&name),
+                sealed_end,
+            });
+        }
+        let size = segment.len();
+        let new = Active {
+            segment,
+            name: name.clone(),
+            first_seq,
+            offset: SEGMENT_HEADER_LEN,
+            size,
+        };
+        let old = self.active.replace(new);
+        let _ = self.prep_tx.send(PrepMsg::Activated {
+            to: name,
+            retired: old.map(|a| a.segment),
+        });
+        self.stats.segments_activated += 1;
+        Ok(())
+    }
+
+    fn wait_spare(&mut self) -> Result<S::Segment, JournalError> {
+        let got = match self.spare_rx.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => {
+                self.stats.spare_waits += 1;
+                self.spare_rx.recv().ok()
+            }
+            Err(TryRecvError::Disconnected) => None,
+        };
+        match got {
+            Some(Ok(s)) => Ok(s),
+            Some(Err(e)) => Err(self.poison_with(e)),
+            None => Err(self.poison("the segment preparer thread has stopped".to_string())),
+        }
+    }
+
+    fn poison(&mut self, why: String) -> JournalError {
+        self.poisoned = Some(why.clone());
+        JournalError::Poisoned(why)
+    }
+
+    fn poison_with(&mut self, e: JournalError) -> JournalError {
+        self.poisoned = Some(e.to_string());
+        e
+    }
+
+    /// The error to return once the writer is unusable: the sync failure itself the first
+    /// time, its message afterwards.
+    #[cold]
+    fn failure(&mut self) -> JournalError {
+        if let Some(p) = &self.poisoned {
+            return JournalError::Poisoned(p.clone());
+        }
+        let taken = self
+            .shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match taken {
+            Some(e) => self.poison_with(e),
+            None => self.poison("the journal sync thread failed".to_string()),
+        }
+    }
+
+    /// Wait (sleeping, not on a hot path) until `seq` is durable or `timeout` passes; returns
+    /// whether it became durable. Fails if a sync failed.
+    pub fn wait_durable(&mut self, seq: Seq, timeout: Duration) -> Result<bool, JournalError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.durable_seq() >= seq {
+                return Ok(true);
+            }
+            if self.shared.failed.load(Ordering::Acquire) {
+                return Err(self.failure());
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            if let Some(t) = &self.sync_thread {
+                t.thread().unpark();
+            }
+            thread::sleep(Duration::from_micros(50));
+        }
+    }
+
+    /// Stop the helper threads after making everything written durable (group mode: the sync
+    /// thread's last sync; none mode: the active segment's written range is synced), remove the
+    /// unused spare, and return the durable watermark.
+    pub fn close(mut self) -> Result<Seq, JournalError> {
+        self.shutdown(true)
+    }
+
+    fn shutdown(&mut self, final_sync: bool) -> Result<Seq, JournalError> {
+        if self.closed {
+            return Ok(self.durable_seq());
+        }
+        self.closed = true;
+        let mut result = Ok(());
+        if let Some(t) = self.sync_thread.take() {
+            self.shared.stop.store(true, Ordering::Release);
+            t.thread().unpark();
+            if t.join().is_err() {
+                result = Err(self.poison("the journal sync thread panicked".to_string()));
+            }
+        } else if final_sync && self.poisoned.is_none() {
+            if let Some(a) = &self.active {
+                if let Err(source) = a.segment.sync_handle().sync_range(0, a.offset) {
+                    result = Err(JournalError::Sync {
+                        file: self.storage.display_name(&a.name),
+                        durable_seq: a.first_seq.saturating_sub(1),
+                        source,
+                    });
+                }
+            }
+        }
+        let _ = self.prep_tx.send(PrepMsg::Stop);
+        if let Some(t) = self.prep_thread.take() {
+            let _ = t.join();
+        }
+        let mut spare_exists = self.spare.take().is_some();
+        while let Ok(r) = self.spare_rx.try_recv() {
+            spare_exists |= r.is_ok();
+        }
+        if spare_exists {
+            if let Err(e) = self.storage.remove(SPARE_NAME) {
+                if result.is_ok() && e.kind() != std::io::ErrorKind::NotFound {
+                    result = Err(JournalError::io(
+                        "remove",
+                        self.storage.display_name(SPARE_NAME),
+                        e,
+                    ));
+                }
+            }
+        }
+        self.active = None;
+        result?;
+        if self.shared.failed.load(Ordering::Acquire) {
+            return Err(self.failure());
+        }
+        Ok(self.durable_seq())
+    }
+}
+
+impl<S: Storage> Drop for Writer<S> {
+    fn drop(&mut self) {
+        let _ = self.shutdown(false);
+    }
+}
+
+/// The preparer thread: keeps one prepared spare ready, renames activated spares, unmaps
+/// retired segments.
+fn preparer<S: Storage>(
+    storage: S,
+    size: u64,
+    rx: Receiver<PrepMsg<S::Segment>>,
+    spare_tx: SyncSender<SpareResult<S>>,
+) {
+    let make = |storage: &S| {
+        storage
+            .create(SPARE_NAME, size)
+            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))
+    };
+    if spare_tx.send(make(&storage)).is_err() {
+        return;
+    }
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            PrepMsg::Activated { to, retired } => {
+                drop(retired);
+                if let Err(e) = storage.rename(SPARE_NAME, &to) {
+                    let file = format!(
+                        "{} to {}",
+                        storage.display_name(SPARE_NAME),
+                        storage.display_name(&to)
+                    );
+                    // Never create another spare over the segment being written.
+                    let _ = spare_tx.send(Err(JournalError::io("rename", file, e)));
+                    return;
+                }
+                if spare_tx.send(make(&storage)).is_err() {
+                    return;
+                }
+            }
+            PrepMsg::Stop => return,
+        }
+    }
+}
+
+struct SyncSeg<Y> {
+    gen: u64,
+    handle: Y,
+    file: String,
+    /// Synced up to here.
+    synced: usize,
+    /// Where its data ended when the next segment was activated.
+    end: Option<usize>,
+}
+
+/// The group-commit thread.
+fn sync_loop<Y: RangeSync>(
+    shared: Arc<Shared>,
+    rx: Receiver<SyncMsg<Y>>,
+    mut segs: VecDeque<SyncSeg<Y>>,
+    max_wait: Duration,
+) {
+    let mut durable = shared.durable.load(Ordering::Acquire);
+    loop {
+        let stop = shared.stop.load(Ordering::Acquire);
+        // `written` before `pos`: the writer stores them in the other order, so `pos` covers
+        // at least the record `written` names.
+        let written = shared.written.load(Ordering::Acquire);
+        let pos = shared.pos.load(Ordering::Acquire);
+        if written > durable {
+            while let Ok(SyncMsg::Roll {
+                gen,
+                handle,
+                file,
+                sealed_end,
+            }) = rx.try_recv()
+            {
+                if let (Some(end), Some(last)) = (sealed_end, segs.back_mut()) {
+                    last.end = Some(end);
+                }
+                segs.push_back(SyncSeg {
+                    gen,
+                    handle,
+                    file,
+                    synced: 0,
+                    end: None,
+                });
+            }
+            let (gen, offset) = unpack(pos);
+            if let Err((file, source)) = sync_upto(&mut segs, gen, offset) {
+                *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(JournalError::Sync {
+                        file,
+                        durable_seq: durable,
+                        source,
+                    });
+                shared.failed.store(true, Ordering::Release);
+                return;
+            }
+            durable = written;
+            shared.durable.store(written, Ordering::Release);
+            continue;
+        }
+        if stop {
+            return;
+        }
+        thread::park_timeout(max_wait);
+    }
+}
+
+/// Sync every segment older than generation `gen` to its end, and `gen` up to `offset`.
+fn sync_upto<Y: RangeSync>(
+    segs: &mut VecDeque<SyncSeg<Y>>,
+    gen: u64,
+    offset: usize,
+) -> Result<(), (String, std::io::Error)> {
+    while let Some(front) = segs.front_mut() {
+        if front.gen < gen {
+            let end = front.end.unwrap_or(front.synced);
+            if end > front.synced {
+                front
+                    .handle
+                    .sync_range(front.synced, end - front.synced)
+                    .map_err(|e| (front.file.clone(), e))?;
+            }
+            segs.pop_front();
+        } else {
+            if front.gen == gen && offset > front.synced {
+                front
+                    .handle
+                    .sync_range(front.synced, offset - front.synced)
+                    .map_err(|e| (front.file.clone(), e))?;
+                front.synced = offset;
+            }
+            break;
+        }
+    }
+    Ok(())
+}
