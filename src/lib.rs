@@ -10,11 +10,13 @@
 //! | [`journal`] | per-shard append-only journal: format, backends, writer, reader, recovery | unsafe only in the mmap backend |
 //! | [`wire`] | FlatBuffers protocol: generated code and the one module that converts it | pure, no unsafe outside generated code |
 //! | [`workload`] | seeded command streams (exchange-core's workload, one symbol or many) for benches, the demo and load | pure, deterministic, no unsafe |
+//! | [`report`] | latency reports: HdrHistogram interval logs, percentile tables (text, JSON), comparisons, plots | pure except file IO, no unsafe |
 //! | [`cli`] | the `veloz` subcommands | runtime edge |
 
 pub mod cli;
 pub mod config;
 pub mod core;
 pub mod journal;
+pub mod report;
 pub mod wire;
 pub mod workload;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod report;
 pub mod workload;
 
 /// Veloz: a thread-per-core, shared-nothing trading engine.
@@ -30,6 +31,9 @@ pub enum Command {
     /// Generate a seeded exchange-core workload, time it through the matching core and
     /// print a summary (throughput, latency percentiles, trades, rejects, state hash).
     Workload(workload::WorkloadArgs),
+    /// Summarise HdrHistogram interval logs: percentile table (text or --json), two runs
+    /// side by side (--compare A B), percentile-distribution chart (--plot OUT.svg|OUT.png).
+    Report(report::ReportArgs),
     /// The demo that `make run` runs: for now the matching core alone on embedded defaults
     /// (`veloz workload` for one symbol and for 100); it becomes the full engine demo when
     /// the runtime lands.
@@ -57,5 +61,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Workload(args) => workload::run_workload(&args),
         Command::Demo => workload::run_demo(),
+        Command::Report(args) => report::run_report(&args),
     }
 }
