@@ -32,16 +32,17 @@ pub enum RecoverError {
     },
 }
 
-/// Apply one journal record to `engine` (events go to `scratch`, cleared first). Returns
+/// Apply one journal record to `engine`; its events replace what `scratch` held (a
+/// checkpoint leaves it empty). Returns
 /// the mismatch if the record is a checkpoint whose hash differs from the engine's.
 pub fn apply_record(
     engine: &mut Engine,
     rec: &Record,
     scratch: &mut Vec<Event>,
 ) -> Result<(), RecoverError> {
+    scratch.clear();
     match rec.body {
         RecordBody::Command(cmd) => {
-            scratch.clear();
             engine.apply(rec.seq, rec.ts, &cmd, scratch);
             Ok(())
         }
