@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod journal;
+pub mod load;
+pub mod replay;
 pub mod report;
+pub mod serve;
 pub mod workload;
 
 /// Veloz: a thread-per-core, shared-nothing trading engine.
@@ -28,12 +32,23 @@ pub enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Run the engine: pinned shards, gateway, journals; stops cleanly on SIGINT/SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Rebuild a data directory's shards offline from their journals (the recovery path)
+    /// and print each book, or verify the state hashes (--verify).
+    Replay(replay::ReplayArgs),
+    /// Inspect journals: `dump` (records as JSON lines) or `trades` (the trade tape, CSV).
+    Journal(journal::JournalArgs),
     /// Generate a seeded exchange-core workload, time it through the matching core and
     /// print a summary (throughput, latency percentiles, trades, rejects, state hash).
     Workload(workload::WorkloadArgs),
     /// Summarise HdrHistogram interval logs: percentile table (text or --json), two runs
     /// side by side (--compare A B), percentile-distribution chart (--plot OUT.svg|OUT.png).
     Report(report::ReportArgs),
+    /// Drive a running engine with exchange-core's workload (open loop at a fixed rate, or
+    /// closed loop for throughput) and report round-trip latency, optionally against an echo
+    /// baseline measured in the same run.
+    Load(Box<load::LoadArgs>),
     /// The demo that `make run` runs: for now the matching core alone on embedded defaults
     /// (`veloz workload` for one symbol and for 100); it becomes the full engine demo when
     /// the runtime lands.
@@ -59,7 +74,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", config.to_toml_string());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve::run_serve(&args),
+        Command::Replay(args) => replay::run_replay(&args),
+        Command::Journal(args) => journal::run_journal(&args),
         Command::Workload(args) => workload::run_workload(&args),
+        Command::Load(args) => load::run_load(&args),
         Command::Demo => workload::run_demo(),
         Command::Report(args) => report::run_report(&args),
     }
