@@ -2,9 +2,10 @@
 # scripts/replay.sh [--config FILE] [--data DIR] [--bin PATH] [--force] [-- VELOZ_REPLAY_ARGS...]
 #
 # Offline audit of an engine's journals: runs `veloz replay --verify` on its data directory,
-# which replays every shard's journal through the recovery code path, read-only, and checks
-# the rebuilt state against the checkpoints and the clean-shutdown marker. Exit status is the
-# replay's: 0 verified, non-zero on a mismatch or a journal it cannot read.
+# which replays every shard's journal through the recovery code path, read-only, prints each
+# shard's books, and compares each shard's state hash with the clean-shutdown marker (with
+# `-- --until SEQ`, with the checkpoint at SEQ). Exit status is the replay's: 0 verified,
+# 1 a mismatch or a journal it cannot read, 2 nothing to compare with (no clean shutdown).
 #   - The data directory is found as scripts/start.sh finds it: --data DIR, else `data_dir` in
 #     the [engine] table of --config FILE, else veloz-data. --config is also handed to the
 #     replay (instruments and routing come from it).

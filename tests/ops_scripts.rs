@@ -223,6 +223,17 @@ fn start_status_stop_a_real_engine_on_loopback() {
         );
     }
 
+    // No offline replay of journals that are still being written.
+    let replay = script("replay.sh", &["--config", cfg, "--bin", bin], &[]);
+    assert_eq!(replay.code, 1, "{}", replay.show());
+    assert!(
+        replay
+            .stderr
+            .contains(&format!("veloz (pid {pid}) is running on")),
+        "{}",
+        replay.show()
+    );
+
     let stop = script("stop.sh", &["--config", cfg], &[]);
     assert_eq!(stop.code, 0, "{}", stop.show());
     assert!(
@@ -242,6 +253,34 @@ fn start_status_stop_a_real_engine_on_loopback() {
     let status = script("status.sh", &["--config", cfg], &[]);
     assert_eq!(status.code, 3, "{}", status.show());
     assert!(status.stdout.contains("veloz is not running"));
+
+    // Offline replay verifies the journals against the clean-shutdown marker ...
+    let replay = script("replay.sh", &["--config", cfg, "--bin", bin], &[]);
+    assert_eq!(replay.code, 0, "{}", replay.show());
+    assert!(
+        replay.stdout.contains("replayed and verified"),
+        "{}",
+        replay.show()
+    );
+    // ... and fails when the state the marker records is not what the journals rebuild.
+    let marker = data.join("shutdown.json");
+    let text = fs::read_to_string(&marker).unwrap();
+    let hash_at = text
+        .find("\"state_hash\": \"")
+        .expect("state_hash in the marker")
+        + 15;
+    let mut tampered = text.clone();
+    let flipped = if &text[hash_at..hash_at + 1] == "0" {
+        "1"
+    } else {
+        "0"
+    };
+    tampered.replace_range(hash_at..hash_at + 1, flipped);
+    fs::write(&marker, tampered).unwrap();
+    let replay = script("replay.sh", &["--config", cfg, "--bin", bin], &[]);
+    assert_ne!(replay.code, 0, "{}", replay.show());
+    assert!(replay.stderr.contains("FAILED"), "{}", replay.show());
+    fs::write(&marker, text).unwrap();
     let stop = script("stop.sh", &["--config", cfg], &[]);
     assert_eq!(stop.code, 0, "{}", stop.show());
     assert!(stop.stdout.contains("not running"), "{}", stop.show());
