@@ -571,3 +571,71 @@ fn heartbeats_flow_and_silent_sessions_are_closed() {
     assert_eq!(report(&mut alive).exec_type, ExecType::Accepted);
     assert_eq!(engine.stop().0, 0);
 }
+
+/// Rings of 2 slots: cross-shard bursts keep filling them. Every command is still answered
+/// (backpressure pauses the session, nothing is dropped), the ring-full events are counted,
+/// and SIGTERM still drains and stops cleanly.
+#[test]
+fn full_rings_pause_sessions_and_lose_nothing() {
+    let _serial = serial();
+    if shards_online() < 2 {
+        return; // one shard: no ring to fill
+    }
+    let dir = TempDir::new("e2e-rings");
+    let config = test_config(dir.path(), "none", "");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[engine]\n",
+        "[engine]\nring_slots = 2\n",
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let engine = EngineProcess::start(&config);
+    let routing = Routing::from_config(&veloz::config::Config::default(), shards_online()).unwrap();
+    let (mut c, session) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
+    let home = shard_of_session(session);
+    let inst = veloz::config::Config::default()
+        .instruments()
+        .into_iter()
+        .find(|i| routing.shard_of(i.id) != Some(home))
+        .unwrap();
+    let mut coid = 0u64;
+    for _burst in 0..15 {
+        for _ in 0..200 {
+            coid += 1;
+            let price = inst.reference_price - inst.tick_size * (1 + (coid % 20) as i64);
+            c.send(&limit(inst.id, coid, Side::Buy, price, 1)).unwrap();
+        }
+        for _ in 0..200 {
+            let r = report(&mut c);
+            assert_eq!(r.exec_type, ExecType::Accepted, "{r:?}");
+        }
+    }
+    std::thread::sleep(Duration::from_millis(400));
+    let metrics = {
+        use std::io::Read;
+        let mut s = std::net::TcpStream::connect(&engine.metrics).unwrap();
+        let mut t = String::new();
+        s.read_to_string(&mut t).unwrap();
+        t
+    };
+    let ring_full: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("veloz_ring_full_total{"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(ring_full > 0.0, "the 2-slot rings never filled:\n{metrics}");
+    // Another burst left unread, then SIGTERM: the engine drains and exits.
+    for _ in 0..500 {
+        coid += 1;
+        c.send(&limit(
+            inst.id,
+            coid,
+            Side::Buy,
+            inst.reference_price - inst.tick_size,
+            1,
+        ))
+        .unwrap();
+    }
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "{}", stderr.join("\n"));
+}

@@ -49,6 +49,8 @@ pub enum ConfigError {
     BadTokenHash { id: u32, name: String },
     #[error("metrics.interval_ms = {value} is invalid: must be 10..=60000")]
     InvalidMetrics { value: u64 },
+    #[error("engine.ring_slots = {ring_slots} and engine.batch_max = {batch_max}: need ring_slots >= 2 and batch_max >= 1")]
+    InvalidEngine { ring_slots: usize, batch_max: usize },
     #[error("engine.cores lists core {core} twice")]
     DuplicateCore { core: usize },
     #[error("gateway.{field} = {value} is invalid: {why}")]
@@ -114,6 +116,9 @@ pub struct EngineConfig {
     pub park_max_us: u64,
     /// Most commands a shard drains from its inputs per engine batch.
     pub batch_max: usize,
+    /// Slots of each shard-to-shard SPSC ring (fixed-size messages of ~150 bytes). A full
+    /// ring pauses the sessions feeding it (backpressure, never loss). At least 2.
+    pub ring_slots: usize,
 }
 
 impl Default for EngineConfig {
@@ -125,6 +130,7 @@ impl Default for EngineConfig {
             spin_us: 2_000,
             park_max_us: 1_000,
             batch_max: 256,
+            ring_slots: 16_384,
         }
     }
 }
@@ -369,6 +375,12 @@ impl Config {
                 });
             }
         }
+        if self.engine.ring_slots < 2 || self.engine.batch_max == 0 {
+            return Err(ConfigError::InvalidEngine {
+                ring_slots: self.engine.ring_slots,
+                batch_max: self.engine.batch_max,
+            });
+        }
         for (i, c) in self.engine.cores.iter().enumerate() {
             if self.engine.cores[..i].contains(c) {
                 return Err(ConfigError::DuplicateCore { core: *c });
@@ -531,8 +543,8 @@ mod tests {
         assert_eq!(c.engine.control_core, None);
         assert_eq!(c.engine.data_dir, PathBuf::from("veloz-data"));
         assert_eq!(
-            (c.engine.spin_us, c.engine.park_max_us, c.engine.batch_max),
-            (2_000, 1_000, 256)
+            (c.engine.spin_us, c.engine.park_max_us, c.engine.batch_max, c.engine.ring_slots),
+            (2_000, 1_000, 256, 16_384)
         );
         let g = &c.gateway;
         assert_eq!(g.listen, "127.0.0.1:7700");

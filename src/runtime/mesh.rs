@@ -14,8 +14,6 @@ use rtrb::{Consumer, Producer, RingBuffer};
 
 use crate::core::{Command, Event, Seq, Timestamp};
 
-/// Slots per shard-to-shard ring.
-pub const RING_CAPACITY: usize = 1 << 14;
 /// Slots per shard-to-control ring.
 pub const CONTROL_RING_CAPACITY: usize = 1 << 10;
 
@@ -110,8 +108,9 @@ pub struct ShardLinks {
     pub control: Producer<ControlMsg>,
 }
 
-/// Build the mesh for `n` shards: the shards' links and the control thread's consumers.
-pub fn build(n: usize) -> (Vec<ShardLinks>, Vec<Consumer<ControlMsg>>) {
+/// Build the mesh for `n` shards with `slots` per shard-to-shard ring: the shards' links and
+/// the control thread's consumers.
+pub fn build(n: usize, slots: usize) -> (Vec<ShardLinks>, Vec<Consumer<ControlMsg>>) {
     let mut to: Vec<Vec<Option<Producer<ShardMsg>>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut from: Vec<Vec<Option<Consumer<ShardMsg>>>> =
@@ -119,7 +118,7 @@ pub fn build(n: usize) -> (Vec<ShardLinks>, Vec<Consumer<ControlMsg>>) {
     for (i, row) in to.iter_mut().enumerate() {
         for (j, slot) in row.iter_mut().enumerate() {
             if i != j {
-                let (p, c) = RingBuffer::new(RING_CAPACITY);
+                let (p, c) = RingBuffer::new(slots);
                 *slot = Some(p);
                 from[j][i] = Some(c);
             }
@@ -150,7 +149,7 @@ mod tests {
 
     #[test]
     fn every_ordered_pair_has_its_own_ring() {
-        let (mut links, control) = build(3);
+        let (mut links, control) = build(3, 16);
         assert_eq!(control.len(), 3);
         for (i, l) in links.iter().enumerate() {
             assert_eq!(l.shard, i);

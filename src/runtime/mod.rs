@@ -185,7 +185,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         port_ready: Condvar::new(),
         config,
     });
-    let (links, control_rx) = mesh::build(n);
+    let (links, control_rx) = mesh::build(n, shared.config.engine.ring_slots);
     eprintln!(
         "veloz: starting {n} shard(s) on cores {cores:?}, control on core {control_core}, data in {}",
         data_dir.display()

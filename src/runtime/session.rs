@@ -115,6 +115,11 @@ impl Session {
         let mut total = 0;
         while total < budget {
             let buf = self.decoder.read_buf();
+            // Unhandled frames fill the buffer (a stalled session): read nothing now. A read
+            // into an empty buffer returns 0, which must not be taken for end of stream.
+            if buf.is_empty() {
+                break;
+            }
             match self.stream.read(buf) {
                 Ok(0) => return ReadOutcome::Closed,
                 Ok(n) => {

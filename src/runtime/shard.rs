@@ -187,6 +187,8 @@ struct Shard {
     metrics: ShardMetrics,
     /// Latest durable sequence seen (to count durable-watermark advances).
     durable_seen: Seq,
+    /// Sessions holding a command that waits for ring room.
+    stalled_sessions: usize,
 }
 
 /// Bind `addr` with SO_REUSEPORT and SO_REUSEADDR, non-blocking.
@@ -245,6 +247,7 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardReport, 
         stopping: false,
         metrics: ShardMetrics::new(index as u16, shared.now_ns()),
         durable_seen: last_seq,
+        stalled_sessions: 0,
         shared,
     };
     let mut listen_error = None;
@@ -368,6 +371,7 @@ impl Shard {
                 work += self.accept();
                 work += self.read_sessions();
             }
+            work += self.retry_stalled();
             work += self.drain_rings();
             work += self.run_engine();
             work += self.release();
@@ -409,10 +413,7 @@ impl Shard {
         let local_idle = self.queue.is_empty()
             && self.held.is_empty()
             && self.overflow.iter().all(|q| q.is_empty())
-            && self
-                .sessions
-                .iter()
-                .all(|(_, s)| s.as_ref().is_none_or(|s| s.stalled.is_none()))
+            && self.stalled_sessions == 0
             && self.links.from.iter().flatten().all(|c| c.is_empty());
         local_idle
             && self
@@ -473,8 +474,37 @@ impl Shard {
         }
     }
 
+    /// Send commands that waited for ring room. Runs every iteration, also while stopping:
+    /// shutdown waits for every command read to be answered.
+    fn retry_stalled(&mut self) -> usize {
+        if self.stalled_sessions == 0 {
+            return 0;
+        }
+        let mut work = 0;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            let Some((dest, msg)) = session.stalled else {
+                continue;
+            };
+            if self.links.to[dest].as_mut().expect("remote").push(msg).is_ok() {
+                session.stalled = None;
+                self.stalled_sessions -= 1;
+                work += 1;
+            }
+        }
+        work
+    }
+
     fn drop_session(&mut self, slot: usize) {
         if let Some(mut s) = self.sessions[slot].1.take() {
+            // A command read before the disconnect is still executed (and counted in
+            // flight): it moves to the ordered overflow of its target.
+            if let Some((dest, msg)) = s.stalled.take() {
+                self.stalled_sessions -= 1;
+                self.overflow[dest].push_back(msg);
+            }
             s.close();
             self.free_slots.push(slot as u16);
             self.metrics.counters.sessions_open -= 1;
@@ -487,18 +517,17 @@ impl Shard {
             let Some(session) = self.sessions[slot].1.as_mut() else {
                 continue;
             };
-            if session.state == State::Closing {
+            // Backpressure: a session whose command waits for ring room is not read.
+            if session.state == State::Closing || session.stalled.is_some() {
                 continue;
             }
-            if let Some((dest, msg)) = session.stalled {
-                // Backpressure: retry the stalled command before reading more.
-                match self.links.to[dest].as_mut().expect("remote").push(msg) {
-                    Ok(()) => {
-                        session.stalled = None;
-                        work += 1;
-                    }
-                    Err(_) => continue,
-                }
+            // Frames left over when a stall interrupted the last pass come first.
+            work += self.handle_frames(slot);
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            if session.state == State::Closing || session.stalled.is_some() {
+                continue;
             }
             match session.read(READ_BUDGET) {
                 ReadOutcome::Closed => {
@@ -674,8 +703,15 @@ impl Shard {
                 self.links.to[target].as_mut().expect("remote").push(msg)
             {
                 self.metrics.counters.ring_full += 1;
-                if let Some(s) = self.session(from) {
-                    s.stalled = Some((target, msg));
+                match self.session(from) {
+                    // The session holds the command and is not read until it is sent.
+                    Some(s) if s.stalled.is_none() => {
+                        s.stalled = Some((target, msg));
+                        self.stalled_sessions += 1;
+                    }
+                    // Already holding one (another target of a fan-out): keep this one in
+                    // the ordered overflow for its target instead.
+                    _ => self.overflow[target].push_back(msg),
                 }
             }
         }
