@@ -319,3 +319,58 @@ fn offline_replay_verifies_dumps_and_rebuilds_the_trade_tape() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("MISMATCH"), "{err}");
 }
+
+/// A bad CRC in the middle of a journal (valid records after it) stops the start with an
+/// error naming the file and offset; `--repair-journal` cuts it, says so, and starts.
+#[test]
+fn mid_journal_corruption_refuses_to_start_unless_repaired() {
+    let _serial = serial();
+    let dir = TempDir::new("corrupt");
+    let config = test_config(dir.path(), "none", "");
+    let engine = EngineProcess::start(&config);
+    let (mut c, _) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
+    for i in 0..20 {
+        c.send(&limit(1, i, Side::Buy, 1_800_000 + 100 * i as i64, 1))
+            .unwrap();
+        c.next_report(Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(engine.stop().0, 0);
+    // AAPL lives on shard 0: flip one payload byte of its 5th record.
+    let shard_dir = dir.path().join("data/shard-0");
+    let segment = std::fs::read_dir(&shard_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "vlj"))
+        .unwrap();
+    let mut bytes = std::fs::read(&segment).unwrap();
+    let mut offset = 64usize; // segment header
+    for _ in 0..4 {
+        offset += u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+    }
+    bytes[offset + 40] ^= 0x01;
+    std::fs::write(&segment, &bytes).unwrap();
+
+    let (_, stderr) = match EngineProcess::try_start(&config) {
+        Ok(_) => panic!("the engine started on a corrupt journal"),
+        Err(e) => e,
+    };
+    let all = stderr.join("\n");
+    let name = segment.file_name().unwrap().to_str().unwrap();
+    assert!(
+        all.contains(&format!("{name} at offset {offset} after seq 4"))
+            && all.contains("refusing to open without repair"),
+        "{all}"
+    );
+    // The operator repairs explicitly: the rest is cut (and reported), the engine starts.
+    let mut engine = EngineProcess::try_start_with(&config, &["--repair-journal"])
+        .unwrap_or_else(|(e, l)| panic!("{e}\n{}", l.join("\n")));
+    std::thread::sleep(Duration::from_millis(200));
+    engine.collect();
+    let all = engine.stderr_lines.join("\n");
+    assert!(
+        all.contains("shard 0: warning:") && all.contains(name),
+        "{all}"
+    );
+    assert!(all.contains("shard 0: recovered 4 commands"), "{all}");
+    assert_eq!(engine.stop().0, 0);
+}

@@ -19,6 +19,11 @@ pub struct ServeArgs {
     /// Override gateway.listen (e.g. 127.0.0.1:0 for any free port).
     #[arg(long)]
     pub listen: Option<String>,
+    /// A journal with corruption in its middle is cut there (the cut bytes are kept in a
+    /// `.dropped` file and reported) instead of refusing to start. Use only after reading
+    /// the refusal's message: records after the corruption are not replayed.
+    #[arg(long)]
+    pub repair_journal: bool,
 }
 
 pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -30,6 +35,7 @@ pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         config,
         ServeOptions {
             data_dir: args.data.clone(),
+            repair: args.repair_journal,
         },
     )?;
     for r in &reports {

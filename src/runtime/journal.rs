@@ -76,11 +76,14 @@ pub struct ShardJournal {
 }
 
 impl ShardJournal {
-    /// Open `data_dir/shard-N/`, replaying every record into `engine`.
+    /// Open `data_dir/shard-N/`, replaying every record into `engine`. With `repair`, a
+    /// corruption in the middle of the journal is cut off (what is cut is kept aside and
+    /// reported as a warning) instead of refusing to start.
     pub fn recover(
         data_dir: &Path,
         config: &JournalConfig,
         shard: u16,
+        repair: bool,
         engine: &mut Engine,
     ) -> Result<(ShardJournal, Recovered), RecoverError> {
         let storage =
@@ -92,7 +95,7 @@ impl ShardJournal {
         let mut commands = 0u64;
         let mut mismatch = None;
         let (writer, report) =
-            journal::open_with(storage, shard, config, OpenOptions::default(), |rec| {
+            journal::open_with(storage, shard, config, OpenOptions { repair }, |rec| {
                 if mismatch.is_some() {
                     return;
                 }

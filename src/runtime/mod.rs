@@ -120,6 +120,9 @@ impl ShutdownMarker {
 pub struct ServeOptions {
     /// Overrides `engine.data_dir`.
     pub data_dir: Option<PathBuf>,
+    /// Cut a journal at a mid-journal corruption (kept aside, reported) instead of
+    /// refusing to start.
+    pub repair: bool,
 }
 
 /// Run the engine until SIGINT/SIGTERM; returns each shard's final report.
@@ -175,6 +178,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         auth: auth::Authenticator::new(&config),
         routing,
         data_dir: data_dir.clone(),
+        repair: options.repair,
         epoch: minstant::Instant::now(),
         stop,
         stopped_reading: AtomicUsize::new(0),

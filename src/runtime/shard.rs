@@ -75,6 +75,8 @@ pub struct Shared {
     pub port_ready: std::sync::Condvar,
     /// Journals live in `data_dir/shard-N/`.
     pub data_dir: std::path::PathBuf,
+    /// The operator asked to cut mid-journal corruption instead of refusing to start.
+    pub repair: bool,
 }
 
 impl Shared {
@@ -296,6 +298,7 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         &shared.data_dir,
         &shared.config.journal,
         index as u16,
+        shared.repair,
         &mut engine,
     )
     .map_err(|e| ShardError::Journal {

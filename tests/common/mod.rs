@@ -106,6 +106,14 @@ impl EngineProcess {
     }
 
     pub fn try_start(config: &Path) -> Result<EngineProcess, (String, Vec<String>)> {
+        EngineProcess::try_start_with(config, &[])
+    }
+
+    /// Start with extra `veloz serve` arguments.
+    pub fn try_start_with(
+        config: &Path,
+        extra: &[&str],
+    ) -> Result<EngineProcess, (String, Vec<String>)> {
         let text = std::fs::read_to_string(config).unwrap();
         let data = text
             .lines()
@@ -115,6 +123,7 @@ impl EngineProcess {
         let mut child = Process::new(veloz_bin())
             .args(["serve", "--config"])
             .arg(config)
+            .args(extra)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
