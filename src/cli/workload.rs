@@ -18,7 +18,7 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 
 use crate::config::Config;
-use crate::core::{CancelReason, Engine, Event, RejectReason};
+use crate::core::{CancelReason, Command, Engine, Event, RejectReason, TimeInForce};
 use crate::workload::{
     generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig, DEFAULT_SEED,
 };
@@ -98,6 +98,9 @@ pub fn run_demo() -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Latency histograms by kind of command, and of the commands that traded.
+const KINDS: [&str; 5] = ["GTC", "IOC", "cancel", "move", "trading"];
+
 /// What the latency pass counted.
 #[derive(Default)]
 struct Counts {
@@ -108,6 +111,8 @@ struct Counts {
     /// Indexed by [`CancelReason::code`].
     cancels: [u64; 8],
     rejects: std::collections::BTreeMap<RejectReason, u64>,
+    /// Per-command latency by [`KINDS`].
+    by_kind: Vec<Histogram<u64>>,
 }
 
 const CANCEL_REASONS: [CancelReason; 7] = [
@@ -219,6 +224,20 @@ fn run(config: &WorkloadConfig, instruments: &[crate::core::Instrument]) -> anyh
         hist.max(),
         overhead
     );
+    let by_kind: Vec<String> = KINDS
+        .iter()
+        .zip(&counts.by_kind)
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(k, h)| {
+            format!(
+                "{k} {}/{}/{}",
+                h.value_at_quantile(0.5),
+                h.value_at_quantile(0.99),
+                h.value_at_quantile(0.9999)
+            )
+        })
+        .collect();
+    println!("  by command    p50/p99/p99.99 ns: {}", by_kind.join(", "));
     println!(
         "  state hash    {:#018x} (generation and both passes agree)",
         s.state_hash
@@ -247,6 +266,9 @@ fn time_latency(w: &Workload) -> anyhow::Result<(Histogram<u64>, Counts, u64)> {
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3)
         .context("creating the latency histogram")?;
     let mut counts = Counts::default();
+    for _ in KINDS {
+        counts.by_kind.push(hist.clone());
+    }
     let mut engine: Engine = w.prefilled_engine();
     let mut out = Vec::with_capacity(256);
     let first = w.first_command_seq();
@@ -256,7 +278,15 @@ fn time_latency(w: &Workload) -> anyhow::Result<(Histogram<u64>, Counts, u64)> {
         let t0 = minstant::Instant::now();
         engine.apply(seq, timestamp_of(seq), cmd, &mut out);
         let t1 = minstant::Instant::now();
-        hist.saturating_record(t1.duration_since(t0).as_nanos() as u64);
+        let ns = t1.duration_since(t0).as_nanos() as u64;
+        hist.saturating_record(ns);
+        let kind = match cmd {
+            Command::New(o) if o.tif == TimeInForce::Gtc => 0,
+            Command::New(_) => 1,
+            Command::Cancel(_) | Command::MassCancel(_) => 2,
+            Command::Replace(_) => 3,
+        };
+        counts.by_kind[kind].saturating_record(ns);
         let mut traded = false;
         for e in &out {
             match e {
@@ -272,6 +302,9 @@ fn time_latency(w: &Workload) -> anyhow::Result<(Histogram<u64>, Counts, u64)> {
             }
         }
         counts.trading_commands += traded as u64;
+        if traded {
+            counts.by_kind[4].saturating_record(ns);
+        }
     }
     Ok((hist, counts, engine.state_hash()))
 }

@@ -36,7 +36,7 @@
 
 use rustc_hash::FxHashMap;
 
-use super::book::{push_back, unlink, Ladder, LevelPool, OrderIndex, OrderNode, OrderPool, NIL};
+use super::book::{Ladder, LevelPool, OrderIndex, OrderNode, OrderPool, NIL};
 use super::hash::StateHasher;
 use super::instrument::Instrument;
 use super::types::*;
@@ -412,52 +412,82 @@ impl Engine {
     }
 
     /// Put a new node at the back of its price level and index it.
-    fn rest(&mut self, b: u32, node: OrderNode) {
+    fn rest(&mut self, b: u32, mut node: OrderNode) {
         let slot = self.orders.alloc(node);
-        self.attach(b, slot);
+        self.link(b, slot, &mut node);
+        *self.orders.get_mut(slot) = node;
         self.order_index.insert(node.id, slot);
         self.client_ids
             .insert((b, node.account, node.client_order_id), node.id);
     }
 
-    /// Link an allocated node into the level at its price (creating the level).
+    /// Link `node`, which will be stored in `slot`, at the back of the level at its price
+    /// (creating the level): sets its `level`, `prev` and `next` and links the old tail to it.
+    /// The caller writes `node` into its slot; working on a copy saves re-reading the slot.
     #[inline(always)]
-    fn attach(&mut self, b: u32, slot: u32) {
-        let (side, price) = {
-            let n = self.orders.get(slot);
-            (n.side, n.price)
-        };
+    fn link(&mut self, b: u32, slot: u32, node: &mut OrderNode) {
+        let price = node.price;
         let levels = &mut self.levels;
-        let level = self.books[b as usize]
-            .ladder_mut(side)
+        let l = self.books[b as usize]
+            .ladder_mut(node.side)
             .find_or_insert(price, || levels.alloc(price));
-        self.orders.get_mut(slot).level = level;
-        push_back(&mut self.orders, &mut self.levels, level, slot);
+        let level = self.levels.get_mut(l);
+        let tail = level.tail;
+        node.level = l;
+        node.prev = tail;
+        node.next = NIL;
+        level.total += node.leaves;
+        level.count += 1;
+        level.tail = slot;
+        if tail == NIL {
+            level.head = slot;
+        } else {
+            self.orders.get_mut(tail).next = slot;
+        }
     }
 
-    /// Unlink a node from its level, removing the level if it empties. The node stays
-    /// allocated and indexed.
+    /// Unlink the order whose current node is `n` from its level, removing the level if it
+    /// empties. The node stays allocated and indexed (its own links are left stale).
     #[inline(always)]
-    fn detach(&mut self, slot: u32) {
-        let (b, side, price, level) = {
-            let n = self.orders.get(slot);
-            (n.book, n.side, n.price, n.level)
-        };
-        if unlink(&mut self.orders, &mut self.levels, slot) {
-            self.books[b as usize].ladder_mut(side).remove(price);
-            self.levels.free(level);
+    fn unlink(&mut self, n: &OrderNode) {
+        if n.prev != NIL {
+            self.orders.get_mut(n.prev).next = n.next;
+        }
+        if n.next != NIL {
+            self.orders.get_mut(n.next).prev = n.prev;
+        }
+        let level = self.levels.get_mut(n.level);
+        if n.prev == NIL {
+            level.head = n.next;
+        }
+        if n.next == NIL {
+            level.tail = n.prev;
+        }
+        level.total -= n.leaves;
+        level.count -= 1;
+        if level.count == 0 {
+            self.books[n.book as usize]
+                .ladder_mut(n.side)
+                .remove(n.price);
+            self.levels.free(n.level);
         }
     }
 
     /// Take a resting order out of the book entirely.
     fn remove(&mut self, slot: u32) -> OrderNode {
-        self.detach(slot);
         let node = *self.orders.get(slot);
+        self.remove_node(slot, &node);
+        node
+    }
+
+    /// [`Engine::remove`] of the order in `slot` whose current node is `node`.
+    #[inline]
+    fn remove_node(&mut self, slot: u32, node: &OrderNode) {
+        self.unlink(node);
         self.orders.free(slot);
         self.order_index.remove(node.id);
         self.client_ids
             .remove(&(node.book, node.account, node.client_order_id));
-        node
     }
 
     /// How much of `taker` could trade at once, as matching would see it (self-trade
@@ -507,7 +537,7 @@ impl Engine {
                     SelfTradePrevention::CancelResting | SelfTradePrevention::CancelBoth
                 );
                 if cancel_resting {
-                    self.remove(slot);
+                    self.remove_node(slot, &maker);
                     out.push(Event::Cancelled {
                         order_id: maker.id,
                         account: maker.account,
@@ -527,7 +557,7 @@ impl Engine {
             taker.remaining -= qty;
             let maker_leaves = maker.leaves - qty;
             if maker_leaves == 0 {
-                self.remove(slot);
+                self.remove_node(slot, &maker);
             } else {
                 self.orders.get_mut(slot).leaves = maker_leaves;
                 self.levels.get_mut(level).total -= qty;
@@ -663,7 +693,7 @@ impl Engine {
             return;
         }
         // Loses priority: out of its level, trade if it crosses, rest the remainder at the back.
-        self.detach(slot);
+        self.unlink(&n);
         out.push(replaced(false));
         // Most replaces do not cross: skip the matching loop for them.
         let (remaining, stop) = match self.books[b as usize].ladder(n.side.opposite()).best() {
@@ -683,11 +713,12 @@ impl Engine {
             _ => (r.qty, Stop::Done),
         };
         if remaining > 0 && stop == Stop::Done {
-            let node = self.orders.get_mut(slot);
+            let mut node = n;
             node.price = r.price;
             node.leaves = remaining;
             node.priority_seq = seq;
-            self.attach(b, slot);
+            self.link(b, slot, &mut node);
+            *self.orders.get_mut(slot) = node;
             return;
         }
         // Filled, or its rest cancelled by self-trade prevention: it leaves the book.
