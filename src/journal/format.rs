@@ -8,8 +8,8 @@
 //! segment: [header: 64 bytes][record][record]...[zeros to the end of the file]
 //! header:  magic[8] version:u16 header_len:u16 shard:u16 flags:u16 first_seq:u64
 //!          created_ns:u64 reserved[28] crc:u32          crc = CRC32C(header[0..60])
-//! record:  len:u32 crc:u32 seq:u64 ts:u64 type:u16 flags:u16 reserved:u32 payload[len-32]
-//!          crc = CRC32C(record[0..4] ++ record[8..len])
+//! record:  crc:u32 len:u32 seq:u64 ts:u64 type:u16 flags:u16 reserved:u32 payload[len-32]
+//!          crc = CRC32C(record[4..len])   (everything after the CRC, in one contiguous run)
 //! ```
 //! Invariants checked by [`decode_record`]: `32 <= len <= MAX_RECORD_LEN`, the record lies
 //! inside the segment, the CRC matches, flags and reserved are zero, and (when the caller
@@ -42,8 +42,8 @@ pub const SEG_CRC: usize = 60;
 pub const SEGMENT_HEADER_LEN: usize = 64;
 
 // Record header offsets.
-pub const REC_LEN: usize = 0;
-pub const REC_CRC: usize = 4;
+pub const REC_CRC: usize = 0;
+pub const REC_LEN: usize = 4;
 pub const REC_SEQ: usize = 8;
 pub const REC_TS: usize = 16;
 pub const REC_TYPE: usize = 24;
@@ -249,8 +249,8 @@ impl RawRecord<'_> {
     }
 }
 
-/// Build the 32-byte header of a record, CRC included. The CRC covers the header (but its own
-/// field) and `payload`, so the caller writes exactly this header followed by `payload`.
+/// Build the 32-byte header of a record, CRC included. The CRC covers the header after its own
+/// field and `payload`, so the caller writes exactly this header followed by `payload`.
 ///
 /// # Panics
 /// If the payload is longer than [`MAX_PAYLOAD_LEN`] (callers check first).
@@ -269,17 +269,28 @@ pub fn encode_record_header(
     h[REC_TS..REC_TS + 8].copy_from_slice(&ts.to_le_bytes());
     h[REC_TYPE..REC_TYPE + 2].copy_from_slice(&rtype.to_le_bytes());
     // REC_FLAGS and REC_RESERVED stay zero.
-    let crc = record_crc(&h, payload);
+    let crc = crc32c::crc32c_append(crc32c::crc32c(&h[REC_LEN..]), payload);
     h[REC_CRC..REC_CRC + 4].copy_from_slice(&crc.to_le_bytes());
     h
 }
 
-/// CRC32C of `header[0..4] ++ header[8..32] ++ payload`.
+/// Fill in the header of the record in `rec` (whose payload is already at
+/// `rec[RECORD_HEADER_LEN..]`; `rec.len()` is the record length), CRC last. One CRC pass over
+/// contiguous bytes: the writer's path for small records.
+///
+/// # Panics
+/// If `rec` is shorter than a header or longer than [`MAX_RECORD_LEN`] (callers check first).
 #[inline]
-pub fn record_crc(header: &[u8], payload: &[u8]) -> u32 {
-    let c = crc32c::crc32c(&header[REC_LEN..REC_LEN + 4]);
-    let c = crc32c::crc32c_append(c, &header[REC_SEQ..RECORD_HEADER_LEN]);
-    crc32c::crc32c_append(c, payload)
+pub fn finish_record(rec: &mut [u8], seq: Seq, ts: Timestamp, rtype: u16) {
+    assert!((RECORD_HEADER_LEN..=MAX_RECORD_LEN).contains(&rec.len()));
+    let len = rec.len() as u32;
+    rec[REC_LEN..REC_LEN + 4].copy_from_slice(&len.to_le_bytes());
+    rec[REC_SEQ..REC_SEQ + 8].copy_from_slice(&seq.to_le_bytes());
+    rec[REC_TS..REC_TS + 8].copy_from_slice(&ts.to_le_bytes());
+    rec[REC_TYPE..REC_TYPE + 2].copy_from_slice(&rtype.to_le_bytes());
+    rec[REC_FLAGS..REC_PAYLOAD].fill(0);
+    let crc = crc32c::crc32c(&rec[REC_LEN..]);
+    rec[REC_CRC..REC_CRC + 4].copy_from_slice(&crc.to_le_bytes());
 }
 
 /// A whole record as bytes (header then payload); for tests and tools. The writer writes the
@@ -350,7 +361,7 @@ pub fn decode_record(
     expected_seq: Option<Seq>,
 ) -> Result<RawRecord<'_>, Invalid> {
     let available = segment.len().saturating_sub(offset);
-    if available < 4 {
+    if available < REC_LEN + 4 {
         return if segment[offset.min(segment.len())..].iter().all(|&x| x == 0) {
             Err(Invalid::End)
         } else {
@@ -370,7 +381,7 @@ pub fn decode_record(
     }
     let rec = &segment[offset..offset + ulen];
     let stored = u32_at(rec, REC_CRC);
-    let computed = record_crc(&rec[..RECORD_HEADER_LEN], &rec[RECORD_HEADER_LEN..]);
+    let computed = crc32c::crc32c(&rec[REC_LEN..]);
     if stored != computed {
         return Err(Invalid::Crc { stored, computed });
     }
@@ -541,17 +552,23 @@ mod tests {
             })
         ));
         let mut big = seg.clone();
-        big[0..4].copy_from_slice(&2000u32.to_le_bytes());
+        big[REC_LEN..REC_LEN + 4].copy_from_slice(&2000u32.to_le_bytes());
         assert!(matches!(
             decode_record(&big, 0, None),
             Err(Invalid::Length { len: 2000, .. })
         ));
-        // Trailing bytes shorter than a length field.
-        assert_eq!(decode_record(&[0, 0], 0, None), Err(Invalid::End));
+        // Trailing bytes shorter than CRC and length.
+        assert_eq!(decode_record(&[0; 7], 0, None), Err(Invalid::End));
         assert_eq!(
             decode_record(&[0, 1], 0, None),
             Err(Invalid::Truncated { available: 2 })
         );
+        // The one-buffer encoding is the two-part one.
+        let payload = [9u8; 24];
+        let mut one = vec![0u8; RECORD_HEADER_LEN + payload.len()];
+        one[RECORD_HEADER_LEN..].copy_from_slice(&payload);
+        finish_record(&mut one, 77, 88, 2);
+        assert_eq!(one, encode_record(77, 88, 2, &payload));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  shard core (Writer::append_*)        preparer thread               sync thread (group only)
-//!  encode header + CRC, copy header     creates next.spare at full    every max_wait (or when the
-//!  and payload into the mapping,        size, prefaults every page;   writer wakes it after
+//!  build the record + CRC, copy it      creates next.spare at full    every max_wait (or when the
+//!  into the mapping,                    size, prefaults every page;   writer wakes it after
 //!  publish (gen, end offset) and seq    renames an activated spare    max_batch records): msync
 //!  ──────────────────────────────────►  to {first_seq:020}.vlj and    the written range, then
 //!  segment full: write the header into  prepares the next; unmaps     advance the durable
@@ -39,11 +39,15 @@ use super::backend::{RangeSync, SegmentFile, Storage};
 use super::config::{Durability, JournalConfig};
 use super::error::JournalError;
 use super::format::{
-    encode_record_header, RecordType, SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN,
-    SEGMENT_HEADER_LEN,
+    encode_record_header, finish_record, RecordType, SegmentHeader, MAX_PAYLOAD_LEN,
+    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
+
+/// Records up to this length are built in a stack buffer and copied into the mapping at once;
+/// longer ones are written as header then payload.
+const SMALL_RECORD: usize = 128;
 
 /// Offsets in a segment use the low 40 bits of the published position; the segment
 /// generation the high 24.
@@ -352,15 +356,22 @@ impl<S: Storage> Writer<S> {
             self.roll(ts)?;
         }
         let seq = self.next_seq;
-        let header = encode_record_header(seq, ts, rtype.code(), payload);
         let Some(a) = self.active.as_mut() else {
             return Err(self.poison("no active segment after a rollover".to_string()));
         };
         let off = a.offset;
-        let res = a
-            .segment
-            .write_at(off, &header)
-            .and_then(|()| a.segment.write_at(off + RECORD_HEADER_LEN, payload));
+        let res = if len <= SMALL_RECORD {
+            // Build the record in one small buffer: one CRC pass, one copy into the mapping.
+            let mut buf = [0u8; SMALL_RECORD];
+            buf[RECORD_HEADER_LEN..len].copy_from_slice(payload);
+            finish_record(&mut buf[..len], seq, ts, rtype.code());
+            a.segment.write_at(off, &buf[..len])
+        } else {
+            let header = encode_record_header(seq, ts, rtype.code(), payload);
+            a.segment
+                .write_at(off, &header)
+                .and_then(|()| a.segment.write_at(off + RECORD_HEADER_LEN, payload))
+        };
         if let Err(source) = res {
             let file = self.storage.display_name(&a.name);
             return Err(self.poison_with(JournalError::Write {
