@@ -11,6 +11,7 @@
 //! | [`wire`] | FlatBuffers protocol: generated code and the one module that converts it | pure, no unsafe outside generated code |
 //! | [`workload`] | seeded command streams (exchange-core's workload, one symbol or many) for benches, the demo and load | pure, deterministic, no unsafe |
 //! | [`report`] | latency reports: HdrHistogram interval logs, percentile tables (text, JSON), comparisons, plots | pure except file IO, no unsafe |
+//! | [`load`] | the load generator: pinned busy-polling client threads, open/closed loop, echo baseline, latency report | runtime edge, no unsafe |
 //! | [`audit`] | offline replay, verification, journal dump and trade tape of a data directory | read-only |
 //! | [`cli`] | the `veloz` subcommands | runtime edge |
 
@@ -20,6 +21,7 @@ pub mod client;
 pub mod config;
 pub mod core;
 pub mod journal;
+pub mod load;
 pub mod report;
 pub mod runtime;
 pub mod wire;

@@ -1,7 +1,9 @@
 //! Seeded command streams: exchange-core's order-book workload, on one symbol or many.
 //!
-//! Used by `benches/matching.rs`, `veloz workload` / `veloz demo`, and (later) the load
-//! generator. The generator follows exchange-core's `TestOrdersGenerator`:
+//! Used by `benches/matching.rs` and `veloz workload` / `veloz demo`; the online load
+//! generator ([`crate::load`]) draws from the same pieces ([`PriceModel`], [`Mix::draw`],
+//! [`Kind::held_at`], [`SymbolPicker`], [`draw_lots`]). The generator follows exchange-core's
+//! `TestOrdersGenerator`:
 //!
 //! - each symbol has a central price (the instrument's configured reference price, else
 //!   [`WorkloadConfig::center_ticks`], else drawn as exchange-core does,
@@ -242,28 +244,35 @@ struct Live {
     leaves: Qty,
 }
 
-/// Generator state of one symbol.
-struct BookGen {
-    symbol: SymbolId,
-    tick: Price,
+/// exchange-core's price and size model of one book (`TestOrdersGenerator`), pure: the
+/// offline generator here and the online load generator ([`crate::load`]) both draw from it,
+/// each with its own view of the last trade price.
+///
+/// Prices are drawn in ticks around a central price and turned into prices the instrument
+/// accepts by [`PriceModel::price`] (on the tick, at least one tick, inside the band).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PriceModel {
+    pub symbol: SymbolId,
+    pub tick: Price,
     lot: Qty,
     min_qty: Qty,
     max_qty: Qty,
     band_bps: u32,
     configured_reference: Price,
-    /// exchange-core's `lastTradePrice`, in ticks, kept inside `[min, max]`.
-    last: i64,
-    deviation: i64,
-    min: i64,
-    max: i64,
-    target: usize,
-    /// Resting orders, for uniform picks (swap-remove keeps it dense).
-    ids: Vec<OrderId>,
-    per_side: [usize; 2],
+    /// Central price, in ticks.
+    pub center: i64,
+    /// Spread of GTC placements, in ticks: `min(5 % of the center, 10_000)` by default.
+    pub deviation: i64,
+    /// The range, in ticks: five deviations either side of the center (IOC limits sit at
+    /// its edges).
+    pub min: i64,
+    pub max: i64,
 }
 
-impl BookGen {
-    fn new(inst: &Instrument, target: usize, center: Option<i64>, rng: &mut Pcg64) -> BookGen {
+impl PriceModel {
+    /// The model of `inst`: its central price is the configured reference price, else
+    /// `center`, else drawn from `rng` as exchange-core does (`10^(3.3 + 1.5u + 1.5u)`).
+    pub fn new(inst: &Instrument, center: Option<i64>, rng: &mut Pcg64) -> PriceModel {
         let center = if inst.reference_price > 0 {
             (inst.reference_price / inst.tick_size).max(1)
         } else if let Some(c) = center {
@@ -272,8 +281,7 @@ impl BookGen {
             let e = 3.3 + rng.random::<f64>() * 1.5 + rng.random::<f64>() * 1.5;
             10f64.powf(e) as i64
         };
-        let deviation = (center * 5 / 100).clamp(1, 10_000);
-        BookGen {
+        let mut model = PriceModel {
             symbol: inst.id,
             tick: inst.tick_size,
             lot: inst.lot_size,
@@ -281,19 +289,65 @@ impl BookGen {
             max_qty: inst.max_qty / inst.lot_size * inst.lot_size,
             band_bps: inst.price_band_bps,
             configured_reference: inst.reference_price,
-            last: center,
-            deviation,
-            min: (center - 5 * deviation).max(1),
-            max: center + 5 * deviation,
-            target: target.max(2),
-            ids: Vec::with_capacity(target * 2),
-            per_side: [0, 0],
+            center,
+            deviation: 0,
+            min: 0,
+            max: 0,
+        };
+        model.set_deviation((center * 5 / 100).clamp(1, 10_000));
+        model
+    }
+
+    /// Use another spread (at least one tick); the range follows it.
+    pub fn set_deviation(&mut self, deviation: i64) {
+        self.deviation = deviation.max(1);
+        self.min = (self.center - 5 * self.deviation).max(1);
+        self.max = self.center + 5 * self.deviation;
+    }
+
+    /// A GTC limit in ticks on the passive side of `last` (bids at or below, asks at or
+    /// above): the mean of four uniform draws over a spread that is itself skewed towards
+    /// zero, so the book is dense near the touch and thin far from it.
+    pub fn passive_ticks(&self, side: Side, last: i64, rng: &mut Pcg64) -> i64 {
+        let dev = 1 + (rng.random::<f64>().powi(2) * self.deviation as f64) as i64;
+        let mut p: i64 = (0..4).map(|_| rng.random_range(0..dev)).sum();
+        p = p / 4 * 2 - dev;
+        if (p > 0) ^ (side == Side::Sell) {
+            p = -p;
+        }
+        (last + p).max(1)
+    }
+
+    /// An IOC limit in ticks: the edge of the range, so it takes what is there.
+    pub fn aggressive_ticks(&self, side: Side) -> i64 {
+        match side {
+            Side::Buy => self.max,
+            Side::Sell => self.min,
+        }
+    }
+
+    /// A move of an order resting at `from` ticks: 1 % of its distance towards `last`, at
+    /// least one tick, or one tick either way when it is at `last`.
+    pub fn move_step(from: i64, last: i64, rng: &mut Pcg64) -> i64 {
+        if from == last {
+            if rng.random::<bool>() {
+                1
+            } else {
+                -1
+            }
+        } else {
+            let d = (last - from) as f64 * 0.01;
+            if d > 0.0 {
+                d.ceil() as i64
+            } else {
+                d.floor() as i64
+            }
         }
     }
 
     /// A price in ticks as a price the instrument accepts now: at least one tick, and inside
     /// the band around the engine's reference price (`last_trade` or the configured one).
-    fn price(&self, ticks: i64, last_trade: Price) -> Price {
+    pub fn price(&self, ticks: i64, last_trade: Price) -> Price {
         let reference = if last_trade > 0 {
             last_trade
         } else {
@@ -308,30 +362,125 @@ impl BookGen {
         ticks.clamp(lo, hi.max(lo)) * self.tick
     }
 
-    fn qty(&self, lots: u64) -> Qty {
+    /// `lots` lots as a quantity the instrument accepts.
+    pub fn qty(&self, lots: u64) -> Qty {
         (lots * self.lot).clamp(self.min_qty, self.max_qty.max(self.min_qty))
+    }
+
+    /// The smallest quantity the instrument accepts (a multiple of the lot).
+    pub fn min_qty(&self) -> Qty {
+        self.min_qty
+    }
+}
+
+/// Generator state of one symbol.
+struct BookGen {
+    model: PriceModel,
+    /// exchange-core's `lastTradePrice`, in ticks, kept inside `[min, max]`.
+    last: i64,
+    target: usize,
+    /// Resting orders, for uniform picks (swap-remove keeps it dense).
+    ids: Vec<OrderId>,
+    per_side: [usize; 2],
+}
+
+impl BookGen {
+    fn new(inst: &Instrument, target: usize, center: Option<i64>, rng: &mut Pcg64) -> BookGen {
+        let model = PriceModel::new(inst, center, rng);
+        BookGen {
+            last: model.center,
+            model,
+            target: target.max(2),
+            ids: Vec::with_capacity(target * 2),
+            per_side: [0, 0],
+        }
     }
 }
 
 /// exchange-core's size: `1 + a*b*c` lots, each uniform in `0..6`.
-fn draw_lots(rng: &mut Pcg64) -> u64 {
+pub fn draw_lots(rng: &mut Pcg64) -> u64 {
     1 + rng.random_range(0..6u64) * rng.random_range(0..6u64) * rng.random_range(0..6u64)
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
+/// What a drawn command does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// A GTC limit order on the passive side ([`PriceModel::passive_ticks`]).
     Gtc,
+    /// An IOC limit order at the edge of the range ([`PriceModel::aggressive_ticks`]).
     Ioc,
+    /// Cancel a resting order.
     Cancel,
+    /// Move a resting order ([`PriceModel::move_step`]): a replace with its open quantity.
     Move,
+}
+
+impl Kind {
+    /// exchange-core's feedback rule that holds a book at its target size: while it holds
+    /// fewer resting orders than `target` a cancel becomes a GTC; while it holds more, a GTC
+    /// becomes a cancel.
+    pub fn held_at(self, size: usize, target: usize) -> Kind {
+        match self {
+            Kind::Cancel if size < target => Kind::Gtc,
+            Kind::Gtc if size > target => Kind::Cancel,
+            other => other,
+        }
+    }
+}
+
+impl Mix {
+    /// Draw one command kind with the mix's weights.
+    pub fn draw(&self, rng: &mut Pcg64) -> Kind {
+        let total = self.gtc + self.ioc + self.cancel + self.moves;
+        let u = rng.random_range(0..total.max(1));
+        if u < self.gtc {
+            Kind::Gtc
+        } else if u < self.gtc + self.ioc {
+            Kind::Ioc
+        } else if u < self.gtc + self.ioc + self.cancel {
+            Kind::Cancel
+        } else {
+            Kind::Move
+        }
+    }
+}
+
+/// Weighted choice of a symbol (by index) from [`symbol_weights`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct SymbolPicker {
+    cumulative: Vec<f64>,
+}
+
+impl SymbolPicker {
+    pub fn new(weights: &[f64]) -> SymbolPicker {
+        let mut acc = 0.0;
+        let cumulative = weights
+            .iter()
+            .map(|w| {
+                acc += w;
+                acc
+            })
+            .collect();
+        SymbolPicker { cumulative }
+    }
+
+    /// An index into the weights; a single symbol is chosen without drawing.
+    pub fn pick(&self, rng: &mut Pcg64) -> usize {
+        if self.cumulative.len() <= 1 {
+            return 0;
+        }
+        let u: f64 = rng.random();
+        self.cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.cumulative.len() - 1)
+    }
 }
 
 struct Generator {
     rng: Pcg64,
     engine: Engine,
     books: Vec<BookGen>,
-    /// Cumulative symbol weights, for the weighted draw.
-    cumulative: Vec<f64>,
+    picker: SymbolPicker,
     book_of: FxHashMap<SymbolId, u32>,
     live: FxHashMap<OrderId, Live>,
     accounts: u32,
@@ -341,16 +490,6 @@ struct Generator {
 }
 
 impl Generator {
-    fn pick_book(&mut self) -> usize {
-        if self.books.len() == 1 {
-            return 0;
-        }
-        let u: f64 = self.rng.random();
-        self.cumulative
-            .partition_point(|&c| c <= u)
-            .min(self.books.len() - 1)
-    }
-
     fn client_id(&mut self) -> u64 {
         self.next_client_id += 1;
         self.next_client_id
@@ -369,17 +508,10 @@ impl Generator {
                 }
             }
         };
-        let dev = 1 + (self.rng.random::<f64>().powi(2) * book.deviation as f64) as i64;
-        let mut p: i64 = (0..4).map(|_| self.rng.random_range(0..dev)).sum();
-        p = p / 4 * 2 - dev;
-        // Passive side: bids at or below the last trade price, asks at or above.
-        if (p > 0) ^ (side == Side::Sell) {
-            p = -p;
-        }
-        let ticks = (book.last + p).max(1);
+        let ticks = book.model.passive_ticks(side, book.last, &mut self.rng);
         let account = self.rng.random_range(1..=self.accounts);
         let lots = draw_lots(&mut self.rng);
-        let book = &self.books[b];
+        let book = &self.books[b].model;
         let last_trade = self.engine.last_trade_price(book.symbol).unwrap_or(0);
         let (symbol, price, qty) = (book.symbol, book.price(ticks, last_trade), book.qty(lots));
         Command::New(NewOrder {
@@ -404,11 +536,8 @@ impl Generator {
         };
         let account = self.rng.random_range(1..=self.accounts);
         let lots = draw_lots(&mut self.rng);
-        let book = &self.books[b];
-        let ticks = match side {
-            Side::Buy => book.max,
-            Side::Sell => book.min,
-        };
+        let book = &self.books[b].model;
+        let ticks = book.aggressive_ticks(side);
         let last_trade = self.engine.last_trade_price(book.symbol).unwrap_or(0);
         let (symbol, price, qty) = (book.symbol, book.price(ticks, last_trade), book.qty(lots));
         Command::New(NewOrder {
@@ -439,7 +568,7 @@ impl Generator {
         let (order_id, o) = self.pick_order(b)?;
         Some(Command::Cancel(CancelOrder {
             account: o.account,
-            symbol: self.books[b].symbol,
+            symbol: self.books[b].model.symbol,
             client_order_id: self.client_id(),
             order_id,
         }))
@@ -448,22 +577,8 @@ impl Generator {
     fn moved(&mut self, b: usize) -> Option<Command> {
         let (order_id, o) = self.pick_order(b)?;
         let last = self.books[b].last;
-        let step = if o.price == last {
-            if self.rng.random::<bool>() {
-                1
-            } else {
-                -1
-            }
-        } else {
-            // 1 % of the distance towards the last trade price, at least one tick.
-            let d = (last - o.price) as f64 * 0.01;
-            if d > 0.0 {
-                d.ceil() as i64
-            } else {
-                d.floor() as i64
-            }
-        };
-        let book = &self.books[b];
+        let step = PriceModel::move_step(o.price, last, &mut self.rng);
+        let book = &self.books[b].model;
         let last_trade = self.engine.last_trade_price(book.symbol).unwrap_or(0);
         let old = o.price * book.tick;
         let mut price = book.price(o.price + step, last_trade);
@@ -473,7 +588,7 @@ impl Generator {
                 return None;
             }
         }
-        let (symbol, qty) = (book.symbol, o.leaves.max(book.min_qty));
+        let (symbol, qty) = (book.symbol, o.leaves.max(book.min_qty()));
         Some(Command::Replace(ReplaceOrder {
             account: o.account,
             symbol,
@@ -504,7 +619,7 @@ impl Generator {
                     ..
                 } => {
                     let b = self.book_of[&symbol];
-                    let tick = self.books[b as usize].tick;
+                    let tick = self.books[b as usize].model.tick;
                     self.insert(
                         order_id,
                         Live {
@@ -527,7 +642,7 @@ impl Generator {
                     trades += 1;
                     let b = self.book_of[&symbol] as usize;
                     let book = &mut self.books[b];
-                    book.last = (price / book.tick).clamp(book.min, book.max);
+                    book.last = (price / book.model.tick).clamp(book.model.min, book.model.max);
                     self.set_leaves(maker.order_id, maker.leaves_qty);
                     self.set_leaves(taker.order_id, taker.leaves_qty);
                 }
@@ -539,7 +654,7 @@ impl Generator {
                     ..
                 } => {
                     if let Some(o) = self.live.get_mut(&order_id) {
-                        o.price = price / self.books[o.book as usize].tick;
+                        o.price = price / self.books[o.book as usize].model.tick;
                         o.leaves = qty;
                     }
                 }
@@ -586,14 +701,6 @@ pub fn generate(config: &WorkloadConfig, instruments: &[Instrument]) -> Workload
     sorted.sort_by_key(|i| i.id);
     let mut rng = Pcg64::seed_from_u64(config.seed);
     let weights = symbol_weights(sorted.len(), &mut rng);
-    let mut acc = 0.0;
-    let cumulative = weights
-        .iter()
-        .map(|w| {
-            acc += w;
-            acc
-        })
-        .collect();
     let books: Vec<BookGen> = sorted
         .iter()
         .zip(&weights)
@@ -611,7 +718,7 @@ pub fn generate(config: &WorkloadConfig, instruments: &[Instrument]) -> Workload
         rng,
         engine: Engine::new(0, &sorted),
         books,
-        cumulative,
+        picker: SymbolPicker::new(&weights),
         book_of,
         live: FxHashMap::default(),
         accounts: config.accounts.max(1),
@@ -637,29 +744,13 @@ pub fn generate(config: &WorkloadConfig, instruments: &[Instrument]) -> Workload
     }
     stats.resting_after_prefill = g.engine.resting_orders();
 
-    let mix = config.mix;
-    let total = mix.gtc + mix.ioc + mix.cancel + mix.moves;
     let mut commands = Vec::with_capacity(config.commands);
     while commands.len() < config.commands {
-        let b = g.pick_book();
-        let u = g.rng.random_range(0..total.max(1));
-        let mut kind = if u < mix.gtc {
-            Kind::Gtc
-        } else if u < mix.gtc + mix.ioc {
-            Kind::Ioc
-        } else if u < mix.gtc + mix.ioc + mix.cancel {
-            Kind::Cancel
-        } else {
-            Kind::Move
-        };
-        // Feedback: hold the book at its target size.
-        let size = g.books[b].ids.len();
-        let target = g.books[b].target;
-        if kind == Kind::Cancel && size < target {
-            kind = Kind::Gtc;
-        } else if kind == Kind::Gtc && size > target {
-            kind = Kind::Cancel;
-        }
+        let b = g.picker.pick(&mut g.rng);
+        let kind = config
+            .mix
+            .draw(&mut g.rng)
+            .held_at(g.books[b].ids.len(), g.books[b].target);
         let cmd = match kind {
             Kind::Gtc => Some(g.gtc(b)),
             Kind::Ioc => Some(g.ioc(b)),

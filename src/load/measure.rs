@@ -1,0 +1,290 @@
+//! One measurement against one peer (the engine, or the echo baseline): the load threads,
+//! the common start once every thread is logged on and prefilled, the merge of the threads'
+//! one-second interval histograms into the interval log as each interval completes, and the
+//! merge of their results.
+#![forbid(unsafe_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, SystemTime};
+
+use hdrhistogram::Histogram;
+
+use crate::core::Instrument;
+use crate::workload::Mix;
+
+use super::conn::{self, Counters, Peer};
+use super::driver::{self, ConnSpec, Ctx, Interval, ThreadOutcome};
+use super::flow::FlowConfig;
+use super::hlog::HlogWriter;
+use super::{Clock, LoadConfig, LoadError, RunResult, Selection, DEFAULT_DEVIATION_TICKS};
+
+/// One measurement against one peer.
+pub(crate) struct Measured {
+    pub result: RunResult,
+    pub instruments: Vec<Instrument>,
+    pub hlog_intervals: Option<usize>,
+}
+
+/// Merges the threads' interval histograms by interval; an interval is complete when every
+/// thread that will send it has.
+struct IntervalMerger {
+    /// Per thread: the index of its last interval, once sent.
+    last_of: Vec<Option<u64>>,
+    /// index -> (merged, threads in it, latest end seen)
+    pending: BTreeMap<u64, (Histogram<u64>, usize, u64)>,
+    next: u64,
+}
+
+impl IntervalMerger {
+    fn new(threads: usize) -> IntervalMerger {
+        IntervalMerger {
+            last_of: vec![None; threads],
+            pending: BTreeMap::new(),
+            next: 0,
+        }
+    }
+
+    fn push(&mut self, iv: Interval) {
+        if iv.last {
+            self.last_of[iv.thread] = Some(iv.index);
+        }
+        let entry = self
+            .pending
+            .entry(iv.index)
+            .or_insert_with(|| (conn::new_histogram(), 0, 0));
+        entry.0.add(&iv.hist).expect("same bounds");
+        entry.1 += 1;
+        entry.2 = entry.2.max(iv.end);
+    }
+
+    /// Complete intervals in order: (index, histogram, end).
+    fn complete(&mut self, all: bool) -> Vec<(u64, Histogram<u64>, u64)> {
+        let mut out = Vec::new();
+        while let Some(&(_, count, _)) = self.pending.get(&self.next) {
+            let expected = self
+                .last_of
+                .iter()
+                .filter(|l| l.is_none_or(|l| l >= self.next))
+                .count();
+            if count < expected && !all {
+                break;
+            }
+            let (h, _, end) = self.pending.remove(&self.next).expect("present");
+            out.push((self.next, h, end));
+            self.next += 1;
+        }
+        if all {
+            out.extend(
+                std::mem::take(&mut self.pending)
+                    .into_iter()
+                    .map(|(k, (h, _, end))| (k, h, end)),
+            );
+        }
+        out
+    }
+}
+
+pub(crate) fn measure(
+    config: &LoadConfig,
+    peer: Peer,
+    addr: SocketAddr,
+    cores: &[usize],
+    instruments: Vec<Instrument>,
+    hlog: Option<&Path>,
+    nonce: u64,
+) -> Result<Measured, LoadError> {
+    let clock = Clock::new();
+    let threads = cores.len();
+    let ctx = Arc::new(Ctx {
+        clock,
+        peer,
+        addr,
+        mode: config.mode,
+        connections: config.connections,
+        warmup_ns: config.warmup.as_nanos() as u64,
+        duration_ns: config.duration.as_nanos() as u64,
+        flow: FlowConfig {
+            seed: config.seed,
+            mix: Mix::EXCHANGE_CORE,
+            resting_total: config.resting,
+            connections: config.connections,
+            deviation_ticks: Some(config.deviation_ticks.unwrap_or(DEFAULT_DEVIATION_TICKS)),
+        },
+        selection: Selection::new(&config.symbols, &config.config),
+        instruments,
+        threads,
+        start: AtomicU64::new(0),
+        ready: AtomicUsize::new(0),
+        drained: AtomicUsize::new(0),
+        abort: AtomicBool::new(false),
+    });
+    let mut specs: Vec<Vec<ConnSpec>> = (0..threads).map(|_| Vec::new()).collect();
+    let mut accounts_seen = BTreeSet::new();
+    for i in 0..config.connections {
+        let cred = &config.accounts[i % config.accounts.len()];
+        specs[i % threads].push(ConnSpec {
+            index: i,
+            account: cred.account,
+            token: (peer == Peer::Engine).then(|| cred.token().to_string()),
+            first_of_account: accounts_seen.insert(cred.account),
+            base: (nonce << 52) | ((i as u64) << 40),
+        });
+    }
+    let (tx, rx) = mpsc::channel();
+    let mut handles = Vec::with_capacity(threads);
+    for (t, (specs, &core)) in specs.into_iter().zip(cores).enumerate() {
+        let (thread_ctx, thread_tx) = (Arc::clone(&ctx), tx.clone());
+        let spawned = std::thread::Builder::new()
+            .name(format!("veloz-load-{t}"))
+            .spawn(move || driver::run_thread(t, core, specs, thread_ctx, thread_tx));
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                ctx.abort.store(true, Ordering::SeqCst);
+                for h in handles {
+                    let _ = h.join();
+                }
+                return Err(LoadError::Spawn {
+                    thread: t,
+                    detail: e.to_string(),
+                });
+            }
+        }
+    }
+    drop(tx);
+
+    let join_all = |handles: Vec<std::thread::JoinHandle<Result<ThreadOutcome, LoadError>>>| {
+        let mut outcomes = Vec::new();
+        let mut error: Option<LoadError> = None;
+        for (t, h) in handles.into_iter().enumerate() {
+            match h.join() {
+                Ok(Ok(o)) => outcomes.push(o),
+                Ok(Err(e)) => {
+                    // The first real cause beats the others' "aborted".
+                    if error.is_none() || matches!(error, Some(LoadError::Aborted)) {
+                        error = Some(e);
+                    }
+                }
+                Err(_) => {
+                    ctx.abort.store(true, Ordering::SeqCst);
+                    error.get_or_insert(LoadError::Panicked { thread: t });
+                }
+            }
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(outcomes),
+        }
+    };
+
+    // Release the threads together once every one is logged on and prefilled.
+    while ctx.ready.load(Ordering::Acquire) < threads {
+        if ctx.abort.load(Ordering::SeqCst) || handles.iter().any(|h| h.is_finished()) {
+            ctx.abort.store(true, Ordering::SeqCst);
+            join_all(handles)?;
+            return Err(LoadError::Aborted);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let lead = Duration::from_millis(20);
+    let start = clock.now() + lead.as_nanos() as u64;
+    let window_wall = SystemTime::now() + lead + config.warmup;
+    let mut writer = match hlog {
+        Some(path) => Some(HlogWriter::create(
+            path,
+            &[
+                format!(
+                    "veloz load against {addr} ({}): round trip from intended send time to first answer, nanoseconds",
+                    if peer == Peer::Engine { "veloz" } else { "echo baseline" }
+                ),
+                format!(
+                    "{:?}, {} connection(s), load cores {cores:?}, seed {}",
+                    config.mode, config.connections, config.seed
+                ),
+            ],
+            window_wall,
+        )?),
+        None => None,
+    };
+    ctx.start.store(start, Ordering::Release);
+
+    let window_start = start + ctx.warmup_ns;
+    let mut merger = IntervalMerger::new(threads);
+    let mut write_error = None;
+    let mut write = |batch: Vec<(u64, Histogram<u64>, u64)>, writer: &mut Option<HlogWriter>| {
+        let Some(w) = writer.as_mut() else {
+            return;
+        };
+        for (k, h, end) in batch {
+            let from = window_start + k * 1_000_000_000;
+            // At least 1 ms (the log's resolution); the last interval includes the drain.
+            let length = end.saturating_sub(from).max(1_000_000);
+            if let Err(e) = w.write(Duration::from_secs(k), Duration::from_nanos(length), &h) {
+                write_error.get_or_insert(e);
+            }
+        }
+    };
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok(iv) => {
+                merger.push(iv);
+                write(merger.complete(false), &mut writer);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    let outcomes = join_all(handles)?;
+    write(merger.complete(true), &mut writer);
+    if let Some(e) = write_error {
+        return Err(e);
+    }
+    let hlog_intervals = writer.map(HlogWriter::finish);
+
+    let mut counters = Counters::default();
+    let mut total = conn::new_histogram();
+    let mut chosen = Vec::new();
+    for o in &outcomes {
+        counters.merge(&o.counters);
+        total.add(&o.total).expect("same bounds");
+        if chosen.is_empty() {
+            chosen = o.instruments.clone();
+        }
+    }
+    let duration_s = config.duration.as_secs_f64();
+    Ok(Measured {
+        result: RunResult::new(addr.to_string(), &counters, &total, duration_s),
+        instruments: chosen,
+        hlog_intervals,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_complete_when_every_thread_sent_them() {
+        let iv = |thread, index, last| Interval {
+            thread,
+            index,
+            last,
+            end: index * 1_000_000_000 + 1,
+            hist: conn::new_histogram(),
+        };
+        let mut m = IntervalMerger::new(2);
+        m.push(iv(0, 0, false));
+        assert!(m.complete(false).is_empty());
+        m.push(iv(1, 0, false));
+        assert_eq!(m.complete(false).len(), 1);
+        m.push(iv(0, 1, true));
+        m.push(iv(1, 1, false));
+        m.push(iv(1, 2, true));
+        let done: Vec<u64> = m.complete(false).into_iter().map(|x| x.0).collect();
+        assert_eq!(done, [1, 2]);
+    }
+}

@@ -1,0 +1,194 @@
+//! `veloz load` end to end: a real `veloz serve` process on loopback, driven by a real
+//! `veloz load` process whose JSON report and interval log are checked.
+//!
+//! No timing thresholds here (this host is shared and noisy): the figures must be present,
+//! consistent and ordered; performance goals live in the benchmarks.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command as Process, Output};
+
+use common::*;
+use serde_json::Value;
+
+/// Run `veloz load` against `addr` at 2,000 orders/s for 2 s; `extra` arguments appended.
+fn load(addr: &str, hlog: &Path, extra: &[&str]) -> Output {
+    Process::new(veloz_bin())
+        .args([
+            "load",
+            "--connect",
+            addr,
+            "--rate",
+            "2000",
+            "--duration",
+            "2",
+            "--warmup",
+            "0.5",
+            "--json",
+            "--hlog",
+        ])
+        .arg(hlog)
+        .args(extra)
+        .output()
+        .expect("run veloz load")
+}
+
+fn report(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "veloz load failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn num(v: &Value, path: &[&str]) -> f64 {
+    let mut at = v;
+    for p in path {
+        at = &at[*p];
+    }
+    at.as_f64()
+        .unwrap_or_else(|| panic!("{} is not a number in {v}", path.join(".")))
+}
+
+/// The checks every measured result must pass.
+fn check_result(v: &Value, which: &str) {
+    let sent = num(v, &[which, "sent"]);
+    let answered = num(v, &[which, "answered"]);
+    assert!(answered > 0.0, "{which}: nothing answered: {v}");
+    assert_eq!(sent, answered, "{which}: sent {sent}, answered {answered}");
+    assert_eq!(num(v, &[which, "unanswered"]), 0.0);
+    let p: Vec<f64> = ["p50", "p90", "p99", "p99_9", "p99_99", "max"]
+        .iter()
+        .map(|k| num(v, &[which, "latency_us", k]))
+        .collect();
+    assert!(p[0] > 0.0, "{which}: p50 is 0");
+    assert!(
+        p.windows(2).all(|w| w[0] <= w[1]),
+        "{which}: percentiles out of order: {p:?}"
+    );
+    assert_eq!(num(v, &[which, "latency_us", "count"]), answered);
+}
+
+/// Intervals in an interval log, read back with the report module.
+fn intervals(path: &Path) -> Vec<veloz::report::Interval> {
+    assert!(path.exists(), "no interval log at {}", path.display());
+    veloz::report::read_log(path).unwrap()
+}
+
+#[test]
+fn open_loop_measures_the_engine_and_writes_an_interval_log() {
+    let _serial = serial();
+    let dir = TempDir::new("load-open");
+    let engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
+    let hlog = dir.path().join("run.hlog");
+    let v = report(&load(&engine.addr, &hlog, &[]));
+
+    assert_eq!(v["mode"], "open_loop");
+    assert_eq!(num(&v, &["rate"]), 2_000.0);
+    check_result(&v, "veloz");
+    let answered = num(&v, &["veloz", "answered"]);
+    // The default workload is clean: rejects only from races (an order filled while a
+    // cancel or move for it was in flight).
+    let rejected = num(&v, &["veloz", "rejected"]);
+    assert!(
+        rejected < 0.05 * answered,
+        "{rejected} rejects of {answered}: {}",
+        v["veloz"]["rejects"]
+    );
+    for kind in ["gtc", "ioc", "cancel", "move"] {
+        assert!(num(&v, &["veloz", "mix", kind]) > 0.0, "no {kind}: {v}");
+    }
+    assert!(num(&v, &["veloz", "trading"]) > 0.0, "nothing traded: {v}");
+    assert_eq!(v["instruments"].as_array().unwrap().len(), 4);
+    assert!(v["baseline"].is_null() && v["ratio_to_baseline"].is_null());
+
+    let logged = intervals(&hlog);
+    assert!(!logged.is_empty());
+    assert_eq!(num(&v, &["hlog_intervals"]), logged.len() as f64);
+    let in_log: u64 = logged.iter().map(|i| i.histogram.len()).sum();
+    assert_eq!(in_log as f64, answered, "the log holds every latency");
+
+    // A wrong token: a clear error naming the account, never the token.
+    let out = load(
+        &engine.addr,
+        &dir.path().join("refused.hlog"),
+        &["--account", "1:not-the-token"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("account 1"), "{stderr}");
+    assert!(!stderr.contains("not-the-token"), "token printed: {stderr}");
+
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
+}
+
+#[test]
+fn baseline_measures_the_echo_floor_and_the_ratios() {
+    let _serial = serial();
+    let dir = TempDir::new("load-baseline");
+    let engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
+    let hlog = dir.path().join("run.hlog");
+    let v = report(&load(&engine.addr, &hlog, &["--baseline"]));
+
+    check_result(&v, "veloz");
+    check_result(&v, "baseline");
+    assert_ne!(v["veloz"]["target"], v["baseline"]["target"]);
+    assert_eq!(num(&v, &["baseline", "rejected"]), 0.0);
+    assert!(!v["baseline_cores"].as_array().unwrap().is_empty());
+    for k in ["p50", "p90", "p99", "p99_9", "p99_99", "max"] {
+        let ratio = num(&v, &["ratio_to_baseline", k]);
+        let expected =
+            num(&v, &["veloz", "latency_us", k]) / num(&v, &["baseline", "latency_us", k]);
+        assert!(
+            (ratio - expected).abs() <= 1e-9 * expected.max(1.0),
+            "{k}: ratio {ratio}, expected {expected}"
+        );
+    }
+    assert!(!intervals(&hlog).is_empty());
+    let baseline_log = Path::new(v["hlog_baseline"].as_str().unwrap());
+    assert_eq!(baseline_log, dir.path().join("run.baseline.hlog"));
+    assert!(!intervals(baseline_log).is_empty());
+
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
+}
+
+#[test]
+fn closed_loop_keeps_the_pipeline_full() {
+    let _serial = serial();
+    let dir = TempDir::new("load-closed");
+    let engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
+    let out = Process::new(veloz_bin())
+        .args([
+            "load",
+            "--connect",
+            &engine.addr,
+            "--closed-loop",
+            "--pipeline",
+            "16",
+            "--connections",
+            "3",
+            "--duration",
+            "1",
+            "--warmup",
+            "0.2",
+            "--symbols",
+            "AAPL,MSFT",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v = report(&out);
+    assert_eq!(v["mode"], "closed_loop");
+    assert_eq!(num(&v, &["pipeline"]), 16.0);
+    assert_eq!(v["instruments"], serde_json::json!(["AAPL", "MSFT"]));
+    check_result(&v, "veloz");
+    assert!(v["hlog"].is_null());
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
+}
