@@ -343,9 +343,11 @@ fn mid_journal_corruption_refuses_to_start_unless_repaired() {
         .find(|p| p.extension().is_some_and(|e| e == "vlj"))
         .unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
-    let mut offset = 64usize; // segment header
+    use veloz::journal::format::{REC_LEN, SEGMENT_HEADER_LEN};
+    let mut offset = SEGMENT_HEADER_LEN;
     for _ in 0..4 {
-        offset += u32::from_le_bytes(bytes[offset..offset + 4].try_into().unwrap()) as usize;
+        let len = &bytes[offset + REC_LEN..offset + REC_LEN + 4];
+        offset += u32::from_le_bytes(len.try_into().unwrap()) as usize;
     }
     bytes[offset + 40] ^= 0x01;
     std::fs::write(&segment, &bytes).unwrap();

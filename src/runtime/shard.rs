@@ -77,6 +77,11 @@ pub struct Shared {
     pub data_dir: std::path::PathBuf,
     /// The operator asked to cut mid-journal corruption instead of refusing to start.
     pub repair: bool,
+    /// Core of each shard, by shard index.
+    pub cores: Vec<usize>,
+    /// Where journal helper threads (segment preparer, group-commit sync) may run: the
+    /// online cores no shard spins on, or every online core on hosts that have none.
+    pub helper_cores: Vec<usize>,
 }
 
 impl Shared {
@@ -193,6 +198,20 @@ struct Shard {
     stalled_sessions: usize,
 }
 
+/// Restrict the calling thread to `cores` (best effort: a failure leaves the mask as it was
+/// and is reported, it does not stop the shard).
+fn set_affinity(cores: &[usize]) {
+    let mut set = nix::sched::CpuSet::new();
+    for &c in cores {
+        if set.set(c).is_err() {
+            eprintln!("veloz: warning: core {c} is beyond the CPU set size");
+        }
+    }
+    if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
+        eprintln!("veloz: warning: cannot set the CPU affinity to {cores:?}: {e}");
+    }
+}
+
 /// Bind `addr` with SO_REUSEPORT and SO_REUSEADDR, non-blocking.
 fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -294,14 +313,19 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         .filter(|i| shared.routing.shard_of(i.id) == Some(index))
         .collect();
     let mut engine = Engine::new(index as u16, &instruments);
-    let (journal, recovered) = ShardJournal::recover(
+    // The journal starts its helper threads here; they inherit this thread's CPU mask. A
+    // sync or prefault thread pinned beside a spinning shard crawls (PLATFORM.md pitfall 4),
+    // so widen the mask to the helper cores while they start, then pin back.
+    set_affinity(&shared.helper_cores);
+    let recovered = ShardJournal::recover(
         &shared.data_dir,
         &shared.config.journal,
         index as u16,
         shared.repair,
         &mut engine,
-    )
-    .map_err(|e| ShardError::Journal {
+    );
+    set_affinity(&shared.cores[index..=index]);
+    let (journal, recovered) = recovered.map_err(|e| ShardError::Journal {
         shard: index,
         detail: e.to_string(),
     })?;
@@ -393,8 +417,17 @@ impl Shard {
                 if iterations % 64 == 0 {
                     glommio::yield_if_needed().await;
                 }
-            } else if last_work.elapsed() > spin {
-                glommio::timer::sleep(park).await;
+            } else if last_work.elapsed() <= spin {
+                // Idle but still spinning: let any other runnable thread on this core (a
+                // load generator, the control thread, journal helpers on a small host) go
+                // first. Costs a syscall (~0.5 us) when nothing else is runnable.
+                std::thread::yield_now();
+            } else {
+                // Park with a plain sleep, not glommio's timer: this task is the executor's
+                // only one and uses no glommio IO, and a spinning task waiting on glommio's
+                // timer wake-up hung executors here (PLATFORM.md pitfall 3; seen again in the
+                // demo under load: a shard never woke and SIGTERM could not stop it).
+                std::thread::sleep(park);
                 park = (park * 2).min(park_max);
             }
         }
