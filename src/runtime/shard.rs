@@ -196,6 +196,8 @@ struct Shard {
     durable_seen: Seq,
     /// Sessions holding a command that waits for ring room.
     stalled_sessions: usize,
+    /// When the stop began (for the shutdown log).
+    stop_began: Option<minstant::Instant>,
 }
 
 /// Restrict the calling thread to `cores` (best effort: a failure leaves the mask as it was
@@ -269,6 +271,7 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardReport, 
         metrics: ShardMetrics::new(index as u16, shared.now_ns()),
         durable_seen: last_seq,
         stalled_sessions: 0,
+        stop_began: None,
         shared,
     };
     let mut listen_error = None;
@@ -435,6 +438,7 @@ impl Shard {
 
     fn begin_stop(&mut self) {
         self.stopping = true;
+        self.stop_began = Some(minstant::Instant::now());
         self.listener = None;
         // Commands read but stalled on a full ring still count: they will be sent.
         self.shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
@@ -524,7 +528,12 @@ impl Shard {
             let Some((dest, msg)) = session.stalled else {
                 continue;
             };
-            if self.links.to[dest].as_mut().expect("remote").push(msg).is_ok() {
+            if self.links.to[dest]
+                .as_mut()
+                .expect("remote")
+                .push(msg)
+                .is_ok()
+            {
                 session.stalled = None;
                 self.stalled_sessions -= 1;
                 work += 1;
@@ -1210,7 +1219,8 @@ impl Shard {
     /// After quiescence: checkpoint and sync the journal, say goodbye to the sessions.
     fn finish(mut self) -> Result<ShardReport, ShardError> {
         let state_hash = self.engine.state_hash();
-        let ts = minstant::Instant::now().as_unix_nanos(&self.anchor);
+        let drained = minstant::Instant::now();
+        let ts = drained.as_unix_nanos(&self.anchor);
         self.seq = self
             .journal
             .checkpoint_and_close(ts, state_hash)
@@ -1218,6 +1228,13 @@ impl Shard {
                 shard: self.index,
                 detail: e.to_string(),
             })?;
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        eprintln!(
+            "veloz: shard {}: stop: drained in {:.1} ms, journal checkpointed and closed in {:.1} ms",
+            self.index,
+            self.stop_began.map_or(0.0, |t| ms(drained - t)),
+            ms(drained.elapsed())
+        );
         for (_, entry) in self.sessions.iter_mut() {
             if let Some(s) = entry.as_mut() {
                 s.logout(

@@ -12,6 +12,7 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Deref;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -83,25 +84,29 @@ impl Deref for MmapView {
 }
 
 fn map_segment(file: &File, prefault_from: usize) -> io::Result<MmapSegment> {
+    // MAP_POPULATE on a shared mapping reads every page into the page cache and the page
+    // tables without dirtying it. Pages are *not* written here: a written page is dirty and
+    // goes back to disk, and writing every page of a 256 MiB segment (and of its spare) made
+    // the kernel write back gigabytes of zeros, stalling appends and shutdown for seconds.
+    // The first append to each page takes a minor write fault instead (the bench counts
+    // them).
     let map = MmapOptions::new().populate().map_raw(file)?;
-    touch_pages(&map, prefault_from);
+    read_pages(&map, prefault_from);
     Ok(MmapSegment { map: Arc::new(map) })
 }
 
-/// Take a write fault on every page from `from` on now, so that appends later do not.
-fn touch_pages(map: &MmapRaw, from: usize) {
+/// Read one byte of every page from `from` on, so that each is in the page cache and mapped
+/// (in case the kernel skipped some while populating).
+fn read_pages(map: &MmapRaw, from: usize) {
     let len = map.len();
-    let base = map.as_mut_ptr();
+    let base = map.as_ptr();
     let mut at = from;
     while at < len {
         // SAFETY: `at < len`, so the byte is inside the mapping, which is backed by a file at
-        // least `len` bytes long that nothing truncates. The mapping is not yet shared with any
-        // other thread or reference (it was created in the caller and is only written through
-        // raw pointers), and writing back the value just read leaves the contents unchanged.
+        // least `len` bytes long that nothing truncates; the mapping is not yet shared with
+        // any other thread, and a volatile read of a mapped byte has no other effect.
         unsafe {
-            let p = base.add(at);
-            let v = std::ptr::read_volatile(p);
-            std::ptr::write_volatile(p, v);
+            std::ptr::read_volatile(base.add(at));
         }
         at = (at / PAGE + 1) * PAGE;
     }
@@ -180,6 +185,9 @@ impl Storage for MmapStorage {
             .truncate(true)
             .open(self.path(name))?;
         file.set_len(size)?;
+        // Allocate the blocks now (unwritten extents: no data is written, reads give zeros),
+        // so that writing back appended pages never has to allocate on the way.
+        nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, size as i64).map_err(io::Error::from)?;
         file.sync_all()?;
         self.sync_dir()?;
         map_segment(&file, 0)
