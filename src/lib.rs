@@ -13,12 +13,14 @@
 //! | [`report`] | latency reports: HdrHistogram interval logs, percentile tables (text, JSON), comparisons, plots | pure except file IO, no unsafe |
 //! | [`load`] | the load generator: pinned busy-polling client threads, open/closed loop, echo baseline, latency report | runtime edge, no unsafe |
 //! | [`audit`] | offline replay, verification, journal dump and trade tape of a data directory | read-only |
+//! | [`demo`] | `make run`: engine + load + clean stop + verified replay + reports | runtime edge |
 //! | [`cli`] | the `veloz` subcommands | runtime edge |
 
 pub mod audit;
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod demo;
 pub mod core;
 pub mod journal;
 pub mod load;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::config::Config;
 
+pub mod demo;
 pub mod journal;
 pub mod load;
 pub mod replay;
@@ -49,10 +50,10 @@ pub enum Command {
     /// closed loop for throughput) and report round-trip latency, optionally against an echo
     /// baseline measured in the same run.
     Load(Box<load::LoadArgs>),
-    /// The demo that `make run` runs: for now the matching core alone on embedded defaults
-    /// (`veloz workload` for one symbol and for 100); it becomes the full engine demo when
-    /// the runtime lands.
-    Demo,
+    /// The demo that `make run` runs: the engine on embedded defaults in a temporary
+    /// directory, driven by the load generator (with the loopback echo floor), stopped
+    /// cleanly, its journals replayed and verified, then the latency reports and plot.
+    Demo(demo::DemoArgs),
 }
 
 /// Parse the command line, run the subcommand, map errors to a non-zero exit.
@@ -79,7 +80,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Journal(args) => journal::run_journal(&args),
         Command::Workload(args) => workload::run_workload(&args),
         Command::Load(args) => load::run_load(&args),
-        Command::Demo => workload::run_demo(),
+        Command::Demo(args) => demo::run_demo(&args),
         Command::Report(args) => report::run_report(&args),
     }
 }

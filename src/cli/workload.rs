@@ -79,25 +79,6 @@ pub fn run_workload(args: &WorkloadArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `veloz demo`: the single-symbol and the 100-symbol workloads on embedded defaults.
-pub fn run_demo() -> anyhow::Result<ExitCode> {
-    println!(
-        "veloz demo: the matching core alone on embedded defaults (the full engine demo comes \
-         with the runtime). Run `veloz workload --help` to choose seed, size and instruments.\n"
-    );
-    let commands = 5_000_000;
-    run(
-        &WorkloadConfig::single_symbol(DEFAULT_SEED, commands),
-        &synthetic_instruments(1),
-    )?;
-    println!();
-    run(
-        &WorkloadConfig::many_symbols(DEFAULT_SEED, commands, 100),
-        &synthetic_instruments(100),
-    )?;
-    Ok(ExitCode::SUCCESS)
-}
-
 /// Latency histograms by kind of command, and of the commands that traded.
 const KINDS: [&str; 5] = ["GTC", "IOC", "cancel", "move", "trading"];
 
