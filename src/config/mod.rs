@@ -543,7 +543,12 @@ mod tests {
         assert_eq!(c.engine.control_core, None);
         assert_eq!(c.engine.data_dir, PathBuf::from("veloz-data"));
         assert_eq!(
-            (c.engine.spin_us, c.engine.park_max_us, c.engine.batch_max, c.engine.ring_slots),
+            (
+                c.engine.spin_us,
+                c.engine.park_max_us,
+                c.engine.batch_max,
+                c.engine.ring_slots
+            ),
             (2_000, 1_000, 256, 16_384)
         );
         let g = &c.gateway;

@@ -180,7 +180,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         data_dir: data_dir.clone(),
         repair: options.repair,
         helper_cores: {
-            let spare: Vec<usize> = online.iter().copied().filter(|c| !cores.contains(c)).collect();
+            let spare: Vec<usize> = online
+                .iter()
+                .copied()
+                .filter(|c| !cores.contains(c))
+                .collect();
             if spare.is_empty() {
                 online.clone()
             } else {
