@@ -2,24 +2,31 @@
 //! two helper threads.
 //!
 //! ```text
-//!  shard core (Writer::append_*)        preparer thread               sync thread (group only)
-//!  build the record + CRC, copy it      creates next.spare at full    every max_wait (or when the
-//!  into the mapping,                    size, prefaults every page;   writer wakes it after
-//!  publish (gen, end offset) and seq    renames an activated spare    max_batch records): msync
-//!  ──────────────────────────────────►  to {first_seq:020}.vlj and    the written range, then
-//!  segment full: write the header into  prepares the next; unmaps     advance the durable
-//!  the ready spare, carry on            retired segments              watermark
+//!  shard core (Writer::append_*)        preparer thread               helper ("sync") thread
+//!  build the record + CRC, copy it      creates next.spare at full    group: every max_wait (or
+//!  into the mapping,                    size, blocks allocated, pages when the writer wakes it
+//!  publish (gen, end offset) and seq    populated (read, not written) after max_batch records)
+//!  ──────────────────────────────────►  and its first 8 MiB armed;    msync the written range,
+//!  segment full: write the header into  renames an activated spare    advance the durable
+//!  the ready spare, carry on            to {first_seq:020}.vlj,       watermark; both modes:
+//!                                       prepares the next; unmaps     keep the 8 MiB ahead of the
+//!                                       retired segments              writer armed writable
 //! ```
 //!
 //! Invariants:
 //! - Sequence numbers are consecutive; [`Writer::append_record`] returns the one it assigned.
-//! - The appending thread never waits for IO: it copies into memory that was mapped and
-//!   touched in advance, and only stores two atomics per record (plus, in group mode, one
+//! - The appending thread never waits for IO: it copies into memory that was mapped in
+//!   advance and armed writable by the helper thread (no page fault in steady state), and
+//!   only stores two atomics per record (plus, in group mode, one
 //!   `unpark` per `group_max_batch` records). The one exception is a rollover that finds no
 //!   spare ready yet (the preparer fell behind); it waits and counts it in
 //!   [`WriterStats::spare_waits`].
 //! - The durable watermark ([`Writer::durable_seq`], [`DurableWatermark`]) only covers records
-//!   whose bytes (and their segment's header) were synced, in order. With `durability =
+//!   whose bytes (and their segment's header) were synced, in order. Group commit syncs whole
+//!   pages (the writer publishes the last record before its current page at each page
+//!   boundary); the page being filled is synced only after records waited in it for
+//!   `group_max_wait_us`, or at close, because a sync write-protects its pages and a fault on
+//!   the page being written would wait on the filesystem journal's commit. With `durability =
 //!   "none"` it equals the last written record.
 //! - After any write or sync error every later append fails: the writer never skips a record.
 //! - The record write is not atomic: a crash can leave a partial record, which recovery
@@ -44,6 +51,17 @@ use super::format::{
 };
 use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
+
+/// The helper thread keeps this many bytes ahead of the writer mapped writable, so that the
+/// appending thread takes no page fault (and never waits in one for the filesystem). Those
+/// pages receive data within milliseconds under load, so arming them adds no writeback.
+const ARM_WINDOW: usize = 8 << 20;
+/// ... and re-arms the window at least this often, since writeback write-protects the pages
+/// it cleans.
+const REARM_EVERY: Duration = Duration::from_millis(100);
+
+/// Page size for group commit's whole-page syncs (the smallest page size of Veloz's hosts).
+const PAGE: usize = 4096;
 
 /// Records up to this length are built in a stack buffer and copied into the mapping at once;
 /// longer ones are written as header then payload.
@@ -70,6 +88,11 @@ struct Shared {
     durable: AtomicU64,
     /// (segment generation, end offset) of the written data, packed.
     pos: AtomicU64,
+    /// Group commit syncs whole pages only, so that it never write-protects the page the
+    /// writer is filling: `mark_pos` is the start of the writer's current page (packed like
+    /// `pos`) and `mark_seq` the last record that ends at or before it.
+    mark_pos: AtomicU64,
+    mark_seq: AtomicU64,
     stop: AtomicBool,
     failed: AtomicBool,
     failure: Mutex<Option<JournalError>>,
@@ -196,6 +219,8 @@ impl<S: Storage> Writer<S> {
             written: AtomicU64::new(last),
             durable: AtomicU64::new(last),
             pos: AtomicU64::new(pack(0, resume.as_ref().map_or(0, |r| r.offset))),
+            mark_pos: AtomicU64::new(pack(0, resume.as_ref().map_or(0, |r| r.offset))),
+            mark_seq: AtomicU64::new(last),
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
@@ -238,7 +263,7 @@ impl<S: Storage> Writer<S> {
             stats: WriterStats::default(),
             closed: false,
         };
-        if group {
+        {
             let mut segs = VecDeque::new();
             if let Some(a) = &writer.active {
                 segs.push_back(SyncSeg {
@@ -250,10 +275,15 @@ impl<S: Storage> Writer<S> {
                 });
             }
             let (sync_tx, sync_rx) = mpsc::channel();
-            let max_wait = Duration::from_micros(config.group_max_wait_us);
+            // Group: the sync batching period. None: only arming pages, every millisecond.
+            let poll = if group {
+                Duration::from_micros(config.group_max_wait_us)
+            } else {
+                Duration::from_millis(1)
+            };
             let t = thread::Builder::new()
                 .name(format!("veloz-jsync-{shard}"))
-                .spawn(move || sync_loop(shared, sync_rx, segs, max_wait))
+                .spawn(move || helper_loop(shared, sync_rx, segs, poll, group))
                 .map_err(spawn_err)?;
             writer.sync_tx = Some(sync_tx);
             writer.sync_thread = Some(t);
@@ -386,11 +416,21 @@ impl<S: Storage> Writer<S> {
         self.next_seq = seq + 1;
         self.stats.records += 1;
         self.stats.bytes += len as u64;
-        if self.group {
+        if self.group && end / PAGE != off / PAGE {
+            // This record reached a new page: the pages before it are complete.
+            let (mark_seq, mark_off) = if end % PAGE == 0 {
+                (seq, end)
+            } else {
+                (seq - 1, end - end % PAGE)
+            };
             self.shared
-                .pos
-                .store(pack(self.gen, end), Ordering::Release);
+                .mark_pos
+                .store(pack(self.gen, mark_off), Ordering::Release);
+            self.shared.mark_seq.store(mark_seq, Ordering::Release);
         }
+        self.shared
+            .pos
+            .store(pack(self.gen, end), Ordering::Release);
         self.shared.written.store(seq, Ordering::Release);
         if self.group && seq >= self.next_kick {
             self.kick(seq);
@@ -442,6 +482,11 @@ impl<S: Storage> Writer<S> {
                 file: self.storage.display_name(&name),
                 sealed_end,
             });
+            // Everything before this segment may be synced to its end.
+            self.shared
+                .mark_pos
+                .store(pack(self.gen, 0), Ordering::Release);
+            self.shared.mark_seq.store(first_seq - 1, Ordering::Release);
         }
         let size = segment.len();
         let new = Active {
@@ -557,7 +602,8 @@ impl<S: Storage> Writer<S> {
             if t.join().is_err() {
                 result = Err(self.poison("the journal sync thread panicked".to_string()));
             }
-        } else if final_sync && self.poisoned.is_none() {
+        }
+        if !self.group && final_sync && self.poisoned.is_none() {
             if let Some(a) = &self.active {
                 if let Err(source) = a.segment.sync_handle().sync_range(0, a.offset) {
                     result = Err(JournalError::Sync {
@@ -611,9 +657,12 @@ fn preparer<S: Storage>(
     spare_tx: SyncSender<SpareResult<S>>,
 ) {
     let make = |storage: &S| {
-        storage
+        let spare = storage
             .create(SPARE_NAME, size)
-            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))
+            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
+        // The first appends after the rollover must not fault (best effort).
+        let _ = spare.sync_handle().prefault_range(0, ARM_WINDOW);
+        Ok(spare)
     };
     if spare_tx.send(make(&storage)).is_err() {
         return;
@@ -651,58 +700,137 @@ struct SyncSeg<Y> {
     end: Option<usize>,
 }
 
-/// The group-commit thread.
-fn sync_loop<Y: RangeSync>(
+/// Where the helper last armed pages ahead of the writer.
+struct Armed {
+    gen: u64,
+    from: usize,
+    at: Instant,
+}
+
+/// The journal's helper thread: group commit (when `group`), and keeping the pages just ahead
+/// of the writer mapped writable in both modes.
+fn helper_loop<Y: RangeSync>(
     shared: Arc<Shared>,
     rx: Receiver<SyncMsg<Y>>,
     mut segs: VecDeque<SyncSeg<Y>>,
-    max_wait: Duration,
+    poll: Duration,
+    group: bool,
 ) {
     let mut durable = shared.durable.load(Ordering::Acquire);
+    let mut armed = Armed {
+        gen: u64::MAX,
+        from: 0,
+        at: Instant::now(),
+    };
+    // Since when records have been waiting (group mode).
+    let mut pending_since: Option<Instant> = None;
     loop {
         let stop = shared.stop.load(Ordering::Acquire);
-        // `written` before `pos`: the writer stores them in the other order, so `pos` covers
-        // at least the record `written` names.
+        // Each (seq, pos) pair is loaded seq first: the writer stores them in the other
+        // order, so the position covers at least the record the sequence number names.
         let written = shared.written.load(Ordering::Acquire);
         let pos = shared.pos.load(Ordering::Acquire);
-        if written > durable {
-            while let Ok(SyncMsg::Roll {
+        let mark_seq = shared.mark_seq.load(Ordering::Acquire);
+        let mark_pos = shared.mark_pos.load(Ordering::Acquire);
+        // Messages are sent before a position names their generation, so these cover it.
+        while let Ok(SyncMsg::Roll {
+            gen,
+            handle,
+            file,
+            sealed_end,
+        }) = rx.try_recv()
+        {
+            if let (Some(end), Some(last)) = (sealed_end, segs.back_mut()) {
+                last.end = Some(end);
+            }
+            segs.push_back(SyncSeg {
                 gen,
                 handle,
                 file,
-                sealed_end,
-            }) = rx.try_recv()
-            {
-                if let (Some(end), Some(last)) = (sealed_end, segs.back_mut()) {
-                    last.end = Some(end);
+                synced: 0,
+                end: None,
+            });
+        }
+        let (gen, offset) = unpack(pos);
+        let mut synced = false;
+        if group {
+            // Whole pages, unless records have waited in the writer's page for a full
+            // period (a slow trickle) or this is the last sync before stopping.
+            let partial = stop || pending_since.is_some_and(|t| t.elapsed() >= poll);
+            let (target_seq, target_pos) = if partial {
+                (written.max(mark_seq), pos)
+            } else {
+                (mark_seq, mark_pos)
+            };
+            if target_seq > durable {
+                let (g, o) = unpack(target_pos);
+                if let Err((file, source)) = sync_upto(&mut segs, g, o) {
+                    *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Some(JournalError::Sync {
+                            file,
+                            durable_seq: durable,
+                            source,
+                        });
+                    shared.failed.store(true, Ordering::Release);
+                    return;
                 }
-                segs.push_back(SyncSeg {
-                    gen,
-                    handle,
-                    file,
-                    synced: 0,
-                    end: None,
-                });
+                if partial {
+                    // The sync cleaned, and so write-protected, the writer's page.
+                    if let Some(cur) = segs.front().filter(|s| s.gen == g) {
+                        let _ = cur.handle.prefault_range(o, 1);
+                    }
+                }
+                durable = target_seq;
+                shared.durable.store(durable, Ordering::Release);
+                synced = true;
             }
-            let (gen, offset) = unpack(pos);
-            if let Err((file, source)) = sync_upto(&mut segs, gen, offset) {
-                *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) =
-                    Some(JournalError::Sync {
-                        file,
-                        durable_seq: durable,
-                        source,
-                    });
-                shared.failed.store(true, Ordering::Release);
-                return;
+            pending_since = if written > durable {
+                Some(
+                    pending_since
+                        .filter(|_| !synced)
+                        .unwrap_or_else(Instant::now),
+                )
+            } else {
+                None
+            };
+        } else {
+            while segs.front().is_some_and(|s| s.gen < gen) {
+                segs.pop_front();
             }
-            durable = written;
-            shared.durable.store(written, Ordering::Release);
+        }
+        arm_ahead(&segs, gen, offset, &mut armed);
+        if synced {
             continue;
         }
-        if stop {
+        if stop && (!group || written <= durable) {
             return;
         }
-        thread::park_timeout(max_wait);
+        thread::park_timeout(poll);
+    }
+}
+
+/// Keep `ARM_WINDOW` bytes ahead of the writer mapped writable: again when the writer has
+/// used a quarter of the window, when it moved to a new segment, and every `REARM_EVERY`
+/// (writeback write-protects pages it cleans).
+fn arm_ahead<Y: RangeSync>(
+    segs: &VecDeque<SyncSeg<Y>>,
+    gen: u64,
+    offset: usize,
+    armed: &mut Armed,
+) {
+    let due = armed.gen != gen
+        || offset >= armed.from + ARM_WINDOW / 4
+        || armed.at.elapsed() >= REARM_EVERY;
+    if !due {
+        return;
+    }
+    if let Some(seg) = segs.iter().find(|s| s.gen == gen) {
+        let _ = seg.handle.prefault_range(offset, ARM_WINDOW);
+        *armed = Armed {
+            gen,
+            from: offset,
+            at: Instant::now(),
+        };
     }
 }
 
@@ -801,37 +929,70 @@ mod tests {
         assert_eq!(log.0.lock().unwrap().len(), 4);
     }
 
+    fn mass_cancel() -> Command {
+        Command::MassCancel(crate::core::MassCancel {
+            account: 1,
+            client_order_id: 2,
+            symbol: None,
+        })
+    }
+
+    fn wait_until(w: &Writer<MemStorage>, seq: Seq, limit: Duration) {
+        let t = Instant::now();
+        while w.durable_seq() < seq && t.elapsed() < limit {
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
-    fn group_writer_wakes_sync_thread_per_batch() {
+    fn group_writer_syncs_whole_pages_when_a_batch_is_full() {
         let mem = MemStorage::new();
         let config = JournalConfig {
             segment_size: 1 << 20,
             durability: Durability::Group,
-            group_max_batch: 8,
-            // A long idle period: only the batch wake-ups make progress quickly.
+            group_max_batch: 64,
+            // A long idle period: only the batch wake-up makes progress quickly.
             group_max_wait_us: 1_000_000,
         };
         let (mut w, _) = open(mem.clone(), 1, &config, OpenOptions::default()).unwrap();
-        let cmd = Command::MassCancel(crate::core::MassCancel {
-            account: 1,
-            client_order_id: 2,
-            symbol: None,
-        });
-        for _ in 0..8 {
-            w.append_command(5, &cmd).unwrap();
+        for _ in 0..64 {
+            w.append_command(5, &mass_cancel()).unwrap();
         }
-        let t = Instant::now();
-        while w.durable_seq() < 8 && t.elapsed() < Duration::from_millis(900) {
-            thread::sleep(Duration::from_millis(1));
-        }
+        // Records 1..=50 end by offset 64 + 50 * 80 = 4064, inside the first page; record 51
+        // crosses into the second, which the writer is still filling.
+        wait_until(&w, 50, Duration::from_millis(900));
         assert_eq!(
             w.durable_seq(),
-            8,
-            "a full batch is synced without waiting the idle period"
+            50,
+            "whole pages are synced at the batch wake-up"
         );
         assert!(mem.sync_count() >= 1);
-        assert_eq!(w.stats().records, 8);
-        assert_eq!(w.stats().bytes, 8 * 80);
-        assert_eq!(w.close().unwrap(), 8);
+        assert_eq!(w.stats().records, 64);
+        assert_eq!(w.stats().bytes, 64 * 80);
+        assert_eq!(
+            w.close().unwrap(),
+            64,
+            "the last sync covers the partial page"
+        );
+    }
+
+    #[test]
+    fn group_writer_syncs_a_trickle_after_the_max_wait() {
+        let mem = MemStorage::new();
+        let config = JournalConfig {
+            segment_size: 1 << 20,
+            durability: Durability::Group,
+            group_max_batch: 4096,
+            group_max_wait_us: 1_000,
+        };
+        let (mut w, _) = open(mem, 1, &config, OpenOptions::default()).unwrap();
+        let seq = w.append_command(5, &mass_cancel()).unwrap();
+        wait_until(&w, seq, Duration::from_secs(5));
+        assert_eq!(
+            w.durable_seq(),
+            seq,
+            "a lone record in a partial page becomes durable"
+        );
+        w.close().unwrap();
     }
 }

@@ -171,6 +171,10 @@ impl<Y: RangeSync> RangeSync for FaultSync<Y> {
         }
         self.inner.sync_range(offset, len)
     }
+
+    fn prefault_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.inner.prefault_range(offset, len)
+    }
 }
 
 impl<S: Storage> Storage for FaultStorage<S> {

@@ -1,7 +1,9 @@
 //! The real backend: segment files in a directory, memory-mapped with memmap2.
 //!
-//! This is the only journal module with `unsafe` code: copying into a shared mapping, touching
-//! its pages, and mapping a file for reading. Each block says why it is sound. The general
+//! This is the only journal module with `unsafe` code: copying into a shared mapping, reading
+//! one byte of each page at creation, and mapping a file for reading. Each block says why it is
+//! sound. (Helper threads arm pages ahead of the writer with MADV_POPULATE_WRITE through
+//! memmap2's safe `advise_range`: it takes the write faults and changes no byte.) The general
 //! argument: a segment file is created at its full size and never truncated while mapped (so
 //! no access can fault with SIGBUS), every write is bounds-checked against the mapping length,
 //! exactly one [`MmapSegment`] writes a given file at a time (the shard's writer, or recovery
@@ -153,6 +155,19 @@ impl RangeSync for MmapSync {
             return Ok(());
         }
         self.map.flush_range(offset, len)
+    }
+
+    /// MADV_POPULATE_WRITE (Linux 5.14+; an error elsewhere, which callers ignore): the write
+    /// faults of the range are taken here, and no byte changes, so a helper thread may do
+    /// this while the writer appends.
+    fn prefault_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        let start = offset / PAGE * PAGE;
+        let end = offset.saturating_add(len).min(self.map.len());
+        if start >= end {
+            return Ok(());
+        }
+        self.map
+            .advise_range(Advice::PopulateWrite, start, end - start)
     }
 }
 

@@ -41,9 +41,9 @@ pub trait Storage: Clone + Send + Sync + 'static {
     fn display_name(&self, name: &str) -> String;
     /// The names of all files, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
-    /// Create (or truncate) `name` as a zero-filled file of `size` bytes, make its existence
-    /// and size durable, map it and prefault every page, so that writing it later takes no
-    /// page fault.
+    /// Create (or truncate) `name` as a zero-filled file of `size` bytes with its blocks
+    /// allocated, make its existence and size durable, and map it with every page in the page
+    /// cache and the page tables (read, not written: see `docs/journal-format.md`).
     fn create(&self, name: &str, size: u64) -> io::Result<Self::Segment>;
     /// Open an existing segment for writing; pages from `prefault_from` on are prefaulted.
     fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<Self::Segment>;
@@ -77,10 +77,19 @@ pub trait SegmentFile: Send + 'static {
     fn sync_handle(&self) -> Self::Sync;
 }
 
-/// Makes written byte ranges of one segment durable.
+/// What helper threads do to a segment the writer is appending to: make written ranges
+/// durable, and keep the pages ahead of the writer mapped writable. Neither changes a byte, so
+/// both are safe beside the writer.
 pub trait RangeSync: Send + Sync + 'static {
     /// Write `offset..offset + len` to stable storage and wait for it (msync `MS_SYNC`).
     fn sync_range(&self, offset: usize, len: usize) -> io::Result<()>;
+
+    /// Take the write faults of `offset..offset + len` now (pages cleaned by writeback or by
+    /// a sync are write-protected again), so that the writer does not. Best effort; the
+    /// default does nothing.
+    fn prefault_range(&self, _offset: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A view that owns its bytes (used by the in-memory backends).
