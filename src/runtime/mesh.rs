@@ -51,6 +51,19 @@ pub enum Part {
     Taker,
 }
 
+/// An event on its way to one session (over a ring, or held for durability first).
+#[derive(Clone, Copy, Debug)]
+pub struct Delivery {
+    pub to: SessionRef,
+    pub seq: Seq,
+    pub ts: Timestamp,
+    pub part: Part,
+    /// Ingress time (ns since start) of the command when this is its first report to its
+    /// session, else 0: the session's shard records ingress-to-ack.
+    pub ingress: u64,
+    pub event: Event,
+}
+
 /// A message between shards.
 #[derive(Clone, Copy, Debug)]
 pub enum ShardMsg {
@@ -62,16 +75,7 @@ pub enum ShardMsg {
         cmd: Command,
     },
     /// An event for a session on the receiving shard.
-    Deliver {
-        to: SessionRef,
-        seq: Seq,
-        ts: Timestamp,
-        part: Part,
-        /// Ingress time (ns since start) of the command when this is its first report to its
-        /// session, else 0: the session's shard records ingress-to-ack.
-        ingress: u64,
-        event: Event,
-    },
+    Deliver(Delivery),
     /// A command this shard sent to the receiver's sender has been fully answered (all its
     /// deliveries are already pushed, to whichever rings they go).
     Done,

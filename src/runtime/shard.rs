@@ -40,7 +40,7 @@ use crate::core::{Command, Engine, Event, OrderId, RejectReason, Seq, SymbolId, 
 use crate::wire::{decode_client, ClientMessage, FrameEncoder, LogonAck, LogoutReason};
 
 use super::auth::{Authenticator, LogonResult};
-use super::mesh::{ControlMsg, Part, SessionRef, ShardLinks, ShardMsg};
+use super::mesh::{ControlMsg, Delivery, Part, SessionRef, ShardLinks, ShardMsg};
 use super::metrics::{Latency, ShardMetrics};
 use super::routing::Routing;
 use super::session::{ReadOutcome, Session, State};
@@ -138,18 +138,6 @@ pub struct ShardReport {
     pub shard: usize,
     pub last_seq: Seq,
     pub state_hash: u64,
-}
-
-/// A delivery waiting for durability or ring room.
-#[derive(Clone, Copy, Debug)]
-struct Delivery {
-    to: SessionRef,
-    seq: Seq,
-    ts: Timestamp,
-    part: Part,
-    /// Ingress time of the command when this is its first report to its session, else 0.
-    ingress: u64,
-    event: Event,
 }
 
 /// Something the engine produced for a session, possibly held for durability.
@@ -802,14 +790,9 @@ impl Shard {
                         self.metrics.record(Latency::RingHop, hop);
                         self.queue.push_back((from, ingress, cmd))
                     }
-                    ShardMsg::Deliver {
-                        to,
-                        seq,
-                        ts,
-                        part,
-                        ingress,
-                        event,
-                    } => self.deliver_local(to, seq, ts, part, ingress, &event),
+                    ShardMsg::Deliver(d) => {
+                        self.deliver_local(d.to, d.seq, d.ts, d.part, d.ingress, &d.event)
+                    }
                     ShardMsg::Done => self.set_in_flight(-1),
                 }
             }
@@ -995,17 +978,7 @@ impl Shard {
                 Outbound::Deliver(d) if d.to.shard as usize == self.index => {
                     self.deliver_local(d.to, d.seq, d.ts, d.part, d.ingress, &d.event)
                 }
-                Outbound::Deliver(d) => self.send(
-                    d.to.shard as usize,
-                    ShardMsg::Deliver {
-                        to: d.to,
-                        seq: d.seq,
-                        ts: d.ts,
-                        part: d.part,
-                        ingress: d.ingress,
-                        event: d.event,
-                    },
-                ),
+                Outbound::Deliver(d) => self.send(d.to.shard as usize, ShardMsg::Deliver(d)),
                 Outbound::Done { shard } => self.send(shard as usize, ShardMsg::Done),
             }
         }
