@@ -13,7 +13,9 @@
 //!   quantity is a multiple of the lot within `min_qty..=max_qty`;
 //! - an order is never named by two cancels: a cancel takes it out of the set when it is
 //!   sent (optimistically); a move updates its tracked price when it is sent, so a second move
-//!   in flight starts from the first one's price and never asks for `NoChange`;
+//!   in flight starts from the first one's price, and the Replaced report of the first does
+//!   not put the price back while the second is in flight (no `NoChange` from the flow's own
+//!   pipeline);
 //! - models and symbol weights come from one PCG64 stream seeded with the run's seed, so
 //!   every connection (and the echo baseline) sees the same books; each connection draws its
 //!   commands from its own stream (seed and connection index).
@@ -58,6 +60,9 @@ struct Live {
     /// In ticks.
     price: i64,
     leaves: Qty,
+    /// Moves sent and not answered yet: while any is in flight, a Replaced report (of an
+    /// earlier move) does not overwrite the price the latest move set.
+    moves_in_flight: u16,
 }
 
 /// One book as this connection sees it.
@@ -232,6 +237,7 @@ impl OrderFlow {
         // Optimistic: a second move in flight starts from this price.
         if let Some(l) = self.live.get_mut(&order_id) {
             l.price = price / tick;
+            l.moves_in_flight = l.moves_in_flight.saturating_add(1);
         }
         Some(Command::Replace(ReplaceOrder {
             account: 0,
@@ -265,6 +271,7 @@ impl OrderFlow {
             side,
             price: price / book.model.tick,
             leaves,
+            moves_in_flight: 0,
         };
         book.ids.push(order_id);
         book.per_side[side as usize] += 1;
@@ -287,12 +294,16 @@ impl OrderFlow {
         }
     }
 
-    /// An order was replaced: new price and open quantity.
+    /// An order was replaced (one of this connection's moves): new price and open quantity.
+    /// The price is taken only when no later move is in flight: that one set it already.
     pub fn on_replaced(&mut self, order_id: OrderId, price: Price, leaves: Qty) {
         let Some(o) = self.live.get_mut(&order_id) else {
             return;
         };
-        o.price = price / self.books[o.book as usize].model.tick;
+        o.moves_in_flight = o.moves_in_flight.saturating_sub(1);
+        if o.moves_in_flight == 0 {
+            o.price = price / self.books[o.book as usize].model.tick;
+        }
         o.leaves = leaves;
     }
 
