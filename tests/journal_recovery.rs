@@ -662,3 +662,41 @@ fn warnings_are_values() {
     );
     assert_eq!(mem.read(&seg(1)).unwrap()[off + 5], 2);
 }
+
+#[test]
+fn a_full_disk_stops_the_journal_ahead_of_the_writer() {
+    for durability in [Durability::None, Durability::Group] {
+        let mem = MemStorage::new();
+        let plan = FaultPlan::new();
+        let fs = FaultStorage::new(mem.clone(), Arc::clone(&plan));
+        let (mut w, _) = open(&fs, &small().with_durability(durability));
+        append_n(&mut w, 10);
+        // The helper re-arms the pages ahead of the writer at least every 100 ms; arming now
+        // fails as it does when the filesystem has no room left for them.
+        plan.fail_prefaults(true);
+        let t = std::time::Instant::now();
+        let e = loop {
+            match w.append_command(ts_for(w.next_seq()), &cmd_for(w.next_seq())) {
+                Ok(_) if t.elapsed() < Duration::from_secs(10) => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Ok(_) => panic!("{durability:?}: arming failures went unnoticed"),
+                Err(e) => break e,
+            }
+        };
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("journal cannot prepare mem:00000000000000000001.vlj at offset ")
+                && msg.ends_with(
+                    " ahead of the writer (is the disk full?): Bad address (os error 14)"
+                ),
+            "{msg}"
+        );
+        // Later appends keep failing; what was written is intact.
+        assert!(w.append_command(1, &cmd_for(1)).is_err());
+        drop(w);
+        plan.heal();
+        let last = check_all(&mem);
+        assert!(last >= 10, "{last}");
+    }
+}

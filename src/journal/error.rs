@@ -53,6 +53,15 @@ pub enum JournalError {
     },
     #[error("journal writer stopped after an earlier failure: {0}")]
     Poisoned(String),
+    #[error(
+        "journal cannot prepare {file} at offset {offset} ahead of the writer (is the disk full?): {source}"
+    )]
+    Prepare {
+        file: String,
+        offset: u64,
+        #[source]
+        source: io::Error,
+    },
     #[error("bad segment header in {file} at offset 0: {why}")]
     BadHeader { file: String, why: HeaderError },
     #[error("{file}: segment belongs to shard {found}, this is the journal of shard {expected}")]

@@ -6,10 +6,10 @@
 //!  build the record + CRC, copy it      creates next.spare at full    group: every max_wait (or
 //!  into the mapping,                    size, blocks allocated, pages when the writer wakes it
 //!  publish (gen, end offset) and seq    populated (read, not written) after max_batch records)
-//!  ──────────────────────────────────►  and its first 8 MiB armed;    msync the written range,
+//!  ──────────────────────────────────►  and its first 32 MiB armed;   msync the written range,
 //!  segment full: write the header into  renames an activated spare    advance the durable
 //!  the ready spare, carry on            to {first_seq:020}.vlj,       watermark; both modes:
-//!                                       prepares the next; unmaps     keep the 8 MiB ahead of the
+//!                                       prepares the next; unmaps     keep 32 MiB ahead of the
 //!                                       retired segments              writer armed writable
 //! ```
 //!
@@ -53,9 +53,11 @@ use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 
 /// The helper thread keeps this many bytes ahead of the writer mapped writable, so that the
-/// appending thread takes no page fault (and never waits in one for the filesystem). Those
-/// pages receive data within milliseconds under load, so arming them adds no writeback.
-const ARM_WINDOW: usize = 8 << 20;
+/// appending thread takes no page fault (and never waits in one for the filesystem). At 1M
+/// records/s those pages receive data within half a second, so arming them adds next to no
+/// writeback; at full speed (~2.5 GB/s) the window lasts ~13 ms, ample for a helper thread
+/// that is late to run.
+const ARM_WINDOW: usize = 32 << 20;
 /// ... and re-arms the window at least this often, since writeback write-protects the pages
 /// it cleans.
 const REARM_EVERY: Duration = Duration::from_millis(100);
@@ -660,8 +662,17 @@ fn preparer<S: Storage>(
         let spare = storage
             .create(SPARE_NAME, size)
             .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
-        // The first appends after the rollover must not fault (best effort).
-        let _ = spare.sync_handle().prefault_range(0, ARM_WINDOW);
+        // The first appends after the rollover must not fault; a spare that cannot be armed
+        // (a full disk) is refused here, at rollover, not by a SIGBUS later.
+        if let Err(source) = spare.sync_handle().prefault_range(0, ARM_WINDOW) {
+            if arming_failed(&source) {
+                return Err(JournalError::Prepare {
+                    file: storage.display_name(SPARE_NAME),
+                    offset: 0,
+                    source,
+                });
+            }
+        }
         Ok(spare)
     };
     if spare_tx.send(make(&storage)).is_err() {
@@ -754,9 +765,11 @@ fn helper_loop<Y: RangeSync>(
         let (gen, offset) = unpack(pos);
         let mut synced = false;
         if group {
-            // Whole pages, unless records have waited in the writer's page for a full
-            // period (a slow trickle) or this is the last sync before stopping.
-            let partial = stop || pending_since.is_some_and(|t| t.elapsed() >= poll);
+            // Whole pages, unless there are none to sync and records have waited in the
+            // writer's page for a full period (a slow trickle), or this is the last sync
+            // before stopping.
+            let partial =
+                stop || (mark_seq <= durable && pending_since.is_some_and(|t| t.elapsed() >= poll));
             let (target_seq, target_pos) = if partial {
                 (written.max(mark_seq), pos)
             } else {
@@ -798,7 +811,11 @@ fn helper_loop<Y: RangeSync>(
                 segs.pop_front();
             }
         }
-        arm_ahead(&segs, gen, offset, &mut armed);
+        if let Err(e) = arm_ahead(&segs, gen, offset, &mut armed) {
+            *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
+            shared.failed.store(true, Ordering::Release);
+            return;
+        }
         if synced {
             continue;
         }
@@ -817,21 +834,39 @@ fn arm_ahead<Y: RangeSync>(
     gen: u64,
     offset: usize,
     armed: &mut Armed,
-) {
+) -> Result<(), JournalError> {
     let due = armed.gen != gen
         || offset >= armed.from + ARM_WINDOW / 4
         || armed.at.elapsed() >= REARM_EVERY;
     if !due {
-        return;
+        return Ok(());
     }
     if let Some(seg) = segs.iter().find(|s| s.gen == gen) {
-        let _ = seg.handle.prefault_range(offset, ARM_WINDOW);
+        if let Err(source) = seg.handle.prefault_range(offset, ARM_WINDOW) {
+            if arming_failed(&source) {
+                return Err(JournalError::Prepare {
+                    file: seg.file.clone(),
+                    offset: offset as u64,
+                    source,
+                });
+            }
+        }
         *armed = Armed {
             gen,
             from: offset,
             at: Instant::now(),
         };
     }
+    Ok(())
+}
+
+/// Whether an error from arming pages means that writing them would fail (SIGBUS: EFAULT,
+/// typically a full disk; EIO), rather than that arming is unsupported (EINVAL before Linux
+/// 5.14) or was interrupted.
+fn arming_failed(e: &std::io::Error) -> bool {
+    const EIO: i32 = 5;
+    const EFAULT: i32 = 14;
+    matches!(e.raw_os_error(), Some(EIO) | Some(EFAULT))
 }
 
 /// Sync every segment older than generation `gen` to its end, and `gen` up to `offset`.

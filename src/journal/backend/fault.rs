@@ -1,5 +1,6 @@
 //! A fault-injecting backend for tests: wraps another backend and, following a shared
-//! [`FaultPlan`], fails or tears segment writes after a number of bytes, or fails syncs.
+//! [`FaultPlan`], fails or tears segment writes after a number of bytes, fails syncs, or fails
+//! the arming of pages ahead of the writer as a full disk does.
 //!
 //! Once a write fault has fired, every later write fails too (the disk, or the process, is
 //! gone), which is what a crash in the middle of an append looks like to recovery: the bytes
@@ -29,6 +30,7 @@ pub struct FaultPlan {
     tear: AtomicBool,
     tripped: AtomicBool,
     fail_syncs: AtomicBool,
+    fail_prefaults: AtomicBool,
     written: AtomicU64,
 }
 
@@ -39,6 +41,7 @@ impl Default for FaultPlan {
             tear: AtomicBool::new(false),
             tripped: AtomicBool::new(false),
             fail_syncs: AtomicBool::new(false),
+            fail_prefaults: AtomicBool::new(false),
             written: AtomicU64::new(0),
         }
     }
@@ -66,11 +69,18 @@ impl FaultPlan {
         self.fail_syncs.store(on, Ordering::SeqCst);
     }
 
-    /// Remove all planned faults: writes and syncs succeed again.
+    /// Make arming pages ahead of the writer fail as on a full disk (EFAULT: a write there
+    /// would raise SIGBUS).
+    pub fn fail_prefaults(&self, on: bool) {
+        self.fail_prefaults.store(on, Ordering::SeqCst);
+    }
+
+    /// Remove all planned faults: writes, syncs and prefaults succeed again.
     pub fn heal(&self) {
         self.budget.store(u64::MAX, Ordering::SeqCst);
         self.tripped.store(false, Ordering::SeqCst);
         self.fail_syncs.store(false, Ordering::SeqCst);
+        self.fail_prefaults.store(false, Ordering::SeqCst);
     }
 
     /// Whether a write fault has fired.
@@ -173,6 +183,10 @@ impl<Y: RangeSync> RangeSync for FaultSync<Y> {
     }
 
     fn prefault_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        if self.plan.fail_prefaults.load(Ordering::SeqCst) {
+            const EFAULT: i32 = 14;
+            return Err(io::Error::from_raw_os_error(EFAULT));
+        }
         self.inner.prefault_range(offset, len)
     }
 }
