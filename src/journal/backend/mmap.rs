@@ -238,7 +238,12 @@ impl Storage for MmapStorage {
         // (through `MmapSegment`), and the journal opens views only when no writer is active on
         // the file: recovery drops its views before it writes, and offline tools read journals
         // of stopped engines. Files are never truncated while mapped.
-        let map = unsafe { MmapOptions::new().map(&file)? };
+        //
+        // MAP_POPULATE: a reader goes through the whole file anyway (records, then the check
+        // that the rest is zero), and the journal's pages are 4 KiB folios (see `map_segment`),
+        // which would otherwise fault in one by one (replay from page cache 31M -> 39M
+        // records/s here).
+        let map = unsafe { MmapOptions::new().populate().map(&file)? };
         if !map.is_empty() {
             // Replay reads front to back; a hint only, so a failure is ignored.
             let _ = map.advise(Advice::Sequential);
