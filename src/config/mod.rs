@@ -104,7 +104,8 @@ pub struct EngineConfig {
     /// One shard per listed core, in this order (shard 0 on the first). Empty: every online
     /// core, read once at start from `/sys/devices/system/cpu/online`.
     pub cores: Vec<usize>,
-    /// Core of the control thread. Absent: the last shard core (shared on small hosts).
+    /// Core of the control thread. Absent: the first online core no shard uses, else the
+    /// last shard core (shared on small hosts).
     pub control_core: Option<usize>,
     /// Journals, routing map and shutdown marker live here (`--data` overrides it).
     pub data_dir: PathBuf,

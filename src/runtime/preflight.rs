@@ -96,7 +96,13 @@ pub fn plan_cores(
             })
         }
         Some(core) => core,
-        None => *shards.last().expect("at least one online core"),
+        // A core no shard spins on, if there is one (its 1 ms polls would otherwise preempt
+        // a shard); else share the last shard's.
+        None => online
+            .iter()
+            .copied()
+            .find(|c| !shards.contains(c))
+            .unwrap_or_else(|| *shards.last().expect("at least one online core")),
     };
     Ok((shards, control))
 }
@@ -169,6 +175,9 @@ mod tests {
     fn core_plan_uses_online_cores_and_names_bad_ones() {
         assert_eq!(plan_cores(&[], None, &[0, 1]).unwrap(), (vec![0, 1], 1));
         assert_eq!(plan_cores(&[1], Some(0), &[0, 1]).unwrap(), (vec![1], 0));
+        // A spare core takes the control thread; without one it shares the last shard's.
+        assert_eq!(plan_cores(&[0], None, &[0, 1, 2]).unwrap(), (vec![0], 1));
+        assert_eq!(plan_cores(&[1, 0], None, &[0, 1]).unwrap(), (vec![1, 0], 0));
         let err = plan_cores(&[0, 5], None, &[0, 1]).unwrap_err().to_string();
         assert!(
             err.starts_with("engine.cores names core 5, which is not online (online cores: 0,1)"),
