@@ -458,16 +458,7 @@ pub fn online_cores() -> Result<Vec<usize>, LoadError> {
 /// Where the echo baseline runs: every online core but the load cores, or all when no core
 /// is left.
 pub fn default_baseline_cores(online: &[usize], load: &[usize]) -> Vec<usize> {
-    let rest: Vec<usize> = online
-        .iter()
-        .copied()
-        .filter(|c| !load.contains(c))
-        .collect();
-    if rest.is_empty() {
-        online.to_vec()
-    } else {
-        rest
-    }
+    crate::runtime::preflight::spare_cores(online, load)
 }
 
 fn validate(config: &LoadConfig) -> Result<(), LoadError> {

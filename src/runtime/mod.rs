@@ -179,18 +179,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         routing,
         data_dir: data_dir.clone(),
         repair: options.repair,
-        helper_cores: {
-            let spare: Vec<usize> = online
-                .iter()
-                .copied()
-                .filter(|c| !cores.contains(c))
-                .collect();
-            if spare.is_empty() {
-                online.clone()
-            } else {
-                spare
-            }
-        },
+        helper_cores: preflight::spare_cores(&online, &cores),
         cores: cores.clone(),
         epoch: minstant::Instant::now(),
         stop,

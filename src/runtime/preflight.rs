@@ -62,6 +62,21 @@ pub fn online_cores() -> Result<Vec<usize>, PreflightError> {
     })
 }
 
+/// The online cores not in `used`, or every online core when none is left (small hosts):
+/// where helper threads, the echo baseline or a load generator go.
+pub fn spare_cores(online: &[usize], used: &[usize]) -> Vec<usize> {
+    let rest: Vec<usize> = online
+        .iter()
+        .copied()
+        .filter(|c| !used.contains(c))
+        .collect();
+    if rest.is_empty() {
+        online.to_vec()
+    } else {
+        rest
+    }
+}
+
 /// The shard cores and the control core for this config, checked against the online cores.
 pub fn plan_cores(
     configured: &[usize],
@@ -161,6 +176,13 @@ pub fn check_io_uring(proc_root: &Path) -> Result<Option<String>, PreflightError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn spare_cores_fall_back_to_all() {
+        assert_eq!(spare_cores(&[0, 1, 2], &[1]), vec![0, 2]);
+        assert_eq!(spare_cores(&[0, 1], &[0, 1]), vec![0, 1]);
+        assert_eq!(spare_cores(&[0], &[0]), vec![0]);
+    }
 
     #[test]
     fn cpu_lists_parse() {
