@@ -1,8 +1,8 @@
 //! What a shard measures, and the snapshots it sends to the control thread.
 //!
 //! Each shard owns a [`ShardMetrics`]: five HDR histograms (nanoseconds, 3 significant
-//! digits, 1 ns .. 60 s) and plain counters. Recording is a few nanoseconds, lock-free and
-//! allocation-free: a histogram `record` is an index computation and an add. Every
+//! digits, 1 ns .. 60 s) and plain counters. Recording takes no lock and allocates nothing:
+//! a histogram `record` is an index computation and an add. Every
 //! `metrics.interval_ms` the shard moves its interval histograms into a boxed
 //! [`ShardSnapshot`] (the only allocation, once per interval) and sends it over its control
 //! ring; the control thread merges snapshots and never reads shard memory.
