@@ -389,8 +389,8 @@ impl Shard {
                 self.begin_stop();
             }
             if !self.stopping {
-                // accept4 costs a syscall even when nobody connects (a quarter of a busy
-                // shard's core when done every pass): a busy shard polls the listener every
+                // accept4 costs a syscall even when nobody connects (see docs/BENCHMARKS.md,
+                // end to end): a busy shard polls the listener every
                 // 64 passes (still every few microseconds), an idle one every pass.
                 if idle || iterations % ACCEPT_EVERY == 0 {
                     work += self.accept();
