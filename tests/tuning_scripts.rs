@@ -55,6 +55,24 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
+/// Every path under `root`, `root` included, parents before children.
+fn walk_paths(root: &Path) -> Vec<PathBuf> {
+    let mut out = vec![root.to_path_buf()];
+    let mut i = 0;
+    while i < out.len() {
+        if out[i].is_dir() {
+            let mut children: Vec<PathBuf> = fs::read_dir(&out[i])
+                .expect("read dir")
+                .map(|e| e.expect("dir entry").path())
+                .collect();
+            children.sort();
+            out.extend(children);
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Every directory and file under a root, with file contents.
 #[derive(Debug, PartialEq, Eq, Clone)]
 enum Node {
@@ -167,6 +185,41 @@ impl FakeHost {
         snapshot(&self.root)
     }
 
+    /// A copy of what the scripts read from the checkout (`tuning/` and the fixture config,
+    /// at the same relative paths) under this host's temporary tree, readable by every user.
+    /// Panics, naming the folder, when the temporary tree itself cannot be entered by others
+    /// (`TMPDIR` pointing into a private folder): that is the runner's setting, and a test
+    /// that silently ran from the checkout instead would hide the problem.
+    fn public_checkout(&self) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let top = self.tmp.0.join("checkout");
+        if !top.exists() {
+            copy_tree(&repo().join("tuning"), &top.join("tuning"));
+            let config = top.join(CONFIG);
+            fs::create_dir_all(config.parent().expect("config parent")).expect("mkdir");
+            fs::copy(repo().join(CONFIG), &config).expect("copy fixture config");
+        }
+        // The temporary tree is ours: open it whatever the umask was.
+        for entry in [self.tmp.0.clone()].into_iter().chain(walk_paths(&top)) {
+            let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+            fs::set_permissions(&entry, fs::Permissions::from_mode(mode)).expect("chmod copy");
+        }
+        for dir in self.tmp.0.ancestors().skip(1) {
+            let mode = fs::metadata(dir)
+                .expect("stat temp dir")
+                .permissions()
+                .mode();
+            assert!(
+                mode & 0o001 != 0,
+                "{} (mode {:o}) cannot be entered by other users, so the scripts cannot run as \
+                 another user from under it: point TMPDIR at a world-traversable folder",
+                dir.display(),
+                mode & 0o777
+            );
+        }
+        top
+    }
+
     fn state(&self) -> String {
         format!("{}/var/lib/veloz-tuning/saved.tsv", self.root.display())
     }
@@ -177,18 +230,23 @@ impl FakeHost {
     }
 
     /// `run` under a command prefix (such as setpriv to drop root).
+    ///
+    /// With a prefix the scripts run as another user, who may not be able to enter the
+    /// checkout (a clone in root's 0700 home or in a `mktemp -d` folder): they then run from
+    /// a world-readable copy of `tuning/` and the fixture config in this host's temporary
+    /// tree (see [`FakeHost::public_checkout`]), never from the checkout itself.
     fn run_as(&self, prefix: &[&str], script: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut cmd = match prefix.split_first() {
+        let (mut cmd, top) = match prefix.split_first() {
             Some((first, rest)) => {
                 let mut cmd = Command::new(first);
                 cmd.args(rest).arg("bash");
-                cmd
+                (cmd, self.public_checkout())
             }
-            None => Command::new("bash"),
+            None => (Command::new("bash"), repo().to_path_buf()),
         };
-        cmd.arg(repo().join("tuning").join(script))
+        cmd.arg(top.join("tuning").join(script))
             .args(args)
-            .current_dir(repo())
+            .current_dir(&top)
             .env("LC_ALL", "C");
         for (key, _) in std::env::vars_os() {
             if key.to_string_lossy().starts_with("VELOZ_") {
