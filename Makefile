@@ -21,11 +21,12 @@ build: tools ## build the release binary (target/release/veloz)
 run: build ## the demo on embedded defaults
 	target/release/veloz demo
 
-test: tools ## every test: fmt, clippy, unit, property, integration, doc tests
+test: tools ## every test: fmt, clippy, docs, unit, property, integration, doc tests (whole workspace)
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
-	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --all-targets
-	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --doc
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --no-deps
+	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --workspace --all-targets
+	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --workspace --doc
 
 bench: tools ## criterion benchmarks (figures go to docs/BENCHMARKS.md)
 	$(CARGO) bench --locked
@@ -36,11 +37,12 @@ bench-all: build ## cargo bench, then engine + veloz load runs, into target/benc
 fmt: ## format the code
 	$(CARGO) fmt --all
 
-lint: tools ## rustfmt check and clippy with warnings as errors
+lint: tools ## rustfmt check, clippy and rustdoc with warnings as errors
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --no-deps
 
-schema: tools ## regenerate src/wire/generated and the Python client code from schemas/
+schema: tools ## regenerate crates/veloz-wire/src/generated and the Python client code from schemas/
 	scripts/dev/gen-schema.sh
 
 tune-check: ## host readiness report: PASS/WARN/FAIL per item (CONFIG=veloz.toml for [engine] cores)

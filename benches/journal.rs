@@ -34,11 +34,9 @@ use criterion::{Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use veloz::core::{Command, NewOrder, OrderKind, SelfTradePrevention, Seq, Side, TimeInForce};
-use veloz::journal::format::{RecordType, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
-use veloz::journal::{
-    self, Durability, JournalConfig, JournalReader, MmapStorage, OpenOptions, Writer,
-};
+use veloz_core::{Command, NewOrder, OrderKind, SelfTradePrevention, Seq, Side, TimeInForce};
+use veloz_journal::format::{RecordType, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN};
+use veloz_journal::{Durability, JournalConfig, JournalReader, MmapStorage, OpenOptions, Writer};
 
 const SEED: u64 = 0x4A4E_4C42;
 const SHARD: u16 = 0;
@@ -111,7 +109,7 @@ fn fresh_writer(dir: &Path, segment: u64) -> Writer<MmapStorage> {
         std::fs::remove_file(e.unwrap().path()).unwrap();
     }
     let storage = MmapStorage::new(dir).unwrap();
-    let (mut w, _) = journal::open(
+    let (mut w, _) = veloz_journal::open(
         storage,
         SHARD,
         &config(segment, Durability::None),
@@ -302,7 +300,7 @@ fn replay_benches(c: &mut Criterion, s: &Sizes, table: &mut Vec<String>) {
     let dir = bench_dir("replay");
     let storage = MmapStorage::new(&dir).unwrap();
     {
-        let (mut w, _) = journal::open(
+        let (mut w, _) = veloz_journal::open(
             storage.clone(),
             SHARD,
             &config(s.segment, Durability::None),
@@ -378,7 +376,7 @@ fn group_commit(s: &Sizes, table: &mut Vec<String>) {
     let mut rates = Vec::new();
     for _ in 0..3 {
         let dir = bench_dir("group-tput");
-        let (mut w, _) = journal::open(
+        let (mut w, _) = veloz_journal::open(
             MmapStorage::new(&dir).unwrap(),
             SHARD,
             &cfg,
@@ -406,7 +404,7 @@ fn group_commit(s: &Sizes, table: &mut Vec<String>) {
 
     // Ack latency at 1M records/s offered.
     let dir = bench_dir("group-lat");
-    let (mut w, _) = journal::open(
+    let (mut w, _) = veloz_journal::open(
         MmapStorage::new(&dir).unwrap(),
         SHARD,
         &cfg,

@@ -30,8 +30,10 @@ use criterion::{BatchSize, Criterion, Throughput};
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 
-use veloz::core::{Command, Engine, Event, OrderId, Side, TimeInForce};
-use veloz::workload::{generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig};
+use veloz_core::workload::{
+    generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig,
+};
+use veloz_core::{Command, Engine, Event, OrderId, Side, TimeInForce};
 
 const SEED: u64 = 1;
 /// Full passes per engine for the median and best throughput.

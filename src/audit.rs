@@ -3,23 +3,22 @@
 //!
 //! Rebuilding a shard is the recovery path itself: the journal's records, read with the
 //! same verifying [`JournalReader`] recovery uses, go through
-//! [`crate::runtime::journal::apply_record`] into a fresh [`Engine`] built from the same
+//! [`veloz_journal::replay::apply_record`] into a fresh [`Engine`] built from the same
 //! instruments and routing. So the state hash printed here is the one the engine would
 //! recover to, and a checkpoint record whose hash differs stops the replay with an error.
 //!
 //! The routing record (`DATA/routing.json`) says which shard owns which instrument; the
 //! configuration supplies the instruments' rules.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::config::Config;
-use crate::core::{Engine, Event, LevelView, Seq, Side, SymbolId};
-use crate::journal::{JournalError, JournalReader, MmapStorage, Record, RecordBody};
-use crate::runtime::journal::{apply_record, RecoverError};
-use crate::runtime::routing::{Routing, ROUTING_FILE};
-use crate::runtime::{ShutdownMarker, SHUTDOWN_MARKER};
+use veloz_config::routing::{Routing, ROUTING_FILE};
+use veloz_config::Config;
+use veloz_core::{Engine, Event, LevelView, Seq, Side, SymbolId};
+use veloz_engine::{ShutdownMarker, SHUTDOWN_MARKER};
+use veloz_journal::replay::{apply_record, RecoverError};
+use veloz_journal::{JournalError, JournalReader, MmapStorage, Record, RecordBody};
 
 /// Audit failures, each naming the file, shard or sequence.
 #[derive(Debug, thiserror::Error)]
@@ -108,7 +107,7 @@ fn shards(routing: &Routing, options: &ReplayOptions) -> Result<Vec<usize>, Audi
 }
 
 fn reader(data: &Path, shard: usize) -> Result<JournalReader<MmapStorage>, AuditError> {
-    let dir = crate::journal::shard_dir(data, shard as u16);
+    let dir = veloz_journal::shard_dir(data, shard as u16);
     if !dir.is_dir() {
         // MmapStorage would create it; an audit writes nothing.
         return Err(AuditError::Dir {

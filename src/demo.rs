@@ -25,10 +25,10 @@ use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 
 use crate::audit::{self, ReplayOptions, Verdict};
-use crate::config::Config;
-use crate::journal::Durability;
-use crate::load::{self, Credential, LoadConfig, Mode, DEFAULT_WINDOW};
-use crate::report::{read_log, write_plot, Series};
+use veloz_config::Config;
+use veloz_journal::Durability;
+use veloz_load::{Credential, LoadConfig, Mode, DEFAULT_WINDOW};
+use veloz_report::{read_log, write_plot, Series};
 
 /// What the demo runs.
 #[derive(Clone, Debug)]
@@ -124,7 +124,7 @@ impl EngineChild {
 }
 
 fn merged(path: &Path) -> anyhow::Result<Histogram<u64>> {
-    let mut h = crate::runtime::metrics::new_histogram();
+    let mut h = veloz_engine::metrics::new_histogram();
     for interval in read_log(path).with_context(|| format!("reading {}", path.display()))? {
         h.add(&interval.histogram).context("merging intervals")?;
     }
@@ -151,7 +151,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     config.journal.durability = Durability::None;
     let config_path = dir.join("veloz.toml");
     std::fs::write(&config_path, config.to_toml_string())?;
-    let online = load::online_cores()?;
+    let online = veloz_load::online_cores()?;
     println!(
         "veloz demo: {} online core(s) -> {} shard(s); everything goes to {}",
         online.len(),
@@ -217,7 +217,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
             ""
         }
     );
-    let report = load::run(&load_config)?;
+    let report = veloz_load::run(&load_config)?;
     println!("\n{}", report.to_text());
 
     let engine_out = engine.stop(Duration::from_secs(60))?;
@@ -247,7 +247,7 @@ pub fn run(options: &DemoOptions) -> anyhow::Result<()> {
     }
 
     let reports_dir = data.join("reports");
-    let report_file = reports_dir.join(crate::runtime::reports::REPORT_FILE);
+    let report_file = reports_dir.join(veloz_engine::reports::REPORT_FILE);
     let engine_report = std::fs::read_to_string(&report_file).unwrap_or_default();
     println!("\n{engine_report}");
 

@@ -2,7 +2,7 @@
 //! engine AND the naive reference; each test asserts the exact events, and both engines must
 //! agree on events and state hash after every command.
 
-use veloz::core::*;
+use veloz_core::*;
 
 const S: SymbolId = 7;
 const A: AccountId = 1;

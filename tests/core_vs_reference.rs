@@ -10,7 +10,7 @@
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use veloz::core::*;
+use veloz_core::*;
 
 const SYMBOLS: [SymbolId; 2] = [3, 9];
 

@@ -23,7 +23,7 @@ fn demo_runs_end_to_end_and_verifies_its_replay() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "demo failed:\n{stdout}\n{stderr}");
-    let shards = veloz::runtime::preflight::online_cores().unwrap().len();
+    let shards = veloz_config::preflight::online_cores().unwrap().len();
     assert_eq!(
         stdout
             .lines()

@@ -16,10 +16,10 @@ use std::time::Duration;
 
 use common::*;
 use veloz::audit;
-use veloz::client::{Client, Received};
-use veloz::config::Config;
-use veloz::core::*;
-use veloz::wire::{execution_reports, ExecType, ExecutionReport};
+use veloz_config::Config;
+use veloz_core::*;
+use veloz_load::client::{Client, Received};
+use veloz_wire::{execution_reports, ExecType, ExecutionReport};
 
 /// What a client saw, keyed so the replay can be compared with it.
 type Seen = Vec<ExecutionReport<'static>>;
@@ -139,7 +139,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         let mut engine = audit::engine_for(&cfg, &routing, shard);
         let mut events = Vec::new();
         audit::for_each_record(&data, shard, None, |rec| {
-            veloz::runtime::journal::apply_record(&mut engine, rec, &mut events).unwrap();
+            veloz_journal::replay::apply_record(&mut engine, rec, &mut events).unwrap();
             for e in &events {
                 for (account, r) in execution_reports(e, rec.seq, rec.ts) {
                     replayed.entry(account).or_default().insert(key(&r));
@@ -343,7 +343,7 @@ fn mid_journal_corruption_refuses_to_start_unless_repaired() {
         .find(|p| p.extension().is_some_and(|e| e == "vlj"))
         .unwrap();
     let mut bytes = std::fs::read(&segment).unwrap();
-    use veloz::journal::format::{REC_LEN, SEGMENT_HEADER_LEN};
+    use veloz_journal::format::{REC_LEN, SEGMENT_HEADER_LEN};
     let mut offset = SEGMENT_HEADER_LEN;
     for _ in 0..4 {
         let len = &bytes[offset + REC_LEN..offset + REC_LEN + 4];

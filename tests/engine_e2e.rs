@@ -9,15 +9,15 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use veloz::client::{Client, ClientError, Received};
-use veloz::core::*;
-use veloz::runtime::routing::Routing;
-use veloz::wire::{ExecType, ExecutionReport, Liquidity, LogoutReason};
+use veloz_config::routing::Routing;
+use veloz_core::*;
+use veloz_load::client::{Client, ClientError, Received};
+use veloz_wire::{ExecType, ExecutionReport, Liquidity, LogoutReason};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 fn shards_online() -> usize {
-    veloz::runtime::preflight::online_cores().unwrap().len()
+    veloz_config::preflight::online_cores().unwrap().len()
 }
 
 /// Shard of a session, from its session id.
@@ -52,7 +52,7 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
     let _serial = serial();
     let dir = TempDir::new("e2e-cross");
     let engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
-    let config = veloz::config::Config::default();
+    let config = veloz_config::Config::default();
     let routing = Routing::from_config(&config, shards_online()).unwrap();
     let mut alices = sessions_on_every_shard(&engine.addr, ALICE);
     let mut bobs = sessions_on_every_shard(&engine.addr, BOB);
@@ -318,7 +318,7 @@ fn clean_restart_keeps_state_and_resting_orders() {
     let engine = EngineProcess::start(&config);
     let (mut alice, _) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
     let mut resting = Vec::new();
-    for (i, inst) in veloz::config::Config::default()
+    for (i, inst) in veloz_config::Config::default()
         .instruments()
         .iter()
         .enumerate()
@@ -338,7 +338,7 @@ fn clean_restart_keeps_state_and_resting_orders() {
     }
     let (code, stdout, stderr) = engine.stop();
     assert_eq!(code, 0, "{}", stderr.join("\n"));
-    let marker = veloz::runtime::ShutdownMarker::read(&dir.path().join("data"))
+    let marker = veloz_engine::ShutdownMarker::read(&dir.path().join("data"))
         .expect("clean-shutdown marker");
     let hashes: Vec<String> = stdout
         .iter()
@@ -590,10 +590,10 @@ fn full_rings_pause_sessions_and_lose_nothing() {
     );
     std::fs::write(&config, text).unwrap();
     let engine = EngineProcess::start(&config);
-    let routing = Routing::from_config(&veloz::config::Config::default(), shards_online()).unwrap();
+    let routing = Routing::from_config(&veloz_config::Config::default(), shards_online()).unwrap();
     let (mut c, session) = Client::logon(&engine.addr, ALICE.0, ALICE.1).unwrap();
     let home = shard_of_session(session);
-    let inst = veloz::config::Config::default()
+    let inst = veloz_config::Config::default()
         .instruments()
         .into_iter()
         .find(|i| routing.shard_of(i.id) != Some(home))

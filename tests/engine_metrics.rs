@@ -9,9 +9,9 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-use veloz::client::Client;
-use veloz::core::Side;
-use veloz::wire::ExecType;
+use veloz_core::Side;
+use veloz_load::client::Client;
+use veloz_wire::ExecType;
 
 /// One scrape: HTTP when `http`, else a raw connection that sends nothing.
 fn scrape(addr: &str, http: bool) -> String {
@@ -157,7 +157,7 @@ fn metrics_socket_serves_valid_exposition_and_counters_move() {
         );
     }
     // Interval logs in the standard format, readable back, with every ack in them.
-    let log = veloz::report::hdrlog::read_log(reports.join("ingress_to_ack.hlog")).unwrap();
+    let log = veloz_report::hdrlog::read_log(reports.join("ingress_to_ack.hlog")).unwrap();
     assert!(log.len() >= 2, "{} intervals", log.len());
     let count: u64 = log.iter().map(|i| i.histogram.len()).sum();
     assert_eq!(count, 300);

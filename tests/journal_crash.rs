@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use rand::{Rng, SeedableRng};
 use rand_pcg::Pcg64;
 
-use veloz::core::{
+use veloz_core::{
     Command, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
-use veloz::journal::{
-    self, Durability, FaultMode, FaultPlan, FaultStorage, JournalConfig, JournalWarning,
-    MmapStorage, OpenOptions, RecordBody,
+use veloz_journal::{
+    Durability, FaultMode, FaultPlan, FaultStorage, JournalConfig, JournalWarning, MmapStorage,
+    OpenOptions, RecordBody,
 };
 
 const CHILD_ENV: &str = "VELOZ_JOURNAL_CRASH_CHILD";
@@ -80,7 +80,7 @@ fn config(durability: Durability, burst: u64) -> JournalConfig {
 fn child(dir: PathBuf, durability: Durability, burst: u64, tear_after: Option<u64>) -> ! {
     let plan = FaultPlan::new();
     let storage = FaultStorage::new(MmapStorage::new(dir).expect("child: storage"), plan.clone());
-    let (mut w, _) = journal::open(
+    let (mut w, _) = veloz_journal::open(
         storage,
         SHARD,
         &config(durability, burst),
@@ -223,7 +223,7 @@ fn sigkill_at_random_points_loses_nothing_written() {
         // Reopen: everything reported is there and intact.
         let storage = MmapStorage::new(&dir).unwrap();
         let mut expected = 1u64;
-        let (mut w, report) = journal::open_with(
+        let (mut w, report) = veloz_journal::open_with(
             storage.clone(),
             SHARD,
             &config(durability, burst),
@@ -275,7 +275,7 @@ fn sigkill_at_random_points_loses_nothing_written() {
         w.close().unwrap();
 
         // And the tail is clean: a second open finds nothing to fix.
-        let (w, report) = journal::open(
+        let (w, report) = veloz_journal::open(
             storage.clone(),
             SHARD,
             &config(durability, burst),

@@ -7,13 +7,13 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use veloz::core::{
+use veloz_core::{
     CancelOrder, Command, NewOrder, OrderKind, SelfTradePrevention, Side, TimeInForce,
 };
-use veloz::journal::format::{last_nonzero_end, SEGMENT_HEADER_LEN};
-use veloz::journal::layout::{segment_name, SPARE_NAME};
-use veloz::journal::{
-    self, Durability, JournalConfig, JournalReader, MmapStorage, OpenOptions, RecordBody,
+use veloz_journal::format::{last_nonzero_end, SEGMENT_HEADER_LEN};
+use veloz_journal::layout::{segment_name, SPARE_NAME};
+use veloz_journal::{
+    Durability, JournalConfig, JournalReader, MmapStorage, OpenOptions, RecordBody,
 };
 
 const SHARD: u16 = 0;
@@ -77,7 +77,8 @@ fn storage(dir: &TempDir) -> MmapStorage {
 }
 
 fn write_journal(dir: &TempDir, n: u64) {
-    let (mut w, _) = journal::open(storage(dir), SHARD, &config(), OpenOptions::default()).unwrap();
+    let (mut w, _) =
+        veloz_journal::open(storage(dir), SHARD, &config(), OpenOptions::default()).unwrap();
     for _ in 0..n {
         let seq = w.next_seq();
         w.append_command(seq * 10, &cmd_for(seq)).unwrap();
@@ -125,7 +126,7 @@ fn torn_tail_on_disk_is_truncated_with_a_warning() {
         &[80, 0, 0, 0, 0xAA, 0xBB, 0xCC, 0xDD, 61, 0, 0, 0, 0, 0, 0],
     );
     let (mut w, report) =
-        journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
+        veloz_journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
     assert_eq!(
         report
             .warnings
@@ -154,9 +155,8 @@ fn corruption_on_disk_is_refused_then_repaired() {
     let b = read_at(&path, off + 50, 1)[0];
     edit(&path, off + 50, &[b ^ 0x04]);
 
-    let e = journal::open(storage(&dir), SHARD, &config(), OpenOptions::default())
-        .err()
-        .expect("must refuse");
+    let e = veloz_journal::open(storage(&dir), SHARD, &config(), OpenOptions::default())
+        .expect_err("must refuse");
     let msg = e.to_string();
     let prefix = format!(
         "corrupt journal {} at offset {off} after seq 9: record CRC mismatch (stored ",
@@ -178,7 +178,7 @@ fn corruption_on_disk_is_refused_then_repaired() {
         .iter()
         .map(|n| last_nonzero_end(&fs::read(dir.file(n)).unwrap(), 0).unwrap())
         .sum();
-    let (mut w, report) = journal::open(
+    let (mut w, report) = veloz_journal::open(
         storage(&dir),
         SHARD,
         &config(),
@@ -206,7 +206,7 @@ fn corruption_on_disk_is_refused_then_repaired() {
     w.close().unwrap();
     assert_eq!(check_all(&dir), 70);
     let (_, report) =
-        journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
+        veloz_journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
     assert!(report.warnings.is_empty());
 }
 
@@ -216,7 +216,7 @@ fn activated_spare_on_disk_is_renamed() {
     write_journal(&dir, 55);
     fs::rename(dir.file(&segment_name(51)), dir.file(SPARE_NAME)).unwrap();
     let (w, report) =
-        journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
+        veloz_journal::open(storage(&dir), SHARD, &config(), OpenOptions::default()).unwrap();
     assert_eq!(
         report
             .warnings
@@ -246,7 +246,8 @@ fn group_commit_on_disk() {
         group_max_wait_us: 200,
         ..config().with_durability(Durability::Group)
     };
-    let (mut w, _) = journal::open(storage(&dir), SHARD, &config, OpenOptions::default()).unwrap();
+    let (mut w, _) =
+        veloz_journal::open(storage(&dir), SHARD, &config, OpenOptions::default()).unwrap();
     let mark = w.watermark();
     for seq in 1..=500u64 {
         w.append_command(seq * 10, &cmd_for(seq)).unwrap();

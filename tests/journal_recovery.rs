@@ -5,19 +5,19 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use veloz::core::{
+use veloz_core::{
     CancelOrder, Command, MassCancel, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Side,
     TimeInForce,
 };
-use veloz::journal::format::{
+use veloz_journal::format::{
     encode_record, last_nonzero_end, RecordType, SegmentHeader, SEGMENT_HEADER_LEN,
 };
-use veloz::journal::layout::{segment_name, SPARE_NAME};
-use veloz::journal::payload::encode_command;
-use veloz::journal::{
-    self, Checkpoint, CheckpointReason, Durability, FaultMode, FaultPlan, FaultStorage,
-    JournalConfig, JournalError, JournalReader, JournalWarning, MemStorage, OpenOptions, Record,
-    RecordBody, Storage,
+use veloz_journal::layout::{segment_name, SPARE_NAME};
+use veloz_journal::payload::encode_command;
+use veloz_journal::{
+    Checkpoint, CheckpointReason, Durability, FaultMode, FaultPlan, FaultStorage, JournalConfig,
+    JournalError, JournalReader, JournalWarning, MemStorage, OpenOptions, Record, RecordBody,
+    Storage,
 };
 
 const SHARD: u16 = 3;
@@ -76,11 +76,11 @@ fn small() -> JournalConfig {
 fn open<S: Storage>(
     s: &S,
     config: &JournalConfig,
-) -> (journal::Writer<S>, journal::RecoveryReport) {
-    journal::open(s.clone(), SHARD, config, OpenOptions::default()).expect("open")
+) -> (veloz_journal::Writer<S>, veloz_journal::RecoveryReport) {
+    veloz_journal::open(s.clone(), SHARD, config, OpenOptions::default()).expect("open")
 }
 
-fn append_n<S: Storage>(w: &mut journal::Writer<S>, n: u64) {
+fn append_n<S: Storage>(w: &mut veloz_journal::Writer<S>, n: u64) {
     for _ in 0..n {
         let seq = w.next_seq();
         assert_eq!(w.append_command(ts_for(seq), &cmd_for(seq)).unwrap(), seq);
@@ -127,7 +127,7 @@ fn round_trip_of_every_record_type_across_segments() {
 
     let mut seen: Vec<Record> = Vec::new();
     let (w, report) =
-        journal::open_with(mem.clone(), SHARD, &small(), OpenOptions::default(), |r| {
+        veloz_journal::open_with(mem.clone(), SHARD, &small(), OpenOptions::default(), |r| {
             seen.push(*r)
         })
         .unwrap();
@@ -327,9 +327,8 @@ fn mid_journal_corruption_refuses_then_repairs() {
         .map(|n| last_nonzero_end(&mem.read(n).unwrap(), 0).unwrap())
         .sum();
 
-    let e = journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
-        .err()
-        .expect("a corrupt journal must not open");
+    let e = veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
+        .expect_err("a corrupt journal must not open");
     let msg = e.to_string();
     assert!(
         msg.starts_with(&format!(
@@ -353,7 +352,7 @@ fn mid_journal_corruption_refuses_then_repairs() {
     drop(r);
 
     let repair = OpenOptions { repair: true };
-    let (mut w, report) = journal::open(mem.clone(), SHARD, &small(), repair).unwrap();
+    let (mut w, report) = veloz_journal::open(mem.clone(), SHARD, &small(), repair).unwrap();
     assert_eq!(
         report.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
         vec![format!(
@@ -433,7 +432,7 @@ fn missing_segment_is_a_sequence_gap() {
         .iter()
         .map(|n| last_nonzero_end(&mem.read(n).unwrap(), 0).unwrap())
         .sum();
-    let e = journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
+    let e = veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
         .err()
         .unwrap();
     assert_eq!(
@@ -441,7 +440,7 @@ fn missing_segment_is_a_sequence_gap() {
         "corrupt journal mem:00000000000000000101.vlj at offset 0 after seq 50: segment starts at seq 101, expected seq 51; valid records follow (60 records, first seq 101 in mem:00000000000000000101.vlj at offset 64): refusing to open without repair"
     );
     let (mut w, report) =
-        journal::open(mem.clone(), SHARD, &small(), OpenOptions { repair: true }).unwrap();
+        veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions { repair: true }).unwrap();
     assert_eq!(
         report.warnings[0].to_string(),
         format!(
@@ -460,7 +459,7 @@ fn header_problems_are_named() {
     let (mut w, _) = open(&mem, &small());
     append_n(&mut w, 3);
     w.close().unwrap();
-    let e = journal::open(mem.clone(), SHARD + 1, &small(), OpenOptions::default())
+    let e = veloz_journal::open(mem.clone(), SHARD + 1, &small(), OpenOptions::default())
         .err()
         .unwrap();
     assert_eq!(
@@ -468,7 +467,7 @@ fn header_problems_are_named() {
         "mem:00000000000000000001.vlj: segment belongs to shard 3, this is the journal of shard 4"
     );
     mem.rename(&seg(1), &seg(2)).unwrap();
-    let e = journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
+    let e = veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions::default())
         .err()
         .unwrap();
     assert_eq!(
@@ -482,7 +481,7 @@ fn header_problems_are_named() {
     let crc = crc32c::crc32c(&h[..60]);
     h[60..64].copy_from_slice(&crc.to_le_bytes());
     mem.patch(&seg(1), 0, &h);
-    let e = journal::open(mem.clone(), SHARD, &small(), OpenOptions { repair: true })
+    let e = veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions { repair: true })
         .err()
         .unwrap();
     assert_eq!(
@@ -602,7 +601,7 @@ fn payload_too_large_and_bad_config() {
     // Not poisoned by a refused payload.
     append_n(&mut w, 1);
     drop(w);
-    let e = journal::open(
+    let e = veloz_journal::open(
         mem,
         SHARD,
         &small().with_segment_size(100),
@@ -626,7 +625,7 @@ fn unknown_payload_is_named_with_file_offset_and_seq() {
     p[0] = 1;
     w.append_record(RecordType::Command, ts_for(3), &p).unwrap();
     w.close().unwrap();
-    let e = journal::open(mem, SHARD, &small(), OpenOptions { repair: true })
+    let e = veloz_journal::open(mem, SHARD, &small(), OpenOptions { repair: true })
         .err()
         .unwrap();
     assert_eq!(

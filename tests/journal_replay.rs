@@ -9,18 +9,18 @@
 //!   replaying those bytes must give its known state hash: a change that breaks old journals,
 //!   or changes what they replay to, fails here.
 
-use veloz::core::{
+use veloz_core::workload::{generate, synthetic_instruments, timestamp_of, WorkloadConfig};
+use veloz_core::{
     CancelOrder, Command, Event, Instrument, MassCancel, NewOrder, OrderKind, ReplaceOrder,
     SelfTradePrevention, Seq, Side, TimeInForce,
 };
-use veloz::journal::format::last_nonzero_end;
-use veloz::journal::layout::segment_name;
-use veloz::journal::{
-    self, Checkpoint, CheckpointReason, Durability, JournalConfig, JournalReader, MemStorage,
+use veloz_journal::format::last_nonzero_end;
+use veloz_journal::layout::segment_name;
+use veloz_journal::replay::apply_record;
+use veloz_journal::{
+    Checkpoint, CheckpointReason, Durability, JournalConfig, JournalReader, MemStorage,
     OpenOptions, RecordBody, Storage,
 };
-use veloz::runtime::journal::apply_record;
-use veloz::workload::{generate, synthetic_instruments, timestamp_of, WorkloadConfig};
 
 const SEED: u64 = 20_260_103;
 
@@ -36,7 +36,7 @@ fn live_and_replayed_from_the_journal_are_identical() {
     };
 
     // Live: sequence, append, apply.
-    let (mut w, _) = journal::open(mem.clone(), 0, &config, OpenOptions::default()).unwrap();
+    let (mut w, _) = veloz_journal::open(mem.clone(), 0, &config, OpenOptions::default()).unwrap();
     let mut live = wl.engine();
     let mut live_events: Vec<(Seq, Vec<Event>)> = Vec::new();
     let mut trades = 0;
@@ -69,13 +69,14 @@ fn live_and_replayed_from_the_journal_are_identical() {
     let mut engine = wl.engine();
     let mut replayed: Vec<(Seq, Vec<Event>)> = Vec::new();
     let mut scratch = Vec::new();
-    let (w, report) = journal::open_with(mem.clone(), 0, &config, OpenOptions::default(), |rec| {
-        apply_record(&mut engine, rec, &mut scratch).expect("checkpoint verifies");
-        if let RecordBody::Command(_) = rec.body {
-            replayed.push((rec.seq, scratch.clone()));
-        }
-    })
-    .unwrap();
+    let (w, report) =
+        veloz_journal::open_with(mem.clone(), 0, &config, OpenOptions::default(), |rec| {
+            apply_record(&mut engine, rec, &mut scratch).expect("checkpoint verifies");
+            if let RecordBody::Command(_) = rec.body {
+                replayed.push((rec.seq, scratch.clone()));
+            }
+        })
+        .unwrap();
     assert!(report.warnings.is_empty(), "{:?}", report.warnings);
     assert_eq!(
         report.last_checkpoint.map(|(s, c)| (s, c.state_hash)),
@@ -89,7 +90,7 @@ fn live_and_replayed_from_the_journal_are_identical() {
     drop(w);
 
     // A checkpoint that does not match the replayed state is caught.
-    let (mut w, _) = journal::open(mem.clone(), 0, &config, OpenOptions::default()).unwrap();
+    let (mut w, _) = veloz_journal::open(mem.clone(), 0, &config, OpenOptions::default()).unwrap();
     w.append_checkpoint(
         1,
         &Checkpoint {
@@ -223,8 +224,8 @@ fn format_v1_bytes_and_their_replay_are_stable() {
 
     // This version still writes exactly the pinned bytes.
     let mem = MemStorage::new();
-    let (mut w, _) = journal::open(mem.clone(), 5, &config, OpenOptions::default()).unwrap();
-    let mut engine = veloz::core::Engine::new(5, &instruments);
+    let (mut w, _) = veloz_journal::open(mem.clone(), 5, &config, OpenOptions::default()).unwrap();
+    let mut engine = veloz_core::Engine::new(5, &instruments);
     let mut scratch = Vec::new();
     for cmd in fixture_commands() {
         let seq = w.next_seq();
@@ -259,7 +260,7 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     let mut file = unhex(GOLDEN_HEX);
     file.resize(4096, 0);
     old.save(&segment_name(1), &file).unwrap();
-    let mut engine = veloz::core::Engine::new(5, &instruments);
+    let mut engine = veloz_core::Engine::new(5, &instruments);
     let mut records = 0;
     for rec in JournalReader::open(old.clone(), 5).unwrap() {
         apply_record(&mut engine, &rec.unwrap(), &mut scratch).expect("its checkpoint verifies");

@@ -74,9 +74,9 @@ fn check_result(v: &Value, which: &str) {
 }
 
 /// Intervals in an interval log, read back with the report module.
-fn intervals(path: &Path) -> Vec<veloz::report::Interval> {
+fn intervals(path: &Path) -> Vec<veloz_report::Interval> {
     assert!(path.exists(), "no interval log at {}", path.display());
-    veloz::report::read_log(path).unwrap()
+    veloz_report::read_log(path).unwrap()
 }
 
 #[test]

@@ -104,7 +104,7 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use veloz::core::{
+use veloz_core::{
     AccountId, CancelOrder, Command, Engine, Event, Instrument, NewOrder, OrderId, OrderKind,
     Price, Qty, ReplaceOrder, SelfTradePrevention, Side, SymbolId, TimeInForce,
 };

@@ -16,9 +16,9 @@ use std::process::{Child, Command as Process, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
 use common::*;
-use veloz::client::Client;
-use veloz::core::Side;
-use veloz::wire::ExecType;
+use veloz_core::Side;
+use veloz_load::client::Client;
+use veloz_wire::ExecType;
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,11 +1,11 @@
-//! Interval logs written by `veloz::report::IntervalLog` read back exactly, carry the
+//! Interval logs written by `veloz_report::IntervalLog` read back exactly, carry the
 //! standard header lines, and are readable line by line while being written.
 
 use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
-use veloz::report::{read_log, read_log_file, HdrLogError, IntervalLog};
+use veloz_report::{read_log, read_log_file, HdrLogError, IntervalLog};
 
 fn dir(name: &str) -> PathBuf {
     let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("report_hdrlog-{name}"));

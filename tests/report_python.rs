@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
-use veloz::report::{read_log_file, summarize, IntervalLog};
+use veloz_report::{read_log_file, summarize, IntervalLog};
 
 const SCRIPT: &str = r#"
 import sys

@@ -7,7 +7,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use hdrhistogram::Histogram;
 use resvg::usvg::roxmltree;
-use veloz::report::{
+use veloz_report::{
     compare, read_log_file, render_comparison, render_report, render_svg, summarize, IntervalLog,
     Series, Summary,
 };

@@ -11,12 +11,12 @@ use flatbuffers::FlatBufferBuilder;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestCaseError, TestRng, TestRunner};
-use veloz::core::{
+use veloz_core::{
     CancelOrder, CancelReason, Command, Event, Fill, MassCancel, NewOrder, OrderKind, RejectReason,
     ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
-use veloz::wire::generated as fb;
-use veloz::wire::{
+use veloz_wire::generated as fb;
+use veloz_wire::{
     decode_client, decode_engine, ClientMessage, EngineMessage, FrameDecoder, FrameEncoder,
     InstrumentInfo, LogonAck, Logout, LogoutReason, TradePrint, WireError, DEFAULT_MAX_FRAME_LEN,
 };

@@ -9,11 +9,11 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use veloz::core::{
+use veloz_core::{
     Command as CoreCommand, NewOrder, OrderKind, RejectReason, SelfTradePrevention, Side,
     TimeInForce,
 };
-use veloz::wire::{decode_client, ClientMessage, ExecType, ExecutionReport, FrameEncoder};
+use veloz_wire::{decode_client, ClientMessage, ExecType, ExecutionReport, FrameEncoder};
 
 const SCRIPT: &str = r#"
 import sys

@@ -4,12 +4,12 @@
 //! WireError that names the field and value and maps to the right reject reason.
 
 use flatbuffers::FlatBufferBuilder;
-use veloz::core::{
+use veloz_core::{
     CancelOrder, CancelReason, Command, Event, Fill, Instrument, MassCancel, NewOrder, OrderKind,
     RejectReason, ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
-use veloz::wire::generated as fb;
-use veloz::wire::{
+use veloz_wire::generated as fb;
+use veloz_wire::{
     decode_client, decode_engine, execution_reports, trade_print, ClientMessage, Direction,
     EngineMessage, ExecType, ExecutionReport, FrameEncoder, Heartbeat, InstrumentInfo, Liquidity,
     Logon, LogonAck, Logout, LogoutReason, TradePrint, WireError,
@@ -90,7 +90,7 @@ fn session_messages_round_trip() {
 
 #[test]
 fn logon_ack_round_trips_with_configured_instruments() {
-    let config = veloz::config::Config::default();
+    let config = veloz_config::Config::default();
     let instruments: Vec<Instrument> = config.instruments();
     let ack = LogonAck {
         session_id: 0xDEAD_BEEF_0000_0001,

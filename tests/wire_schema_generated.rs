@@ -1,4 +1,4 @@
-//! The committed generated code (src/wire/generated/, scripts/client/veloz_wire/) must be
+//! The committed generated code (crates/veloz-wire/src/generated/, scripts/client/veloz_wire/) must be
 //! exactly what flatc 25.12.19 makes of schemas/veloz.fbs.
 //!
 //! The test runs scripts/dev/gen-schema.sh itself into a temporary directory, so the flatc
@@ -10,7 +10,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GENERATED_DIRS: [&str; 2] = ["src/wire/generated", "scripts/client/veloz_wire"];
+const GENERATED_DIRS: [&str; 2] = [
+    "crates/veloz-wire/src/generated",
+    "scripts/client/veloz_wire",
+];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate the FlatBuffers code of the wire protocol from schemas/veloz.fbs:
-#   Rust   -> src/wire/generated/{mod.rs,veloz_generated.rs}
+#   Rust   -> crates/veloz-wire/src/generated/{mod.rs,veloz_generated.rs}
 #   Python -> scripts/client/veloz_wire/{__init__.py,veloz_generated.py}
 #
 # Usage: scripts/dev/gen-schema.sh [OUT_ROOT]
@@ -40,7 +40,7 @@ rust_flags=(--rust)
 python_flags=(--python --gen-onefile)
 
 schema=schemas/veloz.fbs
-rust_dir="$out/src/wire/generated"
+rust_dir="$out/crates/veloz-wire/src/generated"
 py_dir="$out/scripts/client/veloz_wire"
 
 tmp=$(mktemp -d)
@@ -124,5 +124,5 @@ EOF
 } >"$py_dir/__init__.py"
 
 if [ "$out" = "$root" ]; then
-  echo "gen-schema: wrote src/wire/generated/ and scripts/client/veloz_wire/ with flatc $want" >&2
+  echo "gen-schema: wrote crates/veloz-wire/src/generated/ and scripts/client/veloz_wire/ with flatc $want" >&2
 fi

@@ -9,10 +9,10 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::audit;
-use crate::config::Config;
-use crate::core::{Command, Event, Seq};
-use crate::journal::RecordBody;
-use crate::runtime::journal::apply_record;
+use veloz_config::Config;
+use veloz_core::{Command, Event, Seq};
+use veloz_journal::replay::apply_record;
+use veloz_journal::RecordBody;
 
 #[derive(Debug, Args)]
 pub struct JournalArgs {
@@ -112,7 +112,7 @@ pub fn run_journal(args: &JournalArgs) -> anyhow::Result<ExitCode> {
                                 rec.seq,
                                 rec.ts,
                                 names.get(symbol).map_or("", String::as_str),
-                                if *aggressor == crate::core::Side::Buy { "buy" } else { "sell" },
+                                if *aggressor == veloz_core::Side::Buy { "buy" } else { "sell" },
                                 maker.order_id,
                                 maker.account,
                                 taker.order_id,

@@ -1,5 +1,5 @@
 //! `veloz load`: drive a running engine and report round-trip latency and throughput
-//! (see [`crate::load`] for how latency is measured).
+//! (see [`veloz_load`] for how latency is measured).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 
-use crate::config::Config;
-use crate::load::{self, Credential, LoadConfig, Mode};
-use crate::workload::DEFAULT_SEED;
+use veloz_config::Config;
+use veloz_core::workload::DEFAULT_SEED;
+use veloz_load::{Credential, LoadConfig, Mode};
 
 /// Open loop at this many orders per second when neither --rate nor --closed-loop is given.
 const DEFAULT_RATE: u64 = 10_000;
@@ -97,16 +97,16 @@ fn seconds(option: &str, s: f64) -> anyhow::Result<Duration> {
 }
 
 pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
-    let online = load::online_cores()?;
+    let online = veloz_load::online_cores()?;
     let cores = args
         .cores
         .as_deref()
-        .map(|c| load::parse_cores("--cores", c, &online))
+        .map(|c| veloz_load::parse_cores("--cores", c, &online))
         .transpose()?;
     let baseline_cores = args
         .baseline_cores
         .as_deref()
-        .map(|c| load::parse_cores("--baseline-cores", c, &online))
+        .map(|c| veloz_load::parse_cores("--baseline-cores", c, &online))
         .transpose()?;
     let mode = if args.closed_loop {
         Mode::Closed {
@@ -115,7 +115,7 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         Mode::Open {
             rate: args.rate.unwrap_or(DEFAULT_RATE),
-            window: args.window.unwrap_or(load::DEFAULT_WINDOW),
+            window: args.window.unwrap_or(veloz_load::DEFAULT_WINDOW),
         }
     };
     let accounts = if let Some(path) = &args.accounts_file {
@@ -146,7 +146,8 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         baseline: args.baseline,
         baseline_cores,
     };
-    let report = load::run(&load_config).with_context(|| format!("load on {}", args.connect))?;
+    let report =
+        veloz_load::run(&load_config).with_context(|| format!("load on {}", args.connect))?;
     if args.json {
         println!(
             "{}",

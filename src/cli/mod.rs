@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::config::Config;
+use veloz_config::Config;
 
 pub mod demo;
 pub mod journal;

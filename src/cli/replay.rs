@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use crate::audit::{self, ReplayOptions, Verdict};
-use crate::config::Config;
-use crate::core::Seq;
+use veloz_config::Config;
+use veloz_core::Seq;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {

@@ -1,5 +1,5 @@
 //! `veloz report FILE... [--tag TAG] [--json] [--compare] [--plot OUT.svg|OUT.png]`:
-//! summarise HdrHistogram interval logs (see [`crate::report`]).
+//! summarise HdrHistogram interval logs (see [`veloz_report`]).
 //!
 //! - Without `--compare`, all FILEs are one run (one log per shard, say): intervals are
 //!   merged per tag and printed as one percentile table, a column per tag.
@@ -12,8 +12,8 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use crate::report::summary::tag_label;
-use crate::report::{
+use veloz_report::summary::tag_label;
+use veloz_report::{
     compare, merge_by_tag, read_log_file, render_comparison, render_report, write_plot,
     CompareReport, LogFile, Merged, Report, Series, Summary,
 };

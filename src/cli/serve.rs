@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::config::Config;
-use crate::runtime::{serve, ServeOptions};
+use veloz_config::Config;
+use veloz_engine::{serve, ServeOptions};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {

@@ -1,5 +1,5 @@
 //! `veloz workload` and `veloz demo`: generate a seeded exchange-core workload (see
-//! [`crate::workload`]), time it through a fresh matching [`Engine`] and print a summary.
+//! [`veloz_core::workload`]), time it through a fresh matching [`Engine`] and print a summary.
 //!
 //! Two timed passes over the same stream, each into a fresh engine with the prefill applied
 //! untimed:
@@ -17,11 +17,11 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 
-use crate::config::Config;
-use crate::core::{CancelReason, Command, Engine, Event, RejectReason, TimeInForce};
-use crate::workload::{
+use veloz_config::Config;
+use veloz_core::workload::{
     generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig, DEFAULT_SEED,
 };
+use veloz_core::{CancelReason, Command, Engine, Event, RejectReason, TimeInForce};
 
 /// Arguments of `veloz workload`.
 #[derive(Debug, Clone, clap::Args)]
@@ -106,7 +106,7 @@ const CANCEL_REASONS: [CancelReason; 7] = [
     CancelReason::NoLiquidity,
 ];
 
-fn run(config: &WorkloadConfig, instruments: &[crate::core::Instrument]) -> anyhow::Result<()> {
+fn run(config: &WorkloadConfig, instruments: &[veloz_core::Instrument]) -> anyhow::Result<()> {
     let t = std::time::Instant::now();
     let w = generate(config, instruments);
     let gen_time = t.elapsed();

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use veloz::core::*;
+use veloz_core::*;
 
 static ENGINE_LOCK: Mutex<()> = Mutex::new(());
 
@@ -48,7 +48,7 @@ impl Drop for TempDir {
 /// The embedded default config with test settings: any free port, small journal segments,
 /// the given durability and extra TOML appended.
 pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf {
-    let base = veloz::config::Config::default();
+    let base = veloz_config::Config::default();
     let mut text = String::new();
     text.push_str(&format!(
         "[engine]\ndata_dir = {:?}\nspin_us = 500\npark_max_us = 500\n\n",

@@ -7,16 +7,19 @@
 //! fault.
 #![forbid(unsafe_code)]
 
+pub mod preflight;
+pub mod routing;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Instrument, SelfTradePrevention};
-use crate::journal::{JournalConfig, JournalConfigError};
+use veloz_core::{Instrument, SelfTradePrevention};
+use veloz_journal::{JournalConfig, JournalConfigError};
 
 /// The embedded default configuration.
-pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
 
 /// Errors loading or validating a configuration; each names the file, instrument or value.
 #[derive(Debug, thiserror::Error)]

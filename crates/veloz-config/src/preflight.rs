@@ -5,7 +5,6 @@
 //! `/sys/devices/system/cpu/online`: `core_affinity::get_core_ids()` only lists the cores the
 //! calling thread may run on, so from an already pinned thread it would see one
 //! (PLATFORM.md pitfall 5).
-#![forbid(unsafe_code)]
 
 use std::path::Path;
 

@@ -7,15 +7,14 @@
 //! another shard (or changes the shard count) is refused with an error naming the instrument,
 //! because that instrument's journal lives in its old shard's directory. Instruments new to
 //! the config are added to the record. Re-sharding is an explicit tool, never an accident.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::core::SymbolId;
+use crate::Config;
+use veloz_core::SymbolId;
 
 /// File name of the recorded map inside the data directory.
 pub const ROUTING_FILE: &str = "routing.json";

@@ -14,7 +14,7 @@
 //!   levels worse than the window sit in a short sorted vector (see [`Ladder`] for placement
 //!   and growth). Iteration is best first, in price order: never over a hash map.
 //!
-//! Invariants (checked by [`crate::core::Engine::validate`]):
+//! Invariants (checked by [`crate::Engine::validate`]):
 //! - every level in a ladder has `count >= 1` and `total` = the sum of its orders' `leaves`;
 //! - prices in a ladder are strictly increasing towards the best (bids ascend, asks descend);
 //! - every order reachable from a level has `leaves > 0`, its `level` field names that level,
@@ -27,7 +27,6 @@
 //! Known limit: the index's and the ladder's costs are per-engine, not per-account; a client
 //! that keeps many orders alive at chosen ids or prices can lengthen probe runs or push levels
 //! into the sorted `far` vector. Per-account order limits (gateway) bound that.
-#![forbid(unsafe_code)]
 
 use super::types::{
     AccountId, ClientOrderId, OrderId, Price, Qty, SelfTradePrevention, Seq, Side, Timestamp,
@@ -58,7 +57,7 @@ pub struct OrderNode {
 }
 
 /// A slab of order nodes with a free list.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct OrderPool {
     nodes: Vec<OrderNode>,
     free: Vec<u32>,
@@ -116,7 +115,7 @@ pub struct Level {
 }
 
 /// A slab of levels with a free list.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct LevelPool {
     levels: Vec<Level>,
     free: Vec<u32>,
@@ -166,6 +165,7 @@ impl LevelPool {
 /// entries full and doubles when that would be exceeded (the only allocation); removal
 /// shifts the following entries of the probe run back (no tombstones), so probe runs stay
 /// as short as the load allows. Id 0 marks an empty entry (engine ids never are 0).
+#[derive(Debug)]
 pub struct OrderIndex {
     /// `(order id, slot)`; id 0 = empty.
     entries: Vec<(OrderId, u32)>,
@@ -316,6 +316,7 @@ pub const MAX_WINDOW: usize = 1 << 18;
 /// when it empties while `far` does not, and when it grows) so that the best price sits a
 /// quarter of the window from its better edge; each placement re-files every level, O(levels
 /// + window / 64), and is rare unless prices jump by more than a quarter window at a time.
+#[derive(Debug)]
 pub struct Ladder {
     side: Side,
     tick: Price,
@@ -654,6 +655,7 @@ impl Ladder {
 }
 
 /// Iterator over a ladder's levels, best first: the window, then `far` from its best end.
+#[derive(Debug)]
 pub struct BestFirst<'a> {
     ladder: &'a Ladder,
     next_pos: Option<usize>,

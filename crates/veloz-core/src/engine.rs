@@ -4,7 +4,7 @@
 //! gave it, validates it, matches it and appends the resulting [`Event`]s to a caller-owned
 //! vector (cleared by the caller; reusing it keeps the path allocation-free).
 //!
-//! Semantics (the naive twin in [`crate::core::reference`] implements the same, and property
+//! Semantics (the naive twin in [`crate::reference`] implements the same, and property
 //! tests compare both event by event):
 //! - Validation order for a new order: instrument known; order type consistent (market
 //!   orders must be IOC or FOK and not post-only; post-only must be GTC); quantity (min, max,
@@ -32,7 +32,6 @@
 //! Hot path (measured with callgrind, `benches/matching.rs`): a replace that does not cross
 //! skips the matching loop; instruments with tick 1 and no band, or lot 1, skip the modulo
 //! checks (same answers as [`Instrument::check_price`] / [`Instrument::check_qty`]).
-#![forbid(unsafe_code)]
 
 use rustc_hash::FxHashMap;
 
@@ -169,6 +168,19 @@ pub struct Engine {
     client_ids: FxHashMap<(u32, AccountId, ClientOrderId), OrderId>,
     order_seq: u64,
     trade_seq: u64,
+}
+
+/// A summary: the books and order slabs are too large to print whole.
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("shard", &self.shard)
+            .field("instruments", &self.books.len())
+            .field("resting_client_ids", &self.client_ids.len())
+            .field("order_seq", &self.order_seq)
+            .field("trade_seq", &self.trade_seq)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Engine {
@@ -847,7 +859,7 @@ impl Engine {
         self.book(symbol).map(|b| b.last_trade_price)
     }
 
-    /// The stable hash of the whole state (see [`crate::core::hash`] for the walk).
+    /// The stable hash of the whole state (see [`crate::hash`] for the walk).
     pub fn state_hash(&self) -> u64 {
         let mut h = StateHasher::new();
         h.u64(self.order_seq);

@@ -19,6 +19,12 @@ use xxhash_rust::xxh3::Xxh3;
 /// Accumulates the canonical walk of a state.
 pub struct StateHasher(Xxh3);
 
+impl std::fmt::Debug for StateHasher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateHasher").finish_non_exhaustive()
+    }
+}
+
 impl Default for StateHasher {
     fn default() -> Self {
         StateHasher::new()

@@ -10,7 +10,7 @@
 //! - [`instrument`]: tick, lot, quantity limits, price band, market protection;
 //! - [`book`]: order slab, intrusive level FIFOs, price ladders;
 //! - [`engine`]: the fast matching engine of one shard;
-//! - [`reference`]: its naive twin, for property tests;
+//! - [`reference`](mod@reference): its naive twin, for property tests;
 //! - [`hash`]: the canonical state hash both implement.
 #![forbid(unsafe_code)]
 
@@ -20,6 +20,7 @@ pub mod hash;
 pub mod instrument;
 pub mod reference;
 pub mod types;
+pub mod workload;
 
 pub use engine::{Engine, InvariantError, LevelView};
 pub use hash::StateHasher;

@@ -1,11 +1,10 @@
-//! The naive twin of [`crate::core::Engine`]: obviously correct, slow.
+//! The naive twin of [`crate::Engine`]: obviously correct, slow.
 //!
 //! Each side of a book is a `BTreeMap<Price, VecDeque<order>>`; every lookup is a linear
 //! scan; fill-or-kill is decided by running the order on a clone of the engine and looking
-//! at what is left. It implements the semantics documented on [`crate::core::engine`]
+//! at what is left. It implements the semantics documented on [`crate::engine`]
 //! independently of the fast engine's data structures, and property tests run the same
 //! command streams through both and compare every event and the state hash.
-#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, VecDeque};
 
@@ -501,7 +500,7 @@ impl ReferenceEngine {
         });
     }
 
-    /// The same canonical walk as [`crate::core::Engine::state_hash`].
+    /// The same canonical walk as [`crate::Engine::state_hash`].
     pub fn state_hash(&self) -> u64 {
         let mut h = StateHasher::new();
         h.u64(self.order_seq);

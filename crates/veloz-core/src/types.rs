@@ -180,7 +180,7 @@ pub struct MassCancel {
 }
 
 /// A command as the matching core applies it. Sequence number and timestamp are passed
-/// beside it (see [`crate::core::Engine::apply`]).
+/// beside it (see [`crate::Engine::apply`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Command {
     New(NewOrder),

@@ -1,7 +1,7 @@
 //! Seeded command streams: exchange-core's order-book workload, on one symbol or many.
 //!
 //! Used by `benches/matching.rs` and `veloz workload` / `veloz demo`; the online load
-//! generator ([`crate::load`]) draws from the same pieces ([`PriceModel`], [`Mix::draw`],
+//! generator (the `veloz-load` crate) draws from the same pieces ([`PriceModel`], [`Mix::draw`],
 //! [`Kind::held_at`], [`SymbolPicker`], [`draw_lots`]). The generator follows exchange-core's
 //! `TestOrdersGenerator`:
 //!
@@ -26,7 +26,7 @@
 //!
 //! A stream starts with a prefill (GTC orders only, until every book holds its target on both
 //! sides), then the measured commands. Order ids are assigned by the engine, so the generator
-//! runs every command through a [`crate::core::Engine`] as it goes and tracks the resting
+//! runs every command through a [`crate::Engine`] as it goes and tracks the resting
 //! orders from its events.
 //!
 //! Invariants:
@@ -43,14 +43,13 @@
 //! Instruments: [`synthetic_instruments`] gives `n` permissive ones (tick 1, lot 1, no band,
 //! ids `1..=n`); instruments from the configuration work too (prices are generated in ticks
 //! and kept inside the price band around the engine's reference price).
-#![forbid(unsafe_code)]
 
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Pareto};
 use rand_pcg::Pcg64;
 use rustc_hash::FxHashMap;
 
-use crate::core::{
+use crate::{
     AccountId, CancelOrder, Command, Engine, Event, Instrument, NewOrder, OrderId, OrderKind,
     Price, Qty, ReplaceOrder, SelfTradePrevention, Seq, Side, SymbolId, TimeInForce, Timestamp,
 };
@@ -245,7 +244,7 @@ struct Live {
 }
 
 /// exchange-core's price and size model of one book (`TestOrdersGenerator`), pure: the
-/// offline generator here and the online load generator ([`crate::load`]) both draw from it,
+/// offline generator here and the online load generator (the `veloz-load` crate) both draw from it,
 /// each with its own view of the last trade price.
 ///
 /// Prices are drawn in ticks around a central price and turned into prices the instrument

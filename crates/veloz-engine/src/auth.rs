@@ -2,13 +2,12 @@
 //!
 //! The token a client sends lives only in the decoded logon message and in this function's
 //! arguments; it is hashed at once and never stored, logged, or put in an error.
-#![forbid(unsafe_code)]
 
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::config::Config;
-use crate::core::{AccountId, SelfTradePrevention};
+use veloz_config::Config;
+use veloz_core::{AccountId, SelfTradePrevention};
 
 /// The outcome of a logon attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,6 +23,16 @@ pub enum LogonResult {
 /// Account table with decoded token hashes.
 pub struct Authenticator {
     accounts: Vec<(AccountId, [u8; 32], SelfTradePrevention)>,
+}
+
+/// Account ids only: token hashes never reach a log line.
+impl std::fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<AccountId> = self.accounts.iter().map(|a| a.0).collect();
+        f.debug_struct("Authenticator")
+            .field("accounts", &ids)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Authenticator {

@@ -9,7 +9,6 @@
 //! - hands each snapshot to [`Reports`] (interval logs, shutdown report).
 //!
 //! It sleeps 1 ms between idle polls: nothing it does is on the order path.
-#![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -30,6 +29,7 @@ use super::shard::Shared;
 use super::{ServeError, ShutdownMarker, SHUTDOWN_MARKER};
 
 /// What the control thread knows of one shard.
+#[derive(Debug)]
 pub struct ShardState {
     pub counters: Counters,
     /// Cumulative latencies since start, by `Latency` index.
@@ -37,6 +37,7 @@ pub struct ShardState {
 }
 
 /// The control thread's whole state.
+#[derive(Debug)]
 pub struct Control {
     pub shards: Vec<ShardState>,
     pub started: std::time::Instant,

@@ -6,13 +6,12 @@
 //! 0.9, 0.99, 0.999, 0.9999, `_sum` and `_count`) plus a `veloz_<metric>_max_seconds` gauge;
 //! every series has a `shard` label, `shard="all"` being the merge of every shard. Nothing
 //! secret is ever rendered: accounts appear nowhere, tokens never reach this module.
-#![forbid(unsafe_code)]
 
 use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
-use crate::core::RejectReason;
+use veloz_core::RejectReason;
 
 use super::metrics::{Counters, Latency, COMMAND_TYPES};
 
@@ -28,6 +27,7 @@ type CounterSeries = (
 pub const QUANTILES: [f64; 5] = [0.5, 0.9, 0.99, 0.999, 0.9999];
 
 /// One shard's cumulative state as the control thread holds it.
+#[derive(Debug)]
 pub struct ShardView<'a> {
     pub shard: u16,
     pub counters: &'a Counters,
@@ -235,7 +235,7 @@ fn summary(out: &mut String, name: &str, shard: &str, h: &Histogram<u64>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::metrics::new_histogram;
+    use crate::metrics::new_histogram;
 
     #[test]
     fn renders_counters_and_summaries_per_shard_and_merged() {

@@ -3,63 +3,16 @@
 //! clean-shutdown checkpoint.
 //!
 //! Recovery and offline replay share [`apply_record`]: replaying the journal *is* the
-//! recovery path. A checkpoint record met during replay must carry the state hash the engine
-//! has at that point; a difference means the journal and the engine disagree, and recovery
-//! refuses to continue.
-#![forbid(unsafe_code)]
+//! recovery path.
 
 use std::path::Path;
 
-use crate::core::{Engine, Event, Seq, Timestamp};
-use crate::journal::writer::Writer;
-use crate::journal::{
-    self, Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions,
-    Record, RecordBody,
+use veloz_core::{Engine, Seq, Timestamp};
+use veloz_journal::replay::{apply_record, RecoverError};
+use veloz_journal::writer::Writer;
+use veloz_journal::{
+    Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions, RecordBody,
 };
-
-/// Recovery failures beyond the journal's own errors.
-#[derive(Debug, thiserror::Error)]
-pub enum RecoverError {
-    #[error(transparent)]
-    Journal(#[from] JournalError),
-    #[error("cannot open the journal directory {dir}: {source}")]
-    Dir { dir: String, source: std::io::Error },
-    #[error("checkpoint at sequence {seq} records state hash {recorded:016x}, but replaying the journal up to it gives {replayed:016x}")]
-    CheckpointMismatch {
-        seq: Seq,
-        recorded: u64,
-        replayed: u64,
-    },
-}
-
-/// Apply one journal record to `engine`; its events replace what `scratch` held (a
-/// checkpoint leaves it empty). Returns
-/// the mismatch if the record is a checkpoint whose hash differs from the engine's.
-pub fn apply_record(
-    engine: &mut Engine,
-    rec: &Record,
-    scratch: &mut Vec<Event>,
-) -> Result<(), RecoverError> {
-    scratch.clear();
-    match rec.body {
-        RecordBody::Command(cmd) => {
-            engine.apply(rec.seq, rec.ts, &cmd, scratch);
-            Ok(())
-        }
-        RecordBody::Checkpoint(c) => {
-            let replayed = engine.state_hash();
-            if replayed == c.state_hash {
-                Ok(())
-            } else {
-                Err(RecoverError::CheckpointMismatch {
-                    seq: rec.seq,
-                    recorded: c.state_hash,
-                    replayed,
-                })
-            }
-        }
-    }
-}
 
 /// What recovery did, for the start-up log.
 #[derive(Debug)]
@@ -71,6 +24,7 @@ pub struct Recovered {
 }
 
 /// The shard's journal writer (`None` once closed at shutdown).
+#[derive(Debug)]
 pub struct ShardJournal {
     writer: Option<Writer<MmapStorage>>,
 }
@@ -88,14 +42,16 @@ impl ShardJournal {
     ) -> Result<(ShardJournal, Recovered), RecoverError> {
         let storage =
             MmapStorage::for_shard(data_dir, shard).map_err(|source| RecoverError::Dir {
-                dir: journal::shard_dir(data_dir, shard).display().to_string(),
+                dir: veloz_journal::shard_dir(data_dir, shard)
+                    .display()
+                    .to_string(),
                 source,
             })?;
         let mut scratch = Vec::with_capacity(64);
         let mut commands = 0u64;
         let mut mismatch = None;
         let (writer, report) =
-            journal::open_with(storage, shard, config, OpenOptions { repair }, |rec| {
+            veloz_journal::open_with(storage, shard, config, OpenOptions { repair }, |rec| {
                 if mismatch.is_some() {
                     return;
                 }
@@ -126,7 +82,7 @@ impl ShardJournal {
     pub fn append(
         &mut self,
         ts: Timestamp,
-        cmd: &crate::core::Command,
+        cmd: &veloz_core::Command,
     ) -> Result<Seq, JournalError> {
         match &mut self.writer {
             Some(w) => w.append_command(ts, cmd),
@@ -143,7 +99,7 @@ impl ShardJournal {
     }
 
     /// The writer's counters (records and bytes appended since it opened).
-    pub fn stats(&self) -> crate::journal::writer::WriterStats {
+    pub fn stats(&self) -> veloz_journal::writer::WriterStats {
         self.writer.as_ref().map(|w| w.stats()).unwrap_or_default()
     }
 

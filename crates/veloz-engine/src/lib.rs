@@ -23,9 +23,7 @@ pub mod journal;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
-pub mod preflight;
 pub mod reports;
-pub mod routing;
 pub mod session;
 pub mod shard;
 
@@ -37,8 +35,8 @@ use std::time::Duration;
 use glommio::{LocalExecutorBuilder, Placement};
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
-use crate::core::Seq;
+use veloz_config::{preflight, routing, Config};
+use veloz_core::Seq;
 
 pub use shard::ShardReport;
 

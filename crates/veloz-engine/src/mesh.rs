@@ -6,13 +6,12 @@
 //! (`read_chunk`), which PLATFORM.md measured at ~2.5x the one-at-a-time rate.
 //!
 //! Routing is a pure function: a command goes to the shard that owns its instrument
-//! ([`super::routing::Routing`]); a report goes to the shard of the session it is for
+//! ([`veloz_config::routing::Routing`]); a report goes to the shard of the session it is for
 //! ([`SessionRef::shard`]).
-#![forbid(unsafe_code)]
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use crate::core::{Command, Event, Seq, Timestamp};
+use veloz_core::{Command, Event, Seq, Timestamp};
 
 /// Slots per shard-to-control ring.
 pub const CONTROL_RING_CAPACITY: usize = 1 << 10;
@@ -103,6 +102,7 @@ pub enum ControlMsg {
 }
 
 /// One shard's ends of the mesh.
+#[derive(Debug)]
 pub struct ShardLinks {
     pub shard: usize,
     /// `to[j]`: producer to shard `j` (`None` for this shard itself).
@@ -166,7 +166,7 @@ mod tests {
         let msg = ShardMsg::Command {
             from: SessionRef::NONE,
             ingress: 7,
-            cmd: Command::MassCancel(crate::core::MassCancel {
+            cmd: Command::MassCancel(veloz_core::MassCancel {
                 account: 1,
                 client_order_id: 2,
                 symbol: None,

@@ -16,11 +16,10 @@
 //!   waiting for durability; near zero with `durability = "none"`);
 //! - `ring_hop`: from the session reading a command to the owning shard draining it from
 //!   the ring (cross-shard commands only).
-#![forbid(unsafe_code)]
 
 use hdrhistogram::Histogram;
 
-use crate::core::RejectReason;
+use veloz_core::RejectReason;
 
 /// Highest value a histogram tracks: 60 s in ns (larger values are clamped to it).
 pub const HIST_MAX_NS: u64 = 60_000_000_000;
@@ -124,6 +123,7 @@ pub struct ShardSnapshot {
 }
 
 /// A shard's recorder.
+#[derive(Debug)]
 pub struct ShardMetrics {
     pub shard: u16,
     hist: [Histogram<u64>; 5],

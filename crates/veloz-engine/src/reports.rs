@@ -10,15 +10,14 @@
 //!
 //! A log that cannot be written is reported once on stderr and then left alone: reports
 //! never stop the engine.
-#![forbid(unsafe_code)]
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::core::RejectReason;
-use crate::report::hdrlog::IntervalLog;
-use crate::report::summary::{render_report, Report, Summary};
+use veloz_core::RejectReason;
+use veloz_report::hdrlog::IntervalLog;
+use veloz_report::summary::{render_report, Report, Summary};
 
 use super::control::Control;
 use super::metrics::{Latency, ShardSnapshot, COMMAND_TYPES};
@@ -27,6 +26,7 @@ use super::metrics::{Latency, ShardSnapshot, COMMAND_TYPES};
 pub const REPORT_FILE: &str = "latency-report.txt";
 
 /// The report writers of one engine run.
+#[derive(Debug)]
 pub struct Reports {
     dir: PathBuf,
     /// One log per [`Latency`]; `None` after a write failed.

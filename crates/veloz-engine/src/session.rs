@@ -10,13 +10,12 @@
 //!
 //! Secrets: the logon token is hashed by [`super::auth`] while the frame is being decoded
 //! and exists nowhere else; [`Session`]'s Debug output names the peer and account only.
-#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 
-use crate::core::{AccountId, ClientOrderId, SelfTradePrevention};
-use crate::wire::{FrameDecoder, FrameEncoder, Logout, LogoutReason};
+use veloz_core::{AccountId, ClientOrderId, SelfTradePrevention};
+use veloz_wire::{FrameDecoder, FrameEncoder, Logout, LogoutReason};
 
 use super::mesh::{SessionRef, ShardMsg};
 

@@ -35,15 +35,15 @@ use rustc_hash::FxHashMap;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::journal::ShardJournal;
-use crate::config::Config;
-use crate::core::{Command, Engine, Event, OrderId, RejectReason, Seq, SymbolId, Timestamp};
-use crate::wire::{decode_client, ClientMessage, FrameEncoder, LogonAck, LogoutReason};
+use veloz_config::Config;
+use veloz_core::{Command, Engine, Event, OrderId, RejectReason, Seq, SymbolId, Timestamp};
+use veloz_wire::{decode_client, ClientMessage, FrameEncoder, LogonAck, LogoutReason};
 
 use super::auth::{Authenticator, LogonResult};
 use super::mesh::{ControlMsg, Delivery, Part, SessionRef, ShardLinks, ShardMsg};
 use super::metrics::{Latency, ShardMetrics};
-use super::routing::Routing;
 use super::session::{ReadOutcome, Session, State};
+use veloz_config::routing::Routing;
 
 /// The listener is polled every this many loop passes.
 const ACCEPT_EVERY: u64 = 64;
@@ -57,6 +57,7 @@ const CLOSE_GRACE_NS: u64 = 1_000_000_000;
 const FINAL_FLUSH: Duration = Duration::from_millis(500);
 
 /// What every shard shares with the others and the control thread (all read-mostly).
+#[derive(Debug)]
 pub struct Shared {
     pub config: Config,
     pub routing: Routing,
@@ -701,7 +702,7 @@ impl Shard {
                         continue;
                     };
                     let cmd = match cmd {
-                        Command::New(mut o) if o.stp == crate::core::SelfTradePrevention::Allow => {
+                        Command::New(mut o) if o.stp == veloz_core::SelfTradePrevention::Allow => {
                             o.stp = stp;
                             Command::New(o)
                         }
@@ -1261,7 +1262,7 @@ impl Shard {
 
 /// A decoded client frame, owned (the token is already checked and gone).
 enum Inbound {
-    Logon(crate::core::AccountId, LogonResult),
+    Logon(veloz_core::AccountId, LogonResult),
     Logout,
     Heartbeat,
     Order(Command),

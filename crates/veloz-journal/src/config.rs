@@ -2,7 +2,6 @@
 //!
 //! Every field has a default (`#[serde(default)]`), unknown keys are refused, and
 //! [`JournalConfig::validate`] checks what serde cannot. A test pins the defaults.
-#![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
 

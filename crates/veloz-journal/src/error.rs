@@ -1,11 +1,10 @@
 //! The journal's error enum and its warnings. Every message names the file, the offset and
 //! the sequence number involved, so an operator can find the bytes with `xxd -s OFFSET FILE`.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::io;
 
-use crate::core::Seq;
+use veloz_core::Seq;
 
 use super::config::JournalConfigError;
 use super::format::HeaderError;

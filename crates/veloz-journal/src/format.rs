@@ -14,11 +14,10 @@
 //! Invariants checked by [`decode_record`]: `32 <= len <= MAX_RECORD_LEN`, the record lies
 //! inside the segment, the CRC matches, flags and reserved are zero, and (when the caller
 //! passes one) the sequence number is the expected one. A `len` of zero is the end of data.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 
-use crate::core::{Seq, Timestamp};
+use veloz_core::{Seq, Timestamp};
 
 /// The format version this build writes.
 pub const FORMAT_VERSION: u16 = 1;

@@ -8,9 +8,8 @@
 //! ```
 //! Other names are ignored. A `next.spare` with a valid header is an activated segment whose
 //! rename did not happen before a crash; it is listed as the last segment.
-#![forbid(unsafe_code)]
 
-use crate::core::Seq;
+use veloz_core::Seq;
 
 use super::backend::Storage;
 use super::error::JournalError;

@@ -7,7 +7,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`format`] | segment header and record bytes, CRCs, named offsets |
+//! | [`format`](mod@format) | segment header and record bytes, CRCs, named offsets |
 //! | [`payload`] | commands and checkpoints to bytes and back |
 //! | [`layout`] | file names in a shard directory, the ordered segment list |
 //! | [`backend`] | storage trait: mmap (the only `unsafe`), in-memory, fault-injecting |
@@ -18,18 +18,18 @@
 //!
 //! Typical use by a shard:
 //! ```no_run
-//! use veloz::journal::{self, JournalConfig, MmapStorage, OpenOptions};
+//! use veloz_journal::{JournalConfig, MmapStorage, OpenOptions};
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let storage = MmapStorage::for_shard(std::path::Path::new("data"), 0)?;
 //! let (mut writer, report) =
-//!     journal::open_with(storage, 0, &JournalConfig::default(), OpenOptions::default(), |rec| {
+//!     veloz_journal::open_with(storage, 0, &JournalConfig::default(), OpenOptions::default(), |rec| {
 //!         // engine.apply(rec.seq, rec.ts, &cmd, &mut events) for each command
 //!         let _ = rec;
 //!     })?;
 //! for w in &report.warnings {
 //!     eprintln!("warning: {w}");
 //! }
-//! # let (ts, cmd) = (0, veloz::core::Command::MassCancel(veloz::core::MassCancel { account: 1, client_order_id: 1, symbol: None }));
+//! # let (ts, cmd) = (0, veloz_core::Command::MassCancel(veloz_core::MassCancel { account: 1, client_order_id: 1, symbol: None }));
 //! let seq = writer.append_command(ts, &cmd)?;
 //! // ... apply, and release the acks for everything up to writer.durable_seq()
 //! # let _ = seq;
@@ -37,6 +37,7 @@
 //! # Ok(())
 //! # }
 //! ```
+#![deny(unsafe_code)]
 
 pub mod backend;
 pub mod config;
@@ -46,6 +47,7 @@ pub mod layout;
 pub mod payload;
 pub mod reader;
 pub mod recovery;
+pub mod replay;
 pub mod writer;
 
 pub use backend::{

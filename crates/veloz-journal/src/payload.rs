@@ -11,9 +11,8 @@
 //! Decoding refuses an unknown enum value, a `post_only` other than 0/1, unknown flag bits and
 //! non-zero reserved bytes, naming the field and the value. `decode(encode(x)) == x` for every
 //! value (tested for every variant and every enum value).
-#![forbid(unsafe_code)]
 
-use crate::core::{
+use veloz_core::{
     CancelOrder, Command, MassCancel, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Seq,
     Side, TimeInForce, Timestamp,
 };

@@ -11,9 +11,8 @@
 //! Cost: one pass over the bytes, no allocation per record; records are decoded from the
 //! mapping in place. [`JournalReader::seek`] finds the segment by its first sequence number
 //! (from the file names) and then reads forward within it.
-#![forbid(unsafe_code)]
 
-use crate::core::Seq;
+use veloz_core::Seq;
 
 use super::backend::Storage;
 use super::error::{Corruption, Following, JournalError, JournalWarning};
@@ -46,6 +45,7 @@ pub(crate) struct TornTail {
 }
 
 /// Reads a shard's journal in sequence order. Also an iterator of decoded [`Record`]s.
+#[derive(Debug)]
 pub struct JournalReader<S: Storage> {
     storage: S,
     shard: u16,

@@ -16,9 +16,8 @@
 //!   durable before anything new depends on it.
 //!
 //! Recovery is itself crash-safe: every step can be interrupted and redone by the next open.
-#![forbid(unsafe_code)]
 
-use crate::core::Seq;
+use veloz_core::Seq;
 
 use super::backend::{RangeSync, SegmentFile, Storage};
 use super::config::{Durability, JournalConfig};

@@ -31,7 +31,6 @@
 //! - After any write or sync error every later append fails: the writer never skips a record.
 //! - The record write is not atomic: a crash can leave a partial record, which recovery
 //!   recognizes by its length or CRC and truncates.
-#![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -40,7 +39,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use crate::core::{Command, Seq, Timestamp};
+use veloz_core::{Command, Seq, Timestamp};
 
 use super::backend::{RangeSync, SegmentFile, Storage};
 use super::config::{Durability, JournalConfig};
@@ -105,6 +104,17 @@ struct Shared {
 pub struct DurableWatermark {
     shared: Arc<Shared>,
     group: bool,
+}
+
+impl std::fmt::Debug for DurableWatermark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableWatermark")
+            .field("group", &self.group)
+            .field("written_seq", &self.written_seq())
+            .field("durable_seq", &self.durable_seq())
+            .field("failed", &self.failed())
+            .finish()
+    }
 }
 
 impl DurableWatermark {
@@ -202,6 +212,24 @@ pub struct Writer<S: Storage> {
     poisoned: Option<String>,
     stats: WriterStats,
     closed: bool,
+}
+
+/// Where the writer stands, not its buffers.
+impl<S: Storage> std::fmt::Debug for Writer<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("shard", &self.shard)
+            .field("group", &self.group)
+            .field(
+                "segment",
+                &self.active.as_ref().map(|a| (&a.name, a.offset)),
+            )
+            .field("next_seq", &self.next_seq)
+            .field("poisoned", &self.poisoned)
+            .field("stats", &self.stats)
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<S: Storage> Writer<S> {
@@ -902,8 +930,8 @@ fn sync_upto<Y: RangeSync>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::backend::MemStorage;
-    use crate::journal::recovery::{open, OpenOptions};
+    use crate::backend::MemStorage;
+    use crate::recovery::{open, OpenOptions};
     use std::sync::Mutex;
 
     #[derive(Clone, Default)]
@@ -965,7 +993,7 @@ mod tests {
     }
 
     fn mass_cancel() -> Command {
-        Command::MassCancel(crate::core::MassCancel {
+        Command::MassCancel(veloz_core::MassCancel {
             account: 1,
             client_order_id: 2,
             symbol: None,

@@ -4,14 +4,13 @@
 //! It owns nothing clever: a `TcpStream` with a read timeout, a [`FrameDecoder`] and a
 //! [`FrameEncoder`]. Everything it receives comes back as an owned [`Received`], so a caller
 //! can keep reports after the next read.
-#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use crate::core::{AccountId, Command, SymbolId};
-use crate::wire::{
+use veloz_core::{AccountId, Command, SymbolId};
+use veloz_wire::{
     decode_engine, EngineMessage, ExecutionReport, FrameDecoder, FrameEncoder, LogoutReason,
     TradePrint, WireError,
 };
@@ -61,6 +60,7 @@ pub enum Received {
 }
 
 /// A blocking client session.
+#[derive(Debug)]
 pub struct Client {
     stream: TcpStream,
     peer: SocketAddr,
@@ -142,7 +142,7 @@ impl Client {
     pub fn logout(&mut self) -> Result<(), ClientError> {
         let frame = self
             .encoder
-            .logout(&crate::wire::Logout {
+            .logout(&veloz_wire::Logout {
                 reason: LogoutReason::Requested,
                 text: "",
             })

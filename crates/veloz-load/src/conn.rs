@@ -13,7 +13,6 @@
 //! replace. Later reports with the same id (fills, the cancel of an IOC's rest) only update
 //! the order flow and the trade count. Against the echo baseline the answer is the request's
 //! own frame coming back.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -22,16 +21,16 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::core::{AccountId, Command, Instrument, MassCancel, TimeInForce};
-use crate::wire::{
+use veloz_core::workload::Kind;
+use veloz_core::{AccountId, Command, Instrument, MassCancel, TimeInForce};
+use veloz_wire::{
     decode_client, decode_engine, ClientMessage, EngineMessage, ExecType, FrameDecoder,
     FrameEncoder, Liquidity, Logout, LogoutReason, DEFAULT_MAX_FRAME_LEN,
 };
-use crate::workload::Kind;
 
 use super::flow::{FlowConfig, OrderFlow};
-use super::skim;
 use super::{Clock, LoadError};
+use veloz_wire::skim;
 
 /// Requests in flight per connection, at most (a power of two).
 pub(crate) const WINDOW: usize = 1 << 14;
@@ -500,7 +499,7 @@ impl Conn {
         Ok(total)
     }
 
-    fn wire_error(&self, source: crate::wire::WireError) -> LoadError {
+    fn wire_error(&self, source: veloz_wire::WireError) -> LoadError {
         LoadError::Wire {
             addr: self.addr.to_string(),
             account: self.account,

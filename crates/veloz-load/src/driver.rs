@@ -17,7 +17,6 @@
 //! latency is counted from that intended time (a wait for the window counts). Closed loop: a
 //! connection refills its pipeline to `K` requests whenever answers arrive; the intended time
 //! is when the loop queued it.
-#![forbid(unsafe_code)]
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -26,7 +25,7 @@ use std::sync::Arc;
 
 use hdrhistogram::Histogram;
 
-use crate::core::{AccountId, Instrument};
+use veloz_core::{AccountId, Instrument};
 
 use super::conn::{self, Conn, ConnParts, Counters, Peer, Recorder};
 use super::flow::FlowConfig;
@@ -143,7 +142,7 @@ fn open(ctx: &Ctx, specs: Vec<ConnSpec>) -> Result<(Vec<Conn>, Vec<Instrument>),
             }
             Peer::Echo => (
                 conn::connect_echo(ctx.addr, CONNECT_TIMEOUT)?,
-                crate::wire::FrameDecoder::new(crate::wire::DEFAULT_MAX_FRAME_LEN),
+                veloz_wire::FrameDecoder::new(veloz_wire::DEFAULT_MAX_FRAME_LEN),
                 ctx.instruments.clone(),
                 1_000,
             ),

@@ -10,7 +10,6 @@
 //! `accept` allocates a socket even when nothing waits, which costs microseconds here.
 //! It stops when [`EchoServer::stop`] is called; a connection that sends a malformed length
 //! is closed.
-#![forbid(unsafe_code)]
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -18,11 +17,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use crate::wire::{FrameDecoder, DEFAULT_MAX_FRAME_LEN};
+use veloz_wire::{FrameDecoder, DEFAULT_MAX_FRAME_LEN};
 
 use super::LoadError;
 
 /// A running echo server; see the module docs.
+#[derive(Debug)]
 pub struct EchoServer {
     addr: SocketAddr,
     stop: Arc<AtomicBool>,

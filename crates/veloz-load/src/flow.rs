@@ -1,5 +1,5 @@
 //! The online order flow of one connection: exchange-core's mix and price model (the pieces
-//! of [`crate::workload`]), driven by what the engine answers.
+//! of [`veloz_core::workload`]), driven by what the engine answers.
 //!
 //! Unlike the offline generator, this one cannot run the commands through a local engine:
 //! order ids are assigned by the engine, so the flow learns its resting orders from the
@@ -9,7 +9,7 @@
 //!
 //! Invariants:
 //! - every price is on the instrument's tick and inside the narrowed band around the
-//!   connection's view of the reference price ([`crate::workload::PriceModel::price`]); every
+//!   connection's view of the reference price ([`veloz_core::workload::PriceModel::price`]); every
 //!   quantity is a multiple of the lot within `min_qty..=max_qty`;
 //! - an order is never named by two cancels: a cancel takes it out of the set when it is
 //!   sent (optimistically); a move updates its tracked price when it is sent, so a second move
@@ -23,17 +23,16 @@
 //! What can still be rejected, rarely: a cancel or move of an order that another session's
 //! order filled while the request was in flight (`UnknownOrder`), a price outside the band
 //! when the last trade moved further than the margin since this connection last saw one.
-#![forbid(unsafe_code)]
 
 use rand::SeedableRng;
 use rand_pcg::Pcg64;
 use rustc_hash::FxHashMap;
 
-use crate::core::{
+use veloz_core::workload::{draw_lots, symbol_weights, Kind, Mix, PriceModel, SymbolPicker};
+use veloz_core::{
     CancelOrder, Command, Instrument, NewOrder, OrderId, OrderKind, Price, Qty, ReplaceOrder,
     SelfTradePrevention, Side, SymbolId, TimeInForce,
 };
-use crate::workload::{draw_lots, symbol_weights, Kind, Mix, PriceModel, SymbolPicker};
 
 /// How the flow is shaped.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,6 +65,7 @@ struct Live {
 }
 
 /// One book as this connection sees it.
+#[derive(Debug)]
 struct Book {
     model: PriceModel,
     /// exchange-core's `lastTradePrice`, in ticks, inside `[model.min, model.max]`.
@@ -82,6 +82,7 @@ struct Book {
 }
 
 /// The order flow of one connection; see the module docs.
+#[derive(Debug)]
 pub struct OrderFlow {
     rng: Pcg64,
     mix: Mix,
@@ -367,7 +368,7 @@ fn connection_seed(seed: u64, connection: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{Engine, Event};
+    use veloz_core::{Engine, Event};
 
     fn band_instruments() -> Vec<Instrument> {
         [(1, 1_900_000), (2, 4_200_000)]

@@ -1,16 +1,15 @@
-//! The interval log of a run, written through [`crate::report::IntervalLog`] (the standard
+//! The interval log of a run, written through [`veloz_report::IntervalLog`] (the standard
 //! HdrHistogram log format that `veloz report` and HdrHistogram's own tools read): one
 //! untagged interval per second of the measured window, values in nanoseconds, StartTime
 //! and BaseTime at the start of the window. The echo baseline's log goes beside it
 //! ([`baseline_path`]), so `veloz report --compare` can set the two side by side.
-#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use crate::report::IntervalLog;
+use veloz_report::IntervalLog;
 
 use super::LoadError;
 
@@ -49,7 +48,7 @@ impl HlogWriter {
     }
 }
 
-fn hlog_error(path: &Path, e: crate::report::HdrLogError) -> LoadError {
+fn hlog_error(path: &Path, e: veloz_report::HdrLogError) -> LoadError {
     LoadError::Hlog {
         path: path.display().to_string(),
         detail: e.to_string(),
@@ -86,7 +85,7 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(w.finish(), 3);
-        let back = crate::report::read_log(&path).unwrap();
+        let back = veloz_report::read_log(&path).unwrap();
         assert_eq!(back.len(), 3);
         assert_eq!(back[2].start, Duration::from_secs(2));
         assert!(back[2].histogram.max() >= 3_000 && back[2].histogram.max() < 3_010);

@@ -21,7 +21,7 @@
 //!   `driver::DRAIN_LIMIT_NS` (5 s) are reported as `unanswered`.
 //! - Time comes from `minstant` (TSC, ~10 ns a read); histograms are HdrHistogram, 3
 //!   significant digits, in nanoseconds; the interval log (`hlog`, written through
-//!   [`crate::report::IntervalLog`]) has one histogram per second of the window.
+//!   [`veloz_report::IntervalLog`]) has one histogram per second of the window.
 //!
 //! # Threads and cores
 //! One plain thread per load core (`--cores`, default: the last online core), pinned with
@@ -47,7 +47,9 @@
 //! - every thread sees the same start time, so the schedule is one schedule;
 //! - request ids are unique per run and connection and carry a per-run nonce
 //!   (`conn`), so the engine's duplicate-id check never fires across connections or runs.
+#![forbid(unsafe_code)]
 
+pub mod client;
 mod conn;
 mod driver;
 pub mod echo;
@@ -55,16 +57,15 @@ pub mod flow;
 mod hlog;
 mod measure;
 pub mod report;
-mod skim;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use crate::config::{Config, ConfigError};
-use crate::core::{AccountId, Instrument, Price, SymbolId};
-use crate::wire::WireError;
+use veloz_config::{Config, ConfigError};
+use veloz_core::{AccountId, Instrument, Price, SymbolId};
+use veloz_wire::WireError;
 
 pub use echo::EchoServer;
 pub use report::{LoadReport, MixCounts, Percentiles, Ratios, RunResult};
@@ -77,7 +78,7 @@ use measure::measure;
 pub const BAND_USE_PCT: u32 = 80;
 
 /// Default spread of GTC placements around the mid, in ticks (see
-/// [`crate::workload::PriceModel::set_deviation`]). exchange-core's own,
+/// [`veloz_core::workload::PriceModel::set_deviation`]). exchange-core's own,
 /// `min(5 % of mid, 10_000)`, is about 1,000 ticks for the default instruments: a sparse book
 /// where about 3 % of commands trade. Measured against the matching core (1 to 4
 /// connections, 8,000 resting orders): 100 ticks, 7.3 % trade; 150, 6.0 %; 200, 5.3 %
@@ -420,7 +421,7 @@ pub fn parse_cores(
     text: &str,
     online: &[usize],
 ) -> Result<Vec<usize>, LoadError> {
-    let cores = crate::runtime::preflight::parse_cpu_list(text)
+    let cores = veloz_config::preflight::parse_cpu_list(text)
         .filter(|c| !c.is_empty())
         .ok_or_else(|| LoadError::CoreList {
             option,
@@ -450,7 +451,7 @@ fn check_cores(
 
 /// The online cores, read once from sysfs (a pinned thread would see only its own).
 pub fn online_cores() -> Result<Vec<usize>, LoadError> {
-    crate::runtime::preflight::online_cores().map_err(|e| LoadError::OnlineCores {
+    veloz_config::preflight::online_cores().map_err(|e| LoadError::OnlineCores {
         detail: e.to_string(),
     })
 }
@@ -458,7 +459,7 @@ pub fn online_cores() -> Result<Vec<usize>, LoadError> {
 /// Where the echo baseline runs: every online core but the load cores, or all when no core
 /// is left.
 pub fn default_baseline_cores(online: &[usize], load: &[usize]) -> Vec<usize> {
-    crate::runtime::preflight::spare_cores(online, load)
+    veloz_config::preflight::spare_cores(online, load)
 }
 
 fn validate(config: &LoadConfig) -> Result<(), LoadError> {

@@ -2,7 +2,6 @@
 //! the common start once every thread is logged on and prefilled, the merge of the threads'
 //! one-second interval histograms into the interval log as each interval completes, and the
 //! merge of their results.
-#![forbid(unsafe_code)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -13,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use hdrhistogram::Histogram;
 
-use crate::core::Instrument;
-use crate::workload::Mix;
+use veloz_core::workload::Mix;
+use veloz_core::Instrument;
 
 use super::conn::{self, Counters, Peer};
 use super::driver::{self, ConnSpec, Ctx, Interval, ThreadOutcome};

@@ -2,7 +2,6 @@
 //! baseline with `--baseline`), their ratios, and the run's settings, as JSON (serde) or a
 //! readable table. Latencies are round trips in microseconds from each request's intended
 //! send time to its first answer (see the module docs of [`super`]).
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;

@@ -8,10 +8,10 @@
 //!
 //! Writers (the engine's control thread, the load generator) need only [`IntervalLog`]:
 //! ```no_run
-//! # fn main() -> Result<(), veloz::report::HdrLogError> {
+//! # fn main() -> Result<(), veloz_report::HdrLogError> {
 //! use std::time::{Duration, SystemTime};
 //! use hdrhistogram::Histogram;
-//! use veloz::report::IntervalLog;
+//! use veloz_report::IntervalLog;
 //!
 //! let mut log = IntervalLog::create("latency.hlog", SystemTime::now())?;
 //! let mut h = Histogram::<u64>::new(3).expect("3 significant digits is valid");
@@ -19,7 +19,7 @@
 //! log.write_interval(Some("ingress_ack"), Duration::ZERO, Duration::from_secs(1), &h)?;
 //! # Ok(()) }
 //! ```
-//! `veloz report` ([`crate::cli::report`]) reads the logs back with [`read_log_file`].
+//! `veloz report` (the `veloz` binary) reads the logs back with [`read_log_file`].
 
 #![forbid(unsafe_code)]
 

@@ -560,7 +560,7 @@ pub fn render_comparison(cmp: &CompareReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::hdrlog::Interval;
+    use crate::hdrlog::Interval;
 
     fn h(values: &[(u64, u64)]) -> Histogram<u64> {
         let mut h = Histogram::<u64>::new(3).expect("valid");

@@ -8,9 +8,8 @@
 //! - every event gives at least one report; a trade gives exactly two, the maker's first,
 //!   then the taker's, each addressed to its own account;
 //! - sequence number and timestamp are passed in, never read here.
-#![forbid(unsafe_code)]
 
-use crate::core::{
+use veloz_core::{
     AccountId, CancelReason, ClientOrderId, Event, Fill, OrderKind, RejectReason,
     SelfTradePrevention, Seq, Side, TimeInForce, Timestamp,
 };

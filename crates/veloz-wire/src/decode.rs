@@ -14,11 +14,10 @@
 //! Prices and quantities are not checked here against instruments: that is the matching
 //! core's job, and it answers with its own reject reasons. Nothing here allocates except the
 //! instrument list of a LogonAck and the boxed verifier error.
-#![forbid(unsafe_code)]
 
 use flatbuffers::VerifierOptions;
 
-use crate::core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, ReplaceOrder};
+use veloz_core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, ReplaceOrder};
 
 use super::convert::{self, At};
 use super::error::{Direction, WireError};

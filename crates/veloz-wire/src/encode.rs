@@ -6,11 +6,10 @@
 //! largest message sent, encoding allocates nothing. Fields equal to their schema default are
 //! left out (FlatBuffers' rule); optional scalars (`side`, reasons) are written only when
 //! present. The encoder writes what it is given: it does not validate (decoders do).
-#![forbid(unsafe_code)]
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
-use crate::core::{
+use veloz_core::{
     AccountId, CancelOrder, Command, Event, MassCancel, NewOrder, ReplaceOrder, Seq, Timestamp,
 };
 

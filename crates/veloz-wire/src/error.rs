@@ -6,11 +6,10 @@
 //! direction gives `UnknownMessage`, anything else `MalformedMessage`. When the bad field is
 //! in an order request whose `client_order_id` could be read, the error carries it, so the
 //! reject can name the request.
-#![forbid(unsafe_code)]
 
 use std::fmt;
 
-use crate::core::{ClientOrderId, RejectReason};
+use veloz_core::{ClientOrderId, RejectReason};
 
 /// Which way a message travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -16,7 +16,6 @@
 //!   nothing is allocated;
 //! - [`FrameDecoder::read_buf`] is never empty after [`FrameDecoder::next_frame`] returned
 //!   `Ok(None)`.
-#![forbid(unsafe_code)]
 
 use super::error::WireError;
 
@@ -40,7 +39,7 @@ pub fn declared_len(bytes: &[u8]) -> Option<u32> {
 /// Cuts a byte stream into frames; see the module docs for its invariants.
 ///
 /// ```
-/// use veloz::wire::{FrameDecoder, FrameEncoder};
+/// use veloz_wire::{FrameDecoder, FrameEncoder};
 /// let mut enc = FrameEncoder::new();
 /// let frame = enc.heartbeat(7).to_vec();
 /// let mut dec = FrameDecoder::new(1024);

@@ -9,8 +9,8 @@
 //! - [`frame`]: cutting a byte stream into frames, with the size limit checked before a body
 //!   is read;
 //! - [`decode`]: verifier, then validation and conversion to typed messages and core
-//!   [`Command`](crate::core::Command)s;
-//! - [`encode`]: typed messages and core [`Event`](crate::core::Event)s to frames through one
+//!   [`Command`](veloz_core::Command)s;
+//! - [`encode`]: typed messages and core [`Event`](veloz_core::Event)s to frames through one
 //!   reusable builder;
 //! - [`convert`]: the code tables shared by both (core enums <-> schema enums) and the
 //!   event -> execution report mapping;
@@ -19,16 +19,20 @@
 //! Invariants: every hand-written module here forbids `unsafe`; every byte from the network
 //! passes the FlatBuffers verifier before a field is read; a bad frame yields a
 //! [`WireError`] naming the field and value and mapping to a
-//! [`RejectReason`](crate::core::RejectReason), never a panic; the account of an order comes
+//! [`RejectReason`](veloz_core::RejectReason), never a panic; the account of an order comes
 //! from the session, never from the wire.
+#![deny(unsafe_code)]
 
 pub mod convert;
 pub mod decode;
 pub mod encode;
 pub mod error;
 pub mod frame;
+// Generated FlatBuffers code uses `unsafe` inside its accessors; hand-written modules may not.
+#[allow(unsafe_code, missing_debug_implementations)]
 pub mod generated;
 pub mod message;
+pub mod skim;
 
 pub use convert::{cancel_reason_from_code, execution_reports, trade_print, ExecutionReports};
 pub use decode::{decode_client, decode_engine, verify_frame, VerifyLimits};

@@ -3,12 +3,11 @@
 //!
 //! Strings borrow from the frame they were decoded from (no copy); the encoder takes them
 //! borrowed too. Order requests have no type of their own here: they decode straight to
-//! [`crate::core::Command`], with the account of the session. Codes that only the protocol
+//! [`veloz_core::Command`], with the account of the session. Codes that only the protocol
 //! has (exec type, liquidity, logout reason) are defined here with the schema's numbers; a
 //! test pins them against the generated code.
-#![forbid(unsafe_code)]
 
-use crate::core::{
+use veloz_core::{
     AccountId, CancelReason, ClientOrderId, Command, Instrument, OrderId, Price, Qty, RejectReason,
     Seq, Side, SymbolId, Timestamp, TradeId,
 };

@@ -1,6 +1,6 @@
 //! Fast reads of the few fields the load generator needs from a frame, in safe Rust.
 //!
-//! The full decoders ([`crate::wire::decode_engine`], [`crate::wire::decode_client`]) run the
+//! The full decoders ([`crate::decode_engine`], [`crate::decode_client`]) run the
 //! FlatBuffers verifier over the whole message and convert every field: 256 ns for an
 //! execution report and 112 ns for a replace here, more than everything else the client does
 //! per request, which made the load generator the bottleneck of closed-loop runs. A client
@@ -18,15 +18,14 @@
 //! - a frame the verifier would refuse for reasons that do not touch these fields (a bad
 //!   string elsewhere, misalignment) may be read here anyway: the engine is trusted that far,
 //!   and a test checks these readers agree with the full decoders on every report shape.
-#![forbid(unsafe_code)]
 
-use crate::core::{OrderId, Price, Qty, RejectReason, Side, SymbolId, TimeInForce};
-use crate::wire::generated as fb;
-use crate::wire::{ExecType, Liquidity};
+use crate::generated as fb;
+use crate::{ExecType, Liquidity};
+use veloz_core::{OrderId, Price, Qty, RejectReason, Side, SymbolId, TimeInForce};
 
 /// What the load generator reads from an execution report.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Report {
+pub struct Report {
     pub exec_type: ExecType,
     pub order_id: OrderId,
     pub client_order_id: u64,
@@ -41,14 +40,14 @@ pub(crate) struct Report {
 
 /// What the load generator reads from one of its own requests echoed back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Echoed {
+pub struct Echoed {
     pub client_order_id: u64,
     /// For a new order: (symbol, side, time in force, price, quantity).
     pub new_order: Option<(SymbolId, Side, TimeInForce, Price, Qty)>,
 }
 
-impl From<&crate::wire::ExecutionReport<'_>> for Report {
-    fn from(r: &crate::wire::ExecutionReport<'_>) -> Report {
+impl From<&crate::ExecutionReport<'_>> for Report {
+    fn from(r: &crate::ExecutionReport<'_>) -> Report {
         Report {
             exec_type: r.exec_type,
             order_id: r.order_id,
@@ -64,12 +63,12 @@ impl From<&crate::wire::ExecutionReport<'_>> for Report {
     }
 }
 
-impl From<&crate::core::Command> for Echoed {
-    fn from(cmd: &crate::core::Command) -> Echoed {
+impl From<&veloz_core::Command> for Echoed {
+    fn from(cmd: &veloz_core::Command) -> Echoed {
         Echoed {
             client_order_id: cmd.client_order_id(),
             new_order: match cmd {
-                crate::core::Command::New(o) => Some((o.symbol, o.side, o.tif, o.price, o.qty)),
+                veloz_core::Command::New(o) => Some((o.symbol, o.side, o.tif, o.price, o.qty)),
                 _ => None,
             },
         }
@@ -190,7 +189,7 @@ fn side(v: u8) -> Option<Side> {
 }
 
 /// The execution report in `frame`, or `None` (another message, or unreadable).
-pub(crate) fn report(frame: &[u8]) -> Option<Report> {
+pub fn report(frame: &[u8]) -> Option<Report> {
     use fb::ExecutionReport as E;
     let (kind, t) = payload(frame)?;
     if kind != fb::Payload::ExecutionReport.0 {
@@ -222,7 +221,7 @@ pub(crate) fn report(frame: &[u8]) -> Option<Report> {
 
 /// One of the load generator's own requests echoed back, or `None` (another message, or
 /// unreadable).
-pub(crate) fn echoed(frame: &[u8]) -> Option<Echoed> {
+pub fn echoed(frame: &[u8]) -> Option<Echoed> {
     let (kind, t) = payload(frame)?;
     if kind == fb::Payload::NewOrder.0 {
         use fb::NewOrder as N;
@@ -260,11 +259,11 @@ pub(crate) fn echoed(frame: &[u8]) -> Option<Echoed> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::{
-        CancelOrder, CancelReason, Command, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention,
-    };
-    use crate::wire::{
+    use crate::{
         decode_client, decode_engine, ClientMessage, EngineMessage, ExecutionReport, FrameEncoder,
+    };
+    use veloz_core::{
+        CancelOrder, CancelReason, Command, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention,
     };
 
     /// The full decoder's reading, `None` when it refuses the combination of fields.

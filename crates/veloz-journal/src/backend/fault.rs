@@ -5,7 +5,6 @@
 //! Once a write fault has fired, every later write fails too (the disk, or the process, is
 //! gone), which is what a crash in the middle of an append looks like to recovery: the bytes
 //! written before the fault are in the file, the rest never arrive.
-#![forbid(unsafe_code)]
 
 use std::io;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,12 +115,14 @@ impl<S: Storage> FaultStorage<S> {
 }
 
 /// A segment of a [`FaultStorage`].
+#[derive(Debug)]
 pub struct FaultSegment<G> {
     inner: G,
     plan: Arc<FaultPlan>,
 }
 
 /// Sync handle of a [`FaultSegment`].
+#[derive(Debug)]
 pub struct FaultSync<Y> {
     inner: Y,
     plan: Arc<FaultPlan>,

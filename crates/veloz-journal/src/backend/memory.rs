@@ -4,7 +4,6 @@
 //! same storage. A segment writes into its file's vector under a mutex; views are copies taken
 //! when opened. Syncs do nothing (everything written is as durable as memory gets) but are
 //! counted, so tests can see the group-commit thread at work.
-#![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io;
@@ -69,6 +68,7 @@ impl MemStorage {
 }
 
 /// A segment of a [`MemStorage`].
+#[derive(Debug)]
 pub struct MemSegment {
     data: File,
     len: usize,
@@ -76,6 +76,7 @@ pub struct MemSegment {
 }
 
 /// Sync handle of a [`MemSegment`]: counts syncs.
+#[derive(Debug)]
 pub struct MemSync {
     syncs: Arc<AtomicU64>,
 }

@@ -63,16 +63,19 @@ pub fn shard_dir(data_dir: &Path, shard: u16) -> PathBuf {
 }
 
 /// A segment file open for writing through a shared, writable mapping.
+#[derive(Debug)]
 pub struct MmapSegment {
     map: Arc<MmapRaw>,
 }
 
 /// Syncs ranges of a mapped segment (`msync(MS_SYNC)`); keeps the mapping alive.
+#[derive(Debug)]
 pub struct MmapSync {
     map: Arc<MmapRaw>,
 }
 
 /// A read-only mapping of a whole file.
+#[derive(Debug)]
 pub struct MmapView {
     map: Mmap,
 }

@@ -21,6 +21,8 @@
 
 mod fault;
 mod memory;
+// The one module with `unsafe` (mapping files into memory), each block with a SAFETY note.
+#[allow(unsafe_code)]
 mod mmap;
 
 use std::io;
