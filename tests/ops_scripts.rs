@@ -4,7 +4,7 @@
 //! example `scripts/veloz.service` (with `systemd-analyze verify` where it is installed).
 //!
 //! Tests that run the engine hold `common::serial()`: busy-polling engines never run side by
-//! side. The shellcheck gate over these scripts is in `tests/tuning_scripts.rs`.
+//! side. The shellcheck gate over these scripts is in `tests/tuning_scripts/`.
 
 mod common;
 

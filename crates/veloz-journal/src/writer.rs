@@ -31,10 +31,15 @@
 //! - After any write or sync error every later append fails: the writer never skips a record.
 //! - The record write is not atomic: a crash can leave a partial record, which recovery
 //!   recognizes by its length or CRC and truncates.
+//!
+//! Parts (one file each, in `writer/`): this file holds [`Writer`], the appending side;
+//! `shared` the atomics it shares with the helper thread and [`DurableWatermark`] handles;
+//! `preparer` the preparer thread; `sync_thread` the helper ("sync") thread: group commit and
+//! arming pages ahead of the writer.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -51,15 +56,14 @@ use super::format::{
 use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 
-/// The helper thread keeps this many bytes ahead of the writer mapped writable, so that the
-/// appending thread takes no page fault (and never waits in one for the filesystem). At 1M
-/// records/s those pages receive data within half a second, so arming them adds next to no
-/// writeback; at full speed (~2.5 GB/s) the window lasts ~13 ms, ample for a helper thread
-/// that is late to run.
-const ARM_WINDOW: usize = 32 << 20;
-/// ... and re-arms the window at least this often, since writeback write-protects the pages
-/// it cleans.
-const REARM_EVERY: Duration = Duration::from_millis(100);
+mod preparer;
+mod shared;
+mod sync_thread;
+
+use preparer::{preparer, PrepMsg, SpareResult};
+pub use shared::DurableWatermark;
+use shared::{pack, Shared};
+use sync_thread::{helper_loop, SyncMsg, SyncSeg};
 
 /// Page size for group commit's whole-page syncs (the smallest page size of Veloz's hosts).
 const PAGE: usize = 4096;
@@ -67,79 +71,6 @@ const PAGE: usize = 4096;
 /// Records up to this length are built in a stack buffer and copied into the mapping at once;
 /// longer ones are written as header then payload.
 const SMALL_RECORD: usize = 128;
-
-/// Offsets in a segment use the low 40 bits of the published position; the segment
-/// generation the high 24.
-const OFFSET_BITS: u32 = 40;
-const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
-
-fn pack(gen: u64, offset: usize) -> u64 {
-    (gen << OFFSET_BITS) | offset as u64
-}
-
-fn unpack(pos: u64) -> (u64, usize) {
-    (pos >> OFFSET_BITS, (pos & OFFSET_MASK) as usize)
-}
-
-/// State shared by the writer, its sync thread and watermark handles.
-struct Shared {
-    /// Last written sequence number (0: none).
-    written: AtomicU64,
-    /// Last durable sequence number (group mode).
-    durable: AtomicU64,
-    /// (segment generation, end offset) of the written data, packed.
-    pos: AtomicU64,
-    /// Group commit syncs whole pages only, so that it never write-protects the page the
-    /// writer is filling: `mark_pos` is the start of the writer's current page (packed like
-    /// `pos`) and `mark_seq` the last record that ends at or before it.
-    mark_pos: AtomicU64,
-    mark_seq: AtomicU64,
-    stop: AtomicBool,
-    failed: AtomicBool,
-    failure: Mutex<Option<JournalError>>,
-}
-
-/// A cheap, cloneable view of a writer's progress, for the tasks that release acks.
-#[derive(Clone)]
-pub struct DurableWatermark {
-    shared: Arc<Shared>,
-    group: bool,
-}
-
-impl std::fmt::Debug for DurableWatermark {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DurableWatermark")
-            .field("group", &self.group)
-            .field("written_seq", &self.written_seq())
-            .field("durable_seq", &self.durable_seq())
-            .field("failed", &self.failed())
-            .finish()
-    }
-}
-
-impl DurableWatermark {
-    /// Every record up to this sequence number is durable (as the durability setting defines
-    /// it); acknowledge up to here.
-    #[inline]
-    pub fn durable_seq(&self) -> Seq {
-        if self.group {
-            self.shared.durable.load(Ordering::Acquire)
-        } else {
-            self.shared.written.load(Ordering::Acquire)
-        }
-    }
-
-    /// The last sequence number written.
-    #[inline]
-    pub fn written_seq(&self) -> Seq {
-        self.shared.written.load(Ordering::Acquire)
-    }
-
-    /// True once a sync failed: nothing more will become durable.
-    pub fn failed(&self) -> bool {
-        self.shared.failed.load(Ordering::Acquire)
-    }
-}
 
 /// Counters of a writer.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,26 +101,6 @@ pub(crate) struct ResumeAt<G> {
     pub offset: usize,
 }
 
-enum PrepMsg<G> {
-    /// The spare became segment `to`; `retired` is the segment it replaced (unmapped here).
-    Activated {
-        to: String,
-        retired: Option<G>,
-    },
-    Stop,
-}
-
-enum SyncMsg<Y> {
-    /// A new segment of generation `gen`; the previous one ended at `sealed_end`.
-    Roll {
-        gen: u64,
-        handle: Y,
-        file: String,
-        sealed_end: Option<usize>,
-    },
-}
-
-type SpareResult<S> = Result<<S as Storage>::Segment, JournalError>;
 type SyncOf<S> = <<S as Storage>::Segment as SegmentFile>::Sync;
 
 /// Appends records to one shard's journal. Create it with [`super::recovery::open`].
@@ -678,319 +589,11 @@ impl<S: Storage> Drop for Writer<S> {
     }
 }
 
-/// The preparer thread: keeps one prepared spare ready, renames activated spares, unmaps
-/// retired segments.
-fn preparer<S: Storage>(
-    storage: S,
-    size: u64,
-    rx: Receiver<PrepMsg<S::Segment>>,
-    spare_tx: SyncSender<SpareResult<S>>,
-) {
-    let make = |storage: &S| {
-        let spare = storage
-            .create(SPARE_NAME, size)
-            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
-        // The first appends after the rollover must not fault; a spare that cannot be armed
-        // (a full disk) is refused here, at rollover, not by a SIGBUS later.
-        if let Err(source) = spare.sync_handle().prefault_range(0, ARM_WINDOW) {
-            if arming_failed(&source) {
-                return Err(JournalError::Prepare {
-                    file: storage.display_name(SPARE_NAME),
-                    offset: 0,
-                    source,
-                });
-            }
-        }
-        Ok(spare)
-    };
-    if spare_tx.send(make(&storage)).is_err() {
-        return;
-    }
-    while let Ok(msg) = rx.recv() {
-        match msg {
-            PrepMsg::Activated { to, retired } => {
-                drop(retired);
-                if let Err(e) = storage.rename(SPARE_NAME, &to) {
-                    let file = format!(
-                        "{} to {}",
-                        storage.display_name(SPARE_NAME),
-                        storage.display_name(&to)
-                    );
-                    // Never create another spare over the segment being written.
-                    let _ = spare_tx.send(Err(JournalError::io("rename", file, e)));
-                    return;
-                }
-                if spare_tx.send(make(&storage)).is_err() {
-                    return;
-                }
-            }
-            PrepMsg::Stop => return,
-        }
-    }
-}
-
-struct SyncSeg<Y> {
-    gen: u64,
-    handle: Y,
-    file: String,
-    /// Synced up to here.
-    synced: usize,
-    /// Where its data ended when the next segment was activated.
-    end: Option<usize>,
-}
-
-/// Where the helper last armed pages ahead of the writer.
-struct Armed {
-    gen: u64,
-    from: usize,
-    at: Instant,
-}
-
-/// The journal's helper thread: group commit (when `group`), and keeping the pages just ahead
-/// of the writer mapped writable in both modes.
-fn helper_loop<Y: RangeSync>(
-    shared: Arc<Shared>,
-    rx: Receiver<SyncMsg<Y>>,
-    mut segs: VecDeque<SyncSeg<Y>>,
-    poll: Duration,
-    group: bool,
-) {
-    let mut durable = shared.durable.load(Ordering::Acquire);
-    let mut armed = Armed {
-        gen: u64::MAX,
-        from: 0,
-        at: Instant::now(),
-    };
-    // Since when records have been waiting (group mode).
-    let mut pending_since: Option<Instant> = None;
-    loop {
-        let stop = shared.stop.load(Ordering::Acquire);
-        // Each (seq, pos) pair is loaded seq first: the writer stores them in the other
-        // order, so the position covers at least the record the sequence number names.
-        let written = shared.written.load(Ordering::Acquire);
-        let pos = shared.pos.load(Ordering::Acquire);
-        let mark_seq = shared.mark_seq.load(Ordering::Acquire);
-        let mark_pos = shared.mark_pos.load(Ordering::Acquire);
-        // Messages are sent before a position names their generation, so these cover it.
-        while let Ok(SyncMsg::Roll {
-            gen,
-            handle,
-            file,
-            sealed_end,
-        }) = rx.try_recv()
-        {
-            if let (Some(end), Some(last)) = (sealed_end, segs.back_mut()) {
-                last.end = Some(end);
-            }
-            segs.push_back(SyncSeg {
-                gen,
-                handle,
-                file,
-                synced: 0,
-                end: None,
-            });
-        }
-        let (gen, offset) = unpack(pos);
-        let mut synced = false;
-        if group {
-            // Whole pages, unless there are none to sync and records have waited in the
-            // writer's page for a full period (a slow trickle), or this is the last sync
-            // before stopping.
-            let partial =
-                stop || (mark_seq <= durable && pending_since.is_some_and(|t| t.elapsed() >= poll));
-            let (target_seq, target_pos) = if partial {
-                (written.max(mark_seq), pos)
-            } else {
-                (mark_seq, mark_pos)
-            };
-            if target_seq > durable {
-                let (g, o) = unpack(target_pos);
-                if let Err((file, source)) = sync_upto(&mut segs, g, o) {
-                    *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(JournalError::Sync {
-                            file,
-                            durable_seq: durable,
-                            source,
-                        });
-                    shared.failed.store(true, Ordering::Release);
-                    return;
-                }
-                if partial {
-                    // The sync cleaned, and so write-protected, the writer's page.
-                    if let Some(cur) = segs.front().filter(|s| s.gen == g) {
-                        let _ = cur.handle.prefault_range(o, 1);
-                    }
-                }
-                durable = target_seq;
-                shared.durable.store(durable, Ordering::Release);
-                synced = true;
-            }
-            pending_since = if written > durable {
-                Some(
-                    pending_since
-                        .filter(|_| !synced)
-                        .unwrap_or_else(Instant::now),
-                )
-            } else {
-                None
-            };
-        } else {
-            while segs.front().is_some_and(|s| s.gen < gen) {
-                segs.pop_front();
-            }
-        }
-        if let Err(e) = arm_ahead(&segs, gen, offset, &mut armed) {
-            *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-            shared.failed.store(true, Ordering::Release);
-            return;
-        }
-        if synced {
-            continue;
-        }
-        if stop && (!group || written <= durable) {
-            return;
-        }
-        thread::park_timeout(poll);
-    }
-}
-
-/// Keep `ARM_WINDOW` bytes ahead of the writer mapped writable: again when the writer has
-/// used a quarter of the window, when it moved to a new segment, and every `REARM_EVERY`
-/// (writeback write-protects pages it cleans).
-fn arm_ahead<Y: RangeSync>(
-    segs: &VecDeque<SyncSeg<Y>>,
-    gen: u64,
-    offset: usize,
-    armed: &mut Armed,
-) -> Result<(), JournalError> {
-    let due = armed.gen != gen
-        || offset >= armed.from + ARM_WINDOW / 4
-        || armed.at.elapsed() >= REARM_EVERY;
-    if !due {
-        return Ok(());
-    }
-    if let Some(seg) = segs.iter().find(|s| s.gen == gen) {
-        if let Err(source) = seg.handle.prefault_range(offset, ARM_WINDOW) {
-            if arming_failed(&source) {
-                return Err(JournalError::Prepare {
-                    file: seg.file.clone(),
-                    offset: offset as u64,
-                    source,
-                });
-            }
-        }
-        *armed = Armed {
-            gen,
-            from: offset,
-            at: Instant::now(),
-        };
-    }
-    Ok(())
-}
-
-/// Whether an error from arming pages means that writing them would fail (SIGBUS: EFAULT,
-/// typically a full disk; EIO), rather than that arming is unsupported (EINVAL before Linux
-/// 5.14) or was interrupted.
-fn arming_failed(e: &std::io::Error) -> bool {
-    const EIO: i32 = 5;
-    const EFAULT: i32 = 14;
-    matches!(e.raw_os_error(), Some(EIO) | Some(EFAULT))
-}
-
-/// Sync every segment older than generation `gen` to its end, and `gen` up to `offset`.
-fn sync_upto<Y: RangeSync>(
-    segs: &mut VecDeque<SyncSeg<Y>>,
-    gen: u64,
-    offset: usize,
-) -> Result<(), (String, std::io::Error)> {
-    while let Some(front) = segs.front_mut() {
-        if front.gen < gen {
-            let end = front.end.unwrap_or(front.synced);
-            if end > front.synced {
-                front
-                    .handle
-                    .sync_range(front.synced, end - front.synced)
-                    .map_err(|e| (front.file.clone(), e))?;
-            }
-            segs.pop_front();
-        } else {
-            if front.gen == gen && offset > front.synced {
-                front
-                    .handle
-                    .sync_range(front.synced, offset - front.synced)
-                    .map_err(|e| (front.file.clone(), e))?;
-                front.synced = offset;
-            }
-            break;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::backend::MemStorage;
     use crate::recovery::{open, OpenOptions};
-    use std::sync::Mutex;
-
-    #[derive(Clone, Default)]
-    struct Log(Arc<Mutex<Vec<(u64, usize, usize)>>>);
-
-    struct Rec {
-        id: u64,
-        log: Log,
-    }
-
-    impl RangeSync for Rec {
-        fn sync_range(&self, offset: usize, len: usize) -> std::io::Result<()> {
-            self.log.0.lock().unwrap().push((self.id, offset, len));
-            Ok(())
-        }
-    }
-
-    fn seg(gen: u64, log: &Log, synced: usize) -> SyncSeg<Rec> {
-        SyncSeg {
-            gen,
-            handle: Rec {
-                id: gen,
-                log: log.clone(),
-            },
-            file: format!("seg{gen}"),
-            synced,
-            end: None,
-        }
-    }
-
-    #[test]
-    fn pack_round_trips() {
-        for (g, o) in [(0, 0), (1, 64), (12345, (1 << 40) - 1)] {
-            assert_eq!(unpack(pack(g, o)), (g, o));
-        }
-    }
-
-    #[test]
-    fn sync_covers_sealed_segments_first_in_order() {
-        let log = Log::default();
-        let mut segs = VecDeque::new();
-        segs.push_back(seg(0, &log, 100));
-        sync_upto(&mut segs, 0, 500).unwrap();
-        // Segment 0 sealed at 900, segment 1 written to 300, segment 2 to 64.
-        segs.back_mut().unwrap().end = Some(900);
-        let mut s1 = seg(1, &log, 0);
-        s1.end = Some(4000);
-        segs.push_back(s1);
-        segs.push_back(seg(2, &log, 0));
-        sync_upto(&mut segs, 2, 64).unwrap();
-        assert_eq!(
-            *log.0.lock().unwrap(),
-            vec![(0, 100, 400), (0, 500, 400), (1, 0, 4000), (2, 0, 64)]
-        );
-        assert_eq!(segs.len(), 1);
-        // Nothing new: no sync.
-        sync_upto(&mut segs, 2, 64).unwrap();
-        assert_eq!(log.0.lock().unwrap().len(), 4);
-    }
 
     fn mass_cancel() -> Command {
         Command::MassCancel(veloz_core::MassCancel {

@@ -1,0 +1,220 @@
+//! Cancel, replace and mass cancel: the commands that act on resting orders.
+//!
+//! Contract: a cancel or replace names an order by id, and is rejected unless that order
+//! rests in the named instrument and belongs to the sending account (`owned_order`).
+//! A replace keeps priority only for the same price and a lower quantity; otherwise the order
+//! moves to the back of its new level and, if the new price crosses, trades first as an
+//! incoming order (a post-only order that would cross is rejected, unchanged). Mass cancel
+//! walks the books in ascending instrument id (or the one named), bids then asks, best
+//! level first and each level head first, so its events come in a deterministic order.
+
+use super::{crosses, Engine, Stop, Taker};
+use crate::book::NIL;
+use crate::types::*;
+
+impl Engine {
+    /// instrument) or owned by another account.
+    #[inline(always)]
+    fn owned_order(
+        &self,
+        account: AccountId,
+        symbol: SymbolId,
+        order_id: OrderId,
+    ) -> Result<u32, RejectReason> {
+        let b = self.book_of(symbol).ok_or(RejectReason::UnknownSymbol)?;
+        let slot = self
+            .order_index
+            .get(order_id)
+            .ok_or(RejectReason::UnknownOrder)?;
+        let n = self.orders.get(slot);
+        if n.book != b {
+            return Err(RejectReason::UnknownOrder);
+        }
+        if n.account != account {
+            return Err(RejectReason::NotOrderOwner);
+        }
+        Ok(slot)
+    }
+
+    pub(super) fn cancel(&mut self, c: &CancelOrder, out: &mut Vec<Event>) {
+        match self.owned_order(c.account, c.symbol, c.order_id) {
+            Err(reason) => out.push(Event::Rejected {
+                account: c.account,
+                client_order_id: c.client_order_id,
+                symbol: c.symbol,
+                order_id: c.order_id,
+                reason,
+            }),
+            Ok(slot) => {
+                let n = self.remove(slot);
+                out.push(Event::Cancelled {
+                    order_id: n.id,
+                    account: n.account,
+                    client_order_id: c.client_order_id,
+                    symbol: c.symbol,
+                    side: n.side,
+                    qty: n.leaves,
+                    reason: CancelReason::Requested,
+                });
+            }
+        }
+    }
+
+    pub(super) fn replace(&mut self, seq: Seq, r: &ReplaceOrder, out: &mut Vec<Event>) {
+        let reject = |reason| Event::Rejected {
+            account: r.account,
+            client_order_id: r.client_order_id,
+            symbol: r.symbol,
+            order_id: r.order_id,
+            reason,
+        };
+        let slot = match self.owned_order(r.account, r.symbol, r.order_id) {
+            Ok(s) => s,
+            Err(reason) => {
+                out.push(reject(reason));
+                return;
+            }
+        };
+        let n = *self.orders.get(slot);
+        let b = n.book;
+        let book = &self.books[b as usize];
+        if let Err(reason) = book.check_qty(r.qty) {
+            out.push(reject(reason));
+            return;
+        }
+        if r.price != n.price {
+            if let Err(reason) = book.check_price(r.price) {
+                out.push(reject(reason));
+                return;
+            }
+        }
+        if r.price == n.price && r.qty == n.leaves {
+            out.push(reject(RejectReason::NoChange));
+            return;
+        }
+        if n.post_only {
+            if let Some((best, _)) = book.ladder(n.side.opposite()).best() {
+                if crosses(n.side, r.price, best) {
+                    out.push(reject(RejectReason::PostOnlyWouldCross));
+                    return;
+                }
+            }
+        }
+        let replaced = |kept_priority| Event::Replaced {
+            order_id: n.id,
+            account: n.account,
+            client_order_id: r.client_order_id,
+            symbol: r.symbol,
+            side: n.side,
+            price: r.price,
+            qty: r.qty,
+            kept_priority,
+        };
+        if r.price == n.price && r.qty < n.leaves {
+            let level = n.level;
+            self.orders.get_mut(slot).leaves = r.qty;
+            self.levels.get_mut(level).total -= n.leaves - r.qty;
+            out.push(replaced(true));
+            return;
+        }
+        // Loses priority: out of its level, trade if it crosses, rest the remainder at the back.
+        self.unlink(&n);
+        out.push(replaced(false));
+        // Most replaces do not cross: skip the matching loop for them.
+        let (remaining, stop) = match self.books[b as usize].ladder(n.side.opposite()).best() {
+            Some((best, _)) if crosses(n.side, r.price, best) => {
+                let mut taker = Taker {
+                    order_id: n.id,
+                    account: n.account,
+                    client_order_id: n.client_order_id,
+                    side: n.side,
+                    limit: r.price,
+                    remaining: r.qty,
+                    stp: n.stp,
+                };
+                let stop = self.match_taker(b, &mut taker, out);
+                (taker.remaining, stop)
+            }
+            _ => (r.qty, Stop::Done),
+        };
+        if remaining > 0 && stop == Stop::Done {
+            let mut node = n;
+            node.price = r.price;
+            node.leaves = remaining;
+            node.priority_seq = seq;
+            self.link(b, slot, &mut node);
+            *self.orders.get_mut(slot) = node;
+            return;
+        }
+        // Filled, or its rest cancelled by self-trade prevention: it leaves the book.
+        self.orders.free(slot);
+        self.order_index.remove(n.id);
+        self.client_ids.remove(&(b, n.account, n.client_order_id));
+        if remaining > 0 {
+            out.push(Event::Cancelled {
+                order_id: n.id,
+                account: n.account,
+                client_order_id: n.client_order_id,
+                symbol: r.symbol,
+                side: n.side,
+                qty: remaining,
+                reason: CancelReason::SelfTrade,
+            });
+        }
+    }
+
+    pub(super) fn mass_cancel(&mut self, m: &MassCancel, out: &mut Vec<Event>) {
+        let range = match m.symbol {
+            Some(symbol) => match self.book_of(symbol) {
+                Some(b) => b..b + 1,
+                None => {
+                    out.push(Event::Rejected {
+                        account: m.account,
+                        client_order_id: m.client_order_id,
+                        symbol,
+                        order_id: 0,
+                        reason: RejectReason::UnknownSymbol,
+                    });
+                    return;
+                }
+            },
+            None => 0..self.books.len() as u32,
+        };
+        let mut count = 0u32;
+        let mut victims = Vec::new();
+        for b in range {
+            for side in [Side::Buy, Side::Sell] {
+                victims.clear();
+                for (_, level) in self.books[b as usize].ladder(side).iter_best_first() {
+                    let mut slot = self.levels.get(level).head;
+                    while slot != NIL {
+                        let n = self.orders.get(slot);
+                        if n.account == m.account {
+                            victims.push(slot);
+                        }
+                        slot = n.next;
+                    }
+                }
+                for &slot in &victims {
+                    let n = self.remove(slot);
+                    out.push(Event::Cancelled {
+                        order_id: n.id,
+                        account: n.account,
+                        client_order_id: n.client_order_id,
+                        symbol: self.books[b as usize].instrument.id,
+                        side: n.side,
+                        qty: n.leaves,
+                        reason: CancelReason::MassCancel,
+                    });
+                    count += 1;
+                }
+            }
+        }
+        out.push(Event::MassCancelled {
+            account: m.account,
+            client_order_id: m.client_order_id,
+            symbol: m.symbol,
+            count,
+        });
+    }
+}

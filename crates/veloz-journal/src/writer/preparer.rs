@@ -1,0 +1,79 @@
+//! The preparer thread: keeps one spare segment (`next.spare`) created at full size, its
+//! blocks allocated and its first [`ARM_WINDOW`] bytes armed writable, so that a rollover
+//! finds it ready; renames the spare the writer activated to its segment name; unmaps
+//! retired segments.
+//!
+//! Contract: the writer sends [`PrepMsg`]s; the thread answers on a channel of capacity one
+//! with the next spare, or the error that stops it. It never creates a spare while the
+//! previous one is still to be renamed (a failed rename ends the thread, so no spare is ever
+//! created over the segment being written), and a spare that cannot be armed (a full disk)
+//! is refused here, at rollover, not by a SIGBUS later.
+
+use std::sync::mpsc::{Receiver, SyncSender};
+
+use super::sync_thread::{arming_failed, ARM_WINDOW};
+use crate::backend::{RangeSync, SegmentFile, Storage};
+use crate::error::JournalError;
+use crate::layout::SPARE_NAME;
+
+pub(super) enum PrepMsg<G> {
+    /// The spare became segment `to`; `retired` is the segment it replaced (unmapped here).
+    Activated {
+        to: String,
+        retired: Option<G>,
+    },
+    Stop,
+}
+
+pub(super) type SpareResult<S> = Result<<S as Storage>::Segment, JournalError>;
+
+/// The preparer thread: keeps one prepared spare ready, renames activated spares, unmaps
+/// retired segments.
+pub(super) fn preparer<S: Storage>(
+    storage: S,
+    size: u64,
+    rx: Receiver<PrepMsg<S::Segment>>,
+    spare_tx: SyncSender<SpareResult<S>>,
+) {
+    let make = |storage: &S| {
+        let spare = storage
+            .create(SPARE_NAME, size)
+            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
+        // The first appends after the rollover must not fault; a spare that cannot be armed
+        // (a full disk) is refused here, at rollover, not by a SIGBUS later.
+        if let Err(source) = spare.sync_handle().prefault_range(0, ARM_WINDOW) {
+            if arming_failed(&source) {
+                return Err(JournalError::Prepare {
+                    file: storage.display_name(SPARE_NAME),
+                    offset: 0,
+                    source,
+                });
+            }
+        }
+        Ok(spare)
+    };
+    if spare_tx.send(make(&storage)).is_err() {
+        return;
+    }
+    while let Ok(msg) = rx.recv() {
+        match msg {
+            PrepMsg::Activated { to, retired } => {
+                drop(retired);
+                if let Err(e) = storage.rename(SPARE_NAME, &to) {
+                    let file = format!(
+                        "{} to {}",
+                        storage.display_name(SPARE_NAME),
+                        storage.display_name(&to)
+                    );
+                    // Never create another spare over the segment being written.
+                    let _ = spare_tx.send(Err(JournalError::io("rename", file, e)));
+                    return;
+                }
+                if spare_tx.send(make(&storage)).is_err() {
+                    return;
+                }
+            }
+            PrepMsg::Stop => return,
+        }
+    }
+}

@@ -1,0 +1,101 @@
+//! The state a [`Writer`](super::Writer) shares with its helper thread and with
+//! [`DurableWatermark`] handles: atomics, plus the helper's failure under a mutex.
+//!
+//! Contract: the writer alone stores `written`, `pos`, `mark_pos` and `mark_seq`, and stores
+//! each position before its sequence number (`pos` then `written`, `mark_pos` then
+//! `mark_seq`), so a reader that loads the sequence number first sees a position that covers
+//! it. The helper thread alone stores `durable`, `failed` and `failure`; `stop` is set once,
+//! at shutdown. A position packs the segment generation (high 24 bits) and the offset in the
+//! segment (low 40 bits): [`pack`], [`unpack`].
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use veloz_core::Seq;
+
+use crate::error::JournalError;
+
+/// Offsets in a segment use the low 40 bits of the published position; the segment
+/// generation the high 24.
+const OFFSET_BITS: u32 = 40;
+const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+
+pub(super) fn pack(gen: u64, offset: usize) -> u64 {
+    (gen << OFFSET_BITS) | offset as u64
+}
+
+pub(super) fn unpack(pos: u64) -> (u64, usize) {
+    (pos >> OFFSET_BITS, (pos & OFFSET_MASK) as usize)
+}
+
+/// State shared by the writer, its sync thread and watermark handles.
+pub(super) struct Shared {
+    /// Last written sequence number (0: none).
+    pub(super) written: AtomicU64,
+    /// Last durable sequence number (group mode).
+    pub(super) durable: AtomicU64,
+    /// (segment generation, end offset) of the written data, packed.
+    pub(super) pos: AtomicU64,
+    /// Group commit syncs whole pages only, so that it never write-protects the page the
+    /// writer is filling: `mark_pos` is the start of the writer's current page (packed like
+    /// `pos`) and `mark_seq` the last record that ends at or before it.
+    pub(super) mark_pos: AtomicU64,
+    pub(super) mark_seq: AtomicU64,
+    pub(super) stop: AtomicBool,
+    pub(super) failed: AtomicBool,
+    pub(super) failure: Mutex<Option<JournalError>>,
+}
+
+/// A cheap, cloneable view of a writer's progress, for the tasks that release acks.
+#[derive(Clone)]
+pub struct DurableWatermark {
+    pub(super) shared: Arc<Shared>,
+    pub(super) group: bool,
+}
+
+impl std::fmt::Debug for DurableWatermark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DurableWatermark")
+            .field("group", &self.group)
+            .field("written_seq", &self.written_seq())
+            .field("durable_seq", &self.durable_seq())
+            .field("failed", &self.failed())
+            .finish()
+    }
+}
+
+impl DurableWatermark {
+    /// Every record up to this sequence number is durable (as the durability setting defines
+    /// it); acknowledge up to here.
+    #[inline]
+    pub fn durable_seq(&self) -> Seq {
+        if self.group {
+            self.shared.durable.load(Ordering::Acquire)
+        } else {
+            self.shared.written.load(Ordering::Acquire)
+        }
+    }
+
+    /// The last sequence number written.
+    #[inline]
+    pub fn written_seq(&self) -> Seq {
+        self.shared.written.load(Ordering::Acquire)
+    }
+
+    /// True once a sync failed: nothing more will become durable.
+    pub fn failed(&self) -> bool {
+        self.shared.failed.load(Ordering::Acquire)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pack_round_trips() {
+        for (g, o) in [(0, 0), (1, 64), (12345, (1 << 40) - 1)] {
+            assert_eq!(unpack(pack(g, o)), (g, o));
+        }
+    }
+}
