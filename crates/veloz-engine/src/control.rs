@@ -5,7 +5,8 @@
 //! - announces the listening addresses once every shard has recovered, and checks each
 //!   shard's recovered state against the clean-shutdown marker of the previous run;
 //! - merges the shards' interval snapshots into cumulative per-shard histograms and
-//!   counters, and serves them on the metrics socket ([`super::metrics_server`]);
+//!   counters ([`Totals`]), and serves them on the metrics socket
+//!   ([`super::metrics_server`]);
 //! - hands each snapshot to [`Reports`] (interval logs, shutdown report).
 //!
 //! It sleeps 1 ms between idle polls: nothing it does is on the order path.
@@ -17,82 +18,14 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use hdrhistogram::Histogram;
 use rtrb::Consumer;
 
-use super::exposition::{self, ShardView};
 use super::mesh::ControlMsg;
-use super::metrics::{new_histogram, Counters, ShardSnapshot};
 use super::metrics_server::MetricsServer;
 use super::reports::Reports;
-use super::shard::Shared;
+use super::shared::Shared;
+use super::totals::Totals;
 use super::{ServeError, ShutdownMarker, SHUTDOWN_MARKER};
-
-/// What the control thread knows of one shard.
-#[derive(Debug)]
-pub struct ShardState {
-    pub counters: Counters,
-    /// Cumulative latencies since start, by `Latency` index.
-    pub latencies: [Histogram<u64>; 5],
-}
-
-/// The control thread's whole state.
-#[derive(Debug)]
-pub struct Control {
-    pub shards: Vec<ShardState>,
-    pub started: std::time::Instant,
-}
-
-impl Control {
-    pub fn new(n: usize) -> Control {
-        Control {
-            shards: (0..n)
-                .map(|_| ShardState {
-                    counters: Counters::default(),
-                    latencies: std::array::from_fn(|_| new_histogram()),
-                })
-                .collect(),
-            started: std::time::Instant::now(),
-        }
-    }
-
-    /// Fold one snapshot in.
-    pub fn absorb(&mut self, snap: &ShardSnapshot) {
-        let state = &mut self.shards[snap.shard as usize];
-        state.counters = snap.counters;
-        for (total, interval) in state.latencies.iter_mut().zip(&snap.intervals) {
-            total
-                .add(interval)
-                .expect("histograms share their bounds (metrics::new_histogram)");
-        }
-    }
-
-    /// Every shard merged, by `Latency` index.
-    pub fn merged(&self) -> [Histogram<u64>; 5] {
-        std::array::from_fn(|i| {
-            let mut h = new_histogram();
-            for s in &self.shards {
-                h.add(&s.latencies[i]).expect("same bounds");
-            }
-            h
-        })
-    }
-
-    /// The Prometheus text.
-    pub fn render(&self) -> String {
-        let views: Vec<ShardView<'_>> = self
-            .shards
-            .iter()
-            .enumerate()
-            .map(|(i, s)| ShardView {
-                shard: i as u16,
-                counters: &s.counters,
-                latencies: &s.latencies,
-            })
-            .collect();
-        exposition::render(&views, &self.merged(), self.started.elapsed().as_secs_f64())
-    }
-}
 
 /// Start the control thread; it runs until `done` is set (after the shards have joined).
 pub fn spawn(
@@ -132,7 +65,7 @@ fn run(
         path: metrics_addr.clone(),
         detail: e.to_string(),
     })?;
-    let mut control = Control::new(n);
+    let mut totals = Totals::new(n);
     let mut ready = 0;
     let mut result = Ok(());
     loop {
@@ -173,18 +106,18 @@ fn run(
                         }
                     }
                     ControlMsg::Snapshot(snap) => {
-                        control.absorb(&snap);
+                        totals.absorb(&snap);
                         reports.interval(&snap);
                     }
                     ControlMsg::Stopped { .. } => {}
                 }
             }
         }
-        idle &= !server.poll(|| control.render());
+        idle &= !server.poll(|| totals.render());
         if idle {
             if done.load(Ordering::SeqCst) {
                 if result.is_ok() {
-                    reports.finish(&control);
+                    reports.finish(&totals);
                 }
                 return result;
             }

@@ -4,6 +4,13 @@
 //!
 //! Recovery and offline replay share [`apply_record`]: replaying the journal *is* the
 //! recovery path.
+//!
+//! The journal is generic over its [`Storage`] backend: production uses [`MmapStorage`]
+//! (monomorphised, no dynamic dispatch per append); tests use the in-memory and
+//! fault-injecting backends of `veloz_journal`.
+//!
+//! Invariants: a command is appended before it is applied; after the clean-shutdown
+//! checkpoint the journal is closed and every later append fails.
 
 use std::path::Path;
 
@@ -11,7 +18,8 @@ use veloz_core::{Engine, Seq, Timestamp};
 use veloz_journal::replay::{apply_record, RecoverError};
 use veloz_journal::writer::Writer;
 use veloz_journal::{
-    Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions, RecordBody,
+    Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions,
+    RecordBody, Storage,
 };
 
 /// What recovery did, for the start-up log.
@@ -25,15 +33,15 @@ pub struct Recovered {
 
 /// The shard's journal writer (`None` once closed at shutdown).
 #[derive(Debug)]
-pub struct ShardJournal {
-    writer: Option<Writer<MmapStorage>>,
+pub struct ShardJournal<S: Storage = MmapStorage> {
+    writer: Option<Writer<S>>,
 }
 
-impl ShardJournal {
+impl ShardJournal<MmapStorage> {
     /// Open `data_dir/shard-N/`, replaying every record into `engine`. With `repair`, a
     /// corruption in the middle of the journal is cut off (what is cut is kept aside and
     /// reported as a warning) instead of refusing to start.
-    pub fn recover(
+    pub fn recover_dir(
         data_dir: &Path,
         config: &JournalConfig,
         shard: u16,
@@ -47,6 +55,20 @@ impl ShardJournal {
                     .to_string(),
                 source,
             })?;
+        ShardJournal::recover(storage, config, shard, repair, engine)
+    }
+}
+
+impl<S: Storage> ShardJournal<S> {
+    /// Open the journal in `storage`, replaying every record into `engine` (see
+    /// [`ShardJournal::recover_dir`] for `repair`).
+    pub fn recover(
+        storage: S,
+        config: &JournalConfig,
+        shard: u16,
+        repair: bool,
+        engine: &mut Engine,
+    ) -> Result<(ShardJournal<S>, Recovered), RecoverError> {
         let mut scratch = Vec::with_capacity(64);
         let mut commands = 0u64;
         let mut mismatch = None;

@@ -13,23 +13,48 @@
 //! marker, and a mismatch stops the engine with an error naming the shard: the state after
 //! a restart must equal the state at shutdown.
 //!
+//! The runtime's components, each owning its state and handing its results on by value
+//! (the shard loop only calls them in order):
+//!
+//! | module | what |
+//! |---|---|
+//! | [`shard`] | the shard loop: recovery, the busy-poll pass over the components, shutdown |
+//! | [`gateway`] | client sessions: framing, logon, heartbeats and timers, outbound buffers |
+//! | [`sequencer`] | sequence number and timestamp, journal append, engine apply |
+//! | [`dispatcher`] | order owners, holding deliveries until durable, releasing them in order |
+//! | [`mesh`] | the SPSC rings between shards and to the control thread, and their messages |
+//! | [`io`] | everything that touches the OS: sockets, parking, CPU affinity, the clock |
+//! | [`journal`] | a shard's journal: recovery through the engine, append, checkpoint |
+//! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |
+//! | [`auth`] | logon token checks |
+//! | [`control`] | the control thread: readiness, metrics socket, reports |
+//! | [`metrics`], [`totals`], [`exposition`], [`metrics_server`], [`reports`] | what shards measure, merged, served and written |
+//!
 //! Pure pieces (routing, auth, preflight, mesh types) forbid unsafe; nothing here needs it.
 #![forbid(unsafe_code)]
 
 pub mod auth;
 pub mod control;
+pub mod dispatcher;
 pub mod exposition;
+pub mod gateway;
+pub mod io;
 pub mod journal;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
 pub mod reports;
-pub mod session;
+pub mod sequencer;
 pub mod shard;
+pub mod shared;
+pub mod totals;
+
+#[cfg(test)]
+mod testkit;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::Duration;
 
 use glommio::{LocalExecutorBuilder, Placement};
@@ -172,23 +197,16 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .map_err(|e| ServeError::Signals(e.to_string()))?;
     }
-    let shared = Arc::new(shard::Shared {
-        auth: auth::Authenticator::new(&config),
-        routing,
-        data_dir: data_dir.clone(),
-        repair: options.repair,
-        helper_cores: preflight::spare_cores(&online, &cores),
-        cores: cores.clone(),
-        epoch: minstant::Instant::now(),
-        stop,
-        stopped_reading: AtomicUsize::new(0),
-        in_flight: (0..n).map(|_| AtomicU64::new(0)).collect(),
-        recovered: Mutex::new(0),
-        recovered_cv: Condvar::new(),
-        port: Mutex::new(None),
-        port_ready: Condvar::new(),
+    let mut shared = shared::Shared::new(
         config,
-    });
+        routing,
+        data_dir.clone(),
+        cores.clone(),
+        preflight::spare_cores(&online, &cores),
+        stop,
+    );
+    shared.repair = options.repair;
+    let shared = Arc::new(shared);
     let (links, control_rx) = mesh::build(n, shared.config.engine.ring_slots);
     eprintln!(
         "veloz: starting {n} shard(s) on cores {cores:?}, control on core {control_core}, data in {}",
@@ -211,7 +229,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, 
         let index = links.shard;
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("veloz-shard-{index}"))
-            // 1 ms: 100 us hung executors here (PLATFORM.md pitfall 3).
+            // A shorter preemption timer can hang the executor.
             .preempt_timer(Duration::from_millis(1))
             .spawn(move || async move { shard::run(for_shard, links).await });
         match handle {

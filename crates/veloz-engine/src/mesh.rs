@@ -2,8 +2,7 @@
 //! shard to the control thread.
 //!
 //! Messages are fixed-size `Copy` values (no heap data), so a push is a copy into a
-//! pre-allocated slot and nothing allocates per message. Receivers drain in batches
-//! (`read_chunk`), which PLATFORM.md measured at ~2.5x the one-at-a-time rate.
+//! pre-allocated slot and nothing allocates per message. Receivers drain in batches.
 //!
 //! Routing is a pure function: a command goes to the shard that owns its instrument
 //! ([`veloz_config::routing::Routing`]); a report goes to the shard of the session it is for
@@ -63,16 +62,23 @@ pub struct Delivery {
     pub event: Event,
 }
 
+/// A command on its way to the sequencer of the shard owning its instrument: where it came
+/// from and when it was read travel with it.
+#[derive(Clone, Copy, Debug)]
+pub struct Inbound {
+    /// The session that sent it ([`SessionRef::NONE`] for none).
+    pub from: SessionRef,
+    /// Nanoseconds since the process-wide epoch when the session read it (TSC reads agree
+    /// across cores).
+    pub ingress: u64,
+    pub cmd: Command,
+}
+
 /// A message between shards.
 #[derive(Clone, Copy, Debug)]
 pub enum ShardMsg {
     /// A command for an instrument the receiving shard owns, from a session elsewhere.
-    Command {
-        from: SessionRef,
-        /// `minstant` ticks when the session read it (TSC is synchronous across cores).
-        ingress: u64,
-        cmd: Command,
-    },
+    Command(Inbound),
     /// An event for a session on the receiving shard.
     Deliver(Delivery),
     /// A command this shard sent to the receiver's sender has been fully answered (all its
@@ -163,7 +169,7 @@ mod tests {
             }
         }
         // A message from 2 to 0 arrives on 0's ring from 2, and only there.
-        let msg = ShardMsg::Command {
+        let msg = ShardMsg::Command(Inbound {
             from: SessionRef::NONE,
             ingress: 7,
             cmd: Command::MassCancel(veloz_core::MassCancel {
@@ -171,11 +177,11 @@ mod tests {
                 client_order_id: 2,
                 symbol: None,
             }),
-        };
+        });
         links[2].to[0].as_mut().unwrap().push(msg).unwrap();
         assert!(links[0].from[1].as_mut().unwrap().pop().is_err());
         match links[0].from[2].as_mut().unwrap().pop() {
-            Ok(ShardMsg::Command { ingress: 7, .. }) => {}
+            Ok(ShardMsg::Command(Inbound { ingress: 7, .. })) => {}
             other => panic!("{other:?}"),
         }
         assert_eq!(

@@ -19,8 +19,8 @@ use veloz_core::RejectReason;
 use veloz_report::hdrlog::IntervalLog;
 use veloz_report::summary::{render_report, Report, Summary};
 
-use super::control::Control;
 use super::metrics::{Latency, ShardSnapshot, COMMAND_TYPES};
+use super::totals::Totals;
 
 /// File name of the shutdown report.
 pub const REPORT_FILE: &str = "latency-report.txt";
@@ -77,7 +77,7 @@ impl Reports {
     }
 
     /// Write and print the shutdown report.
-    pub fn finish(&mut self, control: &Control) {
+    pub fn finish(&mut self, control: &Totals) {
         let text = render_shutdown(control, &self.dir);
         print!("{text}");
         let path = self.dir.join(REPORT_FILE);
@@ -88,7 +88,7 @@ impl Reports {
 }
 
 /// The readable report: percentile tables, throughput, trades, rejects.
-pub fn render_shutdown(control: &Control, dir: &Path) -> String {
+pub fn render_shutdown(control: &Totals, dir: &Path) -> String {
     let elapsed = control.started.elapsed();
     let merged = control.merged();
     let mut out = String::new();

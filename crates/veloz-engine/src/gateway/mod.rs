@@ -1,0 +1,607 @@
+//! The gateway: the client sessions of one shard, their framing, logon, heartbeats and
+//! timers, and their outbound buffers.
+//!
+//! The shard loop calls it and it hands results back by value:
+//! - [`Gateway::read`] reads the sessions and returns, one at a time, each order a session
+//!   sent ([`Routed`]: the command with its session and ingress time, and the shards that
+//!   own it), answering everything else itself (logon, heartbeats, bad frames, unknown
+//!   symbols);
+//! - [`Gateway::deliver`] writes one [`Delivery`] (execution reports) to its session's
+//!   outbound buffer, [`Gateway::flush`] writes the buffers to the streams;
+//! - [`Gateway::stall`] parks a command its ring had no room for on its session, which is
+//!   not read again until [`Gateway::resend_stalled`] got the command out (backpressure:
+//!   nothing is dropped). A stalled command of a session that goes away is handed back by
+//!   [`Gateway::take_orphans`] (it is still executed).
+//!
+//! Invariants:
+//! - a session is read only while it is not closing and holds no stalled command; frames
+//!   are handled in the order they arrived, so a session's commands leave in order;
+//! - per session, reports are buffered in the order they are delivered, and the buffer
+//!   never holds more than `outbound_limit_bytes`: a session that lets more pile up is
+//!   disconnected as a slow consumer, the shard never waits for it;
+//! - a [`SessionRef`] names a slot and its generation: a delivery for a session that has
+//!   gone (or whose slot was reused) is counted as undeliverable and dropped;
+//! - nothing allocates per message: buffers are reused, routing is a range of shards.
+//!
+//! Generic over the [`Stream`] the sessions run on (TCP in production; tests use Unix
+//! stream pairs), with static dispatch.
+
+mod session;
+
+use std::net::{SocketAddr, TcpStream};
+use std::ops::Range;
+use std::sync::Arc;
+
+use veloz_core::{Command, Event, RejectReason, SelfTradePrevention, SymbolId};
+use veloz_wire::{FrameEncoder, LogonAck, LogoutReason};
+
+use crate::auth::LogonResult;
+use crate::io::{Clock, Stream};
+use crate::mesh::{Delivery, Inbound, Part, SessionRef, ShardMsg};
+use crate::metrics::{Latency, ShardMetrics};
+use crate::shared::Shared;
+
+use session::{ClientFrame, ReadOutcome, Timers};
+pub use session::{Session, State};
+
+/// Bytes a session may read per pass (fairness).
+const READ_BUDGET: usize = 64 * 1024;
+
+/// A command a session sent, with the shards that own it.
+#[derive(Debug)]
+pub struct Routed {
+    pub inbound: Inbound,
+    /// The owning shard, or every shard (a mass cancel over all symbols).
+    pub targets: Range<usize>,
+}
+
+/// One step of a read pass.
+#[derive(Debug)]
+pub enum ReadStep {
+    /// A session sent this command; call [`Gateway::read`] again for the next.
+    Command(Routed),
+    /// Every session was read; `work` counts reads, frames and closes.
+    End { work: usize },
+}
+
+/// Where a read pass is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Frames left over from the last pass (a stall interrupted it).
+    Leftover,
+    /// Read the stream.
+    Read,
+    /// Frames just read.
+    Fresh,
+}
+
+/// The gateway's settings, from `[gateway]`.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    outbound_limit: usize,
+    max_bad: u32,
+    max_frame: u32,
+    heartbeat_ms: u32,
+    timers: Timers,
+}
+
+/// The sessions of one shard.
+#[derive(Debug)]
+pub struct Gateway<T: Stream = TcpStream> {
+    shard: usize,
+    shared: Arc<Shared>,
+    clock: Clock,
+    settings: Settings,
+    /// Session slab: slot -> (generation, session).
+    sessions: Vec<(u32, Option<Session<T>>)>,
+    free_slots: Vec<u16>,
+    encoder: FrameEncoder,
+    /// The read pass: slot, phase, work so far.
+    cursor: (usize, Phase, usize),
+    /// Sessions holding a stalled command.
+    stalled: usize,
+    /// Stalled commands of sessions that went away: (destination shard, message).
+    orphans: Vec<(usize, ShardMsg)>,
+}
+
+impl<T: Stream> Gateway<T> {
+    /// The gateway of `shard`, with the settings of `shared.config.gateway`.
+    pub fn new(shard: usize, shared: Arc<Shared>, clock: Clock) -> Gateway<T> {
+        let g = &shared.config.gateway;
+        let ms = 1_000_000;
+        let settings = Settings {
+            outbound_limit: g.outbound_limit_bytes,
+            max_bad: g.max_bad_messages,
+            max_frame: g.max_frame_bytes,
+            heartbeat_ms: g.heartbeat_ms as u32,
+            timers: Timers {
+                logon_ns: g.logon_timeout_ms * ms,
+                heartbeat_ns: g.heartbeat_ms * ms,
+                idle_ns: g.idle_timeout_ms * ms,
+            },
+        };
+        Gateway {
+            shard,
+            shared,
+            clock,
+            settings,
+            sessions: Vec::new(),
+            free_slots: Vec::new(),
+            encoder: FrameEncoder::new(),
+            cursor: (0, Phase::Leftover, 0),
+            stalled: 0,
+            orphans: Vec::new(),
+        }
+    }
+
+    /// Take a new connection. Returns its reference, or `None` when the shard has no free
+    /// slot (65k sessions): the stream is dropped.
+    pub fn open(
+        &mut self,
+        stream: T,
+        peer: SocketAddr,
+        metrics: &mut ShardMetrics,
+    ) -> Option<SessionRef> {
+        let slot = match self.free_slots.pop() {
+            Some(s) => s,
+            None if self.sessions.len() < u16::MAX as usize => {
+                self.sessions.push((0, None));
+                (self.sessions.len() - 1) as u16
+            }
+            None => return None,
+        };
+        let entry = &mut self.sessions[slot as usize];
+        entry.0 = entry.0.wrapping_add(1);
+        let me = SessionRef {
+            shard: self.shard as u16,
+            slot,
+            generation: entry.0,
+        };
+        let now = self.clock.now_ns();
+        entry.1 = Some(Session::new(me, stream, peer, self.settings.max_frame, now));
+        metrics.counters.sessions_accepted += 1;
+        metrics.counters.sessions_open += 1;
+        Some(me)
+    }
+
+    /// The session `to` refers to, while it is there.
+    pub fn session(&self, to: SessionRef) -> Option<&Session<T>> {
+        match self.sessions.get(to.slot as usize) {
+            Some((generation, Some(s))) if *generation == to.generation => Some(s),
+            _ => None,
+        }
+    }
+
+    fn session_mut(&mut self, to: SessionRef) -> Option<&mut Session<T>> {
+        match self.sessions.get_mut(to.slot as usize) {
+            Some((generation, Some(s))) if *generation == to.generation => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Sessions open now.
+    pub fn open_sessions(&self) -> usize {
+        self.sessions.iter().filter(|(_, s)| s.is_some()).count()
+    }
+
+    /// Whether session `slot` may be read now.
+    fn readable(&self, slot: usize) -> bool {
+        matches!(&self.sessions[slot].1, Some(s) if !s.is_closing() && !s.is_stalled())
+    }
+
+    /// The next step of the read pass: the next command a session sent, or the end of the
+    /// pass. Each session's leftover frames are handled first, then its stream is read (up
+    /// to a budget) and the new frames handled.
+    pub fn read(&mut self, metrics: &mut ShardMetrics) -> ReadStep {
+        while self.cursor.0 < self.sessions.len() {
+            let slot = self.cursor.0;
+            match self.cursor.1 {
+                Phase::Leftover | Phase::Read if !self.readable(slot) => {
+                    self.cursor.0 += 1;
+                    self.cursor.1 = Phase::Leftover;
+                }
+                Phase::Leftover => {
+                    if let Some(routed) = self.frames(slot, metrics) {
+                        return ReadStep::Command(routed);
+                    }
+                    self.cursor.1 = Phase::Read;
+                }
+                Phase::Read => {
+                    let session = self.sessions[slot].1.as_mut().expect("readable");
+                    match session.read(READ_BUDGET) {
+                        ReadOutcome::Closed => {
+                            self.drop_session(slot, metrics);
+                            self.cursor.2 += 1;
+                            self.cursor.0 += 1;
+                            self.cursor.1 = Phase::Leftover;
+                            continue;
+                        }
+                        ReadOutcome::Data(0) => {}
+                        ReadOutcome::Data(n) => {
+                            metrics.counters.bytes_in += n as u64;
+                            self.cursor.2 += 1;
+                        }
+                    }
+                    self.cursor.1 = Phase::Fresh;
+                }
+                Phase::Fresh => {
+                    if let Some(routed) = self.frames(slot, metrics) {
+                        return ReadStep::Command(routed);
+                    }
+                    self.cursor.0 += 1;
+                    self.cursor.1 = Phase::Leftover;
+                }
+            }
+        }
+        let work = self.cursor.2;
+        self.cursor = (0, Phase::Leftover, 0);
+        ReadStep::End { work }
+    }
+
+    /// Decode and act on the complete frames of session `slot` until one is an order for
+    /// a shard (returned) or none is left.
+    fn frames(&mut self, slot: usize, metrics: &mut ShardMetrics) -> Option<Routed> {
+        let Settings {
+            outbound_limit,
+            max_bad,
+            heartbeat_ms,
+            ..
+        } = self.settings;
+        loop {
+            let session = self.sessions[slot].1.as_mut()?;
+            if session.is_stalled() || session.is_closing() {
+                return None;
+            }
+            let account = session.account().unwrap_or(0);
+            let now = self.clock.now_ns();
+            let frame = session.next_frame(now, &self.shared.auth)?;
+            self.cursor.2 += 1;
+            let me = session.me();
+            match frame {
+                Err(e) => {
+                    let fatal = e.is_fatal() || session.bad_message() > max_bad;
+                    if fatal {
+                        let text = format!("{e}");
+                        session.logout(&mut self.encoder, LogoutReason::ProtocolViolation, &text);
+                        return None;
+                    }
+                    let reject = Event::Rejected {
+                        account,
+                        client_order_id: e.client_order_id().unwrap_or(0),
+                        symbol: 0,
+                        order_id: 0,
+                        reason: e.reject_reason(),
+                    };
+                    metrics.counters.reject(e.reject_reason());
+                    self.deliver(&Delivery::immediate(me, reject), metrics);
+                }
+                Ok(ClientFrame::Logon(claimed, result)) => match (session.state(), result) {
+                    (State::AwaitingLogon, LogonResult::Ok { account, stp }) => {
+                        session.log_on(account, stp);
+                        let instruments = self.shared.config.instruments();
+                        let ack = LogonAck {
+                            session_id: me.id(),
+                            heartbeat_interval_ms: heartbeat_ms,
+                            instruments: instruments.iter().map(Into::into).collect(),
+                        };
+                        let frame = self.encoder.logon_ack(&ack);
+                        session.buffer(frame, outbound_limit, now);
+                    }
+                    (State::AwaitingLogon, LogonResult::Denied) => {
+                        metrics.counters.logons_refused += 1;
+                        eprintln!(
+                            "veloz: shard {}: logon refused for account {claimed} from {}",
+                            self.shard,
+                            session.peer()
+                        );
+                        session.logout(
+                            &mut self.encoder,
+                            LogoutReason::AuthenticationFailed,
+                            "unknown account or wrong token",
+                        );
+                        return None;
+                    }
+                    _ => {
+                        session.logout(
+                            &mut self.encoder,
+                            LogoutReason::AlreadyLoggedOn,
+                            "second logon",
+                        );
+                        return None;
+                    }
+                },
+                Ok(ClientFrame::Logout) => {
+                    session.logout(&mut self.encoder, LogoutReason::Requested, "");
+                    return None;
+                }
+                Ok(ClientFrame::Heartbeat) => {}
+                Ok(ClientFrame::Order(cmd)) => {
+                    let State::Active { stp, .. } = session.state() else {
+                        // Rejected with a reason; repeated, it ends the session like garbage.
+                        if session.bad_message() > max_bad {
+                            session.logout(
+                                &mut self.encoder,
+                                LogoutReason::ProtocolViolation,
+                                "orders before logon",
+                            );
+                            return None;
+                        }
+                        let symbol = cmd.symbol().unwrap_or(0);
+                        self.reject(me, &cmd, symbol, RejectReason::NotLoggedOn, metrics);
+                        continue;
+                    };
+                    let cmd = match cmd {
+                        Command::New(mut o) if o.stp == SelfTradePrevention::Allow => {
+                            o.stp = stp;
+                            Command::New(o)
+                        }
+                        other => other,
+                    };
+                    if let Some(routed) = self.route(me, now, cmd, metrics) {
+                        return Some(routed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The shards that own `cmd`: its instrument's, or every shard for a mass cancel over
+    /// all symbols (the session adds up the answers into one report). A range, so routing
+    /// allocates nothing. An unknown symbol is rejected here.
+    fn route(
+        &mut self,
+        from: SessionRef,
+        ingress: u64,
+        cmd: Command,
+        metrics: &mut ShardMetrics,
+    ) -> Option<Routed> {
+        let n = self.shared.shards();
+        let targets = match cmd.symbol() {
+            Some(symbol) => match self.shared.routing.shard_of(symbol) {
+                Some(s) => s..s + 1,
+                None => {
+                    self.reject(from, &cmd, symbol, RejectReason::UnknownSymbol, metrics);
+                    return None;
+                }
+            },
+            None => {
+                if let Some(s) = self.session_mut(from) {
+                    s.expect_mass(cmd.client_order_id(), n);
+                }
+                0..n
+            }
+        };
+        Some(Routed {
+            inbound: Inbound { from, ingress, cmd },
+            targets,
+        })
+    }
+
+    /// Answer `cmd` of session `from` with a reject that reaches neither journal nor book.
+    fn reject(
+        &mut self,
+        from: SessionRef,
+        cmd: &Command,
+        symbol: SymbolId,
+        reason: RejectReason,
+        metrics: &mut ShardMetrics,
+    ) {
+        let order_id = match cmd {
+            Command::Cancel(c) => c.order_id,
+            Command::Replace(r) => r.order_id,
+            _ => 0,
+        };
+        let event = Event::Rejected {
+            account: cmd.account(),
+            client_order_id: cmd.client_order_id(),
+            symbol,
+            order_id,
+            reason,
+        };
+        metrics.counters.reject(reason);
+        self.deliver(&Delivery::immediate(from, event), metrics);
+    }
+
+    /// Park `msg` for ring `dest` on session `from`, which is not read until it is sent.
+    /// Gives it back when the session is gone or already holds one (another target of a
+    /// fan-out): the caller queues it in order for its destination.
+    // The message is handed back by value: boxing it would allocate on the order path.
+    #[allow(clippy::result_large_err)]
+    pub fn stall(
+        &mut self,
+        from: SessionRef,
+        dest: usize,
+        msg: ShardMsg,
+    ) -> Result<(), (usize, ShardMsg)> {
+        let Some(session) = self.session_mut(from) else {
+            return Err((dest, msg));
+        };
+        session.stall(dest, msg)?;
+        self.stalled += 1;
+        Ok(())
+    }
+
+    /// Offer every stalled command to `send` (which returns whether its ring took it); a
+    /// session whose command went out is read again. Returns how many went out.
+    pub fn resend_stalled(&mut self, mut send: impl FnMut(usize, ShardMsg) -> bool) -> usize {
+        if self.stalled == 0 {
+            return 0;
+        }
+        let mut work = 0;
+        for (_, entry) in self.sessions.iter_mut() {
+            let Some(session) = entry.as_mut() else {
+                continue;
+            };
+            let Some((dest, msg)) = session.stalled() else {
+                continue;
+            };
+            if send(dest, msg) {
+                session.take_stalled();
+                self.stalled -= 1;
+                work += 1;
+            }
+        }
+        work
+    }
+
+    /// Stalled commands of sessions that went away, to be sent in order for their
+    /// destination (they are still executed).
+    pub fn take_orphans(&mut self) -> std::vec::Drain<'_, (usize, ShardMsg)> {
+        self.orphans.drain(..)
+    }
+
+    /// No session holds a stalled command and no orphan waits.
+    pub fn is_idle(&self) -> bool {
+        self.stalled == 0 && self.orphans.is_empty()
+    }
+
+    /// Encode `d`'s report(s) for its session and buffer them; a session over its outbound
+    /// limit is disconnected as a slow consumer.
+    pub fn deliver(&mut self, d: &Delivery, metrics: &mut ShardMetrics) {
+        let limit = self.settings.outbound_limit;
+        let now = self.clock.now_ns();
+        if d.ingress != 0 {
+            metrics.record(Latency::IngressToAck, now.saturating_sub(d.ingress));
+        }
+        let Some((generation, Some(session))) = self.sessions.get_mut(d.to.slot as usize) else {
+            metrics.counters.undeliverable_reports += 1;
+            return;
+        };
+        if *generation != d.to.generation || session.is_closing() {
+            metrics.counters.undeliverable_reports += 1;
+            return;
+        }
+        let mut event = d.event;
+        if !session.fold_mass(&mut event) {
+            return;
+        }
+        let mut ok = true;
+        let mut index = 0;
+        let part = d.part;
+        self.encoder.event(&event, d.seq, d.ts, |_account, frame| {
+            let wanted = match part {
+                Part::All => true,
+                Part::Maker => index == 0,
+                Part::Taker => index == 1,
+            };
+            index += 1;
+            if wanted {
+                ok &= session.buffer(frame, limit, now);
+            }
+        });
+        if !ok {
+            metrics.counters.slow_consumers += 1;
+            eprintln!(
+                "veloz: shard {}: session {} ({}) disconnected: slow consumer, {} bytes unread",
+                self.shard,
+                session.me().id(),
+                session.peer(),
+                session.pending_out()
+            );
+            session.abort(
+                &mut self.encoder,
+                LogoutReason::SlowConsumer,
+                "outbound buffer limit reached",
+            );
+        }
+    }
+
+    /// Write the outbound buffers; drop closing sessions whose last frame is out and
+    /// sessions whose stream broke. Returns how many sessions moved.
+    pub fn flush(&mut self, metrics: &mut ShardMetrics) -> usize {
+        let mut work = 0;
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            if session.pending_out() == 0 {
+                if session.is_closing() {
+                    self.drop_session(slot, metrics);
+                }
+                continue;
+            }
+            match session.flush() {
+                Ok(0) => {}
+                Ok(n) => {
+                    metrics.counters.bytes_out += n as u64;
+                    work += 1
+                }
+                Err(_) => {
+                    self.drop_session(slot, metrics);
+                    work += 1;
+                    continue;
+                }
+            }
+            if session.is_closing() && session.pending_out() == 0 {
+                self.drop_session(slot, metrics);
+            }
+        }
+        work
+    }
+
+    /// Apply the sessions' timers at `now` (ns since the epoch): logon and idle timeouts,
+    /// heartbeats, the grace of closing sessions.
+    pub fn check_timers(&mut self, now: u64, metrics: &mut ShardMetrics) {
+        let Settings {
+            outbound_limit,
+            timers,
+            ..
+        } = self.settings;
+        let wall = self.clock.wall_ns();
+        for slot in 0..self.sessions.len() {
+            let Some(session) = self.sessions[slot].1.as_mut() else {
+                continue;
+            };
+            if session.tick(now, timers, &mut self.encoder, wall, outbound_limit) {
+                self.drop_session(slot, metrics);
+            }
+        }
+    }
+
+    /// Log every session out with `reason` (shutdown).
+    pub fn logout_all(&mut self, reason: LogoutReason, text: &str) {
+        for (_, entry) in self.sessions.iter_mut() {
+            if let Some(s) = entry.as_mut() {
+                s.logout(&mut self.encoder, reason, text);
+            }
+        }
+    }
+
+    /// Close and drop every session.
+    pub fn close_all(&mut self, metrics: &mut ShardMetrics) {
+        for slot in 0..self.sessions.len() {
+            self.drop_session(slot, metrics);
+        }
+    }
+
+    fn drop_session(&mut self, slot: usize, metrics: &mut ShardMetrics) {
+        if let Some(mut s) = self.sessions[slot].1.take() {
+            // A command read before the disconnect is still executed (and counted in
+            // flight): it goes to the ordered overflow of its target.
+            if let Some(orphan) = s.take_stalled() {
+                self.stalled -= 1;
+                self.orphans.push(orphan);
+            }
+            s.close();
+            self.free_slots.push(slot as u16);
+            metrics.counters.sessions_open -= 1;
+        }
+    }
+}
+
+impl Delivery {
+    /// A report that needs no durability and has no sequence number (a gateway reject).
+    fn immediate(to: SessionRef, event: Event) -> Delivery {
+        Delivery {
+            to,
+            seq: 0,
+            ts: 0,
+            part: Part::All,
+            ingress: 0,
+            event,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,400 @@
+use std::os::unix::net::UnixStream;
+
+use veloz_core::{CancelReason, RejectReason, Side};
+use veloz_wire::{ExecType, LogoutReason};
+
+use super::*;
+use crate::testkit::{self, limit, reports, Client, Got};
+
+struct Fixture {
+    gateway: Gateway<UnixStream>,
+    metrics: ShardMetrics,
+    clock: Clock,
+}
+
+fn fixture(shards: usize, config: veloz_config::Config) -> Fixture {
+    let shared = testkit::shared(shards, config);
+    let clock = Clock::new(shared.epoch);
+    Fixture {
+        gateway: Gateway::new(0, shared, clock),
+        metrics: ShardMetrics::new(0, 0),
+        clock,
+    }
+}
+
+impl Fixture {
+    fn connect(&mut self) -> (Client, SessionRef) {
+        let (client, server) = Client::pair();
+        let me = self
+            .gateway
+            .open(server, testkit::peer(), &mut self.metrics)
+            .expect("a free slot");
+        (client, me)
+    }
+
+    /// One read pass: the commands it produced.
+    fn read(&mut self) -> Vec<Routed> {
+        let mut out = Vec::new();
+        loop {
+            match self.gateway.read(&mut self.metrics) {
+                ReadStep::Command(r) => out.push(r),
+                ReadStep::End { .. } => return out,
+            }
+        }
+    }
+
+    fn flush(&mut self) {
+        self.gateway.flush(&mut self.metrics);
+    }
+
+    /// Read, flush, and return what `client` got.
+    fn exchange(&mut self, client: &mut Client) -> (Vec<Routed>, Vec<Got>) {
+        let routed = self.read();
+        self.flush();
+        (routed, client.received())
+    }
+
+    fn logged_on(&mut self) -> (Client, SessionRef) {
+        let (mut client, me) = self.connect();
+        client.logon(1, "demo-alice");
+        let (_, got) = self.exchange(&mut client);
+        assert_eq!(
+            got,
+            [Got::LogonAck {
+                session_id: me.id()
+            }]
+        );
+        (client, me)
+    }
+}
+
+#[test]
+fn frames_split_across_reads_are_put_back_together() {
+    let mut f = fixture(2, testkit::config());
+    let (mut client, me) = f.connect();
+    let logon = client.enc.logon(1, "demo-alice").to_vec();
+    client.send(&logon[..3]);
+    assert_eq!(f.exchange(&mut client).1, []);
+    client.send(&logon[3..]);
+    assert_eq!(
+        f.exchange(&mut client).1,
+        [Got::LogonAck {
+            session_id: me.id()
+        }]
+    );
+    assert_eq!(
+        f.gateway.session(me).map(|s| s.state()),
+        Some(State::Active {
+            account: 1,
+            stp: SelfTradePrevention::Allow
+        })
+    );
+
+    // An order for AMZN (id 2: shard 1 of 2) in three pieces, then two whole orders at once.
+    let order = client
+        .enc
+        .command(&limit(1, 2, 7, Side::Buy, 2_200_000, 4))
+        .to_vec();
+    client.send(&order[..1]);
+    assert!(f.read().is_empty());
+    client.send(&order[1..order.len() - 1]);
+    assert!(f.read().is_empty());
+    let before = f.clock.now_ns();
+    client.send(&order[order.len() - 1..]);
+    let routed = f.read();
+    assert_eq!(routed.len(), 1);
+    let r = &routed[0];
+    assert_eq!((r.inbound.from, r.targets.clone()), (me, 1..2));
+    assert!(r.inbound.ingress >= before, "stamped when read");
+    assert_eq!(r.inbound.cmd.client_order_id(), 7);
+    assert_eq!(r.inbound.cmd.account(), 1, "the session's account");
+
+    let mut two = client
+        .enc
+        .command(&limit(9, 1, 8, Side::Buy, 1_900_000, 1))
+        .to_vec();
+    two.extend_from_slice(client.enc.command(&limit(9, 3, 9, Side::Buy, 4_200_000, 1)));
+    client.send(&two);
+    let routed = f.read();
+    let ids: Vec<_> = routed
+        .iter()
+        .map(|r| (r.inbound.cmd.client_order_id(), r.targets.clone()))
+        .collect();
+    assert_eq!(ids, [(8, 0..1), (9, 0..1)]);
+    assert_eq!(
+        f.metrics.counters.bytes_in as usize,
+        logon.len() + order.len() + two.len()
+    );
+}
+
+#[test]
+fn a_client_that_does_not_read_is_cut_off_as_a_slow_consumer() {
+    let mut config = testkit::config();
+    config.gateway.outbound_limit_bytes = 64 * 1024;
+    let mut f = fixture(1, config);
+    let (mut client, me) = f.logged_on();
+    let report = Delivery {
+        to: me,
+        seq: 1,
+        ts: 1,
+        part: Part::All,
+        ingress: 0,
+        event: Event::Cancelled {
+            order_id: 1,
+            account: 1,
+            client_order_id: 1,
+            symbol: 1,
+            side: Side::Buy,
+            qty: 1,
+            reason: CancelReason::Requested,
+        },
+    };
+    let mut delivered = 0;
+    while f.gateway.session(me).is_some_and(|s| !s.is_closing()) {
+        f.gateway.deliver(&report, &mut f.metrics);
+        f.flush();
+        delivered += 1;
+        assert!(delivered < 1_000_000, "never cut off");
+    }
+    assert_eq!(f.metrics.counters.slow_consumers, 1);
+    f.flush();
+    assert!(f.gateway.session(me).is_none(), "dropped");
+    assert_eq!(f.metrics.counters.sessions_open, 0);
+    // Later reports for it are counted, not written.
+    f.gateway.deliver(&report, &mut f.metrics);
+    assert_eq!(f.metrics.counters.undeliverable_reports, 1);
+    // The client sees what was written before the cut, then the end of the stream.
+    let bytes = client.read_to_end();
+    assert!(bytes > 0, "{bytes} bytes of {delivered} reports");
+}
+
+#[test]
+fn a_session_that_does_not_log_on_in_time_is_logged_out() {
+    let mut config = testkit::config();
+    config.gateway.logon_timeout_ms = 50;
+    let mut f = fixture(1, config);
+    let (mut client, me) = f.connect();
+    let now = f.clock.now_ns();
+    f.gateway.check_timers(now, &mut f.metrics);
+    assert_eq!(f.exchange(&mut client).1, []);
+
+    f.gateway.check_timers(now + 51_000_000, &mut f.metrics);
+    f.flush();
+    assert_eq!(
+        client.received(),
+        [Got::Logout {
+            reason: LogoutReason::ProtocolViolation,
+            text: "no logon in time".into()
+        }]
+    );
+    assert!(
+        f.gateway.session(me).is_none(),
+        "dropped once the Logout is out"
+    );
+    assert!(client.eof || client.received().is_empty());
+}
+
+#[test]
+fn an_idle_session_gets_heartbeats_then_is_logged_out() {
+    let mut config = testkit::config();
+    config.gateway.heartbeat_ms = 100;
+    config.gateway.idle_timeout_ms = 1_000;
+    let mut f = fixture(1, config);
+    let (mut client, me) = f.logged_on();
+    let now = f.clock.now_ns();
+    f.gateway.check_timers(now + 50_000_000, &mut f.metrics);
+    f.flush();
+    assert_eq!(client.received(), []);
+    f.gateway.check_timers(now + 150_000_000, &mut f.metrics);
+    f.flush();
+    assert_eq!(client.received(), [Got::Heartbeat]);
+    // The heartbeat counts as sending: none again until another interval passed.
+    f.gateway.check_timers(now + 200_000_000, &mut f.metrics);
+    f.flush();
+    assert_eq!(client.received(), []);
+
+    f.gateway.check_timers(now + 1_100_000_000, &mut f.metrics);
+    f.flush();
+    assert_eq!(
+        client.received(),
+        [Got::Logout {
+            reason: LogoutReason::HeartbeatTimeout,
+            text: "no message in time".into()
+        }]
+    );
+    assert!(f.gateway.session(me).is_none());
+}
+
+#[test]
+fn bad_frames_are_rejected_then_end_the_session() {
+    let mut config = testkit::config();
+    config.gateway.max_bad_messages = 3;
+    let mut f = fixture(1, config);
+    let (mut client, me) = f.logged_on();
+    // A well-framed body that is not a FlatBuffers Message.
+    let garbage = [4u8, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef];
+    for _ in 0..3 {
+        client.send(&garbage);
+    }
+    let (routed, got) = f.exchange(&mut client);
+    assert!(routed.is_empty());
+    assert_eq!(
+        got,
+        vec![
+            Got::Report {
+                exec: ExecType::Rejected,
+                client_order_id: 0,
+                order_id: 0,
+                symbol: Some(0),
+                leaves_qty: 0,
+                reject: Some(RejectReason::MalformedMessage),
+                mass_cancel_count: 0,
+            };
+            3
+        ]
+    );
+    assert_eq!(f.metrics.counters.rejects.iter().sum::<u64>(), 3);
+    client.send(&garbage);
+    let (_, got) = f.exchange(&mut client);
+    assert!(
+        matches!(
+            &got[..],
+            [Got::Logout {
+                reason: LogoutReason::ProtocolViolation,
+                ..
+            }]
+        ),
+        "{got:?}"
+    );
+    assert!(f.gateway.session(me).is_none());
+}
+
+#[test]
+fn orders_before_logon_and_unknown_symbols_are_rejected_in_the_gateway() {
+    let mut f = fixture(1, testkit::config());
+    let (mut client, _) = f.connect();
+    client.order(&limit(1, 1, 5, Side::Buy, 1_900_000, 1));
+    let (routed, got) = f.exchange(&mut client);
+    assert!(routed.is_empty());
+    assert_eq!(reports(&got), [(ExecType::Rejected, 5)]);
+    client.logon(1, "demo-alice");
+    client.order(&limit(1, 99, 6, Side::Buy, 1_900_000, 1));
+    let (routed, got) = f.exchange(&mut client);
+    assert!(routed.is_empty());
+    assert!(matches!(got[0], Got::LogonAck { .. }));
+    assert!(matches!(
+        got[1],
+        Got::Report {
+            client_order_id: 6,
+            reject: Some(RejectReason::UnknownSymbol),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_stalled_session_is_not_read_until_its_command_is_sent() {
+    let mut f = fixture(2, testkit::config());
+    let (mut client, me) = f.logged_on();
+    for cid in 1..=3 {
+        client.order(&limit(1, 2, cid, Side::Buy, 2_200_000, 1));
+    }
+    let first = match f.gateway.read(&mut f.metrics) {
+        ReadStep::Command(r) => r,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(first.inbound.cmd.client_order_id(), 1);
+    f.gateway
+        .stall(me, 1, ShardMsg::Command(first.inbound))
+        .expect("the session holds it");
+    assert!(matches!(
+        f.gateway.read(&mut f.metrics),
+        ReadStep::End { .. }
+    ));
+    assert!(f.read().is_empty(), "nothing more is decoded while stalled");
+    assert!(!f.gateway.is_idle());
+
+    // The ring refuses, then takes it.
+    assert_eq!(f.gateway.resend_stalled(|_, _| false), 0);
+    let mut sent = Vec::new();
+    assert_eq!(
+        f.gateway.resend_stalled(|dest, msg| {
+            sent.push((dest, msg));
+            true
+        }),
+        1
+    );
+    assert!(matches!(sent[..], [(1, ShardMsg::Command(Inbound { from, .. }))] if from == me));
+    let ids: Vec<_> = f
+        .read()
+        .iter()
+        .map(|r| r.inbound.cmd.client_order_id())
+        .collect();
+    assert_eq!(ids, [2, 3]);
+    assert!(f.gateway.is_idle());
+}
+
+#[test]
+fn the_stalled_command_of_a_session_that_goes_away_is_handed_back() {
+    let mut f = fixture(2, testkit::config());
+    let (mut client, me) = f.logged_on();
+    client.order(&limit(1, 2, 1, Side::Buy, 2_200_000, 1));
+    let routed = f.read();
+    let msg = ShardMsg::Command(routed[0].inbound);
+    f.gateway.stall(me, 1, msg).expect("held");
+    assert!(f.gateway.stall(me, 1, msg).is_err(), "one per session");
+    drop(client);
+    f.gateway.close_all(&mut f.metrics);
+    let orphans: Vec<_> = f.gateway.take_orphans().collect();
+    assert_eq!(orphans.len(), 1);
+    assert_eq!(orphans[0].0, 1);
+    assert!(f.gateway.is_idle());
+}
+
+#[test]
+fn a_mass_cancel_over_all_symbols_is_answered_once_with_the_total() {
+    let mut f = fixture(3, testkit::config());
+    let (mut client, me) = f.logged_on();
+    client.order(&veloz_core::Command::MassCancel(veloz_core::MassCancel {
+        account: 1,
+        client_order_id: 40,
+        symbol: None,
+    }));
+    let routed = f.read();
+    assert_eq!(routed[0].targets, 0..3, "every shard");
+    for (shard, count) in [(0, 2), (2, 0), (1, 5)] {
+        f.gateway.deliver(
+            &Delivery {
+                to: me,
+                seq: 1,
+                ts: 1,
+                part: Part::All,
+                ingress: 0,
+                event: Event::MassCancelled {
+                    account: 1,
+                    client_order_id: 40,
+                    symbol: None,
+                    count,
+                },
+            },
+            &mut f.metrics,
+        );
+        f.flush();
+        let got = client.received();
+        if shard == 1 {
+            assert!(
+                matches!(
+                    &got[..],
+                    [Got::Report {
+                        exec: ExecType::MassCancelled,
+                        mass_cancel_count: 7,
+                        ..
+                    }]
+                ),
+                "{got:?}"
+            );
+        } else {
+            assert_eq!(got, [], "waits for every shard");
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The sequencer: the only writer of a shard's book. It takes the commands for the shard's
+//! instruments in arrival order, gives each the shard's next sequence number and a
+//! timestamp, appends it to the journal and then applies it to the engine, and returns the
+//! sequence number with the events the engine produced.
+//!
+//! Invariants:
+//! - write-ahead: a command reaches the book only after its journal append succeeded; a
+//!   failed append leaves the book as it was and is returned as an error (the shard stops:
+//!   recovery restores what was journaled);
+//! - sequence numbers are the journal's: consecutive, one per command;
+//! - the matching core reads no clock: sequence and timestamp go in with the command, so
+//!   replaying the journal gives the same events;
+//! - the durable watermark ([`Sequencer::durable_seq`]) only moves forward.
+//!
+//! Generic over the journal's [`Storage`] so that tests run it over `MemStorage` and
+//! `FaultStorage`; production uses `MmapStorage` (monomorphised, no dynamic dispatch).
+
+use std::collections::VecDeque;
+
+use veloz_core::{AccountId, ClientOrderId, Command, Engine, Event, Seq, Timestamp};
+use veloz_journal::writer::WriterStats;
+use veloz_journal::{JournalError, MmapStorage, Storage};
+
+use super::io::Clock;
+use super::journal::ShardJournal;
+use super::mesh::{Inbound, SessionRef};
+use super::metrics::{Latency, ShardMetrics};
+
+/// Commands the inbox holds before it grows.
+const INBOX_CAPACITY: usize = 4096;
+
+/// A command the journal could not take.
+#[derive(Debug, thiserror::Error)]
+pub enum SequencerError {
+    #[error("shard {shard}: journal append of account {account}'s request {client_order_id} after sequence {after} failed: {source}")]
+    Append {
+        shard: usize,
+        account: AccountId,
+        client_order_id: ClientOrderId,
+        /// The last sequence number that was journaled.
+        after: Seq,
+        source: JournalError,
+    },
+}
+
+/// One command sequenced, journaled and applied.
+#[derive(Debug)]
+pub struct Sequenced<'a> {
+    /// The session that sent the command ([`SessionRef::NONE`] for none).
+    pub origin: SessionRef,
+    /// When the session read it (ns since the epoch); travels to its first report.
+    pub ingress: u64,
+    pub seq: Seq,
+    pub ts: Timestamp,
+    /// When the append finished (ns since the epoch): the start of the commit wait.
+    pub appended_ns: u64,
+    /// What the engine produced, in order.
+    pub events: &'a [Event],
+}
+
+/// A shard's sequencer: inbox, journal, engine.
+#[derive(Debug)]
+pub struct Sequencer<S: Storage = MmapStorage> {
+    shard: usize,
+    engine: Engine,
+    journal: ShardJournal<S>,
+    clock: Clock,
+    inbox: VecDeque<Inbound>,
+    events: Vec<Event>,
+    last_seq: Seq,
+    /// Latest durable sequence seen (to count durable-watermark advances).
+    durable_seen: Seq,
+}
+
+impl<S: Storage> Sequencer<S> {
+    /// A sequencer over a recovered `engine` and `journal` whose last record is `last_seq`.
+    pub fn new(
+        shard: usize,
+        engine: Engine,
+        journal: ShardJournal<S>,
+        last_seq: Seq,
+        clock: Clock,
+    ) -> Sequencer<S> {
+        Sequencer {
+            shard,
+            engine,
+            journal,
+            clock,
+            inbox: VecDeque::with_capacity(INBOX_CAPACITY),
+            events: Vec::with_capacity(64),
+            last_seq,
+            durable_seen: last_seq,
+        }
+    }
+
+    /// Queue a command for this shard's instruments.
+    #[inline]
+    pub fn push(&mut self, inbound: Inbound) {
+        self.inbox.push_back(inbound);
+    }
+
+    /// Commands waiting to be sequenced.
+    pub fn pending(&self) -> usize {
+        self.inbox.len()
+    }
+
+    /// Sequence the oldest queued command, if any.
+    #[inline]
+    pub fn next(
+        &mut self,
+        metrics: &mut ShardMetrics,
+    ) -> Option<Result<Sequenced<'_>, SequencerError>> {
+        let inbound = self.inbox.pop_front()?;
+        Some(self.sequence(inbound, metrics))
+    }
+
+    /// Sequence, journal and apply one command.
+    pub fn sequence(
+        &mut self,
+        inbound: Inbound,
+        metrics: &mut ShardMetrics,
+    ) -> Result<Sequenced<'_>, SequencerError> {
+        let Inbound { from, ingress, cmd } = inbound;
+        let t0 = self.clock.instant();
+        let ts = self.clock.unix_ns(t0);
+        let seq = match self.journal.append(ts, &cmd) {
+            Ok(seq) => seq,
+            Err(source) => {
+                return Err(SequencerError::Append {
+                    shard: self.shard,
+                    account: cmd.account(),
+                    client_order_id: cmd.client_order_id(),
+                    after: self.last_seq,
+                    source,
+                })
+            }
+        };
+        self.last_seq = seq;
+        let t1 = self.clock.instant();
+        self.events.clear();
+        self.engine.apply(seq, ts, &cmd, &mut self.events);
+        let t2 = self.clock.instant();
+        metrics.record(Latency::JournalAppend, (t1 - t0).as_nanos() as u64);
+        metrics.record(Latency::Matching, (t2 - t1).as_nanos() as u64);
+        metrics.counters.commands[match cmd {
+            Command::New(_) => 0,
+            Command::Cancel(_) => 1,
+            Command::Replace(_) => 2,
+            Command::MassCancel(_) => 3,
+        }] += 1;
+        Ok(Sequenced {
+            origin: from,
+            ingress,
+            seq,
+            ts,
+            appended_ns: self.clock.now_ns(),
+            events: &self.events,
+        })
+    }
+
+    /// Highest sequence number whose record is durable; counts each advance as a journal
+    /// sync.
+    #[inline]
+    pub fn durable_seq(&mut self, metrics: &mut ShardMetrics) -> Seq {
+        let durable = self.journal.durable_seq();
+        if durable > self.durable_seen && durable != Seq::MAX {
+            self.durable_seen = durable;
+            metrics.counters.journal_syncs += 1;
+        }
+        durable
+    }
+
+    /// The last sequence number journaled.
+    pub fn last_seq(&self) -> Seq {
+        self.last_seq
+    }
+
+    /// The engine's state hash.
+    pub fn state_hash(&self) -> u64 {
+        self.engine.state_hash()
+    }
+
+    /// The journal writer's counters.
+    pub fn journal_stats(&self) -> WriterStats {
+        self.journal.stats()
+    }
+
+    /// Write the clean-shutdown checkpoint (with the state hash) at wall-clock `ts` and close
+    /// the journal; returns the checkpoint's sequence number.
+    pub fn checkpoint_and_close(&mut self, ts: Timestamp) -> Result<Seq, JournalError> {
+        let seq = self
+            .journal
+            .checkpoint_and_close(ts, self.engine.state_hash())?;
+        self.last_seq = seq;
+        Ok(seq)
+    }
+}
+
+#[cfg(test)]
+#[path = "sequencer_tests.rs"]
+mod tests;
