@@ -1,9 +1,9 @@
 //! Fast reads of the few fields the load generator needs from a frame, in safe Rust.
 //!
 //! The full decoders ([`crate::decode_engine`], [`crate::decode_client`]) run the
-//! FlatBuffers verifier over the whole message and convert every field: 256 ns for an
-//! execution report and 112 ns for a replace here, more than everything else the client does
-//! per request, which made the load generator the bottleneck of closed-loop runs. A client
+//! FlatBuffers verifier over the whole message and convert every field, which costs more than
+//! everything else the client does per request (figures in docs/BENCHMARKS.md, "Figures
+//! behind design choices") and made the load generator the bottleneck of closed-loop runs. A client
 //! that measures a server needs far less: an execution report's ids, type, side, prices and
 //! quantities; a request's id (and a new order's fields) when the echo baseline sends it
 //! back.

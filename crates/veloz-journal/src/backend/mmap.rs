@@ -217,8 +217,8 @@ impl Storage for MmapStorage {
             .open(self.path(name))?;
         // Sparse: blocks are allocated when written back. Not `posix_fallocate`: its unwritten
         // extents must be converted at every group-commit sync, which with 4 KiB folios (see
-        // `map_segment`) made each msync several milliseconds slower (ack p50 4-12 ms instead
-        // of 0.15 ms at 1M records/s here). A full disk is caught ahead of the writer instead:
+        // `map_segment`) made each msync much slower (docs/BENCHMARKS.md, "Figures behind
+        // design choices"). A full disk is caught ahead of the writer instead:
         // the helper thread's MADV_POPULATE_WRITE fails with EFAULT on the pages it arms.
         file.set_len(size)?;
         file.sync_all()?;

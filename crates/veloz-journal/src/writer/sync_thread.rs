@@ -21,10 +21,10 @@ use crate::backend::RangeSync;
 use crate::error::JournalError;
 
 /// The helper thread keeps this many bytes ahead of the writer mapped writable, so that the
-/// appending thread takes no page fault (and never waits in one for the filesystem). At 1M
-/// records/s those pages receive data within half a second, so arming them adds next to no
-/// writeback; at full speed (~2.5 GB/s) the window lasts ~13 ms, ample for a helper thread
-/// that is late to run.
+/// appending thread takes no page fault (and never waits in one for the filesystem). The
+/// window is small enough that armed pages receive data soon (arming adds next to no
+/// writeback) and large enough to cover a helper thread that is late to run at the
+/// journal's full append speed (docs/BENCHMARKS.md, "Figures behind design choices").
 pub(super) const ARM_WINDOW: usize = 32 << 20;
 /// ... and re-arms the window at least this often, since writeback write-protects the pages
 /// it cleans.
