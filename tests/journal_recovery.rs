@@ -76,7 +76,7 @@ fn small() -> JournalConfig {
 fn open<S: Storage>(
     s: &S,
     config: &JournalConfig,
-) -> (veloz_journal::Writer<S>, veloz_journal::RecoveryReport) {
+) -> (veloz_journal::Writer<S>, veloz_journal::RecoveryOutcome) {
     veloz_journal::open(s.clone(), SHARD, config, OpenOptions::default()).expect("open")
 }
 

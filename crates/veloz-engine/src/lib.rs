@@ -63,7 +63,7 @@ use serde::{Deserialize, Serialize};
 use veloz_config::{preflight, routing, Config};
 use veloz_core::Seq;
 
-pub use shard::ShardReport;
+pub use shard::ShardOutcome;
 
 /// File name of the clean-shutdown marker inside the data directory.
 pub const SHUTDOWN_MARKER: &str = "shutdown.json";
@@ -149,7 +149,7 @@ pub struct ServeOptions {
 }
 
 /// Run the engine until SIGINT/SIGTERM; returns each shard's final report.
-pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardReport>, ServeError> {
+pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>, ServeError> {
     let online = preflight::online_cores()?;
     let (cores, control_core) =
         preflight::plan_cores(&config.engine.cores, config.engine.control_core, &online)?;

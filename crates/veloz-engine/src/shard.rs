@@ -85,7 +85,7 @@ pub enum ShardError {
 
 /// How a shard ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ShardReport {
+pub struct ShardOutcome {
     pub shard: usize,
     pub last_seq: Seq,
     pub state_hash: u64,
@@ -117,7 +117,7 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
 /// A shard that fails to recover still meets the others at the recovery barrier (and
 /// counts as stopped), so one bad journal stops the whole engine cleanly instead of
 /// leaving the other shards waiting.
-pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardReport, ShardError> {
+pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardOutcome, ShardError> {
     let index = links.shard;
     let prepared = recover(&shared, index);
     if prepared.is_err() {
@@ -499,7 +499,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
     }
 
     /// After quiescence: checkpoint and sync the journal, say goodbye to the sessions.
-    fn finish(mut self) -> Result<ShardReport, ShardError> {
+    fn finish(mut self) -> Result<ShardOutcome, ShardError> {
         let state_hash = self.sequencer.state_hash();
         let drained = self.clock.instant();
         let ts = self.clock.unix_ns(drained);
@@ -539,7 +539,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             self.metrics.counters.slow_consumers,
             self.metrics.counters.undeliverable_reports
         );
-        Ok(ShardReport {
+        Ok(ShardOutcome {
             shard: self.index,
             last_seq,
             state_hash,

@@ -126,7 +126,7 @@ fn a_trade_between_two_shards_sessions_on_a_third_reaches_both_sides() {
         }
         assert!(Instant::now() < deadline, "never quiescent");
     }
-    let reports: Vec<ShardReport> = e.shards.drain(..).map(|s| s.finish().unwrap()).collect();
+    let reports: Vec<ShardOutcome> = e.shards.drain(..).map(|s| s.finish().unwrap()).collect();
     assert_eq!(
         reports.iter().map(|r| r.last_seq).collect::<Vec<_>>(),
         [1, 3, 1],

@@ -59,5 +59,5 @@ pub use error::{Corruption, Following, JournalError, JournalWarning, SeqOrNone};
 pub use format::RecordType;
 pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
 pub use reader::{EndPosition, JournalReader};
-pub use recovery::{open, open_with, OpenOptions, RecoveryReport};
+pub use recovery::{open, open_with, OpenOptions, RecoveryOutcome};
 pub use writer::{DurableWatermark, Writer, WriterStats};

@@ -40,7 +40,7 @@ pub struct OpenOptions {
 
 /// What recovery found and did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RecoveryReport {
+pub struct RecoveryOutcome {
     pub shard: u16,
     /// Segment files read.
     pub segments: usize,
@@ -62,7 +62,7 @@ pub fn open<S: Storage>(
     shard: u16,
     config: &JournalConfig,
     options: OpenOptions,
-) -> Result<(Writer<S>, RecoveryReport), JournalError> {
+) -> Result<(Writer<S>, RecoveryOutcome), JournalError> {
     open_with(storage, shard, config, options, |_| {})
 }
 
@@ -73,11 +73,11 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
     config: &JournalConfig,
     options: OpenOptions,
     mut visit: F,
-) -> Result<(Writer<S>, RecoveryReport), JournalError> {
+) -> Result<(Writer<S>, RecoveryOutcome), JournalError> {
     config.validate()?;
-    let mut report = RecoveryReport {
+    let mut report = RecoveryOutcome {
         shard,
-        ..RecoveryReport::default()
+        ..RecoveryOutcome::default()
     };
     let mut reader = JournalReader::open(storage.clone(), shard)?;
     let corruption = loop {
