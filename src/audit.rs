@@ -190,7 +190,7 @@ pub fn replay(
                     result.last_checkpoint = Some((rec.seq, format!("{:016x}", c.state_hash)));
                 }
             }
-            if result.records % 65_536 == 0 {
+            if result.records.is_multiple_of(65_536) {
                 progress(shard, result.records);
             }
             Ok(())

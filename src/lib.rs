@@ -12,10 +12,12 @@
 //! | `veloz_engine` | the runtime: shards, rings, gateway, control, metrics |
 //! | `veloz_load` | the load generator and the blocking client |
 //!
-//! Here: [`cli`] (the `veloz` subcommands), [`demo`] (`make run`) and [`audit`] (offline
-//! replay, verification, journal dump and trade tape of a data directory).
+//! Here: [`cli`] (the `veloz` subcommands), [`demo`] (`make run`), [`audit`] (offline
+//! replay, verification, journal dump and trade tape of a data directory) and [`logging`]
+//! (the process's `tracing` subscriber: filter, text or JSON lines, a non-blocking writer).
 #![forbid(unsafe_code)]
 
 pub mod audit;
 pub mod cli;
 pub mod demo;
+pub mod logging;

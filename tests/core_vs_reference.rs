@@ -134,11 +134,11 @@ fn to_command(op: &Op, known: &Known) -> Command {
     // Mostly one of the 24 newest orders (likely still resting), sometimes any older one,
     // sometimes an id that never existed. `own` sends it as the owner, in the right symbol.
     let pick = |p: usize, account: AccountId, own: bool, symbol: usize| {
-        if known.is_empty() || p % 16 == 0 {
+        if known.is_empty() || p.is_multiple_of(16) {
             return (999_999, account, symbol);
         }
         let n = known.len();
-        let i = if p % 4 == 0 {
+        let i = if p.is_multiple_of(4) {
             p % n
         } else {
             n - 1 - p % n.min(24)

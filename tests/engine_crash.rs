@@ -52,7 +52,11 @@ fn trader(addr: String, account: (AccountId, &'static str), stop: Arc<AtomicBool
         i += 1;
         // Read what is there without waiting long: pipelined load.
         loop {
-            match c.recv(Duration::from_micros(if i % 16 == 0 { 2_000 } else { 0 })) {
+            match c.recv(Duration::from_micros(if i.is_multiple_of(16) {
+                2_000
+            } else {
+                0
+            })) {
                 Ok(Some(Received::Report(r))) => seen.push(r),
                 Ok(Some(_)) => {}
                 Ok(None) => break,

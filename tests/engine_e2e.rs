@@ -25,8 +25,8 @@ fn shard_of_session(id: u64) -> usize {
     (id >> 48) as usize
 }
 
-/// Log `account` on until it has a session on every shard (SO_REUSEPORT decides where a
-/// connection lands); returns one client per shard.
+/// Log `account` on until it has a session on every shard (a connection lands on a shard
+/// with the fewest sessions); returns one client per shard.
 fn sessions_on_every_shard(addr: &str, account: (AccountId, &str)) -> Vec<Client> {
     let n = shards_online();
     let mut by_shard: BTreeMap<usize, Client> = BTreeMap::new();

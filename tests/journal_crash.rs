@@ -30,7 +30,7 @@ const ITERATIONS: usize = 80;
 const SHARD: u16 = 2;
 
 fn cmd_for(seq: u64) -> Command {
-    if seq % 5 == 0 {
+    if seq.is_multiple_of(5) {
         Command::Replace(ReplaceOrder {
             account: 3,
             symbol: 9,
@@ -44,7 +44,11 @@ fn cmd_for(seq: u64) -> Command {
             account: (seq % 11) as u32,
             symbol: 9,
             client_order_id: seq ^ 0xABCD,
-            side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
+            side: if seq.is_multiple_of(2) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
             kind: OrderKind::Limit,
             tif: TimeInForce::Ioc,
             post_only: false,

@@ -43,7 +43,7 @@ impl Drop for TempDir {
 }
 
 fn cmd_for(seq: u64) -> Command {
-    if seq % 3 == 0 {
+    if seq.is_multiple_of(3) {
         Command::Cancel(CancelOrder {
             account: 7,
             symbol: 1,
@@ -55,7 +55,11 @@ fn cmd_for(seq: u64) -> Command {
             account: 7,
             symbol: 1 + (seq % 2) as u32,
             client_order_id: seq,
-            side: if seq % 2 == 0 { Side::Buy } else { Side::Sell },
+            side: if seq.is_multiple_of(2) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
             kind: OrderKind::Limit,
             tif: TimeInForce::Gtc,
             post_only: false,

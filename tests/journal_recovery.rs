@@ -9,6 +9,7 @@ use veloz_core::{
     CancelOrder, Command, MassCancel, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Side,
     TimeInForce,
 };
+use veloz_journal::chain::HEAD_NAME;
 use veloz_journal::format::{
     encode_record, last_nonzero_end, RecordType, SegmentHeader, SEGMENT_HEADER_LEN,
 };
@@ -33,10 +34,14 @@ fn cmd_for(seq: u64) -> Command {
             account,
             symbol,
             client_order_id: seq,
-            side: if seq % 8 == 0 { Side::Buy } else { Side::Sell },
+            side: if seq.is_multiple_of(8) {
+                Side::Buy
+            } else {
+                Side::Sell
+            },
             kind: OrderKind::Limit,
             tif: TimeInForce::Gtc,
-            post_only: seq % 3 == 0,
+            post_only: seq.is_multiple_of(3),
             stp: SelfTradePrevention::CancelResting,
             price: 10_000 + (seq % 50) as i64,
             qty: 1 + seq % 10,
@@ -121,7 +126,7 @@ fn round_trip_of_every_record_type_across_segments() {
     // Segments named by first sequence; no spare left behind.
     assert_eq!(
         mem.list().unwrap(),
-        vec![seg(1), seg(51), seg(101)],
+        vec![seg(1), seg(51), seg(101), HEAD_NAME.to_string()],
         "files after a clean close"
     );
 
@@ -371,6 +376,7 @@ fn mid_journal_corruption_refuses_then_repairs() {
             format!("{}.at-{off:020}.dropped", seg(1)),
             format!("{}.dropped", seg(51)),
             format!("{}.dropped", seg(101)),
+            HEAD_NAME.to_string(),
         ]
     );
     // The cut bytes were saved as they were.
@@ -437,7 +443,7 @@ fn missing_segment_is_a_sequence_gap() {
         .unwrap();
     assert_eq!(
         e.to_string(),
-        "corrupt journal mem:00000000000000000101.vlj at offset 0 after seq 50: segment starts at seq 101, expected seq 51; valid records follow (60 records, first seq 101 in mem:00000000000000000101.vlj at offset 64): refusing to open without repair"
+        "corrupt journal mem:00000000000000000101.vlj at offset 0 after seq 50: segment starts at seq 101, expected seq 51 (a sequence gap: seqs 51..=100 are missing); valid records follow (60 records, first seq 101 in mem:00000000000000000101.vlj at offset 64): refusing to open without repair"
     );
     let (mut w, report) =
         veloz_journal::open(mem.clone(), SHARD, &small(), OpenOptions { repair: true }).unwrap();
@@ -486,7 +492,7 @@ fn header_problems_are_named() {
         .unwrap();
     assert_eq!(
         e.to_string(),
-        "bad segment header in mem:00000000000000000001.vlj at offset 0: format version 9 is not supported (this build reads 1..=1)"
+        "bad segment header in mem:00000000000000000001.vlj at offset 0: format version 9 is not supported (this build reads 1..=2)"
     );
 }
 
@@ -512,7 +518,10 @@ fn crash_between_activation_and_rename() {
     append_n(&mut w, 40);
     w.close().unwrap();
     assert_eq!(check_all(&mem), 110);
-    assert_eq!(mem.list().unwrap(), vec![seg(1), seg(51), seg(101)]);
+    assert_eq!(
+        mem.list().unwrap(),
+        vec![seg(1), seg(51), seg(101), HEAD_NAME.to_string()]
+    );
 }
 
 #[test]
@@ -534,7 +543,7 @@ fn blank_segment_and_blank_spare_are_removed() {
     );
     append_n(&mut w, 1);
     w.close().unwrap();
-    assert_eq!(mem.list().unwrap(), vec![seg(1)]);
+    assert_eq!(mem.list().unwrap(), vec![seg(1), HEAD_NAME.to_string()]);
     assert_eq!(check_all(&mem), 11);
 }
 

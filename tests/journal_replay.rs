@@ -4,17 +4,20 @@
 //!   from the journal through the recovery path ([`journal::open_with`] feeding
 //!   [`apply_record`], what a shard does at start): every command's events and the final
 //!   state hash must be identical, and the clean-shutdown checkpoint must verify.
-//! - A small journal written by this version is pinned byte for byte (the golden hex below is
-//!   this repository's fixture, kept in the test so the test cannot drift from it), and
-//!   replaying those bytes must give its known state hash: a change that breaks old journals,
-//!   or changes what they replay to, fails here.
+//! - A small journal written by format version 1 is pinned byte for byte (the golden hex below
+//!   is this repository's fixture, kept in the test so the test cannot drift from it), and
+//!   replaying those bytes must give its known state hash, read-only and through recovery
+//!   (a legacy journal: no chain head): a change that breaks old journals, or changes what they
+//!   replay to, fails here. This version (2) writes the same records under a version-2 header,
+//!   also pinned, with a pinned chain head.
 
 use veloz_core::workload::{generate, synthetic_instruments, timestamp_of, WorkloadConfig};
 use veloz_core::{
     CancelOrder, Command, Event, Instrument, MassCancel, NewOrder, OrderKind, ReplaceOrder,
     SelfTradePrevention, Seq, Side, TimeInForce,
 };
-use veloz_journal::format::last_nonzero_end;
+use veloz_journal::chain::HEAD_NAME;
+use veloz_journal::format::{last_nonzero_end, SegmentHeader, SEGMENT_HEADER_LEN};
 use veloz_journal::layout::segment_name;
 use veloz_journal::replay::apply_record;
 use veloz_journal::{
@@ -203,6 +206,15 @@ const GOLDEN_HEX: &str = concat!(
 );
 /// The engine's state hash after the fixture's commands (what its checkpoint records).
 const GOLDEN_STATE_HASH: u64 = 0x086c_a31e_e7df_a9de;
+/// Format version 2 writes the same records; only the segment header differs (version 2 and its
+/// CRC: the first segment of a journal has no previous-segment link).
+const GOLDEN_V2_HEADER_HEX: &str = concat!(
+    "56454c4f5a4a4e4c02004000050000000100000000000000e80300000000000000000000000000000000000000000000",
+    "000000000000000000000000f285e3f2",
+);
+/// The chain head after the fixture's clean close: shard 5, newest segment first seq 1 with the
+/// header CRC above, no spare announced.
+const GOLDEN_HEAD_HEX: &str = "56454c4f5a43484e01000500010000000100000000000000f285e3f29925a41a";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -246,8 +258,16 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     let used = last_nonzero_end(&bytes, 0).unwrap();
     assert_eq!(
         hex(&bytes[..used]),
-        GOLDEN_HEX,
-        "the bytes of a version-1 journal changed: readers of existing journals would break"
+        format!(
+            "{GOLDEN_V2_HEADER_HEX}{}",
+            &GOLDEN_HEX[SEGMENT_HEADER_LEN * 2..]
+        ),
+        "the bytes this version writes changed: readers of existing journals would break"
+    );
+    assert_eq!(
+        hex(&mem.read(HEAD_NAME).unwrap()),
+        GOLDEN_HEAD_HEX,
+        "the chain head's bytes changed"
     );
     assert_eq!(
         engine.state_hash(),
@@ -262,10 +282,47 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     old.save(&segment_name(1), &file).unwrap();
     let mut engine = veloz_core::Engine::new(5, &instruments);
     let mut records = 0;
-    for rec in JournalReader::open(old.clone(), 5).unwrap() {
+    let mut reader = JournalReader::open(old.clone(), 5).unwrap();
+    for rec in reader.by_ref() {
         apply_record(&mut engine, &rec.unwrap(), &mut scratch).expect("its checkpoint verifies");
         records += 1;
     }
     assert_eq!(records, fixture_commands().len() + 1);
     assert_eq!(engine.state_hash(), GOLDEN_STATE_HASH);
+    assert_eq!(
+        reader.warnings().iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        vec!["journal mem: has no chain head (written by format version 1): its end cannot be checked; accepted as a legacy journal (recovery will write a chain head)"]
+    );
+    drop(reader);
+
+    // Recovery opens it as a legacy journal, replays it to the same hash and writes a chain
+    // head; the next segment is version 2, linked to the version-1 one.
+    let mut engine = veloz_core::Engine::new(5, &instruments);
+    let (mut w, report) =
+        veloz_journal::open_with(old.clone(), 5, &config, OpenOptions::default(), |rec| {
+            apply_record(&mut engine, rec, &mut scratch).expect("its checkpoint verifies")
+        })
+        .unwrap();
+    assert_eq!(engine.state_hash(), GOLDEN_STATE_HASH);
+    assert_eq!(
+        report.warnings.iter().map(|w| w.to_string()).collect::<Vec<_>>(),
+        vec!["journal mem: has no chain head (written by format version 1): its end cannot be checked; accepted as a legacy journal, chain head written"]
+    );
+    let mut cmds = fixture_commands().into_iter().cycle();
+    while w.stats().segments_activated == 0 {
+        let seq = w.next_seq();
+        w.append_command(1_000 * seq, &cmds.next().unwrap())
+            .unwrap();
+    }
+    let last = w.written_seq();
+    w.close().unwrap();
+    let first = report.next_seq + (4096 - used) as u64 / 80;
+    let second = SegmentHeader::decode(&old.read(&segment_name(first)).unwrap()).unwrap();
+    assert_eq!((second.version, second.prev_link.is_some()), (2, true));
+    assert_eq!(SegmentHeader::decode(&file).unwrap().version, 1);
+    let mut reader = JournalReader::open(old.clone(), 5).unwrap();
+    assert_eq!(reader.by_ref().map(|r| r.unwrap().seq).last(), Some(last));
+    assert!(reader.warnings().is_empty(), "{:?}", reader.warnings());
+    // The old bytes are untouched.
+    assert_eq!(&old.read(&segment_name(1)).unwrap()[..used], &file[..used]);
 }

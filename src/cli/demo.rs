@@ -28,6 +28,8 @@ pub struct DemoArgs {
 }
 
 pub fn run_demo(args: &DemoArgs) -> anyhow::Result<ExitCode> {
+    // The load generator runs in this process: its threads log through the same writer.
+    crate::logging::init(&veloz_config::LogConfig::default(), None)?;
     run(&DemoOptions {
         rate: args.rate,
         duration: Duration::from_secs(args.duration),

@@ -129,6 +129,7 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
             .collect::<Result<_, _>>()?
     };
     let config = Config::load_or_default(args.config.as_deref())?;
+    crate::logging::init(&config.log, None)?;
     let load_config = LoadConfig {
         connect: args.connect.clone(),
         connections: args.connections,

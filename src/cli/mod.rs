@@ -59,7 +59,10 @@ pub enum Command {
 /// Parse the command line, run the subcommand, map errors to a non-zero exit.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
+    let result = run(cli);
+    // What the log writer still holds goes out before the process ends.
+    crate::logging::flush();
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("veloz: error: {e:#}");

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use veloz_config::Config;
+use veloz_config::{Config, LogFormat};
 use veloz_engine::{serve, ServeOptions};
 
 #[derive(Debug, Args)]
@@ -19,11 +19,25 @@ pub struct ServeArgs {
     /// Override gateway.listen (e.g. 127.0.0.1:0 for any free port).
     #[arg(long)]
     pub listen: Option<String>,
-    /// A journal with corruption in its middle is cut there (the cut bytes are kept in a
-    /// `.dropped` file and reported) instead of refusing to start. Use only after reading
-    /// the refusal's message: records after the corruption are not replayed.
+    /// A journal with corruption in its middle, or a broken chain of segments, is cut there
+    /// (the cut bytes are kept in `.dropped` files and reported), and one whose newest
+    /// segments or chain head are missing is accepted as it ends (reported, the chain head
+    /// rewritten), instead of refusing to start. Use only after reading the refusal's message:
+    /// records after the cut, or in the missing segments, are not replayed.
     #[arg(long)]
     pub repair_journal: bool,
+    /// Log format on stderr: `text` (readable lines) or `json` (one object per line);
+    /// overrides log.format.
+    #[arg(long, value_parser = parse_log_format)]
+    pub log_format: Option<LogFormat>,
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err(format!("{s:?} is not a log format: text or json")),
+    }
 }
 
 pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -31,6 +45,7 @@ pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(listen) = &args.listen {
         config.gateway.listen = listen.clone();
     }
+    crate::logging::init(&config.log, args.log_format)?;
     let reports = serve(
         config,
         ServeOptions {

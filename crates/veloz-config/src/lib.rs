@@ -52,6 +52,12 @@ pub enum ConfigError {
     BadTokenHash { id: u32, name: String },
     #[error("metrics.interval_ms = {value} is invalid: must be 10..=60000")]
     InvalidMetrics { value: u64 },
+    #[error("log.{field} = {value} is invalid: {why}")]
+    InvalidLog {
+        field: &'static str,
+        value: u64,
+        why: &'static str,
+    },
     #[error("engine.ring_slots = {ring_slots} and engine.batch_max = {batch_max}: need ring_slots >= 2 and batch_max >= 1")]
     InvalidEngine { ring_slots: usize, batch_max: usize },
     #[error("engine.cores lists core {core} twice")]
@@ -92,6 +98,9 @@ pub struct Config {
     /// Metrics socket, snapshot interval, latency reports.
     #[serde(default)]
     pub metrics: MetricsConfig,
+    /// Log filter, format, queue and summaries of repeated events.
+    #[serde(default)]
+    pub log: LogConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -143,7 +152,8 @@ impl Default for EngineConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GatewayConfig {
-    /// Address every shard listens on (SO_REUSEPORT spreads connections over shards).
+    /// The order-entry address: one socket, owned by this process alone, from which every
+    /// shard accepts (each new connection goes to a shard with the fewest sessions).
     pub listen: String,
     /// Largest frame body accepted from a client (bytes); a larger length prefix is refused
     /// before any of the body is read, and the session is closed.
@@ -197,6 +207,54 @@ impl Default for MetricsConfig {
             listen: "127.0.0.1:7701".to_string(),
             interval_ms: 1_000,
             reports_dir: None,
+        }
+    }
+}
+
+/// `[log]`: what the engine logs and how (see docs/operations.md).
+///
+/// Log events are formatted on the thread that logs them and handed to a bounded queue that
+/// one writer thread drains to stderr; when the queue is full an event is dropped and
+/// counted (`veloz_log_dropped_total`), so a blocked stderr never stalls a shard.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// Which events are written: a `RUST_LOG`-style filter, a level (`error`, `warn`,
+    /// `info`, `debug`, `trace`) optionally followed by per-target levels, e.g.
+    /// `"info,veloz::gateway=debug"`. Targets: `veloz::gateway`, `veloz::sequencer`,
+    /// `veloz::journal`, `veloz::control`, `veloz::engine`, `veloz::load`. A non-empty
+    /// `RUST_LOG` environment variable replaces it.
+    pub filter: String,
+    /// `text`: one readable line per event (`veloz: shard 0: recovered ...`); `json`: one
+    /// JSON object per line with the level, target, timestamp, thread and every field.
+    /// `veloz serve --log-format` overrides it.
+    pub format: LogFormat,
+    /// Lines the queue to the writer thread holds; past that, events are dropped (and
+    /// counted) rather than waited for.
+    pub queue_lines: usize,
+    /// Repeated events of one kind (refused logons, bad frames, slow consumers) are logged
+    /// in full once, then summarised once per this interval (milliseconds) while they go on.
+    pub summary_interval_ms: u64,
+}
+
+/// `log.format`: how each event is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// One readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            filter: "info".to_string(),
+            format: LogFormat::Text,
+            queue_lines: 4_096,
+            summary_interval_ms: 10_000,
         }
     }
 }
@@ -396,6 +454,23 @@ impl Config {
                 value: self.metrics.interval_ms,
             });
         }
+        let log_rules: [(&'static str, u64, bool, &'static str); 2] = [
+            (
+                "queue_lines",
+                self.log.queue_lines as u64,
+                (16..=1 << 20).contains(&self.log.queue_lines),
+                "must be 16..=1048576",
+            ),
+            (
+                "summary_interval_ms",
+                self.log.summary_interval_ms,
+                (100..=3_600_000).contains(&self.log.summary_interval_ms),
+                "must be 100..=3600000",
+            ),
+        ];
+        if let Some((field, value, _, why)) = log_rules.into_iter().find(|r| !r.2) {
+            return Err(ConfigError::InvalidLog { field, value, why });
+        }
         let g = &self.gateway;
         let gateway_rules: [(&'static str, u64, bool, &'static str); 3] = [
             (
@@ -464,7 +539,7 @@ impl InstrumentConfig {
         if self.lot_size == 0 {
             return Err(self.invalid("lot_size", 0, "must be > 0"));
         }
-        if self.min_qty == 0 || self.min_qty % self.lot_size != 0 {
+        if self.min_qty == 0 || !self.min_qty.is_multiple_of(self.lot_size) {
             return Err(self.invalid(
                 "min_qty",
                 self.min_qty as i128,
@@ -535,6 +610,16 @@ mod tests {
         assert_eq!(c.engine, EngineConfig::default());
         assert_eq!(c.journal, JournalConfig::default());
         assert_eq!(c.metrics, MetricsConfig::default());
+        assert_eq!(c.log, LogConfig::default());
+        assert_eq!(
+            (
+                c.log.filter.as_str(),
+                c.log.format,
+                c.log.queue_lines,
+                c.log.summary_interval_ms
+            ),
+            ("info", LogFormat::Text, 4_096, 10_000)
+        );
         assert_eq!(
             (
                 c.metrics.listen.as_str(),
@@ -613,6 +698,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "engine.cores lists core 0 twice");
+    }
+
+    #[test]
+    fn log_section_reads_and_checks_its_values() {
+        let base = "[[instruments]]\nid = 1\nsymbol = \"X\"\n";
+        let c = Config::from_toml_str(
+            &format!("[log]\nfilter = \"warn,veloz::gateway=debug\"\nformat = \"json\"\n{base}"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert_eq!(c.log.filter, "warn,veloz::gateway=debug");
+        assert_eq!(c.log.queue_lines, LogConfig::default().queue_lines);
+        let err = Config::from_toml_str(&format!("[log]\nqueue_lines = 0\n{base}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "log.queue_lines = 0 is invalid: must be 16..=1048576");
+        let err = Config::from_toml_str(&format!("[log]\nlevel = \"info\"\n{base}"), "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `level`"), "{err}");
     }
 
     #[test]

@@ -74,7 +74,7 @@ impl Instrument {
         if qty > self.max_qty {
             return Err(RejectReason::QtyAboveMax);
         }
-        if qty % self.lot_size != 0 {
+        if !qty.is_multiple_of(self.lot_size) {
             return Err(RejectReason::QtyOffLot);
         }
         Ok(())

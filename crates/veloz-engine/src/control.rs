@@ -41,7 +41,7 @@ pub fn spawn(
         .name("veloz-control".into())
         .spawn(move || {
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                eprintln!("veloz: warning: could not pin the control thread to core {core}");
+                tracing::warn!(target: "veloz::control", core, "could not pin the control thread to core {core}");
             }
             run(&shared, rx, marker, metrics, reports, &done)
         })
@@ -87,7 +87,7 @@ fn run(
                             last_seq,
                             state_hash,
                         ) {
-                            eprintln!("veloz: error: {e}");
+                            tracing::error!(target: "veloz::control", shard, "{e}");
                             shared.stop.store(true, Ordering::SeqCst);
                             result = Err(e);
                         }
@@ -103,6 +103,12 @@ fn run(
                             println!("veloz: listening on {host}:{port}");
                             println!("veloz: metrics on {metrics_addr}");
                             let _ = std::io::stdout().flush();
+                            tracing::info!(
+                                target: "veloz::control",
+                                orders = %format_args!("{host}:{port}"),
+                                metrics = %metrics_addr,
+                                "listening on {host}:{port} for orders, metrics on {metrics_addr}"
+                            );
                         }
                     }
                     ControlMsg::Snapshot(snap) => {
@@ -137,8 +143,11 @@ fn check_marker(
     let m = marker?.shards.iter().find(|m| m.shard == shard)?;
     let recorded = u64::from_str_radix(&m.state_hash, 16).ok()?;
     if m.last_seq == last_seq && recorded == state_hash {
-        eprintln!(
-            "veloz: shard {shard}: state matches the clean shutdown (sequence {last_seq}, hash {state_hash:016x})"
+        tracing::info!(
+            target: "veloz::control",
+            shard,
+            sequence = last_seq,
+            "state matches the clean shutdown (sequence {last_seq}, hash {state_hash:016x})"
         );
         return None;
     }

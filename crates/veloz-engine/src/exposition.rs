@@ -35,8 +35,15 @@ pub struct ShardView<'a> {
     pub latencies: &'a [Histogram<u64>; 5],
 }
 
-/// Render every metric: per shard, then merged (`shard="all"`).
-pub fn render(shards: &[ShardView<'_>], merged: &[Histogram<u64>; 5], uptime_s: f64) -> String {
+/// Render every metric: per shard, then merged (`shard="all"`); `log_dropped` is the
+/// process's count of log events dropped by the non-blocking writer
+/// ([`crate::logging::dropped`]).
+pub fn render(
+    shards: &[ShardView<'_>],
+    merged: &[Histogram<u64>; 5],
+    uptime_s: f64,
+    log_dropped: u64,
+) -> String {
     let mut out = String::with_capacity(16 * 1024);
     gauge(
         &mut out,
@@ -56,6 +63,13 @@ pub fn render(shards: &[ShardView<'_>], merged: &[Histogram<u64>; 5], uptime_s: 
         "Shards (pinned executors) serving",
         &[("", shards.len() as f64)],
     );
+    header(
+        &mut out,
+        "veloz_log_dropped_total",
+        "Log events dropped because the log writer's queue was full (stderr not read fast enough)",
+        "counter",
+    );
+    let _ = writeln!(out, "veloz_log_dropped_total {log_dropped}");
 
     header(
         &mut out,
@@ -256,10 +270,12 @@ mod tests {
             counters: &counters,
             latencies: &lat,
         }];
-        let text = render(&views, &lat, 1.5);
+        let text = render(&views, &lat, 1.5, 7);
         for line in [
             "veloz_up 1",
             "veloz_shards 1",
+            "# TYPE veloz_log_dropped_total counter",
+            "veloz_log_dropped_total 7",
             "# TYPE veloz_commands_total counter",
             "veloz_commands_total{shard=\"0\",type=\"new\"} 5",
             "veloz_commands_total{shard=\"0\",type=\"replace\"} 2",

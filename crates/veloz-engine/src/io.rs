@@ -1,8 +1,12 @@
 //! The IO layer: every place where the runtime touches the operating system.
 //!
-//! - [`Listener`]: the shard's listening socket, bound with SO_REUSEPORT and SO_REUSEADDR
-//!   (the kernel spreads connections over the shards), non-blocking, polled by the shard
-//!   loop; accepted streams are non-blocking with Nagle off.
+//! - [`BoundSocket`], [`Listener`]: listening sockets this process owns alone. A socket is
+//!   bound with SO_REUSEADDR (a restart is not held up by connections in TIME_WAIT) and
+//!   without SO_REUSEPORT, so no other process can bind the same address and take a share
+//!   of its connections: a taken address is a [`BindError::InUse`]. The gateway's socket is
+//!   bound once at start-up, listens once every shard has recovered, and each shard polls a
+//!   clone of it ([`Listener::try_clone`]): every shard's non-blocking accept takes from the
+//!   one queue. Accepted streams are non-blocking with Nagle off.
 //! - [`Stream`], [`read_some`], [`write_some`]: a byte stream the gateway reads frames from and
 //!   writes reports to. Implemented for TCP streams (production) and Unix stream pairs
 //!   (tests); the gateway is generic over it, so there is no dynamic dispatch per read.
@@ -18,7 +22,7 @@
 //! module only.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
@@ -85,24 +89,146 @@ pub fn write_some<W: Write>(stream: &mut W, buf: &[u8]) -> Transfer {
     }
 }
 
-/// A non-blocking listening socket.
+/// Why a listening socket could not be had; each names the socket's role and address.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    #[error("{what} address {addr} is in use by another process (another veloz engine, or another server): stop it first, or configure another address")]
+    InUse { what: &'static str, addr: String },
+    #[error("{what} address {addr:?} is not a socket address such as 127.0.0.1:7700: {detail}")]
+    BadAddress {
+        what: &'static str,
+        addr: String,
+        detail: String,
+    },
+    #[error("cannot {op} the {what} socket on {addr}: {source}")]
+    Io {
+        what: &'static str,
+        op: &'static str,
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl BindError {
+    fn io(what: &'static str, op: &'static str, addr: SocketAddr, source: std::io::Error) -> Self {
+        if source.kind() == ErrorKind::AddrInUse {
+            BindError::InUse {
+                what,
+                addr: addr.to_string(),
+            }
+        } else {
+            BindError::Io {
+                what,
+                op,
+                addr: addr.to_string(),
+                source,
+            }
+        }
+    }
+}
+
+/// A socket bound to an address by this process alone (SO_REUSEADDR, no SO_REUSEPORT), not
+/// yet listening: connections to it are refused until [`BoundSocket::listen`]. Binding
+/// early claims the address (a start on an address another process listens on fails at
+/// once); listening later keeps the port closed while the shards recover.
+#[derive(Debug)]
+pub struct BoundSocket {
+    socket: Socket,
+    what: &'static str,
+    addr: SocketAddr,
+}
+
+impl BoundSocket {
+    /// Bind `addr` (a literal socket address; port 0 takes any free port) for the socket
+    /// named `what` in errors ("gateway", "metrics").
+    pub fn bind(what: &'static str, addr: &str) -> Result<BoundSocket, BindError> {
+        let parsed: SocketAddr =
+            addr.parse()
+                .map_err(|e: std::net::AddrParseError| BindError::BadAddress {
+                    what,
+                    addr: addr.to_string(),
+                    detail: e.to_string(),
+                })?;
+        BoundSocket::bind_addr(what, parsed)
+    }
+
+    fn bind_addr(what: &'static str, addr: SocketAddr) -> Result<BoundSocket, BindError> {
+        let err = |op| move |e| BindError::io(what, op, addr, e);
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))
+            .map_err(err("create"))?;
+        socket
+            .set_reuse_address(true)
+            .map_err(err("set SO_REUSEADDR on"))?;
+        socket
+            .set_nonblocking(true)
+            .map_err(err("make non-blocking"))?;
+        socket.bind(&addr.into()).map_err(err("bind"))?;
+        let addr = socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .unwrap_or(addr);
+        Ok(BoundSocket { socket, what, addr })
+    }
+
+    /// The address bound (with the port the kernel chose when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Start listening. Fails with [`BindError::InUse`] when another process started
+    /// listening on the address since it was bound.
+    pub fn listen(self) -> Result<Listener, BindError> {
+        self.socket
+            .listen(LISTEN_BACKLOG)
+            .map_err(|e| BindError::io(self.what, "listen on", self.addr, e))?;
+        Ok(Listener {
+            inner: self.socket.into(),
+        })
+    }
+}
+
+/// A non-blocking listening socket owned by this process; its clones share one queue of
+/// waiting connections.
 #[derive(Debug)]
 pub struct Listener {
     inner: TcpListener,
 }
 
 impl Listener {
-    /// Bind `addr` with SO_REUSEPORT and SO_REUSEADDR, non-blocking.
-    pub fn bind(addr: SocketAddr) -> std::io::Result<Listener> {
-        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-        socket.set_reuse_address(true)?;
-        socket.set_reuse_port(true)?;
-        socket.set_nonblocking(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(LISTEN_BACKLOG)?;
+    /// Bind and listen at once on the first of `addr`'s addresses (a `host:port`, resolved)
+    /// that can be had; the error is the last address's.
+    pub fn bind(what: &'static str, addr: &str) -> Result<Listener, BindError> {
+        let addrs = addr.to_socket_addrs().map_err(|e| BindError::BadAddress {
+            what,
+            addr: addr.to_string(),
+            detail: e.to_string(),
+        })?;
+        let mut last = BindError::BadAddress {
+            what,
+            addr: addr.to_string(),
+            detail: "it resolves to no address".into(),
+        };
+        for a in addrs {
+            match BoundSocket::bind_addr(what, a).and_then(BoundSocket::listen) {
+                Ok(l) => return Ok(l),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Another handle on the same socket (and the same queue of waiting connections).
+    pub fn try_clone(&self) -> std::io::Result<Listener> {
         Ok(Listener {
-            inner: socket.into(),
+            inner: self.inner.try_clone()?,
         })
+    }
+
+    /// The std listener (non-blocking), for servers that accept on their own.
+    pub fn into_std(self) -> TcpListener {
+        self.inner
     }
 
     /// The port the socket is bound to.
@@ -128,11 +254,11 @@ pub fn set_affinity(cores: &[usize]) {
     let mut set = nix::sched::CpuSet::new();
     for &c in cores {
         if set.set(c).is_err() {
-            eprintln!("veloz: warning: core {c} is beyond the CPU set size");
+            tracing::warn!(target: "veloz::engine", core = c, "core {c} is beyond the CPU set size");
         }
     }
     if let Err(e) = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &set) {
-        eprintln!("veloz: warning: cannot set the CPU affinity to {cores:?}: {e}");
+        tracing::warn!(target: "veloz::engine", "cannot set the CPU affinity to {cores:?}: {e}");
     }
 }
 
@@ -258,7 +384,7 @@ mod tests {
 
     #[test]
     fn listener_accepts_non_blocking_streams() {
-        let l = Listener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let l = Listener::bind("gateway", "127.0.0.1:0").unwrap();
         let port = l.port().unwrap();
         assert!(l.accept().is_none());
         let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -276,5 +402,46 @@ mod tests {
             read_some(&mut stream, &mut buf),
             Transfer::WouldBlock
         ));
+    }
+
+    #[test]
+    fn a_taken_address_is_refused_naming_it_and_clones_share_one_queue() {
+        let bound = BoundSocket::bind("gateway", "127.0.0.1:0").unwrap();
+        let addr = bound.local_addr();
+        assert_ne!(addr.port(), 0);
+        // Bound but not listening: connections are refused.
+        assert!(TcpStream::connect(addr).is_err());
+        let first = bound.listen().unwrap();
+        // No SO_REUSEPORT: nobody else binds it, in this process or another.
+        let err = BoundSocket::bind("gateway", &addr.to_string()).unwrap_err();
+        assert!(matches!(err, BindError::InUse { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("gateway address {addr} is in use by another process (another veloz engine, or another server): stop it first, or configure another address")
+        );
+        let err = Listener::bind("metrics", &addr.to_string()).unwrap_err();
+        assert!(err
+            .to_string()
+            .starts_with(&format!("metrics address {addr} is in use")));
+        let bad = BoundSocket::bind("gateway", "localhost:x").unwrap_err();
+        assert!(matches!(bad, BindError::BadAddress { .. }), "{bad:?}");
+
+        // Two handles, one queue: each connection is accepted exactly once, by either.
+        let second = first.try_clone().unwrap();
+        let _clients: Vec<_> = (0..4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        let mut accepted = 0;
+        for round in 0..2000 {
+            let l = if round % 2 == 0 { &first } else { &second };
+            accepted += usize::from(l.accept().is_some());
+            if accepted == 4 {
+                break;
+            }
+            sleep(Duration::from_millis(1));
+        }
+        assert_eq!(accepted, 4);
+        assert!(first.accept().is_none() && second.accept().is_none());
+        // Closing every handle frees the address (SO_REUSEADDR: TIME_WAIT does not hold it).
+        drop((first, second, _clients));
+        Listener::bind("gateway", &addr.to_string()).unwrap();
     }
 }

@@ -3,11 +3,17 @@
 //!
 //! [`serve`] runs `veloz serve`:
 //! 1. preflight: cores from sysfs (on the main thread), locked memory, io_uring;
-//! 2. routing checked against and recorded in the data directory;
-//! 3. one glommio executor per shard, pinned (`Placement::Fixed`), each recovering its
-//!    journal before any port opens; the control thread pinned to its core;
-//! 4. on SIGINT/SIGTERM: drain, answer, sync, checkpoint; then the clean-shutdown marker
-//!    `DATA/shutdown.json` with every shard's last sequence and state hash.
+//! 2. the data directory locked for this process ([`veloz_journal::DataDirLock`]: a second
+//!    engine on it is refused, naming the holder's pid); routing checked against and
+//!    recorded in it;
+//! 3. the gateway and metrics addresses bound by this process alone (no SO_REUSEPORT: an
+//!    address another process holds is refused, [`io::BindError`]);
+//! 4. one glommio executor per shard, pinned (`Placement::Fixed`), each recovering its
+//!    journal before the gateway socket listens (shard 0 listens, every shard accepts from
+//!    that one socket); the control thread pinned to its core;
+//! 5. on SIGINT/SIGTERM: drain, answer, sync, checkpoint; then the clean-shutdown marker
+//!    `DATA/shutdown.json` with every shard's last sequence and state hash; the data
+//!    directory lock is released last, when `serve` returns.
 //!
 //! At the next start each shard's recovered (sequence, state hash) is compared with that
 //! marker, and a mismatch stops the engine with an error naming the shard: the state after
@@ -28,6 +34,7 @@
 //! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |
 //! | [`auth`] | logon token checks |
 //! | [`control`] | the control thread: readiness, metrics socket, reports |
+//! | [`logging`] | the non-blocking log writer: a bounded queue, one writer thread, drops counted |
 //! | [`metrics`], [`totals`], [`exposition`], [`metrics_server`], [`reports`] | what shards measure, merged, served and written |
 //!
 //! Pure pieces (routing, auth, preflight, mesh types) forbid unsafe; nothing here needs it.
@@ -40,6 +47,7 @@ pub mod exposition;
 pub mod gateway;
 pub mod io;
 pub mod journal;
+pub mod logging;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
@@ -75,6 +83,10 @@ pub enum ServeError {
     Preflight(#[from] preflight::PreflightError),
     #[error(transparent)]
     Routing(#[from] routing::RoutingError),
+    #[error(transparent)]
+    DataDir(#[from] veloz_journal::LockError),
+    #[error(transparent)]
+    Bind(#[from] io::BindError),
     #[error(transparent)]
     Shard(#[from] shard::ShardError),
     #[error("shard {shard} on core {core}: cannot start its executor: {detail}")]
@@ -148,6 +160,35 @@ pub struct ServeOptions {
     pub repair: bool,
 }
 
+/// One start-up line with what the configuration sets (never an account's token hash).
+fn log_config_summary(config: &Config) {
+    let symbols: Vec<&str> = config
+        .instruments
+        .iter()
+        .map(|i| i.symbol.as_str())
+        .collect();
+    let accounts: Vec<&str> = config.accounts.iter().map(|a| a.name.as_str()).collect();
+    let j = &config.journal;
+    let durability = format!("{:?}", j.durability).to_lowercase();
+    let segment_mib = j.segment_size >> 20;
+    tracing::info!(
+        target: "veloz::engine",
+        instruments = symbols.len(),
+        accounts = accounts.len(),
+        gateway = %config.gateway.listen,
+        metrics = %config.metrics.listen,
+        durability = %durability,
+        segment_mib,
+        log_filter = %config.log.filter,
+        "config: {} instrument(s) {symbols:?}, {} account(s) {accounts:?}, gateway {}, metrics {}, journal durability {durability} in {segment_mib} MiB segments, log filter {:?}",
+        symbols.len(),
+        accounts.len(),
+        config.gateway.listen,
+        config.metrics.listen,
+        config.log.filter,
+    );
+}
+
 /// Run the engine until SIGINT/SIGTERM; returns each shard's final report.
 pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>, ServeError> {
     let online = preflight::online_cores()?;
@@ -160,22 +201,23 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     .into_iter()
     .flatten()
     {
-        eprintln!("veloz: warning: {warning}");
+        tracing::warn!(target: "veloz::engine", "{warning}");
     }
 
     let data_dir = options
         .data_dir
         .clone()
         .unwrap_or_else(|| config.engine.data_dir.clone());
+    // Before anything reads or writes the data directory (recovery, --repair-journal, the
+    // routing map, the shutdown marker), and held until this function returns.
+    let _data_lock = veloz_journal::DataDirLock::acquire(&data_dir)?;
     let routing = routing::Routing::from_config(&config, cores.len())?;
     routing.check_and_record(&data_dir)?;
     let marker = ShutdownMarker::read(&data_dir);
-    // Bound here so that a taken port stops the start with a clear error.
-    let metrics_addr = config.metrics.listen.clone();
-    let metrics = std::net::TcpListener::bind(&metrics_addr).map_err(|e| ServeError::Io {
-        path: format!("metrics socket {metrics_addr}"),
-        detail: e.to_string(),
-    })?;
+    // Bound here so that an address another process holds stops the start with a clear
+    // error; the gateway listens once the shards have recovered.
+    let gateway = io::BoundSocket::bind("gateway", &config.gateway.listen)?;
+    let metrics = io::Listener::bind("metrics", &config.metrics.listen)?.into_std();
     let reports_dir = config
         .metrics
         .reports_dir
@@ -206,12 +248,19 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         stop,
     );
     shared.repair = options.repair;
+    shared.offer_gateway(gateway);
     let shared = Arc::new(shared);
     let (links, control_rx) = mesh::build(n, shared.config.engine.ring_slots);
-    eprintln!(
-        "veloz: starting {n} shard(s) on cores {cores:?}, control on core {control_core}, data in {}",
+    tracing::info!(
+        target: "veloz::engine",
+        shards = n,
+        cores = ?cores,
+        control_core,
+        data_dir = %data_dir.display(),
+        "starting {n} shard(s) on cores {cores:?}, control on core {control_core}, data in {}",
         data_dir.display()
     );
+    log_config_summary(&shared.config);
     let control_done = Arc::new(AtomicBool::new(false));
     let control = control::spawn(
         Arc::clone(&shared),

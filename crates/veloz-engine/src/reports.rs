@@ -67,8 +67,9 @@ impl Reports {
         for (i, slot) in self.logs.iter_mut().enumerate() {
             let Some(log) = slot else { continue };
             if let Err(e) = log.write_interval(Some(&tag), start, duration, &snap.intervals[i]) {
-                eprintln!(
-                    "veloz: warning: latency log {} stops: {e}",
+                tracing::warn!(
+                    target: "veloz::control",
+                    "latency log {} stops: {e}",
                     log.path().display()
                 );
                 *slot = None;
@@ -82,7 +83,7 @@ impl Reports {
         print!("{text}");
         let path = self.dir.join(REPORT_FILE);
         if let Err(e) = std::fs::write(&path, &text) {
-            eprintln!("veloz: warning: cannot write {}: {e}", path.display());
+            tracing::warn!(target: "veloz::control", "cannot write {}: {e}", path.display());
         }
     }
 }

@@ -9,8 +9,10 @@
 //! ```
 //!
 //! One pass:
-//! 1. accept new connections (every pass while idle, every `ACCEPT_EVERY` passes while
-//!    busy, since accepting costs a system call even when nobody connects);
+//! 1. accept new connections from the gateway socket every shard shares (every pass while
+//!    idle, every `ACCEPT_EVERY` passes while busy, since accepting costs a system call even
+//!    when nobody connects), while no other shard has fewer sessions open
+//!    ([`Shared::may_accept`](crate::shared::Shared::may_accept));
 //! 2. [`Gateway::read`]: each command a session sent goes to this shard's sequencer or to
 //!    the owning shard's ring; a full ring stalls the session (backpressure);
 //! 3. resend stalled commands; drain the inbound rings in batches: commands for this
@@ -35,7 +37,7 @@
 //! A failed journal append stops the process (exit code 70, after a FATAL line): the book
 //! must not move past what the journal holds.
 
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -129,7 +131,7 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardOutcome,
         Err(e) => {
             shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
             if index == 0 {
-                shared.publish_port(Err(format!("shard 0 failed: {e}")));
+                shared.fail_gateway(format!("shard 0 failed: {e}"));
             }
             return Err(e);
         }
@@ -140,7 +142,7 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardOutcome,
         if index == 0 {
             shard
                 .shared
-                .publish_port(Err("engine stopping before start".into()));
+                .fail_gateway("engine stopping before start".into());
         }
         shard.begin_stop();
     } else {
@@ -181,6 +183,7 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
     // sync or prefault thread pinned beside a spinning shard crawls, so widen the mask to
     // the helper cores while they start, then pin back.
     io::set_affinity(&shared.helper_cores);
+    let began = minstant::Instant::now();
     let recovered = ShardJournal::recover_dir(
         &shared.data_dir,
         &shared.config.journal,
@@ -193,57 +196,42 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         shard: index,
         detail: e.to_string(),
     })?;
+    let ms = began.elapsed().as_secs_f64() * 1e3;
     for warning in &recovered.warnings {
-        eprintln!("veloz: shard {index}: warning: {warning}");
+        tracing::warn!(target: "veloz::journal", shard = index, "{warning}");
     }
-    eprintln!(
-        "veloz: shard {index}: recovered {} commands, last sequence {}, state hash {:016x}",
-        recovered.commands,
-        recovered.last_seq,
-        engine.state_hash()
+    let (commands, last_seq, hash) = (recovered.commands, recovered.last_seq, engine.state_hash());
+    tracing::info!(
+        target: "veloz::journal",
+        shard = index,
+        commands,
+        sequence = last_seq,
+        state_hash = %format_args!("{hash:016x}"),
+        recovery_ms = ms,
+        "recovered {commands} commands in {ms:.1} ms, last sequence {last_seq}, state hash {hash:016x}"
     );
     Ok((engine, journal, recovered.last_seq))
 }
 
 impl<S: Storage> Shard<S, TcpStream> {
+    /// Take this shard's handle on the gateway socket `serve` bound: shard 0 starts
+    /// listening on it (every shard has recovered by now), the others wait for that and
+    /// take a clone. All poll the one queue of waiting connections.
     fn open_listener(&mut self) -> Result<u16, ShardError> {
-        let configured = self.shared.config.gateway.listen.clone();
+        let listener = if self.index == 0 {
+            self.shared.listen_gateway()
+        } else {
+            self.shared.take_gateway()
+        };
         let listen_err = |detail: String| ShardError::Listen {
             shard: self.index,
-            addr: configured.clone(),
+            addr: self.shared.config.gateway.listen.clone(),
             detail,
         };
-        let mut addr: SocketAddr = match configured.parse() {
-            Ok(a) => a,
-            Err(e) => {
-                let e: std::net::AddrParseError = e;
-                if self.index == 0 {
-                    self.shared.publish_port(Err(e.to_string()));
-                }
-                return Err(listen_err(e.to_string()));
-            }
-        };
-        if self.index != 0 {
-            // Shard 0 binds first (the configured port may be 0: take the one it got).
-            let port = self.shared.wait_port().map_err(listen_err)?;
-            addr.set_port(port);
-        }
-        let bound = Listener::bind(addr).and_then(|l| Ok((l.port()?, l)));
-        match bound {
-            Ok((port, listener)) => {
-                if self.index == 0 {
-                    self.shared.publish_port(Ok(port));
-                }
-                self.listener = Some(listener);
-                Ok(port)
-            }
-            Err(e) => {
-                if self.index == 0 {
-                    self.shared.publish_port(Err(e.to_string()));
-                }
-                Err(listen_err(e.to_string()))
-            }
-        }
+        let listener = listener.map_err(listen_err)?;
+        let port = listener.port().map_err(|e| listen_err(e.to_string()))?;
+        self.listener = Some(listener);
+        Ok(port)
     }
 
     /// The busy-poll loop, until shutdown is complete.
@@ -260,12 +248,12 @@ impl<S: Storage> Shard<S, TcpStream> {
             if !self.stopping && self.shared.stop.load(Ordering::Relaxed) {
                 self.begin_stop();
             }
-            if !self.stopping && (was_idle || iterations % ACCEPT_EVERY == 0) {
+            if !self.stopping && (was_idle || iterations.is_multiple_of(ACCEPT_EVERY)) {
                 work += self.accept();
             }
             work += self.pass();
             iterations += 1;
-            if iterations % TIMERS_EVERY == 0 || work == 0 {
+            if iterations.is_multiple_of(TIMERS_EVERY) || work == 0 {
                 self.check_timers();
             }
             if self.stopping && self.quiescent() {
@@ -274,7 +262,7 @@ impl<S: Storage> Shard<S, TcpStream> {
             was_idle = work == 0;
             if work > 0 {
                 idle.worked();
-                if iterations % YIELD_EVERY == 0 {
+                if iterations.is_multiple_of(YIELD_EVERY) {
                     glommio::yield_if_needed().await;
                 }
             } else {
@@ -288,7 +276,14 @@ impl<S: Storage> Shard<S, TcpStream> {
             return 0;
         };
         let mut accepted = 0;
-        while let Some((stream, peer)) = listener.accept() {
+        // One connection at a time, each only while no shard has fewer sessions.
+        while self
+            .shared
+            .may_accept(self.index, self.metrics.counters.sessions_open)
+        {
+            let Some((stream, peer)) = listener.accept() else {
+                break;
+            };
             if self.gateway.open(stream, peer, &mut self.metrics).is_some() {
                 accepted += 1;
             }
@@ -511,11 +506,16 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                     detail: e.to_string(),
                 })?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        eprintln!(
-            "veloz: shard {}: stop: drained in {:.1} ms, journal checkpointed and closed in {:.1} ms",
-            self.index,
+        let (drain_ms, close_ms) = (
             self.stop_began.map_or(0.0, |t| ms(drained - t)),
-            ms(drained.elapsed())
+            ms(drained.elapsed()),
+        );
+        tracing::info!(
+            target: "veloz::sequencer",
+            shard = self.index,
+            drain_ms,
+            close_ms,
+            "stop: drained in {drain_ms:.1} ms, journal checkpointed and closed in {close_ms:.1} ms"
         );
         self.gateway
             .logout_all(LogoutReason::EngineShutdown, "engine shutting down");
@@ -532,12 +532,18 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             last_seq,
             state_hash,
         });
-        eprintln!(
-            "veloz: shard {}: stopped at sequence {last_seq}, state hash {state_hash:016x} (ring-full events {}, slow consumers {}, undeliverable reports {})",
-            self.index,
-            self.metrics.counters.ring_full,
-            self.metrics.counters.slow_consumers,
-            self.metrics.counters.undeliverable_reports
+        let c = &self.metrics.counters;
+        let (ring_full, slow_consumers, undeliverable) =
+            (c.ring_full, c.slow_consumers, c.undeliverable_reports);
+        tracing::info!(
+            target: "veloz::sequencer",
+            shard = self.index,
+            sequence = last_seq,
+            state_hash = %format_args!("{state_hash:016x}"),
+            ring_full,
+            slow_consumers,
+            undeliverable,
+            "stopped at sequence {last_seq}, state hash {state_hash:016x} (ring-full events {ring_full}, slow consumers {slow_consumers}, undeliverable reports {undeliverable})"
         );
         Ok(ShardOutcome {
             shard: self.index,
@@ -556,7 +562,15 @@ fn journal_failed(e: SequencerError) -> ! {
         source,
         ..
     } = e;
-    eprintln!("veloz: shard {shard}: FATAL: journal append after sequence {after} failed: {source}; stopping");
+    tracing::error!(
+        target: "veloz::sequencer",
+        shard,
+        sequence = after,
+        fatal = true,
+        "journal append after sequence {after} failed: {source}; stopping"
+    );
+    // The log writer is asynchronous: give the FATAL line its chance to reach stderr.
+    crate::logging::flush(Duration::from_secs(2));
     std::process::exit(EXIT_JOURNAL);
 }
 

@@ -4,7 +4,8 @@
 //! Invariants: nothing here is written on the order path. The counters are touched when a
 //! command crosses to another shard and when its `Done` comes back (`in_flight`), when a
 //! shard stops reading (`stopped_reading`), and once per shard at start-up (the recovery
-//! barrier and the port shard 0 publishes).
+//! barrier and the gateway socket: bound by `serve`, listened on by shard 0, a handle on it
+//! taken by every other shard).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -15,6 +16,7 @@ use veloz_config::routing::Routing;
 use veloz_config::Config;
 
 use super::auth::Authenticator;
+use super::io::{BoundSocket, Listener};
 
 /// Shared, read-mostly state of one engine run.
 #[derive(Debug)]
@@ -31,12 +33,14 @@ pub struct Shared {
     pub stopped_reading: AtomicUsize,
     /// Per shard: remote commands sent and not yet answered with `Done`.
     pub in_flight: Vec<AtomicU64>,
+    /// Per shard: sessions open, as last published by [`Shared::may_accept`].
+    sessions_open: Vec<AtomicU64>,
     /// Shards done with recovery (successfully or not): the port opens when all are.
     recovered: Mutex<usize>,
     recovered_cv: Condvar,
-    /// The port shard 0 bound (others bind the same one), or why it could not.
-    port: Mutex<Option<Result<u16, String>>>,
-    port_ready: Condvar,
+    /// The gateway's one socket on its way to the shards.
+    gateway: Mutex<GatewaySocket>,
+    gateway_ready: Condvar,
     /// Journals live in `data_dir/shard-N/`.
     pub data_dir: PathBuf,
     /// The operator asked to cut mid-journal corruption instead of refusing to start.
@@ -68,10 +72,11 @@ impl Shared {
             stop,
             stopped_reading: AtomicUsize::new(0),
             in_flight: cores.iter().map(|_| AtomicU64::new(0)).collect(),
+            sessions_open: cores.iter().map(|_| AtomicU64::new(0)).collect(),
             recovered: Mutex::new(0),
             recovered_cv: Condvar::new(),
-            port: Mutex::new(None),
-            port_ready: Condvar::new(),
+            gateway: Mutex::new(GatewaySocket::Absent),
+            gateway_ready: Condvar::new(),
             cores,
             config,
         }
@@ -98,18 +103,102 @@ impl Shared {
         }
     }
 
-    /// Shard 0 announces the port it bound (or why it could not).
-    pub fn publish_port(&self, port: Result<u16, String>) {
-        *self.port.lock().expect("port lock") = Some(port);
-        self.port_ready.notify_all();
+    /// Publish that `shard` has `open` sessions, and say whether it takes the next waiting
+    /// connection: only a shard no other has fewer sessions than does, so connections from
+    /// the one gateway socket spread evenly over the shards (to within one per shard, ties
+    /// going to whichever polls first). Written when a shard's count changes, read on
+    /// accept: never on the order path.
+    pub fn may_accept(&self, shard: usize, open: u64) -> bool {
+        let mine = &self.sessions_open[shard];
+        if mine.load(Ordering::Relaxed) != open {
+            mine.store(open, Ordering::Relaxed);
+        }
+        self.sessions_open
+            .iter()
+            .enumerate()
+            .all(|(i, other)| i == shard || other.load(Ordering::Relaxed) >= open)
     }
 
-    /// The port shard 0 bound; waits until it has.
-    pub fn wait_port(&self) -> Result<u16, String> {
-        let mut port = self.port.lock().expect("port lock");
-        while port.is_none() {
-            port = self.port_ready.wait(port).expect("port lock");
-        }
-        port.clone().expect("set")
+    /// Hand over the gateway socket `serve` bound; shard 0 listens on it once every shard
+    /// has recovered ([`Shared::listen_gateway`]).
+    pub fn offer_gateway(&self, socket: BoundSocket) {
+        *self.gateway.lock().expect("gateway lock") = GatewaySocket::Bound(socket);
     }
+
+    /// Shard 0: start listening on the gateway socket and keep a handle on it; the other
+    /// shards take theirs with [`Shared::take_gateway`]. On failure they are told why.
+    pub fn listen_gateway(&self) -> Result<Listener, String> {
+        let mut slot = self.gateway.lock().expect("gateway lock");
+        let others = self.shards() - 1;
+        let taken = std::mem::replace(&mut *slot, GatewaySocket::Taken);
+        let listener = match taken {
+            GatewaySocket::Bound(socket) => socket.listen().map_err(|e| e.to_string()),
+            GatewaySocket::Failed(why) => Err(why),
+            _ => Err("no gateway socket was bound".to_string()),
+        };
+        // The slot keeps a handle for the other shards to take theirs from.
+        *slot = match &listener {
+            Ok(_) if others == 0 => GatewaySocket::Taken,
+            Ok(l) => match l.try_clone() {
+                Ok(listener) => GatewaySocket::Listening { listener, others },
+                Err(e) => GatewaySocket::Failed(format!("cannot share the gateway socket: {e}")),
+            },
+            Err(why) => GatewaySocket::Failed(why.clone()),
+        };
+        self.gateway_ready.notify_all();
+        match &*slot {
+            GatewaySocket::Failed(why) => Err(why.clone()),
+            _ => listener,
+        }
+    }
+
+    /// Shard 0 will not listen (it failed, or the engine stops before start): shards
+    /// waiting for the gateway socket are told `why`.
+    pub fn fail_gateway(&self, why: String) {
+        *self.gateway.lock().expect("gateway lock") = GatewaySocket::Failed(why);
+        self.gateway_ready.notify_all();
+    }
+
+    /// A shard other than 0: its handle on the gateway socket, once shard 0 listens on it
+    /// (waits until then). The last shard to take one takes the shared slot's own, so the
+    /// socket closes when the last shard drops its handle.
+    pub fn take_gateway(&self) -> Result<Listener, String> {
+        let mut slot = self.gateway.lock().expect("gateway lock");
+        while matches!(*slot, GatewaySocket::Bound(_) | GatewaySocket::Absent) {
+            slot = self.gateway_ready.wait(slot).expect("gateway lock");
+        }
+        match std::mem::replace(&mut *slot, GatewaySocket::Taken) {
+            GatewaySocket::Listening { listener, others } if others > 1 => {
+                let mine = listener
+                    .try_clone()
+                    .map_err(|e| format!("cannot share the gateway socket: {e}"));
+                *slot = GatewaySocket::Listening {
+                    listener,
+                    others: others - 1,
+                };
+                mine
+            }
+            GatewaySocket::Listening { listener, .. } => Ok(listener),
+            GatewaySocket::Failed(why) => {
+                *slot = GatewaySocket::Failed(why.clone());
+                Err(why)
+            }
+            _ => Err("every shard already took the gateway socket".to_string()),
+        }
+    }
+}
+
+/// Where the gateway socket is on its way from `serve` to the shards.
+#[derive(Debug)]
+enum GatewaySocket {
+    /// Not offered yet (and never, in unit tests that build shards by hand).
+    Absent,
+    /// Bound by `serve`, not listening.
+    Bound(BoundSocket),
+    /// Shard 0 listens; `others` shards have still to take their handle.
+    Listening { listener: Listener, others: usize },
+    /// Every shard has its handle.
+    Taken,
+    /// Why shard 0 could not listen, or would not.
+    Failed(String),
 }

@@ -72,6 +72,11 @@ impl Totals {
                 latencies: &s.latencies,
             })
             .collect();
-        exposition::render(&views, &self.merged(), self.started.elapsed().as_secs_f64())
+        exposition::render(
+            &views,
+            &self.merged(),
+            self.started.elapsed().as_secs_f64(),
+            crate::logging::dropped(),
+        )
     }
 }

@@ -75,7 +75,7 @@ impl JournalConfig {
                 "must be at least 4096 bytes",
             );
         }
-        if self.segment_size % SEGMENT_ALIGN != 0 {
+        if !self.segment_size.is_multiple_of(SEGMENT_ALIGN) {
             return err(
                 "segment_size",
                 self.segment_size,

@@ -87,6 +87,10 @@ pub enum JournalError {
     },
     #[error("record payload of {len} bytes exceeds the maximum of {max}")]
     PayloadTooLarge { len: usize, max: usize },
+    #[error("bad chain head {file}: {why}; refusing to open without repair")]
+    BadChainHead { file: String, why: String },
+    #[error("{0}")]
+    Chain(Box<ChainBreak>),
     #[error("journal of shard {shard} in {dir}: {why}")]
     Layout {
         shard: u16,
@@ -102,12 +106,113 @@ impl JournalError {
         JournalError::Io { op, file, source }
     }
 
+    /// The break at the end of the chain, if this is one.
+    pub fn chain_break(&self) -> Option<&ChainBreak> {
+        match self {
+            JournalError::Chain(c) => Some(c),
+            _ => None,
+        }
+    }
+
     /// The corruption, if this is one.
     pub fn corruption(&self) -> Option<&Corruption> {
         match self {
             JournalError::Corrupt(c) => Some(c),
             _ => None,
         }
+    }
+}
+
+/// The journal does not end where its chain head says (`docs/journal-format.md`, "End of the
+/// chain"): segments at its end are missing, or the head itself is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChainBreak {
+    /// The newest segment the head names (or the one activated from the spare it announces)
+    /// is not there.
+    MissingSegment {
+        shard: u16,
+        /// Its file name.
+        name: String,
+        first_seq: Seq,
+        /// It would have been activated from the announced spare.
+        from_spare: bool,
+        /// The last sequence number the journal holds.
+        journal_end: Option<Seq>,
+    },
+    /// The segment the head names is there, but it is another file than the one named.
+    NotNamed {
+        shard: u16,
+        name: String,
+        found_crc: u32,
+        head_crc: u32,
+        journal_end: Option<Seq>,
+    },
+    /// There is no chain head, but a segment of version 2 or later: the head was lost.
+    HeadMissing {
+        shard: u16,
+        file: String,
+        /// The first segment of version 2 or later.
+        segment: String,
+        journal_end: Option<Seq>,
+    },
+}
+
+impl ChainBreak {
+    /// What is wrong, without the refusal (also what a repair reports it accepted).
+    pub fn what(&self) -> String {
+        match self {
+            ChainBreak::MissingSegment {
+                name,
+                first_seq,
+                from_spare: false,
+                ..
+            } => format!("segment {name} (first sequence {first_seq}) named by the chain head is missing"),
+            ChainBreak::MissingSegment {
+                name, first_seq, ..
+            } => format!(
+                "segment {name} (first sequence {first_seq}), activated from the spare the chain head announces, is missing"
+            ),
+            ChainBreak::NotNamed {
+                name,
+                found_crc,
+                head_crc,
+                ..
+            } => format!(
+                "segment {name} is not the one the chain head names (its header CRC is {found_crc:#010x}, the chain head records {head_crc:#010x})"
+            ),
+            ChainBreak::HeadMissing { file, segment, .. } => format!(
+                "the chain head {file} is missing, but {segment} is of format version 2 or later"
+            ),
+        }
+    }
+
+    pub fn shard(&self) -> u16 {
+        match self {
+            ChainBreak::MissingSegment { shard, .. }
+            | ChainBreak::NotNamed { shard, .. }
+            | ChainBreak::HeadMissing { shard, .. } => *shard,
+        }
+    }
+
+    /// The last sequence number of the journal as found.
+    pub fn journal_end(&self) -> Option<Seq> {
+        match self {
+            ChainBreak::MissingSegment { journal_end, .. }
+            | ChainBreak::NotNamed { journal_end, .. }
+            | ChainBreak::HeadMissing { journal_end, .. } => *journal_end,
+        }
+    }
+}
+
+impl fmt::Display for ChainBreak {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "shard {}: {}: the journal ends at sequence {}; refusing to open without repair",
+            self.shard(),
+            self.what(),
+            SeqOrNone(self.journal_end())
+        )
     }
 }
 
@@ -179,6 +284,28 @@ pub enum JournalWarning {
     SpareActivated { from: String, to: String },
     /// The prepared spare has a partly written header and holds nothing.
     TornSpareHeader { file: String, removed: bool },
+    /// A journal without a chain head whose segments are all of version 1.
+    LegacyJournal {
+        /// The journal directory, as shown.
+        dir: String,
+        /// Recovery wrote a chain head; a read-only reader did not.
+        head_written: bool,
+    },
+    /// The chain head names an older newest segment than the journal has (nothing is missing).
+    HeadBehind {
+        file: String,
+        named_first_seq: Option<Seq>,
+        newest: String,
+        /// Recovery rewrote the head.
+        rewritten: bool,
+    },
+    /// Repair accepted the journal's end as found and rewrote the chain head.
+    ChainRepaired {
+        shard: u16,
+        /// What was wrong ([`ChainBreak::what`], or the bad head).
+        what: String,
+        last_seq: Option<Seq>,
+    },
     /// Repair cut the journal at a corruption.
     Repaired {
         file: String,
@@ -236,6 +363,43 @@ impl fmt::Display for JournalWarning {
                     write!(f, ": ignored")
                 }
             }
+            JournalWarning::LegacyJournal { dir, head_written } => {
+                write!(
+                    f,
+                    "journal {dir} has no chain head (written by format version 1): its end cannot be checked; accepted as a legacy journal"
+                )?;
+                if *head_written {
+                    write!(f, ", chain head written")
+                } else {
+                    write!(f, " (recovery will write a chain head)")
+                }
+            }
+            JournalWarning::HeadBehind {
+                file,
+                named_first_seq,
+                newest,
+                rewritten,
+            } => {
+                write!(
+                    f,
+                    "chain head {file} names the segment of first sequence {} as the newest, but the journal goes on to {newest}",
+                    SeqOrNone(*named_first_seq)
+                )?;
+                if *rewritten {
+                    write!(f, ": chain head rewritten")
+                } else {
+                    write!(f, ": ignored (recovery will rewrite the chain head)")
+                }
+            }
+            JournalWarning::ChainRepaired {
+                shard,
+                what,
+                last_seq,
+            } => write!(
+                f,
+                "repaired the chain of shard {shard}: {what}; accepted the journal ending at sequence {} and rewrote the chain head",
+                SeqOrNone(*last_seq)
+            ),
             JournalWarning::Repaired {
                 file,
                 offset,

@@ -7,7 +7,8 @@
 //! ```text
 //! segment: [header: 64 bytes][record][record]...[zeros to the end of the file]
 //! header:  magic[8] version:u16 header_len:u16 shard:u16 flags:u16 first_seq:u64
-//!          created_ns:u64 reserved[28] crc:u32          crc = CRC32C(header[0..60])
+//!          created_ns:u64 prev_link:u32 reserved[24] crc:u32   crc = CRC32C(header[0..60])
+//! link:    CRC32C(header[0..64] ++ bytes[max(64, end - 1024)..end])   (see [`segment_link`])
 //! record:  crc:u32 len:u32 seq:u64 ts:u64 type:u16 flags:u16 reserved:u32 payload[len-32]
 //!          crc = CRC32C(record[4..len])   (everything after the CRC, in one contiguous run)
 //! ```
@@ -20,7 +21,7 @@ use std::fmt;
 use veloz_core::{Seq, Timestamp};
 
 /// The format version this build writes.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 /// The oldest format version this build reads.
 pub const MIN_READ_VERSION: u16 = 1;
 
@@ -35,10 +36,17 @@ pub const SEG_SHARD: usize = 12;
 pub const SEG_FLAGS: usize = 14;
 pub const SEG_FIRST_SEQ: usize = 16;
 pub const SEG_CREATED: usize = 24;
-pub const SEG_RESERVED: usize = 32;
+/// Version 2: the link of the previous segment (reserved, zero, in version 1).
+pub const SEG_PREV_LINK: usize = 32;
+pub const SEG_RESERVED: usize = 36;
 pub const SEG_CRC: usize = 60;
 /// Length of the segment header; the first record starts here.
 pub const SEGMENT_HEADER_LEN: usize = 64;
+/// Version 2 header flag: the segment continues a previous one, whose link is `prev_link`.
+pub const SEG_FLAG_HAS_PREV: u16 = 1;
+/// Bytes of a segment's records, counted back from their end, that its link covers (the whole
+/// last record always fits).
+pub const LINK_TAIL_LEN: usize = MAX_RECORD_LEN;
 
 // Record header offsets.
 pub const REC_CRC: usize = 0;
@@ -94,6 +102,9 @@ pub struct SegmentHeader {
     pub shard: u16,
     pub first_seq: Seq,
     pub created_ns: Timestamp,
+    /// Version 2: the link of the previous segment ([`segment_link`]); `None` for the first
+    /// segment of a journal (and for every version-1 segment).
+    pub prev_link: Option<u32>,
 }
 
 /// Why a segment header was refused.
@@ -112,6 +123,8 @@ pub enum HeaderError {
     Version(u16),
     HeaderLen(u16),
     Flags(u16),
+    /// A version-2 header without the previous-segment flag has a non-zero link.
+    StrayLink(u32),
     Reserved,
     FirstSeqZero,
 }
@@ -132,6 +145,10 @@ impl fmt::Display for HeaderError {
             ),
             HeaderError::HeaderLen(n) => write!(f, "header length {n}, expected {SEGMENT_HEADER_LEN}"),
             HeaderError::Flags(x) => write!(f, "unknown header flags {x:#06x}"),
+            HeaderError::StrayLink(l) => write!(
+                f,
+                "previous-segment link {l:#010x} without the previous-segment flag"
+            ),
             HeaderError::Reserved => write!(f, "reserved header bytes are not zero"),
             HeaderError::FirstSeqZero => write!(f, "first sequence number is 0"),
         }
@@ -153,14 +170,21 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
 }
 
 impl SegmentHeader {
-    /// A header of the version this build writes.
+    /// A header of the version this build writes, for the first segment of a journal (see
+    /// [`SegmentHeader::continuing`] for the others).
     pub fn new(shard: u16, first_seq: Seq, created_ns: Timestamp) -> SegmentHeader {
         SegmentHeader {
             version: FORMAT_VERSION,
             shard,
             first_seq,
             created_ns,
+            prev_link: None,
         }
+    }
+
+    /// This header, continuing the segment whose link is `prev_link`.
+    pub fn continuing(self, prev_link: Option<u32>) -> SegmentHeader {
+        SegmentHeader { prev_link, ..self }
     }
 
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_LEN] {
@@ -170,9 +194,13 @@ impl SegmentHeader {
         b[SEG_HEADER_LEN..SEG_HEADER_LEN + 2]
             .copy_from_slice(&(SEGMENT_HEADER_LEN as u16).to_le_bytes());
         b[SEG_SHARD..SEG_SHARD + 2].copy_from_slice(&self.shard.to_le_bytes());
-        b[SEG_FLAGS..SEG_FLAGS + 2].copy_from_slice(&0u16.to_le_bytes());
+        // Version 1 has neither the flag nor the link: its bytes stay what they always were.
+        let link = self.prev_link.filter(|_| self.version >= 2);
+        let flags = if link.is_some() { SEG_FLAG_HAS_PREV } else { 0 };
+        b[SEG_FLAGS..SEG_FLAGS + 2].copy_from_slice(&flags.to_le_bytes());
         b[SEG_FIRST_SEQ..SEG_FIRST_SEQ + 8].copy_from_slice(&self.first_seq.to_le_bytes());
         b[SEG_CREATED..SEG_CREATED + 8].copy_from_slice(&self.created_ns.to_le_bytes());
+        b[SEG_PREV_LINK..SEG_PREV_LINK + 4].copy_from_slice(&link.unwrap_or(0).to_le_bytes());
         let crc = crc32c::crc32c(&b[..SEG_CRC]);
         b[SEG_CRC..SEG_CRC + 4].copy_from_slice(&crc.to_le_bytes());
         b
@@ -207,12 +235,33 @@ impl SegmentHeader {
             return Err(HeaderError::HeaderLen(header_len));
         }
         let flags = u16_at(b, SEG_FLAGS);
-        if flags != 0 {
+        let known = if version >= 2 { SEG_FLAG_HAS_PREV } else { 0 };
+        if flags & !known != 0 {
             return Err(HeaderError::Flags(flags));
         }
-        if b[SEG_RESERVED..SEG_CRC].iter().any(|&x| x != 0) {
+        let (link_bytes, reserved) = if version >= 2 {
+            (
+                &b[SEG_PREV_LINK..SEG_PREV_LINK + 4],
+                &b[SEG_RESERVED..SEG_CRC],
+            )
+        } else {
+            (&b[..0], &b[SEG_PREV_LINK..SEG_CRC])
+        };
+        if reserved.iter().any(|&x| x != 0) {
             return Err(HeaderError::Reserved);
         }
+        let link = if link_bytes.is_empty() {
+            0
+        } else {
+            u32_at(b, SEG_PREV_LINK)
+        };
+        let prev_link = if flags & SEG_FLAG_HAS_PREV != 0 {
+            Some(link)
+        } else if link != 0 {
+            return Err(HeaderError::StrayLink(link));
+        } else {
+            None
+        };
         let first_seq = u64_at(b, SEG_FIRST_SEQ);
         if first_seq == 0 {
             return Err(HeaderError::FirstSeqZero);
@@ -222,8 +271,26 @@ impl SegmentHeader {
             shard: u16_at(b, SEG_SHARD),
             first_seq,
             created_ns: u64_at(b, SEG_CREATED),
+            prev_link,
         })
     }
+
+    /// The CRC stored in an encoded header (what the chain head records of its newest segment).
+    pub fn stored_crc(header: &[u8]) -> u32 {
+        u32_at(header, SEG_CRC)
+    }
+}
+
+/// Where the bytes a segment's link covers after its header start, for records ending at `end`.
+pub fn link_tail_start(end: usize) -> usize {
+    end.saturating_sub(LINK_TAIL_LEN).max(SEGMENT_HEADER_LEN)
+}
+
+/// The link of a segment: CRC-32C of its 64-byte `header` followed by `tail`, the bytes
+/// `link_tail_start(end)..end` of its records (`end`: just past its last record). The next
+/// segment stores it as `prev_link`; see `docs/journal-format.md`, "The chain of segments".
+pub fn segment_link(header: &[u8], tail: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&header[..SEGMENT_HEADER_LEN]), tail)
 }
 
 /// A record as stored: header fields and a view of the payload bytes.
@@ -478,14 +545,25 @@ mod tests {
         }
         // A newer version with a valid CRC is refused by name.
         let mut newer = b;
-        newer[SEG_VERSION..SEG_VERSION + 2].copy_from_slice(&2u16.to_le_bytes());
+        newer[SEG_VERSION..SEG_VERSION + 2].copy_from_slice(&3u16.to_le_bytes());
         let crc = crc32c::crc32c(&newer[..SEG_CRC]);
         newer[SEG_CRC..].copy_from_slice(&crc.to_le_bytes());
         let e = SegmentHeader::decode(&newer).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "format version 2 is not supported (this build reads 1..=1)"
+            "format version 3 is not supported (this build reads 1..=2)"
         );
+        // Version 2 carries the link of the previous segment under its flag; version 1 has
+        // neither, and its bytes are those version 1 always wrote.
+        let cont = h.continuing(Some(0xDEAD_BEEF));
+        let cb = cont.encode();
+        assert_eq!(u16_at(&cb, SEG_FLAGS), SEG_FLAG_HAS_PREV);
+        assert_eq!(SegmentHeader::decode(&cb).unwrap(), cont);
+        let v1 = SegmentHeader { version: 1, ..cont };
+        let v1b = v1.encode();
+        assert_eq!(u16_at(&v1b, SEG_FLAGS), 0);
+        assert!(v1b[SEG_PREV_LINK..SEG_CRC].iter().all(|&x| x == 0));
+        assert_eq!(SegmentHeader::decode(&v1b).unwrap().prev_link, None);
     }
 
     #[test]

@@ -10,11 +10,13 @@
 //! | [`format`](mod@format) | segment header and record bytes, CRCs, named offsets |
 //! | [`payload`] | commands and checkpoints to bytes and back |
 //! | [`layout`] | file names in a shard directory, the ordered segment list |
+//! | [`chain`] | the chain head (the newest segment) and the check of the journal's end |
 //! | [`backend`] | storage trait: mmap (the only `unsafe`), in-memory, fault-injecting |
 //! | [`writer`] | appending, segment rollover, group commit, the durable watermark |
 //! | [`reader`] | reading records in order from any sequence number, verifying each |
 //! | [`recovery`] | opening for writing: verify, truncate a torn tail, refuse or repair corruption |
 //! | [`config`] | the `[journal]` settings |
+//! | [`lock`] | the data-directory lock: one writing process per data directory |
 //!
 //! Typical use by a shard:
 //! ```no_run
@@ -40,10 +42,12 @@
 #![deny(unsafe_code)]
 
 pub mod backend;
+pub mod chain;
 pub mod config;
 pub mod error;
 pub mod format;
 pub mod layout;
+pub mod lock;
 pub mod payload;
 pub mod reader;
 pub mod recovery;
@@ -55,8 +59,9 @@ pub use backend::{
     Storage,
 };
 pub use config::{Durability, JournalConfig, JournalConfigError};
-pub use error::{Corruption, Following, JournalError, JournalWarning, SeqOrNone};
+pub use error::{ChainBreak, Corruption, Following, JournalError, JournalWarning, SeqOrNone};
 pub use format::RecordType;
+pub use lock::{DataDirLock, LockError, LOCK_FILE};
 pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
 pub use reader::{EndPosition, JournalReader};
 pub use recovery::{open, open_with, OpenOptions, RecoveryOutcome};

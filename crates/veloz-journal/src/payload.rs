@@ -17,7 +17,7 @@ use veloz_core::{
     Side, TimeInForce, Timestamp,
 };
 
-use super::format::{RecordType, FORMAT_VERSION};
+use super::format::{RecordType, FORMAT_VERSION, MIN_READ_VERSION};
 
 // Command payload offsets.
 pub const CMD_KIND: usize = 0;
@@ -333,7 +333,8 @@ pub fn decode_checkpoint(b: &[u8]) -> Result<Checkpoint, PayloadError> {
 
 /// Decode the payload of a record of type code `rtype` from a segment of format `version`.
 pub fn decode_body(version: u16, rtype: u16, payload: &[u8]) -> Result<RecordBody, PayloadError> {
-    if version != FORMAT_VERSION {
+    // Versions 1 and 2 share every payload layout (version 2 changed the segment header only).
+    if !(MIN_READ_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(PayloadError::Version(version));
     }
     match RecordType::from_code(rtype) {
@@ -375,7 +376,7 @@ mod tests {
                                 tif,
                                 post_only,
                                 stp,
-                                price: if n % 2 == 0 {
+                                price: if n.is_multiple_of(2) {
                                     i64::MIN + n as i64
                                 } else {
                                     n as i64

@@ -5,7 +5,10 @@
 //! segment boundaries). Where it meets bytes that are not a valid record it applies the rules
 //! of `docs/journal-format.md` ("Reading and recovery"): a clean end, a segment boundary, a
 //! torn tail (reported as a [`JournalWarning`] and the end of the journal) or corruption (an
-//! error naming file, offset and the last good sequence number). It never writes: recovery
+//! error naming file, offset and the last good sequence number). At each segment boundary it
+//! checks the chain (the later segment's `prev_link` is the earlier one's link), and at the end
+//! that the journal ends where the chain head says (`chain::check_end`). It never
+//! writes: recovery
 //! ([`super::recovery`]) reads with it and then acts on what it found.
 //!
 //! Cost: one pass over the bytes, no allocation per record; records are decoded from the
@@ -15,10 +18,11 @@
 use veloz_core::Seq;
 
 use super::backend::Storage;
+use super::chain::{check_end, read_head, ChainHead, EndFacts};
 use super::error::{Corruption, Following, JournalError, JournalWarning};
 use super::format::{
-    decode_record, find_valid_record, last_nonzero_end, HeaderError, RawRecord, SegmentHeader,
-    FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    decode_record, find_valid_record, last_nonzero_end, link_tail_start, segment_link, HeaderError,
+    RawRecord, SegmentHeader, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::layout::{list_segments, Listing, SegmentEntry, SpareState};
 use super::payload::{decode_body, Record};
@@ -44,6 +48,14 @@ pub(crate) struct TornTail {
     pub end: usize,
 }
 
+/// The segment read just before the current one, for the chain check.
+#[derive(Clone, Debug)]
+struct PrevSegment {
+    link: u32,
+    version: u16,
+    file: String,
+}
+
 /// Reads a shard's journal in sequence order. Also an iterator of decoded [`Record`]s.
 #[derive(Debug)]
 pub struct JournalReader<S: Storage> {
@@ -64,11 +76,27 @@ pub struct JournalReader<S: Storage> {
     torn: Option<TornTail>,
     blank_last: Option<String>,
     warnings: Vec<JournalWarning>,
+    /// The chain head; `Err(())`: recovery's repair ignores a bad one.
+    head: Result<Option<ChainHead>, ()>,
+    prev: Option<PrevSegment>,
+    /// (first_seq, header CRC) of every segment opened, and the first of version 2 or later.
+    seen: Vec<(Seq, u32)>,
+    first_v2: Option<String>,
 }
 
 impl<S: Storage> JournalReader<S> {
     /// Open the journal of `shard` in `storage`, positioned at its first record.
     pub fn open(storage: S, shard: u16) -> Result<JournalReader<S>, JournalError> {
+        let head = read_head(&storage)?;
+        JournalReader::open_with_head(storage, shard, Ok(head))
+    }
+
+    /// Open with the chain head already read (`Err(())`: ignore the head; repair).
+    pub(crate) fn open_with_head(
+        storage: S,
+        shard: u16,
+        head: Result<Option<ChainHead>, ()>,
+    ) -> Result<JournalReader<S>, JournalError> {
         let listing = list_segments(&storage, shard)?;
         let mut warnings = Vec::new();
         if listing.spare == SpareState::TornHeader {
@@ -95,6 +123,10 @@ impl<S: Storage> JournalReader<S> {
             torn: None,
             blank_last: None,
             warnings,
+            head,
+            prev: None,
+            seen: Vec::new(),
+            first_v2: None,
         })
     }
 
@@ -122,11 +154,17 @@ impl<S: Storage> JournalReader<S> {
         self.end = None;
         self.torn = None;
         self.blank_last = None;
+        self.prev = None;
     }
 
     /// The journal's segments, oldest first.
     pub fn segments(&self) -> &[SegmentEntry] {
         &self.listing.segments
+    }
+
+    /// (first_seq, header CRC) of every segment read so far.
+    pub(crate) fn header_crcs(&self) -> &[(Seq, u32)] {
+        &self.seen
     }
 
     pub(crate) fn listing(&self) -> &Listing {
@@ -248,7 +286,7 @@ impl<S: Storage> JournalReader<S> {
         let Some(entry) = self.listing.segments.get(self.idx).cloned() else {
             self.finished = true;
             self.end = self.prev_end.take();
-            return Ok(());
+            return self.check_end();
         };
         let is_last = self.idx + 1 == self.listing.segments.len();
         let file = self.storage.display_name(&entry.name);
@@ -272,7 +310,7 @@ impl<S: Storage> JournalReader<S> {
                 self.blank_last = Some(entry.name);
                 self.finished = true;
                 self.end = self.prev_end.take();
-                return Ok(());
+                return self.check_end();
             }
             Err(why) => {
                 drop(view);
@@ -299,26 +337,39 @@ impl<S: Storage> JournalReader<S> {
                 header: header.first_seq,
             });
         }
-        if let Some(expected) = self.expected {
-            if header.first_seq != expected {
-                let n = count_chain(&view, SEGMENT_HEADER_LEN, header.first_seq);
-                drop(view);
-                let mut following = self.find_following(None, self.idx + 1)?;
-                if n > 0 {
-                    let later = following.as_ref().map_or(0, |f| f.records);
-                    following = Some(Following {
-                        records: n + later,
-                        first_seq: header.first_seq,
-                        file: file.clone(),
-                        offset: SEGMENT_HEADER_LEN as u64,
-                    });
-                }
-                let why = format!(
-                    "segment starts at seq {}, expected seq {expected}",
-                    header.first_seq
-                );
-                return Err(self.corruption(&entry, 0, why, following));
+        let gap = match self.expected {
+            Some(expected) if header.first_seq > expected => Some(format!(
+                "segment starts at seq {}, expected seq {expected} (a sequence gap: seqs {expected}..={} are missing)",
+                header.first_seq,
+                header.first_seq - 1
+            )),
+            Some(expected) if header.first_seq != expected => Some(format!(
+                "segment starts at seq {}, expected seq {expected}",
+                header.first_seq
+            )),
+            _ => None,
+        };
+        let prev = self.prev.take();
+        let broken = gap.or_else(|| chain_break(&header, prev.as_ref(), self.idx));
+        if let Some(why) = broken {
+            let n = count_chain(&view, SEGMENT_HEADER_LEN, header.first_seq);
+            drop(view);
+            let mut following = self.find_following(None, self.idx + 1)?;
+            if n > 0 {
+                let later = following.as_ref().map_or(0, |f| f.records);
+                following = Some(Following {
+                    records: n + later,
+                    first_seq: header.first_seq,
+                    file: file.clone(),
+                    offset: SEGMENT_HEADER_LEN as u64,
+                });
             }
+            return Err(self.corruption(&entry, 0, why, following));
+        }
+        self.seen
+            .push((header.first_seq, SegmentHeader::stored_crc(&view)));
+        if header.version >= 2 && self.first_v2.is_none() {
+            self.first_v2 = Some(entry.name.clone());
         }
         self.version = header.version;
         self.offset = SEGMENT_HEADER_LEN;
@@ -346,7 +397,13 @@ impl<S: Storage> JournalReader<S> {
             if is_last {
                 self.finished = true;
                 self.end = Some(here);
+                return self.check_end();
             } else {
+                self.prev = Some(PrevSegment {
+                    link: segment_link(&view, &view[link_tail_start(x)..x]),
+                    version: self.version,
+                    file: self.storage.display_name(&entry.name),
+                });
                 self.prev_end = Some(here);
                 self.idx += 1;
             }
@@ -373,9 +430,27 @@ impl<S: Storage> JournalReader<S> {
             });
             self.finished = true;
             self.end = Some(here);
-            return Ok(());
+            return self.check_end();
         }
         Err(self.corruption(&entry, x, why, following))
+    }
+
+    /// The reader reached the end: check it against the chain head.
+    fn check_end(&mut self) -> Result<(), JournalError> {
+        let Ok(head) = self.head else {
+            return Ok(());
+        };
+        let facts = EndFacts {
+            shard: self.shard,
+            listing: &self.listing,
+            blank_last: self.blank_last.as_deref(),
+            seen: &self.seen,
+            first_v2: self.first_v2.as_deref(),
+            last_seq: self.last_good,
+        };
+        let warning = check_end(&self.storage, head.as_ref(), &facts)?;
+        self.warnings.extend(warning);
+        Ok(())
     }
 
     fn corruption(
@@ -440,6 +515,31 @@ impl<S: Storage> JournalReader<S> {
             }
         }
         Ok(found)
+    }
+}
+
+/// Why `header` does not continue `prev` (the segment read before it, if any; `idx` is its
+/// index in the journal): the chain rules of `docs/journal-format.md`.
+fn chain_break(header: &SegmentHeader, prev: Option<&PrevSegment>, idx: usize) -> Option<String> {
+    match (prev, header.prev_link) {
+        (Some(p), _) if header.version < p.version && header.version < 2 => Some(format!(
+            "a version-{} segment cannot follow the version-{} segment {}",
+            header.version, p.version, p.file
+        )),
+        (_, _) if header.version < 2 => None,
+        (Some(p), Some(link)) if link != p.link => Some(format!(
+            "segment does not continue the previous one: its previous-segment link is {link:#010x}, the link of {} is {:#010x}",
+            p.file, p.link
+        )),
+        (Some(p), None) => Some(format!(
+            "segment has no previous-segment link (it starts a journal) but follows {}",
+            p.file
+        )),
+        (None, Some(_)) if idx == 0 => Some(format!(
+            "segment continues a previous segment but is the first of the journal: the segments before seq {} are missing",
+            header.first_seq
+        )),
+        _ => None,
     }
 }
 

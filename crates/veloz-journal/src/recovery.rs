@@ -10,6 +10,12 @@
 //! - corruption fails the open with [`JournalError::Corrupt`] unless `repair` is set, in which
 //!   case the cut bytes are saved to a `.dropped` file, later segments are renamed
 //!   `*.dropped`, and a [`JournalWarning::Repaired`] counts what was dropped;
+//! - a journal that does not end where its chain head says (a missing last segment, a lost
+//!   head) fails the open with [`JournalError::Chain`] unless `repair` is set, in which case
+//!   the journal is accepted as found and a [`JournalWarning::ChainRepaired`] says so; breaks
+//!   between segments (a gap, a link that does not match) are corruption, cut as above;
+//! - the chain head is rewritten to name the segment appends continue in (a legacy version-1
+//!   journal gets its first one), before an unused spare is deleted;
 //! - an activated `next.spare` is renamed to its segment name, an unused one is deleted, a
 //!   blank last segment is removed;
 //! - with group durability every segment is synced, so the state rebuilt from the journal is
@@ -20,9 +26,10 @@
 use veloz_core::Seq;
 
 use super::backend::{RangeSync, SegmentFile, Storage};
+use super::chain::{read_head, write_head, ChainHead, Newest};
 use super::config::{Durability, JournalConfig};
 use super::error::{Corruption, JournalError, JournalWarning};
-use super::format::last_nonzero_end;
+use super::format::{last_nonzero_end, SegmentHeader};
 use super::layout::{
     dropped_bytes_name, dropped_segment_name, segment_name, SpareState, SPARE_NAME,
 };
@@ -33,7 +40,8 @@ use super::writer::{ResumeAt, Writer};
 /// How to open a journal.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OpenOptions {
-    /// Cut the journal at a mid-journal corruption instead of refusing to open (the operator's
+    /// Cut the journal at a mid-journal corruption or a break in its chain, or accept a journal
+    /// that ends before its chain head says, instead of refusing to open (the operator's
     /// explicit `--repair`). What is cut is saved and reported, never silently lost.
     pub repair: bool,
 }
@@ -79,7 +87,17 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
         shard,
         ..RecoveryOutcome::default()
     };
-    let mut reader = JournalReader::open(storage.clone(), shard)?;
+    // What repair accepted at the end of the chain (reported once the head is rewritten).
+    let mut chain_repaired: Option<String> = None;
+    let head = match read_head(&storage) {
+        Ok(h) => Ok(h),
+        Err(JournalError::BadChainHead { file, why }) if options.repair => {
+            chain_repaired = Some(format!("bad chain head {file}: {why}"));
+            Err(())
+        }
+        Err(e) => return Err(e),
+    };
+    let mut reader = JournalReader::open_with_head(storage.clone(), shard, head)?;
     let corruption = loop {
         match reader.next_record() {
             Ok(Some(rec)) => {
@@ -92,6 +110,14 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
             }
             Ok(None) => break None,
             Err(JournalError::Corrupt(c)) if options.repair => break Some(c),
+            Err(JournalError::Chain(b)) if options.repair => {
+                chain_repaired = Some(b.what());
+                break None;
+            }
+            Err(JournalError::BadChainHead { file, why }) if options.repair => {
+                chain_repaired = Some(format!("bad chain head {file}: {why}"));
+                break None;
+            }
             Err(e) => return Err(e),
         }
     };
@@ -100,6 +126,30 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
     let blank = reader.blank_last().map(str::to_string);
     let prev_end = reader.prev_end().cloned();
     let mut end = reader.end().cloned();
+    let seen_crcs = reader.header_crcs().to_vec();
+    // The reader's chain warnings, as recovery acts on them (it rewrites the head below).
+    for w in reader.warnings() {
+        match w {
+            JournalWarning::LegacyJournal { dir, .. } => {
+                report.warnings.push(JournalWarning::LegacyJournal {
+                    dir: dir.clone(),
+                    head_written: true,
+                })
+            }
+            JournalWarning::HeadBehind {
+                file,
+                named_first_seq,
+                newest,
+                ..
+            } => report.warnings.push(JournalWarning::HeadBehind {
+                file: file.clone(),
+                named_first_seq: *named_first_seq,
+                newest: newest.clone(),
+                rewritten: true,
+            }),
+            _ => {}
+        }
+    }
     report.last_seq = reader.last_seq();
     report.segments = listing.segments.len();
     // No view of any file may be alive while recovery writes.
@@ -131,6 +181,34 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
             });
             gone.push(b);
         }
+    }
+
+    // The chain head names the segment appending continues in, and announces no spare (the
+    // writer's preparer announces the next one), before an unused spare is deleted.
+    let newest = match &end {
+        Some(e) => Some(Newest {
+            first_seq: e.first_seq,
+            header_crc: match seen_crcs.iter().find(|(s, _)| *s == e.first_seq) {
+                Some(&(_, crc)) => crc,
+                None => header_crc_of(&storage, &e.name)?,
+            },
+        }),
+        None => None,
+    };
+    write_head(
+        &storage,
+        &ChainHead {
+            shard,
+            newest,
+            spare: false,
+        },
+    )?;
+    if let Some(what) = chain_repaired {
+        report.warnings.push(JournalWarning::ChainRepaired {
+            shard,
+            what,
+            last_seq: report.last_seq,
+        });
     }
 
     match listing.spare {
@@ -190,8 +268,18 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
         }),
         None => None,
     };
-    let writer = Writer::start(storage, shard, config, resume, report.next_seq)?;
+    let writer = Writer::start(storage, shard, config, resume, newest, report.next_seq)?;
     Ok((writer, report))
+}
+
+/// The header CRC of segment `name`, read from the file.
+fn header_crc_of<S: Storage>(storage: &S, name: &str) -> Result<u32, JournalError> {
+    let file = storage.display_name(name);
+    let view = storage
+        .open_view(name)
+        .map_err(|e| JournalError::io("read", file.clone(), e))?;
+    SegmentHeader::decode(&view).map_err(|why| JournalError::BadHeader { file, why })?;
+    Ok(SegmentHeader::stored_crc(&view))
 }
 
 fn remove<S: Storage>(storage: &S, name: &str) -> Result<(), JournalError> {

@@ -47,11 +47,12 @@ use std::time::{Duration, Instant};
 use veloz_core::{Command, Seq, Timestamp};
 
 use super::backend::{RangeSync, SegmentFile, Storage};
+use super::chain::{write_head, ChainHead, Newest};
 use super::config::{Durability, JournalConfig};
 use super::error::JournalError;
 use super::format::{
-    encode_record_header, finish_record, RecordType, SegmentHeader, MAX_PAYLOAD_LEN,
-    RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    encode_record_header, finish_record, link_tail_start, segment_link, RecordType, SegmentHeader,
+    LINK_TAIL_LEN, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
@@ -120,6 +121,8 @@ pub struct Writer<S: Storage> {
     sync_tx: Option<Sender<SyncMsg<SyncOf<S>>>>,
     sync_thread: Option<JoinHandle<()>>,
     next_kick: Seq,
+    /// The newest segment, as the chain head names it (changes at rollover only).
+    newest: Option<Newest>,
     poisoned: Option<String>,
     stats: WriterStats,
     closed: bool,
@@ -151,6 +154,7 @@ impl<S: Storage> Writer<S> {
         shard: u16,
         config: &JournalConfig,
         resume: Option<ResumeAt<S::Segment>>,
+        newest: Option<Newest>,
         next_seq: Seq,
     ) -> Result<Writer<S>, JournalError> {
         config.validate()?;
@@ -174,7 +178,7 @@ impl<S: Storage> Writer<S> {
         let size = config.segment_size;
         let prep_thread = thread::Builder::new()
             .name(format!("veloz-jprep-{shard}"))
-            .spawn(move || preparer(prep_storage, size, prep_rx, spare_tx))
+            .spawn(move || preparer(prep_storage, shard, size, newest, prep_rx, spare_tx))
             .map_err(spawn_err)?;
 
         let active = resume.map(|r| Active {
@@ -200,6 +204,7 @@ impl<S: Storage> Writer<S> {
             sync_tx: None,
             sync_thread: None,
             next_kick: last + config.group_max_batch as u64,
+            newest,
             poisoned: None,
             stats: WriterStats::default(),
             closed: false,
@@ -403,7 +408,24 @@ impl<S: Storage> Writer<S> {
         };
         let first_seq = self.next_seq;
         let name = segment_name(first_seq);
-        let header = SegmentHeader::new(self.shard, first_seq, ts).encode();
+        // The chain: the new segment names the link of the one it follows.
+        let prev_link = match &self.active {
+            Some(a) => match link_of(&a.segment, a.offset) {
+                Ok(l) => Some(l),
+                Err(source) => {
+                    let file = self.storage.display_name(&a.name);
+                    return Err(self.poison_with(JournalError::io("read back", file, source)));
+                }
+            },
+            None => None,
+        };
+        let header = SegmentHeader::new(self.shard, first_seq, ts)
+            .continuing(prev_link)
+            .encode();
+        let newest = Newest {
+            first_seq,
+            header_crc: SegmentHeader::stored_crc(&header),
+        };
         if let Err(source) = segment.write_at(0, &header) {
             let file = self.storage.display_name(SPARE_NAME);
             return Err(self.poison_with(JournalError::Write {
@@ -438,9 +460,11 @@ impl<S: Storage> Writer<S> {
             size,
         };
         let old = self.active.replace(new);
+        self.newest = Some(newest);
         let _ = self.prep_tx.send(PrepMsg::Activated {
             to: name,
             retired: old.map(|a| a.segment),
+            newest,
         });
         self.stats.segments_activated += 1;
         Ok(())
@@ -563,8 +587,19 @@ impl<S: Storage> Writer<S> {
         while let Ok(r) = self.spare_rx.try_recv() {
             spare_exists |= r.is_ok();
         }
+        // Withdraw the spare's announcement from the chain head before removing it (a head
+        // that announces a spare which is gone means a lost segment).
+        let head = ChainHead {
+            shard: self.shard,
+            newest: self.newest,
+            spare: false,
+        };
         if spare_exists {
-            if let Err(e) = self.storage.remove(SPARE_NAME) {
+            if let Err(e) = write_head(&self.storage, &head) {
+                if result.is_ok() {
+                    result = Err(e);
+                }
+            } else if let Err(e) = self.storage.remove(SPARE_NAME) {
                 if result.is_ok() && e.kind() != std::io::ErrorKind::NotFound {
                     result = Err(JournalError::io(
                         "remove",
@@ -581,6 +616,18 @@ impl<S: Storage> Writer<S> {
         }
         Ok(self.durable_seq())
     }
+}
+
+/// The link of a segment whose records end at `end` (read back from its mapping: once per
+/// rollover, never per record).
+fn link_of<G: SegmentFile>(segment: &G, end: usize) -> std::io::Result<u32> {
+    let mut header = [0u8; SEGMENT_HEADER_LEN];
+    segment.read_at(0, &mut header)?;
+    let from = link_tail_start(end);
+    let mut tail = [0u8; LINK_TAIL_LEN];
+    let tail = &mut tail[..end - from];
+    segment.read_at(from, tail)?;
+    Ok(segment_link(&header, tail))
 }
 
 impl<S: Storage> Drop for Writer<S> {

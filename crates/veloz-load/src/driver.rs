@@ -304,7 +304,7 @@ fn drive(
             break now;
         }
         check = check.wrapping_add(1);
-        if check % 1024 == 0 {
+        if check.is_multiple_of(1024) {
             aborted(ctx)?;
         }
     };

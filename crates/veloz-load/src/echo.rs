@@ -59,7 +59,7 @@ impl EchoServer {
                 .name(format!("veloz-echo-{core}"))
                 .spawn(move || {
                     if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
-                        eprintln!("veloz: load: warning: echo thread could not pin to core {core}");
+                        tracing::warn!(target: "veloz::load", core, "echo thread could not pin to core {core}");
                     }
                     serve(&listener, &stop_flag);
                 });
@@ -101,12 +101,12 @@ fn serve(listener: &TcpListener, stop: &AtomicBool) {
     let mut spins = 0u32;
     loop {
         spins = spins.wrapping_add(1);
-        if spins % 1024 == 0 && stop.load(Ordering::Relaxed) {
+        if spins.is_multiple_of(1024) && stop.load(Ordering::Relaxed) {
             return;
         }
         // accept() allocates a socket even when nothing waits (a few microseconds here):
         // look for new connections only every 4096 passes once some are open.
-        if !(conns.is_empty() || spins % 4096 == 0) {
+        if !(conns.is_empty() || spins.is_multiple_of(4096)) {
             conns.retain_mut(|c| c.poll());
             continue;
         }

@@ -30,7 +30,9 @@
 //! write per connection per pass. Answers are read by `skim` (bounds-checked reads of the
 //! few fields a client needs, a tenth of the full verifier's cost); anything else goes
 //! through the full decoders. Nothing assumes more cores than are online: on a small host
-//! the load shares cores with the engine, and the report says so.
+//! the load shares cores with the engine, and the report says so. The threads log through
+//! `tracing` (target `veloz::load`) and never print: the `veloz` binary's writer queues each
+//! line and drops it (counted) rather than let a full stderr pipe stall a load thread.
 //!
 //! # Workload
 //! exchange-core's mix (9 % GTC, 3 % IOC, 6 % cancel, 82 % move) with Pareto-weighted

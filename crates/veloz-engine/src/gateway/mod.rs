@@ -23,9 +23,15 @@
 //!   gone (or whose slot was reused) is counted as undeliverable and dropped;
 //! - nothing allocates per message: buffers are reused, routing is a range of shards.
 //!
+//! Logging (target `veloz::gateway`): a refused logon, a bad frame or a slow consumer is
+//! logged in full when it opens a burst of its kind; the rest of the burst is summarised
+//! per source address once per `log.summary_interval_ms` (module `repeats`), and logged one
+//! by one only at `debug`. Tokens are checked and dropped in the session; none is logged.
+//!
 //! Generic over the [`Stream`] the sessions run on (TCP in production; tests use Unix
 //! stream pairs), with static dispatch.
 
+mod repeats;
 mod session;
 
 use std::net::{SocketAddr, TcpStream};
@@ -41,6 +47,7 @@ use crate::mesh::{Delivery, Inbound, Part, SessionRef, ShardMsg};
 use crate::metrics::{Latency, ShardMetrics};
 use crate::shared::Shared;
 
+use repeats::{grouped, Repeat, Repeats};
 use session::{ClientFrame, ReadOutcome, Timers};
 pub use session::{Session, State};
 
@@ -102,6 +109,8 @@ pub struct Gateway<T: Stream = TcpStream> {
     stalled: usize,
     /// Stalled commands of sessions that went away: (destination shard, message).
     orphans: Vec<(usize, ShardMsg)>,
+    /// Bursts of repeated events, summarised in the log.
+    repeats: Repeats,
 }
 
 impl<T: Stream> Gateway<T> {
@@ -120,6 +129,7 @@ impl<T: Stream> Gateway<T> {
                 idle_ns: g.idle_timeout_ms * ms,
             },
         };
+        let repeats = Repeats::new(shared.config.log.summary_interval_ms * ms);
         Gateway {
             shard,
             shared,
@@ -131,6 +141,7 @@ impl<T: Stream> Gateway<T> {
             cursor: (0, Phase::Leftover, 0),
             stalled: 0,
             orphans: Vec::new(),
+            repeats,
         }
     }
 
@@ -260,6 +271,14 @@ impl<T: Stream> Gateway<T> {
             match frame {
                 Err(e) => {
                     let fatal = e.is_fatal() || session.bad_message() > max_bad;
+                    let peer = session.peer();
+                    let id = me.id();
+                    let closing = if fatal { "; session logged out" } else { "" };
+                    if self.repeats.note(Repeat::BadFrame, peer.ip(), now) {
+                        tracing::warn!(target: "veloz::gateway", shard = self.shard, session = id, %peer, account, error = %e, "bad frame from session {id} ({peer}): {e}{closing}");
+                    } else {
+                        tracing::debug!(target: "veloz::gateway", shard = self.shard, session = id, %peer, account, error = %e, "bad frame from session {id} ({peer}): {e}{closing}");
+                    }
                     if fatal {
                         let text = format!("{e}");
                         session.logout(&mut self.encoder, LogoutReason::ProtocolViolation, &text);
@@ -289,11 +308,12 @@ impl<T: Stream> Gateway<T> {
                     }
                     (State::AwaitingLogon, LogonResult::Denied) => {
                         metrics.counters.logons_refused += 1;
-                        eprintln!(
-                            "veloz: shard {}: logon refused for account {claimed} from {}",
-                            self.shard,
-                            session.peer()
-                        );
+                        let peer = session.peer();
+                        if self.repeats.note(Repeat::RefusedLogon, peer.ip(), now) {
+                            tracing::warn!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, "logon refused for account {claimed} from {peer}");
+                        } else {
+                            tracing::debug!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, "logon refused for account {claimed} from {peer}");
+                        }
                         session.logout(
                             &mut self.encoder,
                             LogoutReason::AuthenticationFailed,
@@ -491,13 +511,12 @@ impl<T: Stream> Gateway<T> {
         });
         if !ok {
             metrics.counters.slow_consumers += 1;
-            eprintln!(
-                "veloz: shard {}: session {} ({}) disconnected: slow consumer, {} bytes unread",
-                self.shard,
-                session.me().id(),
-                session.peer(),
-                session.pending_out()
-            );
+            let (id, peer, unread) = (session.me().id(), session.peer(), session.pending_out());
+            if self.repeats.note(Repeat::SlowConsumer, peer.ip(), now) {
+                tracing::warn!(target: "veloz::gateway", shard = self.shard, session = id, %peer, unread, "session {id} ({peer}) disconnected: slow consumer, {unread} bytes unread");
+            } else {
+                tracing::debug!(target: "veloz::gateway", shard = self.shard, session = id, %peer, unread, "session {id} ({peer}) disconnected: slow consumer, {unread} bytes unread");
+            }
             session.abort(
                 &mut self.encoder,
                 LogoutReason::SlowConsumer,
@@ -556,6 +575,22 @@ impl<T: Stream> Gateway<T> {
                 self.drop_session(slot, metrics);
             }
         }
+        self.log_repeats(now, false);
+    }
+
+    /// Log the summaries of repeated events that are due (all of them when `force`).
+    fn log_repeats(&mut self, now: u64, force: bool) {
+        let shard = self.shard;
+        self.repeats.due(now, force, |s| {
+            let count = grouped(s.count);
+            let words = s.kind.words(s.count);
+            let secs = s.elapsed_ns as f64 / 1e9;
+            let kind = s.kind.name();
+            match s.source {
+                Some(source) => tracing::warn!(target: "veloz::gateway", shard, kind, count = s.count, %source, interval_s = secs, "{count} more {words} from {source} in the last {secs:.1} s"),
+                None => tracing::warn!(target: "veloz::gateway", shard, kind, count = s.count, interval_s = secs, "{count} more {words} from other addresses in the last {secs:.1} s"),
+            }
+        });
     }
 
     /// Log every session out with `reason` (shutdown).
@@ -572,6 +607,8 @@ impl<T: Stream> Gateway<T> {
         for slot in 0..self.sessions.len() {
             self.drop_session(slot, metrics);
         }
+        let now = self.clock.now_ns();
+        self.log_repeats(now, true);
     }
 
     fn drop_session(&mut self, slot: usize, metrics: &mut ShardMetrics) {

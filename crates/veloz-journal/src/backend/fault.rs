@@ -165,6 +165,10 @@ impl<G: SegmentFile> SegmentFile for FaultSegment<G> {
         }
     }
 
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        self.inner.read_at(offset, buf)
+    }
+
     fn sync_handle(&self) -> Self::Sync {
         FaultSync {
             inner: self.inner.sync_handle(),
@@ -239,6 +243,11 @@ impl<S: Storage> Storage for FaultStorage<S> {
             return Err(injected(format!("sync of {name} failed")));
         }
         self.inner.sync_file(name)
+    }
+
+    /// Not subject to the plan: faults model the segment writes and syncs.
+    fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.inner.replace(name, bytes)
     }
 }
 

@@ -96,6 +96,14 @@ impl SegmentFile for MemSegment {
         Ok(())
     }
 
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        if offset > self.len || buf.len() > self.len - offset {
+            return Err(out_of_bounds(offset, buf.len(), self.len));
+        }
+        buf.copy_from_slice(&lock(&self.data)[offset..offset + buf.len()]);
+        Ok(())
+    }
+
     fn sync_handle(&self) -> MemSync {
         MemSync {
             syncs: Arc::clone(&self.syncs),
@@ -179,6 +187,12 @@ impl Storage for MemStorage {
     fn sync_file(&self, name: &str) -> io::Result<()> {
         self.file(name)?;
         self.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        self.lock()
+            .insert(name.to_string(), Arc::new(Mutex::new(bytes.to_vec())));
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! The real backend: segment files in a directory, memory-mapped with memmap2.
 //!
-//! This is the only journal module with `unsafe` code: copying into a shared mapping, reading
-//! one byte of each page at creation, and mapping a file for reading. Each block says why it is
+//! This is the only journal module with `unsafe` code: copying into a shared mapping (and, at
+//! rollover, back out of it), reading one byte of each page at creation, and mapping a file for reading. Each block says why it is
 //! sound. (Helper threads arm pages ahead of the writer with MADV_POPULATE_WRITE through
 //! memmap2's safe `advise_range`: it takes the write faults and changes no byte.) The general
 //! argument: a segment file is created at its full size and never truncated while mapped (so
@@ -158,6 +158,25 @@ impl SegmentFile for MmapSegment {
         Ok(())
     }
 
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        let size = self.map.len();
+        if offset > size || buf.len() > size - offset {
+            return Err(out_of_bounds(offset, buf.len(), size));
+        }
+        // SAFETY: the range was just checked to lie inside the mapping, whose file is never
+        // truncated while mapped. Only this segment's owner writes it (`&self` here excludes a
+        // concurrent `write_at`; helper threads change no byte), and `buf` is ordinary memory,
+        // so the ranges cannot overlap. The bytes are copied, no reference to them is kept.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
+        }
+        Ok(())
+    }
+
     fn sync_handle(&self) -> MmapSync {
         MmapSync {
             map: Arc::clone(&self.map),
@@ -276,6 +295,20 @@ impl Storage for MmapStorage {
 
     fn sync_file(&self, name: &str) -> io::Result<()> {
         File::open(self.path(name))?.sync_data()
+    }
+
+    fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+        let tmp = self.path(&format!("{name}.tmp"));
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        drop(f);
+        fs::rename(&tmp, self.path(name))?;
+        self.sync_dir()
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! A [`Storage`] is one shard's directory of files, addressed by file name. The journal
 //! needs little from it: list names, create a preallocated and prefaulted segment, open one
-//! for writing or for reading, rename, remove, and save a small file. A [`SegmentFile`] is a
+//! for writing or for reading, rename, remove, save a small file and replace one (the chain
+//! head) atomically. A [`SegmentFile`] is a
 //! fixed-size segment open for writing: a copy into it at an offset is an append, and its
 //! [`RangeSync`] handle (usable from another thread) makes a byte range durable.
 //!
@@ -60,6 +61,9 @@ pub trait Storage: Clone + Send + Sync + 'static {
     fn save(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
     /// Make every written byte of `name` durable (fdatasync).
     fn sync_file(&self, name: &str) -> io::Result<()>;
+    /// Replace the small file `name` with `bytes` atomically and durably: write
+    /// `{name}.tmp`, sync it, rename it over `name`, sync the directory (the chain head).
+    fn replace(&self, name: &str, bytes: &[u8]) -> io::Result<()>;
 }
 
 /// A fixed-size segment open for writing. One writer per segment.
@@ -75,6 +79,9 @@ pub trait SegmentFile: Send + 'static {
     }
     /// Copy `bytes` to `offset`. The range must lie inside the segment.
     fn write_at(&mut self, offset: usize, bytes: &[u8]) -> io::Result<()>;
+    /// Copy the bytes at `offset` into `buf` (the writer reads back a segment's header and
+    /// last records at rollover, to link the next segment to it). The range must lie inside.
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()>;
     /// A handle that syncs byte ranges of this segment.
     fn sync_handle(&self) -> Self::Sync;
 }

@@ -1,7 +1,9 @@
 //! The preparer thread: keeps one spare segment (`next.spare`) created at full size, its
 //! blocks allocated and its first [`ARM_WINDOW`] bytes armed writable, so that a rollover
 //! finds it ready; renames the spare the writer activated to its segment name; unmaps
-//! retired segments.
+//! retired segments; and keeps the chain head current, off the shard's core: after renaming
+//! an activated spare it names that segment as the newest, and it announces every spare
+//! before handing it to the writer (`docs/journal-format.md`, "Chain head").
 //!
 //! Contract: the writer sends [`PrepMsg`]s; the thread answers on a channel of capacity one
 //! with the next spare, or the error that stops it. It never creates a spare while the
@@ -13,6 +15,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 
 use super::sync_thread::{arming_failed, ARM_WINDOW};
 use crate::backend::{RangeSync, SegmentFile, Storage};
+use crate::chain::{write_head, ChainHead, Newest};
 use crate::error::JournalError;
 use crate::layout::SPARE_NAME;
 
@@ -21,6 +24,8 @@ pub(super) enum PrepMsg<G> {
     Activated {
         to: String,
         retired: Option<G>,
+        /// The activated segment, as the chain head will name it.
+        newest: Newest,
     },
     Stop,
 }
@@ -31,11 +36,18 @@ pub(super) type SpareResult<S> = Result<<S as Storage>::Segment, JournalError>;
 /// retired segments.
 pub(super) fn preparer<S: Storage>(
     storage: S,
+    shard: u16,
     size: u64,
+    mut newest: Option<Newest>,
     rx: Receiver<PrepMsg<S::Segment>>,
     spare_tx: SyncSender<SpareResult<S>>,
 ) {
-    let make = |storage: &S| {
+    let head = |newest: Option<Newest>, spare: bool| ChainHead {
+        shard,
+        newest,
+        spare,
+    };
+    let make = |storage: &S, newest: Option<Newest>| {
         let spare = storage
             .create(SPARE_NAME, size)
             .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
@@ -50,14 +62,20 @@ pub(super) fn preparer<S: Storage>(
                 });
             }
         }
+        // Announce the spare before the writer can activate it.
+        write_head(storage, &head(newest, true))?;
         Ok(spare)
     };
-    if spare_tx.send(make(&storage)).is_err() {
+    if spare_tx.send(make(&storage, newest)).is_err() {
         return;
     }
     while let Ok(msg) = rx.recv() {
         match msg {
-            PrepMsg::Activated { to, retired } => {
+            PrepMsg::Activated {
+                to,
+                retired,
+                newest: activated,
+            } => {
                 drop(retired);
                 if let Err(e) = storage.rename(SPARE_NAME, &to) {
                     let file = format!(
@@ -69,7 +87,14 @@ pub(super) fn preparer<S: Storage>(
                     let _ = spare_tx.send(Err(JournalError::io("rename", file, e)));
                     return;
                 }
-                if spare_tx.send(make(&storage)).is_err() {
+                newest = Some(activated);
+                // The new segment is the newest, and no spare is announced until one exists:
+                // a blank spare then never hides a lost segment.
+                if let Err(e) = write_head(&storage, &head(newest, false)) {
+                    let _ = spare_tx.send(Err(e));
+                    return;
+                }
+                if spare_tx.send(make(&storage, newest)).is_err() {
                     return;
                 }
             }
