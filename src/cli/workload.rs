@@ -22,6 +22,7 @@ use veloz_core::workload::{
     generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig, DEFAULT_SEED,
 };
 use veloz_core::{CancelReason, Command, Engine, Event, RejectReason, TimeInForce};
+use veloz_report::grouped;
 
 /// Arguments of `veloz workload`.
 #[derive(Debug, Clone, clap::Args)]
@@ -122,8 +123,8 @@ fn run(config: &WorkloadConfig, instruments: &[veloz_core::Instrument]) -> anyho
     );
     println!(
         "  generated     {} commands after a prefill of {} in {:.2} s (untimed below)",
-        group(n as u64),
-        group(w.prefill.len() as u64),
+        grouped(n as u64),
+        grouped(w.prefill.len() as u64),
         gen_time.as_secs_f64()
     );
     println!(
@@ -147,24 +148,30 @@ fn run(config: &WorkloadConfig, instruments: &[veloz_core::Instrument]) -> anyho
         );
     }
 
-    println!("  commands      {}", group(n as u64));
-    println!("  accepted      {} new orders", group(counts.accepted));
-    println!("  replaced      {} orders", group(counts.replaced));
+    println!("  commands      {}", grouped(n as u64));
+    println!("  accepted      {} new orders", grouped(counts.accepted));
+    println!("  replaced      {} orders", grouped(counts.replaced));
     println!(
         "  trades        {} in {} commands ({:.2} %)",
-        group(counts.trades),
-        group(counts.trading_commands),
+        grouped(counts.trades),
+        grouped(counts.trading_commands),
         pct(counts.trading_commands)
     );
     let cancels: u64 = counts.cancels.iter().sum();
     let by_reason: Vec<String> = CANCEL_REASONS
         .iter()
         .filter(|r| counts.cancels[r.code() as usize] > 0)
-        .map(|r| format!("{} {}", r.name(), group(counts.cancels[r.code() as usize])))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.name(),
+                grouped(counts.cancels[r.code() as usize])
+            )
+        })
         .collect();
     println!(
         "  cancels       {} ({})",
-        group(cancels),
+        grouped(cancels),
         by_reason.join(", ")
     );
     let rejects: u64 = counts.rejects.values().sum();
@@ -174,24 +181,24 @@ fn run(config: &WorkloadConfig, instruments: &[veloz_core::Instrument]) -> anyho
         let by_reason: Vec<String> = counts
             .rejects
             .iter()
-            .map(|(r, c)| format!("{} {}", r.name(), group(*c)))
+            .map(|(r, c)| format!("{} {}", r.name(), grouped(*c)))
             .collect();
         println!(
             "  rejects       {} ({})",
-            group(rejects),
+            grouped(rejects),
             by_reason.join(", ")
         );
     }
     println!(
         "  resting       {} orders at the end, in {} price levels",
-        group(s.resting_at_end as u64),
-        group(s.levels_at_end as u64)
+        grouped(s.resting_at_end as u64),
+        grouped(s.levels_at_end as u64)
     );
     let secs = elapsed.as_secs_f64();
     println!(
         "  throughput    {:.1} M commands/s on one core ({} commands in {:.3} s; {:.1} ns/command)",
         n as f64 / secs / 1e6,
-        group(n as u64),
+        grouped(n as u64),
         secs,
         secs * 1e9 / n.max(1) as f64
     );
@@ -302,30 +309,9 @@ fn timer_overhead() -> anyhow::Result<u64> {
     Ok(hist.value_at_quantile(0.5))
 }
 
-/// `1234567` as `1,234,567`.
-fn group(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_thousands() {
-        assert_eq!(group(0), "0");
-        assert_eq!(group(999), "999");
-        assert_eq!(group(1_000), "1,000");
-        assert_eq!(group(12_345_678), "12,345,678");
-    }
 
     #[test]
     fn a_small_run_replays_to_the_generated_hash() {

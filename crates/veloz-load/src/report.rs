@@ -9,6 +9,8 @@ use std::fmt::Write as _;
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
+use veloz_report::grouped;
+
 use super::conn::Counters;
 
 /// Round-trip percentiles in microseconds.
@@ -222,7 +224,7 @@ impl LoadReport {
         let what = match (self.rate, self.pipeline) {
             (Some(rate), _) => format!(
                 "open loop at {} orders/s (window {} per connection)",
-                group(rate),
+                grouped(rate),
                 self.window.unwrap_or(0)
             ),
             (None, Some(k)) => format!("closed loop, {k} in flight per connection"),
@@ -290,9 +292,9 @@ impl LoadReport {
         let _ = writeln!(
             s,
             "  veloz: sent {}, answered {}, unanswered {}; mix GTC {:.1} %, IOC {:.1} %, cancel {:.1} %, move {:.1} %; {:.1} % of requests traded",
-            group(v.sent),
-            group(v.answered),
-            group(v.unanswered),
+            grouped(v.sent),
+            grouped(v.answered),
+            grouped(v.unanswered),
             pct(v.mix.gtc),
             pct(v.mix.ioc),
             pct(v.mix.cancel),
@@ -308,7 +310,7 @@ impl LoadReport {
         let _ = writeln!(
             s,
             "  rejects {} ({:.3} %){reasons}",
-            group(v.rejected),
+            grouped(v.rejected),
             v.reject_ratio * 100.0
         );
         if let Some(path) = &self.hlog {
@@ -327,19 +329,6 @@ impl LoadReport {
         }
         s
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn group(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 #[cfg(test)]
@@ -362,8 +351,6 @@ mod tests {
         let r = Ratios::of(&p, &half);
         assert!((r.p50.unwrap() - 2.0).abs() < 1e-9);
         assert_eq!(r.p90, None);
-        assert_eq!(group(1_234_567), "1,234,567");
-        assert_eq!(group(12), "12");
         let report = LoadReport {
             mode: "open_loop".into(),
             rate: Some(100_000),

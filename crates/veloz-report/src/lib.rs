@@ -26,6 +26,7 @@
 pub mod hdrlog;
 pub mod plot;
 pub mod summary;
+pub mod text;
 
 pub use hdrlog::{
     parse_log, read_log, read_log_file, HdrLogError, Interval, IntervalLog, LogFile,
@@ -36,3 +37,4 @@ pub use summary::{
     compare, compare_summaries, merge_by_tag, render_comparison, render_report, summarize,
     CompareReport, Comparison, Merged, Ratios, Report, Summary, SummaryError,
 };
+pub use text::grouped;

@@ -47,9 +47,10 @@ use crate::mesh::{Delivery, Inbound, Part, SessionRef, ShardMsg};
 use crate::metrics::{Latency, ShardMetrics};
 use crate::shared::Shared;
 
-use repeats::{grouped, Repeat, Repeats};
+use repeats::{Repeat, Repeats};
 use session::{ClientFrame, ReadOutcome, Timers};
 pub use session::{Session, State};
+use veloz_report::grouped;
 
 /// Bytes a session may read per pass (fairness).
 const READ_BUDGET: usize = 64 * 1024;

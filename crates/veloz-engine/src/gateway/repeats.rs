@@ -156,19 +156,6 @@ impl Repeats {
     }
 }
 
-/// `n` with thousands separators: 1,204.
-pub fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,14 +222,5 @@ mod tests {
         assert_eq!(out[SOURCES].count, 3);
         // Forced (shutdown): every burst closes.
         assert!(r.note(Repeat::BadFrame, ip(1), 3));
-    }
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1_204), "1,204");
-        assert_eq!(grouped(51_489), "51,489");
-        assert_eq!(grouped(1_000_000), "1,000,000");
     }
 }
