@@ -404,9 +404,33 @@ fn start_binds_to_the_numa_node_of_the_shard_cores_only_when_there_is_one() {
     assert!(command.starts_with(&format!("{bin} serve")), "{command}");
 }
 
+/// A stand-in process that is killed when the test ends, also when an assertion fails
+/// first: a stand-in that ignores SIGTERM would otherwise loop forever after the test.
+struct StandIn(Child);
+
+impl std::ops::Deref for StandIn {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for StandIn {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for StandIn {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A stand-in for the engine: `bash FAKE serve` (stop.sh and status.sh look for `serve` in
 /// the arguments), doing `on_term` when it gets SIGTERM.
-fn stand_in(dir: &Path, on_term: &str) -> Child {
+fn stand_in(dir: &Path, on_term: &str) -> StandIn {
     let fake = dir.join("fake-veloz");
     fs::write(
         &fake,
@@ -421,7 +445,7 @@ fn stand_in(dir: &Path, on_term: &str) -> Child {
         .unwrap();
     // Until bash has read the script, SIGTERM would still kill it outright.
     std::thread::sleep(Duration::from_millis(300));
-    child
+    StandIn(child)
 }
 
 #[test]
