@@ -9,6 +9,12 @@
 //!
 //! The routing record (`DATA/routing.json`) says which shard owns which instrument; the
 //! configuration supplies the instruments' rules.
+//!
+//! Snapshots (`docs/journal-format.md`, "Snapshots"): by default the replay starts from the
+//! first record and, on the way, compares the state at each snapshot's sequence with the hash
+//! the snapshot records (a difference is a mismatch, as for a checkpoint). With
+//! [`ReplayOptions::from_snapshot`] it starts from the newest valid snapshot instead (as
+//! recovery does) and replays only the records after it.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -18,7 +24,7 @@ use veloz_config::Config;
 use veloz_core::{Engine, Event, LevelView, Seq, Side, SymbolId};
 use veloz_engine::{ShutdownMarker, SHUTDOWN_MARKER};
 use veloz_journal::replay::{apply_record, RecoverError};
-use veloz_journal::{JournalError, JournalReader, MmapStorage, Record, RecordBody};
+use veloz_journal::{snapshot, JournalError, JournalReader, MmapStorage, Record, RecordBody};
 
 /// Audit failures, each naming the file, shard or sequence.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +48,8 @@ pub struct ReplayOptions {
     pub shard: Option<usize>,
     /// Stop after the record with this sequence number.
     pub until: Option<Seq>,
+    /// Start from the newest valid snapshot (at most `until`) instead of the first record.
+    pub from_snapshot: bool,
 }
 
 /// Per-instrument figures of a rebuilt shard.
@@ -71,6 +79,12 @@ pub struct ShardReplay {
     pub last_checkpoint: Option<(Seq, String)>,
     pub symbols: BTreeMap<SymbolId, SymbolStats>,
     pub warnings: Vec<String>,
+    /// The snapshot the replay started from: (sequence, file).
+    pub snapshot: Option<(Seq, String)>,
+    /// Snapshots whose recorded hash was compared with the replayed state, one line each.
+    pub snapshots_checked: Vec<String>,
+    /// A snapshot's recorded hash differs from the replayed state at its sequence.
+    pub snapshot_mismatch: bool,
 }
 
 /// Read the routing record of `data`.
@@ -107,6 +121,13 @@ fn shards(routing: &Routing, options: &ReplayOptions) -> Result<Vec<usize>, Audi
 }
 
 fn reader(data: &Path, shard: usize) -> Result<JournalReader<MmapStorage>, AuditError> {
+    let storage = shard_storage(data, shard)?;
+    JournalReader::open(storage, shard as u16)
+        .map_err(|source| AuditError::Journal { shard, source })
+}
+
+/// The existing directory of `shard`'s journal (never created: an audit writes nothing).
+pub fn shard_storage(data: &Path, shard: usize) -> Result<MmapStorage, AuditError> {
     let dir = veloz_journal::shard_dir(data, shard as u16);
     if !dir.is_dir() {
         // MmapStorage would create it; an audit writes nothing.
@@ -115,12 +136,65 @@ fn reader(data: &Path, shard: usize) -> Result<JournalReader<MmapStorage>, Audit
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no journal directory"),
         });
     }
-    let storage = MmapStorage::new(&dir).map_err(|source| AuditError::Dir {
+    MmapStorage::new(&dir).map_err(|source| AuditError::Dir {
         dir: dir.display().to_string(),
         source,
-    })?;
-    JournalReader::open(storage, shard as u16)
-        .map_err(|source| AuditError::Journal { shard, source })
+    })
+}
+
+/// A snapshot to compare with the replayed state: (sequence, file, recorded hash).
+type PendingSnapshot = (Seq, String, u64);
+
+/// The snapshots of `shard` after sequence `after`, ascending; undecodable ones as warnings.
+fn pending_snapshots(
+    storage: &MmapStorage,
+    shard: usize,
+    after: Seq,
+    warnings: &mut Vec<String>,
+) -> Vec<PendingSnapshot> {
+    use veloz_journal::Storage;
+    let mut out = Vec::new();
+    for seq in snapshot::list_snapshots(storage).unwrap_or_default() {
+        if seq <= after {
+            continue;
+        }
+        let name = snapshot::snapshot_name(seq);
+        let file = storage.display_name(&name);
+        let header = storage
+            .open_view(&name)
+            .map_err(|e| e.to_string())
+            .and_then(|v| snapshot::decode_header(&v, shard as u16));
+        match header {
+            Ok(h) => out.push((seq, file, h.state_hash)),
+            Err(why) => warnings.push(format!("skipped snapshot {file}: {why}")),
+        }
+    }
+    out.sort_by_key(|p| p.0);
+    out
+}
+
+/// Compare the state (after every record before `before`) with each pending snapshot whose
+/// sequence is below `before`.
+fn check_snapshots(
+    engine: &Engine,
+    pending: &mut Vec<PendingSnapshot>,
+    before: Seq,
+    result: &mut ShardReplay,
+) {
+    while pending.first().is_some_and(|p| p.0 < before) {
+        let (seq, file, recorded) = pending.remove(0);
+        let replayed = engine.state_hash();
+        if replayed == recorded {
+            result.snapshots_checked.push(format!(
+                "snapshot {file} at sequence {seq}: hash {recorded:016x} matches"
+            ));
+        } else {
+            result.snapshot_mismatch = true;
+            result.snapshots_checked.push(format!(
+                "snapshot {file} at sequence {seq}: MISMATCH: records {recorded:016x}, replay gives {replayed:016x}"
+            ));
+        }
+    }
 }
 
 /// Visit every record of `shard` up to `until`, in order.
@@ -153,68 +227,106 @@ pub fn replay(
     let routing = routing(data)?;
     let mut out = Vec::new();
     for shard in shards(&routing, options)? {
-        let mut engine = engine_for(config, &routing, shard);
-        let mut scratch: Vec<Event> = Vec::with_capacity(64);
-        let mut result = ShardReplay {
-            shard,
-            records: 0,
-            commands: 0,
-            trades: 0,
-            last_seq: 0,
-            state_hash: String::new(),
-            hash: 0,
-            last_checkpoint: None,
-            symbols: BTreeMap::new(),
-            warnings: Vec::new(),
-        };
-        let warnings = for_each_record(data, shard, options.until, |rec| {
-            apply_record(&mut engine, rec, &mut scratch)
-                .map_err(|source| AuditError::Recover { shard, source })?;
-            result.records += 1;
-            result.last_seq = rec.seq;
-            match rec.body {
-                RecordBody::Command(cmd) => {
-                    result.commands += 1;
-                    let trades = scratch
-                        .iter()
-                        .filter(|e| matches!(e, Event::Trade { .. }))
-                        .count() as u64;
-                    result.trades += trades;
-                    if let Some(symbol) = cmd.symbol() {
-                        let s = result.symbols.entry(symbol).or_default();
-                        s.commands += 1;
-                        s.trades += trades;
-                    }
-                }
-                RecordBody::Checkpoint(c) => {
-                    result.last_checkpoint = Some((rec.seq, format!("{:016x}", c.state_hash)));
-                }
-            }
-            if result.records.is_multiple_of(65_536) {
-                progress(shard, result.records);
-            }
-            Ok(())
-        })?;
-        progress(shard, result.records);
-        result.warnings = warnings;
-        result.hash = engine.state_hash();
-        result.state_hash = format!("{:016x}", result.hash);
-        for inst in engine.instruments().cloned().collect::<Vec<_>>() {
-            let levels = |side| -> Vec<(i64, u64, u32)> {
-                engine
-                    .depth(inst.id, side, 5)
-                    .into_iter()
-                    .map(|l: LevelView| (l.price, l.qty, l.orders))
-                    .collect()
-            };
-            let s = result.symbols.entry(inst.id).or_default();
-            s.symbol = inst.symbol.clone();
-            s.bids = levels(Side::Buy);
-            s.asks = levels(Side::Sell);
-        }
-        out.push(result);
+        out.push(replay_shard(data, config, &routing, shard, options, &mut progress)?.0);
     }
     Ok(out)
+}
+
+/// Rebuild one shard; returns the figures and the rebuilt engine.
+pub fn replay_shard(
+    data: &Path,
+    config: &Config,
+    routing: &Routing,
+    shard: usize,
+    options: &ReplayOptions,
+    mut progress: impl FnMut(usize, u64),
+) -> Result<(ShardReplay, Engine), AuditError> {
+    let mut engine = engine_for(config, routing, shard);
+    let storage = shard_storage(data, shard)?;
+    let mut early_warnings = Vec::new();
+    let mut from = 0;
+    let mut started = None;
+    if options.from_snapshot {
+        let instruments: Vec<_> = engine.instruments().cloned().collect();
+        let (loaded, skipped) =
+            snapshot::load_newest(&storage, shard as u16, &instruments, options.until);
+        early_warnings.extend(skipped.iter().map(|w| w.to_string()));
+        if let Some(l) = loaded {
+            engine = l.engine;
+            from = l.header.seq;
+            started = Some((from, l.file));
+        }
+    }
+    let mut pending = pending_snapshots(&storage, shard, from, &mut early_warnings);
+    let mut scratch: Vec<Event> = Vec::with_capacity(64);
+    let mut result = ShardReplay {
+        shard,
+        records: 0,
+        commands: 0,
+        trades: 0,
+        last_seq: 0,
+        state_hash: String::new(),
+        hash: 0,
+        last_checkpoint: None,
+        symbols: BTreeMap::new(),
+        warnings: Vec::new(),
+        snapshot: started,
+        snapshots_checked: Vec::new(),
+        snapshot_mismatch: false,
+    };
+    let warnings = for_each_record(data, shard, options.until, |rec| {
+        if rec.seq <= from {
+            result.last_seq = rec.seq;
+            return Ok(());
+        }
+        check_snapshots(&engine, &mut pending, rec.seq, &mut result);
+        apply_record(&mut engine, rec, &mut scratch)
+            .map_err(|source| AuditError::Recover { shard, source })?;
+        result.records += 1;
+        result.last_seq = rec.seq;
+        match rec.body {
+            RecordBody::Command(cmd) => {
+                result.commands += 1;
+                let trades = scratch
+                    .iter()
+                    .filter(|e| matches!(e, Event::Trade { .. }))
+                    .count() as u64;
+                result.trades += trades;
+                if let Some(symbol) = cmd.symbol() {
+                    let s = result.symbols.entry(symbol).or_default();
+                    s.commands += 1;
+                    s.trades += trades;
+                }
+            }
+            RecordBody::Checkpoint(c) => {
+                result.last_checkpoint = Some((rec.seq, format!("{:016x}", c.state_hash)));
+            }
+        }
+        if result.records.is_multiple_of(65_536) {
+            progress(shard, result.records);
+        }
+        Ok(())
+    })?;
+    progress(shard, result.records);
+    check_snapshots(&engine, &mut pending, result.last_seq + 1, &mut result);
+    early_warnings.extend(warnings);
+    result.warnings = early_warnings;
+    result.hash = engine.state_hash();
+    result.state_hash = format!("{:016x}", result.hash);
+    for inst in engine.instruments().cloned().collect::<Vec<_>>() {
+        let levels = |side| -> Vec<(i64, u64, u32)> {
+            engine
+                .depth(inst.id, side, 5)
+                .into_iter()
+                .map(|l: LevelView| (l.price, l.qty, l.orders))
+                .collect()
+        };
+        let s = result.symbols.entry(inst.id).or_default();
+        s.symbol = inst.symbol.clone();
+        s.bids = levels(Side::Buy);
+        s.asks = levels(Side::Sell);
+    }
+    Ok((result, engine))
 }
 
 /// The outcome of `--verify` for one shard.

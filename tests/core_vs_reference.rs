@@ -368,3 +368,91 @@ fn comparison_detects_a_divergence() {
     b.apply(1, 1, &Command::New(NewOrder { qty: 20, ..buy }), &mut out);
     assert_ne!(a.state_hash(), b.state_hash());
 }
+
+/// A snapshot is the state: an engine after a random stream, written and read back, has the
+/// same state hash, and it and the original give identical events (and hashes, and the naive
+/// twin's) for a further random stream.
+fn run_snapshot_split(ops: &[Op], split: usize) -> Result<(), TestCaseError> {
+    let inst = instruments();
+    let mut fast = Engine::new(1, &inst);
+    let mut naive = ReferenceEngine::new(1, &inst);
+    let mut ev = Vec::new();
+    let mut known = Known::new();
+    let split = split.min(ops.len());
+    let record = |events: &[Event], known: &mut Known| {
+        for e in events {
+            if let Event::Accepted {
+                order_id,
+                account,
+                symbol,
+                ..
+            } = e
+            {
+                let index = SYMBOLS.iter().position(|s| s == symbol).expect("known");
+                known.push((*order_id, *account, index));
+            }
+        }
+    };
+    for (i, op) in ops[..split].iter().enumerate() {
+        let cmd = to_command(op, &known);
+        let seq = i as u64 + 1;
+        ev.clear();
+        fast.apply(seq, 10 * seq, &cmd, &mut ev);
+        naive.apply(seq, 10 * seq, &cmd, &mut Vec::new());
+        record(&ev, &mut known);
+    }
+    let mut bytes = Vec::new();
+    fast.write_snapshot(&mut bytes);
+    let mut loaded = match Engine::read_snapshot(&bytes) {
+        Ok(e) => e,
+        Err(e) => return Err(TestCaseError::fail(format!("read_snapshot: {e}"))),
+    };
+    prop_assert_eq!(loaded.state_hash(), fast.state_hash());
+    let (mut ea, mut eb, mut en) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, op) in ops[split..].iter().enumerate() {
+        let cmd = to_command(op, &known);
+        let seq = (split + i) as u64 + 1;
+        ea.clear();
+        eb.clear();
+        en.clear();
+        fast.apply(seq, 10 * seq, &cmd, &mut ea);
+        loaded.apply(seq, 10 * seq, &cmd, &mut eb);
+        naive.apply(seq, 10 * seq, &cmd, &mut en);
+        prop_assert_eq!(
+            &ea,
+            &eb,
+            "events differ after the snapshot at command {}",
+            i
+        );
+        prop_assert_eq!(
+            &eb,
+            &en,
+            "loaded engine differs from the twin at command {}",
+            i
+        );
+        prop_assert_eq!(loaded.state_hash(), fast.state_hash());
+        record(&ea, &mut known);
+    }
+    if let Err(e) = loaded.validate() {
+        return Err(TestCaseError::fail(format!("loaded engine: {e}")));
+    }
+    Ok(())
+}
+
+#[test]
+fn snapshot_round_trip_continues_identically() {
+    let config = Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let seed = *b"veloz-core-snapshot-split-seed-3";
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    runner
+        .run(
+            &(prop::collection::vec(op(), 1..400), 0usize..400),
+            |(ops, split)| run_snapshot_split(&ops, split),
+        )
+        .unwrap();
+}

@@ -15,6 +15,7 @@ pub mod load;
 pub mod replay;
 pub mod report;
 pub mod serve;
+pub mod snapshot;
 pub mod workload;
 
 /// Veloz: a thread-per-core, shared-nothing trading engine.
@@ -38,6 +39,10 @@ pub enum Command {
     /// Rebuild a data directory's shards offline from their journals (the recovery path)
     /// and print each book, or verify the state hashes (--verify).
     Replay(replay::ReplayArgs),
+    /// Take a snapshot of each shard of a stopped engine's data directory (under its lock):
+    /// rebuilt from the newest snapshot and the journal after it, written as
+    /// `shard-N/snapshot-{seq}.vsn`.
+    Snapshot(snapshot::SnapshotArgs),
     /// Inspect journals: `dump` (records as JSON lines) or `trades` (the trade tape, CSV).
     Journal(journal::JournalArgs),
     /// Generate a seeded exchange-core workload, time it through the matching core and
@@ -81,6 +86,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run_serve(&args),
         Command::Replay(args) => replay::run_replay(&args),
         Command::Journal(args) => journal::run_journal(&args),
+        Command::Snapshot(args) => snapshot::run_snapshot(&args),
         Command::Workload(args) => workload::run_workload(&args),
         Command::Load(args) => load::run_load(&args),
         Command::Demo(args) => demo::run_demo(&args),

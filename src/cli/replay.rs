@@ -35,6 +35,11 @@ pub struct ReplayArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Start from each shard's newest valid snapshot (as recovery does) instead of the first
+    /// record. Without it, the replay starts from the first record and checks every snapshot's
+    /// hash at its sequence on the way.
+    #[arg(long)]
+    pub from_snapshot: bool,
 }
 
 pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
@@ -47,6 +52,7 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
     let options = ReplayOptions {
         shard: args.shard,
         until: args.until,
+        from_snapshot: args.from_snapshot,
     };
     let started = std::time::Instant::now();
     let mut shards = audit::replay(&args.data, &config, &options, |shard, records| {
@@ -78,6 +84,12 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                 "shard {}: {} records ({} commands, {} trades), last sequence {}, state hash {}",
                 s.shard, s.records, s.commands, s.trades, s.last_seq, s.state_hash
             );
+            if let Some((seq, file)) = &s.snapshot {
+                println!("  started from snapshot {file} (sequence {seq})");
+            }
+            for line in &s.snapshots_checked {
+                println!("  {line}");
+            }
             for w in &s.warnings {
                 println!("  warning: {w}");
             }
@@ -114,6 +126,13 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut code = ExitCode::SUCCESS;
+    for s in shards.iter().filter(|s| s.snapshot_mismatch) {
+        eprintln!(
+            "veloz: shard {}: a snapshot's hash differs from the replayed state",
+            s.shard
+        );
+        code = ExitCode::from(1);
+    }
     for (s, v) in shards.iter().zip(&verdicts) {
         match v {
             Verdict::Match(against) => {
@@ -132,7 +151,7 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             }
             Verdict::NoReference(why) => {
                 eprintln!("veloz: shard {}: cannot verify: {why}", s.shard);
-                if code == ExitCode::SUCCESS {
+                if code == ExitCode::SUCCESS && !s.snapshot_mismatch {
                     code = ExitCode::from(2);
                 }
             }

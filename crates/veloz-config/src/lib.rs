@@ -9,6 +9,7 @@
 
 pub mod preflight;
 pub mod routing;
+pub mod snapshot;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use veloz_core::{Instrument, SelfTradePrevention};
 use veloz_journal::{JournalConfig, JournalConfigError};
+
+pub use snapshot::SnapshotConfig;
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -95,6 +98,9 @@ pub struct Config {
     /// Per-shard journals: segment size, durability.
     #[serde(default)]
     pub journal: JournalConfig,
+    /// Snapshots of each shard's state: how often, how many kept.
+    #[serde(default)]
+    pub snapshot: SnapshotConfig,
     /// Metrics socket, snapshot interval, latency reports.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -609,6 +615,7 @@ mod tests {
         assert_eq!(aapl.shard, None);
         assert_eq!(c.engine, EngineConfig::default());
         assert_eq!(c.journal, JournalConfig::default());
+        assert_eq!(c.snapshot, SnapshotConfig::default());
         assert_eq!(c.metrics, MetricsConfig::default());
         assert_eq!(c.log, LogConfig::default());
         assert_eq!(

@@ -37,7 +37,8 @@
 //! its books) and the dispatch of [`Engine::apply`]; `matching` the new-order path (validation,
 //! matching, resting and unlinking orders); `amend` cancel, replace and mass cancel;
 //! `inspect` the read-only views (depth, queues, [`Engine::state_hash`]); `validate` the
-//! invariant check ([`Engine::validate`], [`InvariantError`]).
+//! invariant check ([`Engine::validate`], [`InvariantError`]); `snapshot` the engine's whole
+//! state to bytes and back ([`Engine::write_snapshot`], [`Engine::read_snapshot`]).
 
 use rustc_hash::FxHashMap;
 
@@ -48,9 +49,13 @@ use super::types::*;
 mod amend;
 mod inspect;
 mod matching;
+mod snapshot;
 mod validate;
 
 pub use inspect::LevelView;
+pub use snapshot::{
+    SnapshotError, SNAPSHOT_BODY_HEADER_LEN, SNAPSHOT_INSTRUMENT_LEN, SNAPSHOT_ORDER_LEN,
+};
 pub use validate::InvariantError;
 
 struct Book {

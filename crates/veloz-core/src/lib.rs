@@ -22,7 +22,7 @@ pub mod reference;
 pub mod types;
 pub mod workload;
 
-pub use engine::{Engine, InvariantError, LevelView};
+pub use engine::{Engine, InvariantError, LevelView, SnapshotError};
 pub use hash::StateHasher;
 pub use instrument::Instrument;
 pub use reference::ReferenceEngine;

@@ -241,17 +241,21 @@ pub enum RejectReason {
     InvalidOrderType = 12,
     /// A replace that changes nothing.
     NoChange = 13,
-    // Codes from 100 up are given by the gateway, before a command reaches the core.
+    // Codes from 100 up are given by the gateway or the sequencer, before a command reaches
+    // the core.
     MalformedMessage = 100,
     NotLoggedOn = 101,
     UnknownMessage = 102,
     FrameTooLarge = 103,
     Throttled = 104,
     EngineShuttingDown = 105,
+    /// The shard's journal cannot take the command now (disk full, a write or sync error):
+    /// nothing changed; retry later (docs/operations.md, "Journal unavailable").
+    JournalUnavailable = 106,
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 19] = [
+    pub const ALL: [RejectReason; 20] = [
         RejectReason::UnknownSymbol,
         RejectReason::PriceOffTick,
         RejectReason::QtyOffLot,
@@ -271,6 +275,7 @@ impl RejectReason {
         RejectReason::FrameTooLarge,
         RejectReason::Throttled,
         RejectReason::EngineShuttingDown,
+        RejectReason::JournalUnavailable,
     ];
 
     pub fn code(self) -> u16 {
@@ -303,6 +308,7 @@ impl RejectReason {
             RejectReason::FrameTooLarge => "frame_too_large",
             RejectReason::Throttled => "throttled",
             RejectReason::EngineShuttingDown => "engine_shutting_down",
+            RejectReason::JournalUnavailable => "journal_unavailable",
         }
     }
 }

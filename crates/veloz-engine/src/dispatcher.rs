@@ -257,6 +257,22 @@ impl Dispatcher {
         work
     }
 
+    /// Give up what is held (shutdown while the journal is unavailable: its records may
+    /// never become durable): reports are dropped, never released (counted as
+    /// undeliverable), `Done`s are sent so that the other shards stop waiting. Returns how
+    /// many reports were dropped.
+    pub fn abandon_held(&mut self, metrics: &mut ShardMetrics) -> u64 {
+        let mut dropped = 0;
+        while let Some((_, _, held)) = self.held.pop_front() {
+            match held {
+                Held::Report(_) => dropped += 1,
+                Held::Done { shard } => self.send(shard as usize, ShardMsg::Done, metrics),
+            }
+        }
+        metrics.counters.undeliverable_reports += dropped;
+        dropped
+    }
+
     /// Nothing held and nothing waiting for ring room.
     pub fn is_idle(&self) -> bool {
         self.held.is_empty() && self.overflow.iter().all(|q| q.is_empty())

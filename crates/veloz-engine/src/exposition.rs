@@ -103,7 +103,7 @@ pub fn render(
             );
         }
     }
-    let simple: [CounterSeries; 12] = [
+    let simple: [CounterSeries; 14] = [
         ("veloz_trades_total", "Trades executed", "counter", |c| {
             c.trades
         }),
@@ -172,6 +172,18 @@ pub fn render(
             "Journal syncs completed (group commit)",
             "counter",
             |c| c.journal_syncs,
+        ),
+        (
+            "veloz_journal_available",
+            "1 while the shard's journal takes commands, 0 while it is unavailable (disk full, write or sync error) and commands are rejected (docs/operations.md)",
+            "gauge",
+            |c| 1 - c.journal_unavailable.min(1),
+        ),
+        (
+            "veloz_journal_unavailable_total",
+            "Times the shard's journal became unavailable",
+            "counter",
+            |c| c.journal_unavailable_episodes,
         ),
     ];
     for (name, help, kind, get) in simple {

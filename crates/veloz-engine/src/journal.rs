@@ -3,7 +3,10 @@
 //! clean-shutdown checkpoint.
 //!
 //! Recovery and offline replay share [`apply_record`]: replaying the journal *is* the
-//! recovery path.
+//! recovery path. Recovery first loads the newest valid snapshot
+//! ([`veloz_journal::snapshot::load_newest`]; bad ones are skipped with a warning naming the
+//! file) and applies only the records after its sequence; every record is still read and
+//! verified (CRC, sequence, chain).
 //!
 //! The journal is generic over its [`Storage`] backend: production uses [`MmapStorage`]
 //! (monomorphised, no dynamic dispatch per append); tests use the in-memory and
@@ -14,8 +17,12 @@
 
 use std::path::Path;
 
-use veloz_core::{Engine, Seq, Timestamp};
+use veloz_core::{Engine, Instrument, Seq, Timestamp};
 use veloz_journal::replay::{apply_record, RecoverError};
+
+use crate::snapshotter::Snapshotter;
+use veloz_config::SnapshotConfig;
+use veloz_journal::snapshot;
 use veloz_journal::writer::Writer;
 use veloz_journal::{
     Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions,
@@ -25,7 +32,12 @@ use veloz_journal::{
 /// What recovery did, for the start-up log.
 #[derive(Debug)]
 pub struct Recovered {
+    /// Commands applied (after the snapshot, if one was loaded).
     pub commands: u64,
+    /// Records applied after the snapshot (all records without one).
+    pub replayed: u64,
+    /// The snapshot loaded (the file as shown) and the sequence it covers.
+    pub snapshot: Option<(String, Seq)>,
     /// Last sequence number in the journal (0 when empty).
     pub last_seq: Seq,
     pub warnings: Vec<String>,
@@ -35,6 +47,11 @@ pub struct Recovered {
 #[derive(Debug)]
 pub struct ShardJournal<S: Storage = MmapStorage> {
     writer: Option<Writer<S>>,
+    /// The shard directory (for snapshots).
+    storage: S,
+    shard: u16,
+    /// Periodic snapshots, once enabled.
+    snapshots: Option<Snapshotter>,
 }
 
 impl ShardJournal<MmapStorage> {
@@ -70,13 +87,24 @@ impl<S: Storage> ShardJournal<S> {
         engine: &mut Engine,
     ) -> Result<(ShardJournal<S>, Recovered), RecoverError> {
         let mut scratch = Vec::with_capacity(64);
-        let mut commands = 0u64;
+        let instruments: Vec<Instrument> = engine.instruments().cloned().collect();
+        let (loaded, skipped) = snapshot::load_newest(&storage, shard, &instruments, None);
+        let mut warnings: Vec<String> = skipped.iter().map(|w| w.to_string()).collect();
+        let mut from = 0;
+        let snapshot = loaded.map(|l| {
+            *engine = l.engine;
+            from = l.header.seq;
+            (l.file, l.header.seq)
+        });
+        let (mut commands, mut replayed) = (0u64, 0u64);
         let mut mismatch = None;
+        let dir = storage.clone();
         let (writer, report) =
             veloz_journal::open_with(storage, shard, config, OpenOptions { repair }, |rec| {
-                if mismatch.is_some() {
+                if mismatch.is_some() || rec.seq <= from {
                     return;
                 }
+                replayed += 1;
                 if matches!(rec.body, RecordBody::Command(_)) {
                     commands += 1;
                 }
@@ -87,16 +115,57 @@ impl<S: Storage> ShardJournal<S> {
         if let Some(e) = mismatch {
             return Err(e);
         }
+        let last_seq = report.last_seq.unwrap_or(0);
+        if let Some((file, seq)) = &snapshot {
+            if last_seq < *seq {
+                return Err(RecoverError::SnapshotBeyondJournal {
+                    file: file.clone(),
+                    seq: *seq,
+                    last_seq,
+                });
+            }
+        }
+        warnings.extend(report.warnings.iter().map(|w| w.to_string()));
         Ok((
             ShardJournal {
                 writer: Some(writer),
+                storage: dir,
+                shard,
+                snapshots: None,
             },
             Recovered {
                 commands,
-                last_seq: report.last_seq.unwrap_or(0),
-                warnings: report.warnings.iter().map(|w| w.to_string()).collect(),
+                replayed,
+                snapshot,
+                last_seq,
+                warnings,
             },
         ))
+    }
+
+    /// Take snapshots as `config` says from now on (a helper thread writes them; see
+    /// [`Snapshotter`]). Call once, after recovery, on the thread whose CPU mask the helper
+    /// should inherit.
+    pub fn enable_snapshots(&mut self, config: &SnapshotConfig) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        let last = writer.next_seq().saturating_sub(1);
+        self.snapshots = Snapshotter::start(
+            config,
+            self.storage.clone(),
+            writer.watermark(),
+            self.shard,
+            last,
+        );
+    }
+
+    /// After record `seq` (journaled at `ts`) was applied to `engine`: snapshot if one is due.
+    #[inline]
+    pub fn after_apply(&mut self, engine: &Engine, seq: Seq, ts: Timestamp) {
+        if let Some(s) = &mut self.snapshots {
+            s.after_apply(engine, seq, ts);
+        }
     }
 
     /// Append a command before it is applied; returns its sequence number.
@@ -112,6 +181,12 @@ impl<S: Storage> ShardJournal<S> {
                 "the journal was closed at shutdown".into(),
             )),
         }
+    }
+
+    /// Why the journal refuses appends now (disk full, a write or sync error, being
+    /// retried), or `None` while it takes them; see [`Writer::unavailable`].
+    pub fn unavailable(&mut self) -> Option<String> {
+        self.writer.as_mut().and_then(|w| w.unavailable())
     }
 
     /// Highest sequence number whose record is durable (with `durability = "none"`: written).
@@ -145,6 +220,9 @@ impl<S: Storage> ShardJournal<S> {
             },
         )?;
         writer.close()?;
+        if let Some(s) = &mut self.snapshots {
+            s.finish();
+        }
         Ok(seq)
     }
 }

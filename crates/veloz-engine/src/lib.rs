@@ -31,6 +31,7 @@
 //! | [`mesh`] | the SPSC rings between shards and to the control thread, and their messages |
 //! | [`io`] | everything that touches the OS: sockets, parking, CPU affinity, the clock |
 //! | [`journal`] | a shard's journal: recovery through the engine, append, checkpoint |
+//! | [`snapshotter`] | periodic snapshots: serialized on the shard, written by a helper thread |
 //! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |
 //! | [`auth`] | logon token checks |
 //! | [`control`] | the control thread: readiness, metrics socket, reports |
@@ -47,6 +48,7 @@ pub mod exposition;
 pub mod gateway;
 pub mod io;
 pub mod journal;
+pub mod journal_state;
 pub mod logging;
 pub mod mesh;
 pub mod metrics;
@@ -55,6 +57,7 @@ pub mod reports;
 pub mod sequencer;
 pub mod shard;
 pub mod shared;
+pub mod snapshotter;
 pub mod totals;
 
 #[cfg(test)]
@@ -108,6 +111,8 @@ pub enum ServeError {
     Io { path: String, detail: String },
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(String),
+    #[error("stopped, but not cleanly: shard(s) {shards:?} stopped without the clean-shutdown checkpoint (journal unavailable), so no clean-shutdown marker was written; the next start recovers from the journals")]
+    Unclean { shards: Vec<usize> },
 }
 
 /// The clean-shutdown marker: each shard's last sequence and state hash.
@@ -324,6 +329,14 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         return Err(e);
     }
     control_result?;
+    let unclean: Vec<usize> = reports
+        .iter()
+        .filter(|r| !r.checkpointed)
+        .map(|r| r.shard)
+        .collect();
+    if !unclean.is_empty() {
+        return Err(ServeError::Unclean { shards: unclean });
+    }
     ShutdownMarker {
         shards: reports
             .iter()

@@ -99,6 +99,11 @@ pub struct Counters {
     pub journal_records: u64,
     pub journal_bytes: u64,
     pub journal_syncs: u64,
+    /// 1 while the shard's journal is unavailable (refuses appends), else 0 (a gauge;
+    /// rendered inverted as `veloz_journal_available`).
+    pub journal_unavailable: u64,
+    /// Times the journal became unavailable.
+    pub journal_unavailable_episodes: u64,
 }
 
 impl Counters {

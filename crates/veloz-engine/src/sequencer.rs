@@ -5,8 +5,10 @@
 //!
 //! Invariants:
 //! - write-ahead: a command reaches the book only after its journal append succeeded; a
-//!   failed append leaves the book as it was and is returned as an error (the shard stops:
-//!   recovery restores what was journaled);
+//!   failed append leaves the book as it was and is returned as an error: while the journal
+//!   is unavailable ([`SequencerError::Unavailable`]) the command comes back to be rejected
+//!   and takes no sequence number; any other failure stops the shard (recovery restores
+//!   what was journaled);
 //! - sequence numbers are the journal's: consecutive, one per command;
 //! - the matching core reads no clock: sequence and timestamp go in with the command, so
 //!   replaying the journal gives the same events;
@@ -40,6 +42,14 @@ pub enum SequencerError {
         /// The last sequence number that was journaled.
         after: Seq,
         source: JournalError,
+    },
+    /// The journal is unavailable (disk full, a write or sync error, being retried): the
+    /// command was not journaled nor applied and comes back to be rejected.
+    #[error("shard {shard}: journal unavailable, account {}'s request {} not sequenced: {why}", inbound.cmd.account(), inbound.cmd.client_order_id())]
+    Unavailable {
+        shard: usize,
+        inbound: Inbound,
+        why: String,
     },
 }
 
@@ -125,6 +135,13 @@ impl<S: Storage> Sequencer<S> {
         let ts = self.clock.unix_ns(t0);
         let seq = match self.journal.append(ts, &cmd) {
             Ok(seq) => seq,
+            Err(JournalError::Unavailable { why, .. }) => {
+                return Err(SequencerError::Unavailable {
+                    shard: self.shard,
+                    inbound: Inbound { from, ingress, cmd },
+                    why,
+                })
+            }
             Err(source) => {
                 return Err(SequencerError::Append {
                     shard: self.shard,
@@ -139,6 +156,7 @@ impl<S: Storage> Sequencer<S> {
         let t1 = self.clock.instant();
         self.events.clear();
         self.engine.apply(seq, ts, &cmd, &mut self.events);
+        self.journal.after_apply(&self.engine, seq, ts);
         let t2 = self.clock.instant();
         metrics.record(Latency::JournalAppend, (t1 - t0).as_nanos() as u64);
         metrics.record(Latency::Matching, (t2 - t1).as_nanos() as u64);
@@ -168,6 +186,12 @@ impl<S: Storage> Sequencer<S> {
             metrics.counters.journal_syncs += 1;
         }
         durable
+    }
+
+    /// Why the journal refuses appends now, or `None` while it takes them (cheap; also
+    /// picks up what the journal's helpers repaired since).
+    pub fn journal_unavailable(&mut self) -> Option<String> {
+        self.journal.unavailable()
     }
 
     /// The last sequence number journaled.

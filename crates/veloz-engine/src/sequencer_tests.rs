@@ -138,17 +138,20 @@ fn a_failed_append_is_an_error_naming_the_request_and_leaves_the_book_alone() {
     let err = seq
         .sequence(inbound(ALICE, 0, cmd), &mut m)
         .expect_err("the write fails");
-    let SequencerError::Append {
+    // A failed write makes the journal unavailable: the command comes back, unsequenced.
+    let SequencerError::Unavailable {
         shard,
-        account,
-        client_order_id,
-        after,
+        inbound: back,
         ..
-    } = &err;
-    assert_eq!((*shard, *account, *client_order_id, *after), (0, 1, 77, 1));
+    } = &err
+    else {
+        panic!("not unavailable: {err}");
+    };
+    let (account, cid) = (back.cmd.account(), back.cmd.client_order_id());
+    assert_eq!((*shard, account, cid), (0, 1, 77));
     let text = err.to_string();
     assert!(
-        text.contains("request 77") && text.contains("after sequence 1"),
+        text.contains("request 77 not sequenced") && text.contains("journal write failed"),
         "{text}"
     );
     assert_eq!(seq.state_hash(), before, "the book did not move");
@@ -159,10 +162,13 @@ fn a_failed_append_is_an_error_naming_the_request_and_leaves_the_book_alone() {
         "the failed command is not counted"
     );
 
-    // The journal stays failed: no record is ever skipped.
+    // Once writes succeed the journal goes on at the next sequence: none skipped.
     plan.heal();
     let cmd = limit(1, 1, 78, Side::Buy, 1_890_000, 1);
-    assert!(seq.sequence(inbound(ALICE, 0, cmd), &mut m).is_err());
+    let s = seq
+        .sequence(inbound(ALICE, 0, cmd), &mut m)
+        .expect("healed");
+    assert_eq!(s.seq, 2);
 }
 
 #[test]
@@ -193,15 +199,121 @@ fn a_torn_append_is_cut_at_recovery() {
     assert_eq!(engine.state_hash(), hash);
 }
 
+/// Sequence `cmd`s until one is refused as unavailable (within 10 s); returns the refused
+/// command's client order id and the last sequence number journaled.
+fn until_refused<S: Storage>(seq: &mut Sequencer<S>, m: &mut ShardMetrics, cid: &mut u64) -> u64 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let cmd = limit(1, 1, *cid, Side::Buy, 1_890_000, 1);
+        match seq.sequence(inbound(ALICE, 0, cmd), m) {
+            Ok(_) => *cid += 1,
+            Err(SequencerError::Unavailable { inbound, why, .. }) => {
+                assert_eq!(
+                    inbound.cmd.client_order_id(),
+                    *cid,
+                    "the command comes back"
+                );
+                assert!(!why.is_empty());
+                return *cid;
+            }
+            Err(e) => panic!("not an unavailable journal: {e}"),
+        }
+        assert!(Instant::now() < deadline, "appends were never refused");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Wait (10 s at most) until the journal takes appends again.
+fn until_available<S: Storage>(seq: &mut Sequencer<S>) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while let Some(why) = seq.journal_unavailable() {
+        assert!(Instant::now() < deadline, "never recovered: {why}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// After recovery the next command gets the next sequence number, and a restart rebuilds
+/// the live state.
+fn resumes_and_recovers(
+    seq: &mut Sequencer<FaultStorage<MemStorage>>,
+    storage: FaultStorage<MemStorage>,
+    shared: &crate::shared::Shared,
+    m: &mut ShardMetrics,
+    cid: u64,
+) {
+    let before = seq.last_seq();
+    let cmd = limit(1, 1, cid, Side::Buy, 1_890_000, 1);
+    let s = seq
+        .sequence(inbound(ALICE, 0, cmd), m)
+        .expect("appends again");
+    assert_eq!(s.seq, before + 1, "no sequence number skipped or reused");
+    let hash = seq.state_hash();
+    let last = seq.checkpoint_and_close(1).expect("checkpoint");
+    let again = testkit::sequencer(shared, 0, storage);
+    assert_eq!(again.last_seq(), last);
+    assert_eq!(again.state_hash(), hash, "recovery gives the live state");
+}
+
 #[test]
-fn a_failed_sync_holds_the_watermark_and_stops_later_appends() {
+fn a_failed_reservation_makes_the_journal_unavailable_until_space_returns() {
+    let mut config = testkit::config();
+    config.journal.segment_size = 4096;
+    let shared = testkit::shared(1, config);
+    let plan = FaultPlan::new();
+    let storage = FaultStorage::new(MemStorage::new(), Arc::clone(&plan));
+    let mut seq = testkit::sequencer(&shared, 0, storage.clone());
+    let mut m = metrics();
+    // The first spare exists; the next one cannot be reserved (a full disk).
+    plan.fail_creates(true);
+    let mut cid = 1;
+    until_refused(&mut seq, &mut m, &mut cid);
+    // 50 command records fill a 4096-byte segment; the 51st needs the next one.
+    assert_eq!(seq.last_seq(), 50);
+    let why = seq.journal_unavailable().expect("unavailable");
+    assert!(why.contains("No space left on device"), "{why}");
+    // Refused again, still nothing journaled.
+    until_refused(&mut seq, &mut m, &mut cid);
+    assert_eq!(seq.last_seq(), 50);
+    plan.heal();
+    until_available(&mut seq);
+    resumes_and_recovers(&mut seq, storage, &shared, &mut m, cid);
+}
+
+#[test]
+fn a_failed_write_makes_the_journal_unavailable_until_writes_succeed() {
+    for mode in [FaultMode::Fail, FaultMode::Tear] {
+        let shared = testkit::shared(1, testkit::config());
+        let plan = FaultPlan::new();
+        let storage = FaultStorage::new(MemStorage::new(), Arc::clone(&plan));
+        let mut seq = testkit::sequencer(&shared, 0, storage.clone());
+        let mut m = metrics();
+        let mut cid = 1;
+        for _ in 0..3 {
+            let cmd = limit(1, 1, cid, Side::Buy, 1_890_000, 1);
+            seq.sequence(inbound(ALICE, 0, cmd), &mut m)
+                .expect("append");
+            cid += 1;
+        }
+        plan.fault_after(40, mode);
+        until_refused(&mut seq, &mut m, &mut cid);
+        assert_eq!(seq.last_seq(), 3);
+        let why = seq.journal_unavailable().expect("unavailable");
+        assert!(why.contains("journal write failed"), "{why}");
+        plan.heal();
+        until_available(&mut seq);
+        resumes_and_recovers(&mut seq, storage, &shared, &mut m, cid);
+    }
+}
+
+#[test]
+fn a_failed_sync_holds_the_watermark_and_the_journal_recovers_when_syncs_succeed() {
     let mut config = testkit::config();
     config.journal.durability = Durability::Group;
     config.journal.group_max_wait_us = 100;
     let shared = testkit::shared(1, config);
     let plan = FaultPlan::new();
     let storage = FaultStorage::new(MemStorage::new(), Arc::clone(&plan));
-    let mut seq = testkit::sequencer(&shared, 0, storage);
+    let mut seq = testkit::sequencer(&shared, 0, storage.clone());
     let mut m = metrics();
     plan.fail_syncs(true);
     let cmd = limit(1, 1, 1, Side::Buy, 1_890_000, 1);
@@ -209,25 +321,27 @@ fn a_failed_sync_holds_the_watermark_and_stops_later_appends() {
         .sequence(inbound(ALICE, 0, cmd), &mut m)
         .expect("append");
     assert_eq!(first.seq, 1);
-
-    let deadline = Instant::now() + Duration::from_secs(10);
     let mut cid = 2;
-    let err = loop {
-        assert!(
-            seq.durable_seq(&mut m) < 1,
-            "nothing becomes durable after a failed sync"
-        );
-        let cmd = limit(1, 1, cid, Side::Buy, 1_890_000, 1);
-        match seq.sequence(inbound(ALICE, 0, cmd), &mut m) {
-            Ok(_) => cid += 1,
-            Err(e) => break e,
-        }
-        assert!(Instant::now() < deadline, "appends never failed");
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    let SequencerError::Append {
-        client_order_id, ..
-    } = err;
-    assert_eq!(client_order_id, cid);
+    until_refused(&mut seq, &mut m, &mut cid);
+    assert_eq!(
+        seq.durable_seq(&mut m),
+        0,
+        "nothing durable after a failed sync"
+    );
+    let written = seq.last_seq();
+    let why = seq.journal_unavailable().expect("unavailable");
+    assert!(why.contains("journal sync failed"), "{why}");
     assert_eq!(m.counters.journal_syncs, 0);
+    plan.heal();
+    until_available(&mut seq);
+    // Journaled but not durable: neither lost nor skipped; durable after the retry.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while seq.durable_seq(&mut m) < written {
+        assert!(
+            Instant::now() < deadline,
+            "the retried sync never covered {written}"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    resumes_and_recovers(&mut seq, storage, &shared, &mut m, cid);
 }

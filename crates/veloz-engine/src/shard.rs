@@ -34,8 +34,13 @@
 //! sync the journal, flush and log out the sessions, and report the final sequence and
 //! state hash.
 //!
-//! A failed journal append stops the process (exit code 70, after a FATAL line): the book
-//! must not move past what the journal holds.
+//! While the journal is unavailable (a segment cannot be reserved, a write or sync failed;
+//! it retries by itself) the shard keeps serving: commands are rejected with
+//! `JournalUnavailable` and never reach the book ([`JournalState`]), deliveries of commands
+//! journaled but not yet durable stay held until a sync succeeds, heartbeats and stops work
+//! as usual (a stop in this state drops the held deliveries unsent and skips the
+//! clean-shutdown checkpoint). Any other failed append stops the process (exit code 70,
+//! after a FATAL line): the book must not move past what the journal holds.
 
 use std::net::TcpStream;
 use std::sync::atomic::Ordering;
@@ -52,7 +57,8 @@ use super::dispatcher::{Dispatcher, Released};
 use super::gateway::{Gateway, ReadStep, Routed};
 use super::io::{self, Clock, Idle, Listener, Stream};
 use super::journal::ShardJournal;
-use super::mesh::{ControlMsg, ShardLinks, ShardMsg};
+use super::journal_state::JournalState;
+use super::mesh::{ControlMsg, Delivery, SessionRef, ShardLinks, ShardMsg};
 use super::metrics::{Latency, ShardMetrics};
 use super::sequencer::{Sequencer, SequencerError};
 use super::shared::Shared;
@@ -91,6 +97,8 @@ pub struct ShardOutcome {
     pub shard: usize,
     pub last_seq: Seq,
     pub state_hash: u64,
+    /// The journal took the clean-shutdown checkpoint (false: it was unavailable).
+    pub checkpointed: bool,
 }
 
 /// One shard's components and ring ends.
@@ -112,6 +120,8 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
     stopping: bool,
     /// When the stop began (for the shutdown log).
     stop_began: Option<minstant::Instant>,
+    /// Whether the journal takes appends, and the transitions' log lines.
+    journal_state: JournalState,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
@@ -190,7 +200,11 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         index as u16,
         shared.repair,
         &mut engine,
-    );
+    )
+    .map(|(mut journal, recovered)| {
+        journal.enable_snapshots(&shared.config.snapshot);
+        (journal, recovered)
+    });
     io::set_affinity(&shared.cores[index..=index]);
     let (journal, recovered) = recovered.map_err(|e| ShardError::Journal {
         shard: index,
@@ -201,6 +215,17 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         tracing::warn!(target: "veloz::journal", shard = index, "{warning}");
     }
     let (commands, last_seq, hash) = (recovered.commands, recovered.last_seq, engine.state_hash());
+    if let Some((file, seq)) = &recovered.snapshot {
+        let replayed = recovered.replayed;
+        tracing::info!(
+            target: "veloz::journal",
+            shard = index,
+            snapshot = %file,
+            snapshot_seq = seq,
+            replayed,
+            "loaded snapshot {file} (sequence {seq}) and replayed {replayed} records after it"
+        );
+    }
     tracing::info!(
         target: "veloz::journal",
         shard = index,
@@ -321,6 +346,10 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             in_flight: 0,
             stopping: false,
             stop_began: None,
+            journal_state: JournalState::new(
+                index,
+                veloz_journal::shard_dir(&shared.data_dir, index as u16),
+            ),
             shared,
         }
     }
@@ -354,6 +383,18 @@ impl<S: Storage, T: Stream> Shard<S, T> {
     fn quiescent(&mut self) -> bool {
         if self.shared.stopped_reading.load(Ordering::SeqCst) < self.shared.shards() {
             return false;
+        }
+        if self.journal_state.is_down() && self.sequencer.journal_unavailable().is_some() {
+            // What is held may never become durable: stop without it (never acknowledged).
+            let dropped = self.dispatcher.abandon_held(&mut self.metrics);
+            if dropped > 0 {
+                tracing::warn!(
+                    target: "veloz::journal",
+                    shard = self.index,
+                    dropped,
+                    "stopping while the journal is unavailable: {dropped} reports of commands not yet durable dropped unsent"
+                );
+            }
         }
         let local_idle = self.sequencer.pending() == 0
             && self.dispatcher.is_idle()
@@ -453,6 +494,13 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             match self.sequencer.next(&mut self.metrics) {
                 None => break,
                 Some(Ok(sequenced)) => self.dispatcher.hold(&sequenced, &mut self.metrics),
+                Some(Err(SequencerError::Unavailable { inbound, why, .. })) => {
+                    let now = self.clock.now_ns();
+                    let reject = self
+                        .journal_state
+                        .refused(&inbound, &why, now, &mut self.metrics);
+                    self.answer_refused(reject);
+                }
                 Some(Err(e)) => journal_failed(e),
             }
             done += 1;
@@ -474,8 +522,29 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         work
     }
 
+    /// Deliver the reject of a command the journal refused, now (it waits for no
+    /// durability); a command from another shard is also answered with its `Done`.
+    fn answer_refused(&mut self, reject: Delivery) {
+        let to = reject.to;
+        if to == SessionRef::NONE {
+            self.metrics.counters.undeliverable_reports += 1;
+        } else if to.shard as usize == self.index {
+            self.gateway.deliver(&reject, &mut self.metrics);
+        } else {
+            let dest = to.shard as usize;
+            self.dispatcher
+                .send(dest, ShardMsg::Deliver(reject), &mut self.metrics);
+            self.dispatcher
+                .send(dest, ShardMsg::Done, &mut self.metrics);
+        }
+    }
+
     fn check_timers(&mut self) {
         let now = self.clock.now_ns();
+        let why = self.sequencer.journal_unavailable();
+        let next = self.sequencer.last_seq() + 1;
+        self.journal_state
+            .observe(why, now, next, &mut self.metrics);
         self.gateway.check_timers(now, &mut self.metrics);
         let interval_ns = self.shared.config.metrics.interval_ms * 1_000_000;
         if now.saturating_sub(self.metrics.interval_start_ns()) >= interval_ns {
@@ -498,13 +567,27 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let state_hash = self.sequencer.state_hash();
         let drained = self.clock.instant();
         let ts = self.clock.unix_ns(drained);
-        let last_seq =
-            self.sequencer
-                .checkpoint_and_close(ts)
-                .map_err(|e| ShardError::Journal {
+        let mut checkpointed = true;
+        let last_seq = match self.sequencer.checkpoint_and_close(ts) {
+            Ok(seq) => seq,
+            Err(e) if e.is_unavailable() => {
+                checkpointed = false;
+                let last = self.sequencer.last_seq();
+                tracing::warn!(
+                    target: "veloz::journal",
+                    shard = self.index,
+                    sequence = last,
+                    "stopped without the clean-shutdown checkpoint: {e}; the journal ends at sequence {last}"
+                );
+                last
+            }
+            Err(e) => {
+                return Err(ShardError::Journal {
                     shard: self.index,
                     detail: e.to_string(),
-                })?;
+                })
+            }
+        };
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         let (drain_ms, close_ms) = (
             self.stop_began.map_or(0.0, |t| ms(drained - t)),
@@ -549,6 +632,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             shard: self.index,
             last_seq,
             state_hash,
+            checkpointed,
         })
     }
 }
@@ -556,18 +640,20 @@ impl<S: Storage, T: Stream> Shard<S, T> {
 /// A journal that cannot take a record must not let the book move: the command is not
 /// applied and the process stops; recovery restores what was journaled.
 fn journal_failed(e: SequencerError) -> ! {
-    let SequencerError::Append {
-        shard,
-        after,
-        source,
-        ..
-    } = e;
+    let (shard, after) = match &e {
+        SequencerError::Append { shard, after, .. } => (*shard, *after),
+        SequencerError::Unavailable { shard, .. } => (*shard, 0),
+    };
+    let why = match e {
+        SequencerError::Append { source, .. } => source.to_string(),
+        other => other.to_string(),
+    };
     tracing::error!(
         target: "veloz::sequencer",
         shard,
         sequence = after,
         fatal = true,
-        "journal append after sequence {after} failed: {source}; stopping"
+        "journal append after sequence {after} failed: {why}; stopping"
     );
     // The log writer is asynchronous: give the FATAL line its chance to reach stderr.
     crate::logging::flush(Duration::from_secs(2));

@@ -52,6 +52,16 @@ pub enum JournalError {
     },
     #[error("journal writer stopped after an earlier failure: {0}")]
     Poisoned(String),
+    /// The journal cannot take a record now (a segment could not be reserved, a write or a
+    /// sync failed); nothing was written for this append, and the journal retries by itself
+    /// (`docs/operations.md`, "Journal unavailable"). Appends succeed again once it recovers.
+    #[error("journal of shard {shard} unavailable (next seq {next_seq}): {why}")]
+    Unavailable {
+        shard: u16,
+        /// The sequence number the refused record would have taken (and the next one will).
+        next_seq: Seq,
+        why: String,
+    },
     #[error(
         "journal cannot prepare {file} at offset {offset} ahead of the writer (is the disk full?): {source}"
     )]
@@ -104,6 +114,12 @@ pub enum JournalError {
 impl JournalError {
     pub(crate) fn io(op: &'static str, file: String, source: io::Error) -> JournalError {
         JournalError::Io { op, file, source }
+    }
+
+    /// Whether this is the transient "journal unavailable" state (an append refused, the
+    /// journal retrying), not a failure that stops the writer.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, JournalError::Unavailable { .. })
     }
 
     /// The break at the end of the chain, if this is one.

@@ -17,6 +17,7 @@
 //! | [`recovery`] | opening for writing: verify, truncate a torn tail, refuse or repair corruption |
 //! | [`config`] | the `[journal]` settings |
 //! | [`lock`] | the data-directory lock: one writing process per data directory |
+//! | [`snapshot`] | snapshot files: a shard's whole state at a sequence, found, checked, pruned |
 //!
 //! Typical use by a shard:
 //! ```no_run
@@ -52,11 +53,12 @@ pub mod payload;
 pub mod reader;
 pub mod recovery;
 pub mod replay;
+pub mod snapshot;
 pub mod writer;
 
 pub use backend::{
-    shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync, SegmentFile,
-    Storage,
+    fs_space, shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync,
+    SegmentFile, Storage,
 };
 pub use config::{Durability, JournalConfig, JournalConfigError};
 pub use error::{ChainBreak, Corruption, Following, JournalError, JournalWarning, SeqOrNone};

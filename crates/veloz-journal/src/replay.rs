@@ -16,6 +16,12 @@ pub enum RecoverError {
     Journal(#[from] JournalError),
     #[error("cannot open the journal directory {dir}: {source}")]
     Dir { dir: String, source: std::io::Error },
+    #[error("snapshot {file} covers sequence {seq} but the journal ends at sequence {last_seq}: refusing to start from state the journal does not hold (move the snapshot aside to replay the journal alone)")]
+    SnapshotBeyondJournal {
+        file: String,
+        seq: Seq,
+        last_seq: Seq,
+    },
     #[error("checkpoint at sequence {seq} records state hash {recorded:016x}, but replaying the journal up to it gives {replayed:016x}")]
     CheckpointMismatch {
         seq: Seq,

@@ -28,18 +28,25 @@
 //!   `group_max_wait_us`, or at close, because a sync write-protects its pages and a fault on
 //!   the page being written would wait on the filesystem journal's commit. With `durability =
 //!   "none"` it equals the last written record.
-//! - After any write or sync error every later append fails: the writer never skips a record.
+//! - The writer never skips a record. A failed reservation (no spare at a rollover), write
+//!   (the failed range is zeroed before the next try), sync or arming makes the journal
+//!   *unavailable*: appends are refused with [`JournalError::Unavailable`] and take no
+//!   sequence number, records written before stay written (and become durable once a sync
+//!   succeeds), and the helpers retry every [`RETRY_EVERY`]; [`Writer::unavailable`] says
+//!   whether (and why) it is unavailable now and picks up a spare reserved since. Other
+//!   errors (a failed rename, a lost helper thread) stop the writer for good.
 //! - The record write is not atomic: a crash can leave a partial record, which recovery
 //!   recognizes by its length or CRC and truncates.
 //!
 //! Parts (one file each, in `writer/`): this file holds [`Writer`], the appending side;
+//! `availability` the "journal unavailable" state (refusing, healing, waiting for a spare);
 //! `shared` the atomics it shares with the helper thread and [`DurableWatermark`] handles;
 //! `preparer` the preparer thread; `sync_thread` the helper ("sync") thread: group commit and
 //! arming pages ahead of the writer.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, Sender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -57,6 +64,7 @@ use super::format::{
 use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 
+mod availability;
 mod preparer;
 mod shared;
 mod sync_thread;
@@ -65,6 +73,10 @@ use preparer::{preparer, PrepMsg, SpareResult};
 pub use shared::DurableWatermark;
 use shared::{pack, Shared};
 use sync_thread::{helper_loop, SyncMsg, SyncSeg};
+
+/// While the journal is unavailable, the preparer retries reserving a spare, and the helper
+/// a failed sync or arming, this often.
+pub const RETRY_EVERY: Duration = Duration::from_millis(250);
 
 /// Page size for group commit's whole-page syncs (the smallest page size of Veloz's hosts).
 const PAGE: usize = 4096;
@@ -124,6 +136,10 @@ pub struct Writer<S: Storage> {
     /// The newest segment, as the chain head names it (changes at rollover only).
     newest: Option<Newest>,
     poisoned: Option<String>,
+    /// A record write that failed: (offset, length, why); zeroed before the next append.
+    write_failed: Option<(usize, usize, String)>,
+    /// A rollover was refused for want of a spare (the preparer is retrying).
+    spare_refused: bool,
     stats: WriterStats,
     closed: bool,
 }
@@ -169,6 +185,8 @@ impl<S: Storage> Writer<S> {
             stop: AtomicBool::new(false),
             failed: AtomicBool::new(false),
             failure: Mutex::new(None),
+            reserve_failed: AtomicBool::new(false),
+            reserve_failure: Mutex::new(None),
         });
         let spawn_err = |e| JournalError::io("start a thread for", storage.display_name(""), e);
 
@@ -176,9 +194,20 @@ impl<S: Storage> Writer<S> {
         let (prep_tx, prep_rx) = mpsc::channel();
         let prep_storage = storage.clone();
         let size = config.segment_size;
+        let prep_shared = Arc::clone(&shared);
         let prep_thread = thread::Builder::new()
             .name(format!("veloz-jprep-{shard}"))
-            .spawn(move || preparer(prep_storage, shard, size, newest, prep_rx, spare_tx))
+            .spawn(move || {
+                preparer(
+                    prep_storage,
+                    shard,
+                    size,
+                    newest,
+                    prep_shared,
+                    prep_rx,
+                    spare_tx,
+                )
+            })
             .map_err(spawn_err)?;
 
         let active = resume.map(|r| Active {
@@ -206,6 +235,8 @@ impl<S: Storage> Writer<S> {
             next_kick: last + config.group_max_batch as u64,
             newest,
             poisoned: None,
+            write_failed: None,
+            spare_refused: false,
             stats: WriterStats::default(),
             closed: false,
         };
@@ -234,10 +265,14 @@ impl<S: Storage> Writer<S> {
             writer.sync_tx = Some(sync_tx);
             writer.sync_thread = Some(t);
         }
-        // Have the first spare ready before the first append needs it.
-        let spare = writer.wait_spare()?;
+        // Have the first spare ready before the first append needs it; on a full disk the
+        // journal starts unavailable and the preparer keeps trying.
+        match writer.wait_spare() {
+            Ok(spare) => writer.spare = Some(spare),
+            Err(e) if e.is_unavailable() => writer.spare_refused = true,
+            Err(e) => return Err(e),
+        }
         writer.stats.spare_waits = 0;
-        writer.spare = Some(spare);
         Ok(writer)
     }
 
@@ -324,8 +359,13 @@ impl<S: Storage> Writer<S> {
                 max: MAX_PAYLOAD_LEN,
             });
         }
-        if self.poisoned.is_some() || self.shared.failed.load(Ordering::Relaxed) {
+        if self.poisoned.is_some() {
             return Err(self.failure());
+        }
+        if self.write_failed.is_some() || self.shared.failed.load(Ordering::Relaxed) {
+            if let Some(why) = self.unavailable() {
+                return Err(self.refuse(why));
+            }
         }
         let len = RECORD_HEADER_LEN + payload.len();
         if !matches!(&self.active, Some(a) if a.offset + len <= a.size) {
@@ -350,12 +390,15 @@ impl<S: Storage> Writer<S> {
         };
         if let Err(source) = res {
             let file = self.storage.display_name(&a.name);
-            return Err(self.poison_with(JournalError::Write {
+            let why = JournalError::Write {
                 file,
                 offset: off as u64,
                 seq,
                 source,
-            }));
+            }
+            .to_string();
+            self.write_failed = Some((off, len, why.clone()));
+            return Err(self.refuse(why));
         }
         a.offset = off + len;
         let end = a.offset;
@@ -404,8 +447,15 @@ impl<S: Storage> Writer<S> {
     fn roll(&mut self, ts: Timestamp) -> Result<(), JournalError> {
         let mut segment = match self.spare.take() {
             Some(s) => s,
-            None => self.wait_spare()?,
+            None => match self.wait_spare() {
+                Ok(s) => s,
+                Err(e) => {
+                    self.spare_refused |= e.is_unavailable();
+                    return Err(e);
+                }
+            },
         };
+        self.spare_refused = false;
         let first_seq = self.next_seq;
         let name = segment_name(first_seq);
         // The chain: the new segment names the link of the one it follows.
@@ -482,22 +532,6 @@ impl<S: Storage> Writer<S> {
         Ok(())
     }
 
-    fn wait_spare(&mut self) -> Result<S::Segment, JournalError> {
-        let got = match self.spare_rx.try_recv() {
-            Ok(r) => Some(r),
-            Err(TryRecvError::Empty) => {
-                self.stats.spare_waits += 1;
-                self.spare_rx.recv().ok()
-            }
-            Err(TryRecvError::Disconnected) => None,
-        };
-        match got {
-            Some(Ok(s)) => Ok(s),
-            Some(Err(e)) => Err(self.poison_with(e)),
-            None => Err(self.poison("the segment preparer thread has stopped".to_string())),
-        }
-    }
-
     fn poison(&mut self, why: String) -> JournalError {
         self.poisoned = Some(why.clone());
         JournalError::Poisoned(why)
@@ -508,23 +542,16 @@ impl<S: Storage> Writer<S> {
         e
     }
 
-    /// The error to return once the writer is unusable: the sync failure itself the first
-    /// time, its message afterwards.
+    /// The error to return while the writer cannot go on: poisoned for good, or the
+    /// helper's failure while it retries (unavailable).
     #[cold]
     fn failure(&mut self) -> JournalError {
         if let Some(p) = &self.poisoned {
             return JournalError::Poisoned(p.clone());
         }
-        let taken = self
-            .shared
-            .failure
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        match taken {
-            Some(e) => self.poison_with(e),
-            None => self.poison("the journal sync thread failed".to_string()),
-        }
+        let why = Shared::why(&self.shared.failure)
+            .unwrap_or_else(|| "the journal sync thread failed".to_string());
+        self.refuse(why)
     }
 
     /// Wait (sleeping, not on a hot path) until `seq` is durable or `timeout` passes; returns

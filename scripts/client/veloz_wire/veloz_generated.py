@@ -62,6 +62,8 @@ class RejectReason(object):
     FrameTooLarge = 103
     Throttled = 104
     EngineShuttingDown = 105
+    # The shard's journal cannot take the command now (disk full, a write or sync error).
+    JournalUnavailable = 106
 
 
 # Why (part of) an order left the book without trading (core: CancelReason; same codes).

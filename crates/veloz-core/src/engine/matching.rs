@@ -165,7 +165,7 @@ impl Engine {
     }
 
     /// Put a new node at the back of its price level and index it.
-    fn rest(&mut self, b: u32, mut node: OrderNode) {
+    pub(super) fn rest(&mut self, b: u32, mut node: OrderNode) {
         let slot = self.orders.alloc(node);
         self.link(b, slot, &mut node);
         *self.orders.get_mut(slot) = node;

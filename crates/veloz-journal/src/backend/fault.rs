@@ -1,6 +1,7 @@
 //! A fault-injecting backend for tests: wraps another backend and, following a shared
 //! [`FaultPlan`], fails or tears segment writes after a number of bytes, fails syncs, or fails
-//! the arming of pages ahead of the writer as a full disk does.
+//! the reservation of a new segment or the arming of pages ahead of the writer as a full
+//! disk does.
 //!
 //! Once a write fault has fired, every later write fails too (the disk, or the process, is
 //! gone), which is what a crash in the middle of an append looks like to recovery: the bytes
@@ -30,6 +31,7 @@ pub struct FaultPlan {
     tripped: AtomicBool,
     fail_syncs: AtomicBool,
     fail_prefaults: AtomicBool,
+    fail_creates: AtomicBool,
     written: AtomicU64,
 }
 
@@ -41,6 +43,7 @@ impl Default for FaultPlan {
             tripped: AtomicBool::new(false),
             fail_syncs: AtomicBool::new(false),
             fail_prefaults: AtomicBool::new(false),
+            fail_creates: AtomicBool::new(false),
             written: AtomicU64::new(0),
         }
     }
@@ -74,8 +77,14 @@ impl FaultPlan {
         self.fail_prefaults.store(on, Ordering::SeqCst);
     }
 
-    /// Remove all planned faults: writes, syncs and prefaults succeed again.
+    /// Make creating (reserving) a segment fail as on a full disk (ENOSPC).
+    pub fn fail_creates(&self, on: bool) {
+        self.fail_creates.store(on, Ordering::SeqCst);
+    }
+
+    /// Remove all planned faults: writes, syncs, prefaults and creates succeed again.
     pub fn heal(&self) {
+        self.fail_creates.store(false, Ordering::SeqCst);
         self.budget.store(u64::MAX, Ordering::SeqCst);
         self.tripped.store(false, Ordering::SeqCst);
         self.fail_syncs.store(false, Ordering::SeqCst);
@@ -209,6 +218,10 @@ impl<S: Storage> Storage for FaultStorage<S> {
     }
 
     fn create(&self, name: &str, size: u64) -> io::Result<Self::Segment> {
+        if self.plan.fail_creates.load(Ordering::SeqCst) {
+            const ENOSPC: i32 = 28;
+            return Err(io::Error::from_raw_os_error(ENOSPC));
+        }
         Ok(FaultSegment {
             inner: self.inner.create(name, size)?,
             plan: Arc::clone(&self.plan),

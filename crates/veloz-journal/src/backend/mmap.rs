@@ -4,8 +4,10 @@
 //! rollover, back out of it), reading one byte of each page at creation, and mapping a file for reading. Each block says why it is
 //! sound. (Helper threads arm pages ahead of the writer with MADV_POPULATE_WRITE through
 //! memmap2's safe `advise_range`: it takes the write faults and changes no byte.) The general
-//! argument: a segment file is created at its full size and never truncated while mapped (so
-//! no access can fault with SIGBUS), every write is bounds-checked against the mapping length,
+//! argument: a segment file is created at its full size with every block reserved and
+//! written (`posix_fallocate`, then a pass of zeros through the file: [`reserve`]) before it
+//! is mapped, and never truncated while mapped (so no access can fault with SIGBUS, not even
+//! on a full disk), every write is bounds-checked against the mapping length,
 //! exactly one [`MmapSegment`] writes a given file at a time (the shard's writer, or recovery
 //! before the writer starts), and no Rust reference to a segment's bytes exists in this
 //! process while it is written through a [`MmapSegment`] (views are opened only when no segment
@@ -14,6 +16,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::ops::Deref;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,6 +27,8 @@ use super::{out_of_bounds, RangeSync, SegmentFile, Storage};
 
 /// Pages are touched at this stride (the smallest page size of the hosts Veloz runs on).
 const PAGE: usize = 4096;
+/// The zero pass of [`reserve`] writes this much per system call.
+const ZERO_CHUNK: usize = 1 << 20;
 
 /// A shard's journal directory on disk.
 #[derive(Clone, Debug)]
@@ -66,12 +72,44 @@ pub fn shard_dir(data_dir: &Path, shard: u16) -> PathBuf {
 #[derive(Debug)]
 pub struct MmapSegment {
     map: Arc<MmapRaw>,
+    file: Arc<File>,
 }
 
 /// Syncs ranges of a mapped segment (`msync(MS_SYNC)`); keeps the mapping alive.
 #[derive(Debug)]
 pub struct MmapSync {
     map: Arc<MmapRaw>,
+    file: Arc<File>,
+}
+
+/// Reserve every block of `file` (`size` bytes) before it is mapped, so that no write into
+/// the mapping can fault for want of space (SIGBUS): `posix_fallocate` (on tmpfs this
+/// reserves the pages), then zeros written through the file over the whole range, so that
+/// the extents are written ones (an fallocated, unwritten extent makes every group-commit
+/// msync convert extents: docs/BENCHMARKS.md, "Figures behind design choices"), then
+/// `fdatasync`. A full disk fails here, on the preparer thread, with ENOSPC.
+pub(crate) fn reserve(file: &File, size: u64) -> io::Result<()> {
+    let len = i64::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len).map_err(io::Error::from)?;
+    let zeros = vec![0u8; ZERO_CHUNK];
+    let mut at = 0u64;
+    while at < size {
+        let n = (size - at).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    file.sync_data()
+}
+
+/// Free and total bytes of the filesystem holding `path` (for the log line that says why the
+/// journal is unavailable).
+pub fn fs_space(path: &Path) -> io::Result<(u64, u64)> {
+    let st = nix::sys::statvfs::statvfs(path).map_err(io::Error::from)?;
+    let frag = st.fragment_size() as u64;
+    Ok((
+        st.blocks_available() as u64 * frag,
+        st.blocks() as u64 * frag,
+    ))
 }
 
 /// A read-only mapping of a whole file.
@@ -87,7 +125,7 @@ impl Deref for MmapView {
     }
 }
 
-fn map_segment(file: &File, prefault_from: usize) -> io::Result<MmapSegment> {
+fn map_segment(file: File, prefault_from: usize) -> io::Result<MmapSegment> {
     // Pages are read into the page cache and the page tables, not written: a written page is
     // dirty and goes back to disk, and writing every page of a 256 MiB segment (and of its
     // spare) made the kernel write back gigabytes of zeros, stalling appends and shutdown for
@@ -99,7 +137,7 @@ fn map_segment(file: &File, prefault_from: usize) -> io::Result<MmapSegment> {
     // folios, and with large ones a sync of the completed pages also write-protected the page
     // the writer was filling, whose write fault then waited for the filesystem journal on the
     // shard's core (about once per sync).
-    let map = MmapOptions::new().map_raw(file)?;
+    let map = MmapOptions::new().map_raw(&file)?;
     let _ = map.advise(Advice::Random);
     let from = prefault_from / PAGE * PAGE;
     if from < map.len()
@@ -110,7 +148,10 @@ fn map_segment(file: &File, prefault_from: usize) -> io::Result<MmapSegment> {
         // MADV_POPULATE_READ needs Linux 5.14.
         read_pages(&map, prefault_from);
     }
-    Ok(MmapSegment { map: Arc::new(map) })
+    Ok(MmapSegment {
+        map: Arc::new(map),
+        file: Arc::new(file),
+    })
 }
 
 /// Read one byte of every page from `from` on, so that each is in the page cache and mapped
@@ -180,6 +221,7 @@ impl SegmentFile for MmapSegment {
     fn sync_handle(&self) -> MmapSync {
         MmapSync {
             map: Arc::clone(&self.map),
+            file: Arc::clone(&self.file),
         }
     }
 }
@@ -203,6 +245,26 @@ impl RangeSync for MmapSync {
         }
         self.map
             .advise_range(Advice::PopulateWrite, start, end - start)
+    }
+
+    /// Copy the range out of the mapping and `pwrite` it back through the file: the same
+    /// bytes, now dirty again, so that the retry's msync writes them (after a failed
+    /// writeback the kernel may have marked them clean).
+    fn rewrite_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        let size = self.map.len();
+        if offset > size || len > size - offset {
+            return Err(out_of_bounds(offset, len, size));
+        }
+        let mut buf = vec![0u8; len];
+        // SAFETY: the range was just checked to lie inside the mapping, whose file is never
+        // truncated while mapped. It was written by the writer before it was handed to this
+        // thread to sync (published through the shared atomics with Release/Acquire) and is
+        // never written again (the writer only appends after it), so nothing changes these
+        // bytes while they are copied; `buf` is ordinary memory and cannot overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.map.as_ptr().add(offset), buf.as_mut_ptr(), len);
+        }
+        self.file.write_all_at(&buf, offset as u64)
     }
 }
 
@@ -234,15 +296,12 @@ impl Storage for MmapStorage {
             .create(true)
             .truncate(true)
             .open(self.path(name))?;
-        // Sparse: blocks are allocated when written back. Not `posix_fallocate`: its unwritten
-        // extents must be converted at every group-commit sync, which with 4 KiB folios (see
-        // `map_segment`) made each msync much slower (docs/BENCHMARKS.md, "Figures behind
-        // design choices"). A full disk is caught ahead of the writer instead:
-        // the helper thread's MADV_POPULATE_WRITE fails with EFAULT on the pages it arms.
-        file.set_len(size)?;
+        // Reserved and written out before it is mapped (`reserve`): a full disk fails here,
+        // on the preparer thread, never as a SIGBUS on the shard's core.
+        reserve(&file, size)?;
         file.sync_all()?;
         self.sync_dir()?;
-        map_segment(&file, 0)
+        map_segment(file, 0)
     }
 
     fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<MmapSegment> {
@@ -250,7 +309,12 @@ impl Storage for MmapStorage {
             .read(true)
             .write(true)
             .open(self.path(name))?;
-        map_segment(&file, prefault_from)
+        // A segment written by an older build may be sparse: reserve its blocks (a no-op for
+        // blocks already written) so that appending to it cannot SIGBUS either.
+        let size = file.metadata()?.len();
+        let len = i64::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len).map_err(io::Error::from)?;
+        map_segment(file, prefault_from)
     }
 
     fn open_view(&self, name: &str) -> io::Result<MmapView> {

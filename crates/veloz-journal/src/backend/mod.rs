@@ -31,7 +31,7 @@ use std::ops::Deref;
 
 pub use fault::{FaultMode, FaultPlan, FaultStorage};
 pub use memory::MemStorage;
-pub use mmap::{shard_dir, MmapSegment, MmapStorage, MmapSync, MmapView};
+pub use mmap::{fs_space, shard_dir, MmapSegment, MmapStorage, MmapSync, MmapView};
 
 /// One shard's directory of journal files.
 pub trait Storage: Clone + Send + Sync + 'static {
@@ -45,8 +45,9 @@ pub trait Storage: Clone + Send + Sync + 'static {
     /// The names of all files, in no particular order.
     fn list(&self) -> io::Result<Vec<String>>;
     /// Create (or truncate) `name` as a zero-filled file of `size` bytes with its blocks
-    /// allocated, make its existence and size durable, and map it with every page in the page
-    /// cache and the page tables (read, not written: see `docs/journal-format.md`).
+    /// reserved and written (so that no write into it can fail for want of space), make it
+    /// durable, and map it with every page in the page cache and the page tables (see
+    /// `docs/journal-format.md`, "Reservation"). A full disk is an error here.
     fn create(&self, name: &str, size: u64) -> io::Result<Self::Segment>;
     /// Open an existing segment for writing; pages from `prefault_from` on are prefaulted.
     fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<Self::Segment>;
@@ -97,6 +98,14 @@ pub trait RangeSync: Send + Sync + 'static {
     /// a sync are write-protected again), so that the writer does not. Best effort; the
     /// default does nothing.
     fn prefault_range(&self, _offset: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// Write `offset..offset + len` again with the bytes it holds, so that the next
+    /// [`RangeSync::sync_range`] writes them even if a failed sync left them marked clean
+    /// (used before retrying a failed sync; the range is never being written). The default
+    /// does nothing (backends whose sync never loses dirty state).
+    fn rewrite_range(&self, _offset: usize, _len: usize) -> io::Result<()> {
         Ok(())
     }
 }

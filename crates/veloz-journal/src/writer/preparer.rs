@@ -8,12 +8,20 @@
 //! Contract: the writer sends [`PrepMsg`]s; the thread answers on a channel of capacity one
 //! with the next spare, or the error that stops it. It never creates a spare while the
 //! previous one is still to be renamed (a failed rename ends the thread, so no spare is ever
-//! created over the segment being written), and a spare that cannot be armed (a full disk)
-//! is refused here, at rollover, not by a SIGBUS later.
+//! created over the segment being written). A spare that cannot be reserved (a full disk:
+//! `Storage::create` fails), armed, or announced in the chain head is removed (giving back
+//! what a partial reservation took), the failure is published in the shared state
+//! (`reserve_failed`: the writer refuses a rollover that finds no spare, "journal
+//! unavailable") and the thread tries again every [`RETRY_EVERY`] until it succeeds (flag
+//! cleared, spare sent) or the writer stops.
 
-use std::sync::mpsc::{Receiver, SyncSender};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender};
+use std::sync::Arc;
 
+use super::shared::Shared;
 use super::sync_thread::{arming_failed, ARM_WINDOW};
+use super::RETRY_EVERY;
 use crate::backend::{RangeSync, SegmentFile, Storage};
 use crate::chain::{write_head, ChainHead, Newest};
 use crate::error::JournalError;
@@ -39,6 +47,7 @@ pub(super) fn preparer<S: Storage>(
     shard: u16,
     size: u64,
     mut newest: Option<Newest>,
+    shared: Arc<Shared>,
     rx: Receiver<PrepMsg<S::Segment>>,
     spare_tx: SyncSender<SpareResult<S>>,
 ) {
@@ -48,9 +57,13 @@ pub(super) fn preparer<S: Storage>(
         spare,
     };
     let make = |storage: &S, newest: Option<Newest>| {
-        let spare = storage
-            .create(SPARE_NAME, size)
-            .map_err(|e| JournalError::io("create", storage.display_name(SPARE_NAME), e))?;
+        let spare = storage.create(SPARE_NAME, size).map_err(|e| {
+            JournalError::io(
+                "reserve (create at full size)",
+                storage.display_name(SPARE_NAME),
+                e,
+            )
+        })?;
         // The first appends after the rollover must not fault; a spare that cannot be armed
         // (a full disk) is refused here, at rollover, not by a SIGBUS later.
         if let Err(source) = spare.sync_handle().prefault_range(0, ARM_WINDOW) {
@@ -66,7 +79,33 @@ pub(super) fn preparer<S: Storage>(
         write_head(storage, &head(newest, true))?;
         Ok(spare)
     };
-    if spare_tx.send(make(&storage, newest)).is_err() {
+    // Make a spare, retrying while that fails; `None` when the writer stops meanwhile.
+    let reserve = |newest: Option<Newest>| loop {
+        match make(&storage, newest) {
+            Ok(spare) => {
+                shared.reserve_failed.store(false, Ordering::Release);
+                return Some(spare);
+            }
+            Err(e) => {
+                // Give back what a partial reservation took (the spare is not announced).
+                let _ = storage.remove(SPARE_NAME);
+                Shared::set_failing(
+                    &shared.reserve_failed,
+                    &shared.reserve_failure,
+                    e.to_string(),
+                );
+                match rx.recv_timeout(RETRY_EVERY) {
+                    Err(RecvTimeoutError::Timeout) => {}
+                    // Stop, or (never: the writer holds no spare) an activation.
+                    Ok(_) | Err(RecvTimeoutError::Disconnected) => return None,
+                }
+            }
+        }
+    };
+    let Some(spare) = reserve(newest) else {
+        return;
+    };
+    if spare_tx.send(Ok(spare)).is_err() {
         return;
     }
     while let Ok(msg) = rx.recv() {
@@ -90,11 +129,30 @@ pub(super) fn preparer<S: Storage>(
                 newest = Some(activated);
                 // The new segment is the newest, and no spare is announced until one exists:
                 // a blank spare then never hides a lost segment.
-                if let Err(e) = write_head(&storage, &head(newest, false)) {
-                    let _ = spare_tx.send(Err(e));
-                    return;
+                // A full disk can refuse this small file too: that is the journal being
+                // unavailable (the writer finds no spare), retried like a reservation, not
+                // a fatal error. Until it is written the old head (announcing the spare that
+                // is now `to`) stays, as in the window between the rename and this write.
+                loop {
+                    match write_head(&storage, &head(newest, false)) {
+                        Ok(()) => break,
+                        Err(e) => {
+                            Shared::set_failing(
+                                &shared.reserve_failed,
+                                &shared.reserve_failure,
+                                e.to_string(),
+                            );
+                            match rx.recv_timeout(RETRY_EVERY) {
+                                Err(RecvTimeoutError::Timeout) => {}
+                                Ok(_) | Err(RecvTimeoutError::Disconnected) => return,
+                            }
+                        }
+                    }
                 }
-                if spare_tx.send(make(&storage, newest)).is_err() {
+                let Some(spare) = reserve(newest) else {
+                    return;
+                };
+                if spare_tx.send(Ok(spare)).is_err() {
                     return;
                 }
             }

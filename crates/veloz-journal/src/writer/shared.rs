@@ -4,16 +4,16 @@
 //! Contract: the writer alone stores `written`, `pos`, `mark_pos` and `mark_seq`, and stores
 //! each position before its sequence number (`pos` then `written`, `mark_pos` then
 //! `mark_seq`), so a reader that loads the sequence number first sees a position that covers
-//! it. The helper thread alone stores `durable`, `failed` and `failure`; `stop` is set once,
-//! at shutdown. A position packs the segment generation (high 24 bits) and the offset in the
+//! it. The helper thread alone stores `durable`, `failed` and `failure`; the preparer alone
+//! `reserve_failed` and `reserve_failure`; `stop` is set once, at shutdown. `failed` and
+//! `reserve_failed` are set while the thread is failing and retrying, and cleared when it
+//! succeeds again (the "journal unavailable" state); their messages stay for the log. A position packs the segment generation (high 24 bits) and the offset in the
 //! segment (low 40 bits): [`pack`], [`unpack`].
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use veloz_core::Seq;
-
-use crate::error::JournalError;
 
 /// Offsets in a segment use the low 40 bits of the published position; the segment
 /// generation the high 24.
@@ -42,8 +42,27 @@ pub(super) struct Shared {
     pub(super) mark_pos: AtomicU64,
     pub(super) mark_seq: AtomicU64,
     pub(super) stop: AtomicBool,
+    /// The helper's last sync or arming failed; it retries every `RETRY_EVERY`.
     pub(super) failed: AtomicBool,
-    pub(super) failure: Mutex<Option<JournalError>>,
+    /// Why (the message of the helper's last failure).
+    pub(super) failure: Mutex<Option<String>>,
+    /// The preparer could not reserve the next spare; it retries every `RETRY_EVERY`.
+    pub(super) reserve_failed: AtomicBool,
+    /// Why (the message of the preparer's last failure).
+    pub(super) reserve_failure: Mutex<Option<String>>,
+}
+
+impl Shared {
+    /// Record a helper's failure (`flag` set, `why` kept for the log).
+    pub(super) fn set_failing(flag: &AtomicBool, slot: &Mutex<Option<String>>, why: String) {
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        flag.store(true, Ordering::Release);
+    }
+
+    /// The last failure message in `slot`.
+    pub(super) fn why(slot: &Mutex<Option<String>>) -> Option<String> {
+        slot.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
 }
 
 /// A cheap, cloneable view of a writer's progress, for the tasks that release acks.
@@ -82,7 +101,8 @@ impl DurableWatermark {
         self.shared.written.load(Ordering::Acquire)
     }
 
-    /// True once a sync failed: nothing more will become durable.
+    /// True while the helper's syncs (or the arming of pages ahead of the writer) fail:
+    /// nothing more becomes durable until a retry succeeds.
     pub fn failed(&self) -> bool {
         self.shared.failed.load(Ordering::Acquire)
     }

@@ -5,9 +5,14 @@
 //! their generation) and of the writer's progress from the shared atomics. In group mode it
 //! syncs in order (every older segment to its end, then the current one) and advances the
 //! durable watermark only over synced bytes: whole pages up to the writer's mark, or the
-//! partial page too once records waited in it a full period, or at stop. The first sync or
-//! arming error is stored in the shared state and ends the thread; nothing becomes durable
-//! after it.
+//! partial page too once records waited in it a full period, or at stop. A sync or arming
+//! error is stored in the shared state (`failed`, `failure`: the writer refuses appends, the
+//! journal is "unavailable") and retried every [`RETRY_EVERY`]: the range whose sync failed
+//! is written again through the file first ([`RangeSync::rewrite_range`]: after a failed
+//! writeback the kernel may have marked its pages clean, so a bare second sync could succeed
+//! without writing them), then synced; when that and the arming succeed the flag is cleared
+//! and the watermark moves on. Nothing becomes durable that was not synced after the error.
+//! At stop while failing, the thread ends without the last sync.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -17,6 +22,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::shared::{unpack, Shared};
+use super::RETRY_EVERY;
 use crate::backend::RangeSync;
 use crate::error::JournalError;
 
@@ -74,6 +80,12 @@ pub(super) fn helper_loop<Y: RangeSync>(
     };
     // Since when records have been waiting (group mode).
     let mut pending_since: Option<Instant> = None;
+    // While failing: when to try again.
+    let mut retry: Option<Instant> = None;
+    let fail = |why: String| {
+        Shared::set_failing(&shared.failed, &shared.failure, why);
+        Some(Instant::now() + RETRY_EVERY)
+    };
     loop {
         let stop = shared.stop.load(Ordering::Acquire);
         // Each (seq, pos) pair is loaded seq first: the writer stores them in the other
@@ -101,6 +113,18 @@ pub(super) fn helper_loop<Y: RangeSync>(
                 end: None,
             });
         }
+        if retry.is_some_and(|t| Instant::now() < t) {
+            if stop {
+                return;
+            }
+            thread::park_timeout(poll);
+            continue;
+        }
+        let retrying = retry.is_some();
+        if retrying {
+            // Arm the writer's window again whatever was armed before the failure.
+            armed.gen = u64::MAX;
+        }
         let (gen, offset) = unpack(pos);
         let mut synced = false;
         if group {
@@ -116,15 +140,14 @@ pub(super) fn helper_loop<Y: RangeSync>(
             };
             if target_seq > durable {
                 let (g, o) = unpack(target_pos);
-                if let Err((file, source)) = sync_upto(&mut segs, g, o) {
-                    *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) =
-                        Some(JournalError::Sync {
-                            file,
-                            durable_seq: durable,
-                            source,
-                        });
-                    shared.failed.store(true, Ordering::Release);
-                    return;
+                if let Err((file, source)) = sync_upto(&mut segs, g, o, retrying) {
+                    let e = JournalError::Sync {
+                        file,
+                        durable_seq: durable,
+                        source,
+                    };
+                    retry = fail(e.to_string());
+                    continue;
                 }
                 if partial {
                     // The sync cleaned, and so write-protected, the writer's page.
@@ -151,9 +174,12 @@ pub(super) fn helper_loop<Y: RangeSync>(
             }
         }
         if let Err(e) = arm_ahead(&segs, gen, offset, &mut armed) {
-            *shared.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(e);
-            shared.failed.store(true, Ordering::Release);
-            return;
+            retry = fail(e.to_string());
+            continue;
+        }
+        if retrying {
+            retry = None;
+            shared.failed.store(false, Ordering::Release);
         }
         if synced {
             continue;
@@ -208,28 +234,31 @@ pub(super) fn arming_failed(e: &std::io::Error) -> bool {
     matches!(e.raw_os_error(), Some(EIO) | Some(EFAULT))
 }
 
-/// Sync every segment older than generation `gen` to its end, and `gen` up to `offset`.
+/// Sync every segment older than generation `gen` to its end, and `gen` up to `offset`;
+/// when `rewrite` (a retry after a failure), write each range again before syncing it.
 fn sync_upto<Y: RangeSync>(
     segs: &mut VecDeque<SyncSeg<Y>>,
     gen: u64,
     offset: usize,
+    rewrite: bool,
 ) -> Result<(), (String, std::io::Error)> {
+    let sync = |seg: &SyncSeg<Y>, end: usize| {
+        let len = end - seg.synced;
+        if rewrite {
+            seg.handle.rewrite_range(seg.synced, len)?;
+        }
+        seg.handle.sync_range(seg.synced, len)
+    };
     while let Some(front) = segs.front_mut() {
         if front.gen < gen {
             let end = front.end.unwrap_or(front.synced);
             if end > front.synced {
-                front
-                    .handle
-                    .sync_range(front.synced, end - front.synced)
-                    .map_err(|e| (front.file.clone(), e))?;
+                sync(front, end).map_err(|e| (front.file.clone(), e))?;
             }
             segs.pop_front();
         } else {
             if front.gen == gen && offset > front.synced {
-                front
-                    .handle
-                    .sync_range(front.synced, offset - front.synced)
-                    .map_err(|e| (front.file.clone(), e))?;
+                sync(front, offset).map_err(|e| (front.file.clone(), e))?;
                 front.synced = offset;
             }
             break;
@@ -276,21 +305,21 @@ mod tests {
         let log = Log::default();
         let mut segs = VecDeque::new();
         segs.push_back(seg(0, &log, 100));
-        sync_upto(&mut segs, 0, 500).unwrap();
+        sync_upto(&mut segs, 0, 500, false).unwrap();
         // Segment 0 sealed at 900, segment 1 written to 300, segment 2 to 64.
         segs.back_mut().unwrap().end = Some(900);
         let mut s1 = seg(1, &log, 0);
         s1.end = Some(4000);
         segs.push_back(s1);
         segs.push_back(seg(2, &log, 0));
-        sync_upto(&mut segs, 2, 64).unwrap();
+        sync_upto(&mut segs, 2, 64, false).unwrap();
         assert_eq!(
             *log.0.lock().unwrap(),
             vec![(0, 100, 400), (0, 500, 400), (1, 0, 4000), (2, 0, 64)]
         );
         assert_eq!(segs.len(), 1);
         // Nothing new: no sync.
-        sync_upto(&mut segs, 2, 64).unwrap();
+        sync_upto(&mut segs, 2, 64, false).unwrap();
         assert_eq!(log.0.lock().unwrap().len(), 4);
     }
 }

@@ -372,10 +372,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for SelfTradePrevention {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_REJECT_REASON: u16 = 1;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_REJECT_REASON: u16 = 105;
+pub const ENUM_MAX_REJECT_REASON: u16 = 106;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 19] = [
+pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 20] = [
   RejectReason::UnknownSymbol,
   RejectReason::PriceOffTick,
   RejectReason::QtyOffLot,
@@ -395,6 +395,7 @@ pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 19] = [
   RejectReason::FrameTooLarge,
   RejectReason::Throttled,
   RejectReason::EngineShuttingDown,
+  RejectReason::JournalUnavailable,
 ];
 
 /// Why a request was rejected (core: RejectReason; same codes). Codes below 100 come from
@@ -423,9 +424,11 @@ impl RejectReason {
   pub const FrameTooLarge: Self = Self(103);
   pub const Throttled: Self = Self(104);
   pub const EngineShuttingDown: Self = Self(105);
+  /// The shard's journal cannot take the command now (disk full, a write or sync error).
+  pub const JournalUnavailable: Self = Self(106);
 
   pub const ENUM_MIN: u16 = 1;
-  pub const ENUM_MAX: u16 = 105;
+  pub const ENUM_MAX: u16 = 106;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::UnknownSymbol,
     Self::PriceOffTick,
@@ -446,6 +449,7 @@ impl RejectReason {
     Self::FrameTooLarge,
     Self::Throttled,
     Self::EngineShuttingDown,
+    Self::JournalUnavailable,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -469,6 +473,7 @@ impl RejectReason {
       Self::FrameTooLarge => Some("FrameTooLarge"),
       Self::Throttled => Some("Throttled"),
       Self::EngineShuttingDown => Some("EngineShuttingDown"),
+      Self::JournalUnavailable => Some("JournalUnavailable"),
       _ => None,
     }
   }
