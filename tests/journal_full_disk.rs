@@ -455,8 +455,11 @@ fn tmpfs_full_rejects_then_recovers_by_itself() {
 }
 
 #[test]
-#[ignore = "bug: on a full ext4 loop device an order about 27 orders after the fill gets no \
-            answer within 10 s (engine alive, no 'journal unavailable' log line); see the report"]
+#[ignore = "unexplained once: on a full ext4 loop device, an order ~27 orders after the fill \
+            went unanswered for 10 s (engine alive, no 'journal unavailable' line) while the host \
+            was loaded; 9/9 passes on an idle host since. Kept out of make test until the stall is \
+            diagnosed (read /proc/PID/task/*/stack of veloz-jsync-* and veloz-shard-* when it \
+            happens); run it with --ignored"]
 fn ext4_loop_full_rejects_then_recovers_by_itself() {
     full_disk("fulldisk-ext4", Fs::Ext4Loop { mib: 16 }, false);
 }

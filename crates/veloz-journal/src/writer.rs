@@ -502,6 +502,7 @@ impl<S: Storage> Writer<S> {
             self.shared.mark_seq.store(first_seq - 1, Ordering::Release);
         }
         let size = segment.len();
+        let header_sync = segment.sync_handle();
         let new = Active {
             segment,
             name: name.clone(),
@@ -514,6 +515,8 @@ impl<S: Storage> Writer<S> {
         let _ = self.prep_tx.send(PrepMsg::Activated {
             to: name,
             retired: old.map(|a| a.segment),
+            sealed_end: sealed_end.unwrap_or(0),
+            header: header_sync,
             newest,
         });
         self.stats.segments_activated += 1;

@@ -1,8 +1,9 @@
 //! The preparer thread: keeps one spare segment (`next.spare`) created at full size, its
 //! blocks allocated and its first [`ARM_WINDOW`] bytes armed writable, so that a rollover
 //! finds it ready; renames the spare the writer activated to its segment name; unmaps
-//! retired segments; and keeps the chain head current, off the shard's core: after renaming
-//! an activated spare it names that segment as the newest, and it announces every spare
+//! retired segments; and keeps the chain head current, off the shard's core: it syncs an
+//! activated spare's header (after the retired segment's records) before renaming it, after
+//! renaming it names that segment as the newest, and it announces every spare
 //! before handing it to the writer (`docs/journal-format.md`, "Chain head").
 //!
 //! Contract: the writer sends [`PrepMsg`]s; the thread answers on a channel of capacity one
@@ -25,13 +26,19 @@ use super::RETRY_EVERY;
 use crate::backend::{RangeSync, SegmentFile, Storage};
 use crate::chain::{write_head, ChainHead, Newest};
 use crate::error::JournalError;
+use crate::format::SEGMENT_HEADER_LEN;
 use crate::layout::SPARE_NAME;
 
-pub(super) enum PrepMsg<G> {
+pub(super) enum PrepMsg<G: SegmentFile> {
     /// The spare became segment `to`; `retired` is the segment it replaced (unmapped here).
     Activated {
         to: String,
         retired: Option<G>,
+        /// Where the records of `retired` end: they are made durable before the new header.
+        sealed_end: usize,
+        /// Syncs the activated segment: its header (written by the writer into the mapping)
+        /// is made durable here before the rename and the chain head name the segment.
+        header: G::Sync,
         /// The activated segment, as the chain head will name it.
         newest: Newest,
     },
@@ -113,9 +120,46 @@ pub(super) fn preparer<S: Storage>(
             PrepMsg::Activated {
                 to,
                 retired,
+                sealed_end,
+                header,
                 newest: activated,
             } => {
-                drop(retired);
+                // The header first: a segment named (by its file name or the chain head) must
+                // never lose its header with the power, which would take a repair to open.
+                // Before it, the records of the segment it follows (else a durable header
+                // after lost records is a sequence gap). A failed sync is retried like a
+                // failed head write (the journal is unavailable meanwhile); the spare keeps
+                // its name until it succeeds.
+                let old = retired.as_ref().map(|g| g.sync_handle());
+                loop {
+                    let synced = match &old {
+                        Some(g) => g.sync_range(0, sealed_end),
+                        None => Ok(()),
+                    }
+                    .and_then(|()| header.sync_range(0, SEGMENT_HEADER_LEN));
+                    match synced {
+                        Ok(()) => break,
+                        Err(source) => {
+                            let file = storage.display_name(SPARE_NAME);
+                            let e = JournalError::io("sync the header of", file, source);
+                            Shared::set_failing(
+                                &shared.reserve_failed,
+                                &shared.reserve_failure,
+                                e.to_string(),
+                            );
+                            match rx.recv_timeout(RETRY_EVERY) {
+                                Err(RecvTimeoutError::Timeout) => {}
+                                Ok(_) | Err(RecvTimeoutError::Disconnected) => return,
+                            }
+                            // A failed writeback may have left the pages marked clean.
+                            if let Some(g) = &old {
+                                let _ = g.rewrite_range(0, sealed_end);
+                            }
+                            let _ = header.rewrite_range(0, SEGMENT_HEADER_LEN);
+                        }
+                    }
+                }
+                drop((old, retired));
                 if let Err(e) = storage.rename(SPARE_NAME, &to) {
                     let file = format!(
                         "{} to {}",
