@@ -261,17 +261,6 @@ fn offline_replay_verifies_dumps_and_rebuilds_the_trade_tape() {
     let (code, _, _) = engine.stop();
     assert_eq!(code, 0);
     let data = dir.path().join("data");
-    let veloz = |args: &[&str]| {
-        let out = std::process::Command::new(veloz_bin())
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8(out.stdout).unwrap(),
-            String::from_utf8(out.stderr).unwrap(),
-        )
-    };
     let d = data.to_str().unwrap();
     let cfg = config.to_str().unwrap();
     let (code, out, err) = veloz(&["replay", "--data", d, "--config", cfg, "--verify"]);

@@ -29,18 +29,6 @@ fn snapshot_files(data: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn veloz(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(veloz_bin())
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8(out.stdout).unwrap(),
-        String::from_utf8(out.stderr).unwrap(),
-    )
-}
-
 #[test]
 fn restart_loads_the_newest_snapshot_and_replays_the_tail() {
     let _serial = serial();

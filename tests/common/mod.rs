@@ -97,6 +97,19 @@ pub fn veloz_bin() -> &'static str {
     env!("CARGO_BIN_EXE_veloz")
 }
 
+/// Run `veloz ARGS` to completion: (exit code, stdout, stderr).
+pub fn veloz(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(veloz_bin())
+        .args(args)
+        .output()
+        .expect("run veloz");
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).expect("utf-8 stdout"),
+        String::from_utf8(out.stderr).expect("utf-8 stderr"),
+    )
+}
+
 impl EngineProcess {
     /// Start the engine and wait for its "listening on" line.
     pub fn start(config: &Path) -> EngineProcess {

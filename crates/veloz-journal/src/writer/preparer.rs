@@ -96,15 +96,9 @@ pub(super) fn preparer<S: Storage>(
             Err(e) => {
                 // Give back what a partial reservation took (the spare is not announced).
                 let _ = storage.remove(SPARE_NAME);
-                Shared::set_failing(
-                    &shared.reserve_failed,
-                    &shared.reserve_failure,
-                    e.to_string(),
-                );
-                match rx.recv_timeout(RETRY_EVERY) {
-                    Err(RecvTimeoutError::Timeout) => {}
-                    // Stop, or (never: the writer holds no spare) an activation.
-                    Ok(_) | Err(RecvTimeoutError::Disconnected) => return None,
+                // A stop, or (never: the writer holds no spare) an activation, ends it.
+                if !fail_and_wait(&shared, &rx, e.to_string()) {
+                    return None;
                 }
             }
         }
@@ -142,14 +136,8 @@ pub(super) fn preparer<S: Storage>(
                         Err(source) => {
                             let file = storage.display_name(SPARE_NAME);
                             let e = JournalError::io("sync the header of", file, source);
-                            Shared::set_failing(
-                                &shared.reserve_failed,
-                                &shared.reserve_failure,
-                                e.to_string(),
-                            );
-                            match rx.recv_timeout(RETRY_EVERY) {
-                                Err(RecvTimeoutError::Timeout) => {}
-                                Ok(_) | Err(RecvTimeoutError::Disconnected) => return,
+                            if !fail_and_wait(&shared, &rx, e.to_string()) {
+                                return;
                             }
                             // A failed writeback may have left the pages marked clean.
                             if let Some(g) = &old {
@@ -181,14 +169,8 @@ pub(super) fn preparer<S: Storage>(
                     match write_head(&storage, &head(newest, false)) {
                         Ok(()) => break,
                         Err(e) => {
-                            Shared::set_failing(
-                                &shared.reserve_failed,
-                                &shared.reserve_failure,
-                                e.to_string(),
-                            );
-                            match rx.recv_timeout(RETRY_EVERY) {
-                                Err(RecvTimeoutError::Timeout) => {}
-                                Ok(_) | Err(RecvTimeoutError::Disconnected) => return,
+                            if !fail_and_wait(&shared, &rx, e.to_string()) {
+                                return;
                             }
                         }
                     }
@@ -203,4 +185,12 @@ pub(super) fn preparer<S: Storage>(
             PrepMsg::Stop => return,
         }
     }
+}
+
+/// Mark the journal unavailable for `why` (the writer refuses the next rollover and the shard
+/// says why), then wait one retry interval. `false` when the writer sent anything meanwhile
+/// (a stop) or went away: the caller gives up instead of retrying.
+fn fail_and_wait<G: SegmentFile>(shared: &Shared, rx: &Receiver<PrepMsg<G>>, why: String) -> bool {
+    Shared::set_failing(&shared.reserve_failed, &shared.reserve_failure, why);
+    matches!(rx.recv_timeout(RETRY_EVERY), Err(RecvTimeoutError::Timeout))
 }
