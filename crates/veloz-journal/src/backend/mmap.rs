@@ -98,19 +98,7 @@ pub(crate) fn reserve(file: &File, size: u64) -> io::Result<()> {
         file.write_all_at(&zeros[..n], at)?;
         at += n as u64;
     }
-    file.sync_data()?;
-    // The zeros went in through write(), which fills the page cache with large folios; a
-    // group-commit msync then write-protects a whole large folio, the page being filled
-    // included, and the appender faults and waits on the filesystem. Drop the (clean) pages,
-    // so that mapping the segment brings them back as 4 KiB folios (see `map_segment`).
-    nix::fcntl::posix_fadvise(
-        file.as_raw_fd(),
-        0,
-        len,
-        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
-    )
-    .map_err(io::Error::from)?;
-    Ok(())
+    file.sync_data()
 }
 
 /// Free and total bytes of the filesystem holding `path` (for the log line that says why the
