@@ -14,7 +14,12 @@
 //! first record and, on the way, compares the state at each snapshot's sequence with the hash
 //! the snapshot records (a difference is a mismatch, as for a checkpoint). With
 //! [`ReplayOptions::from_snapshot`] it starts from the newest valid snapshot instead (as
-//! recovery does) and replays only the records after it.
+//! recovery does) and reads the journal from the segment holding the record after it.
+//!
+//! Archived segments (`shard-N/{first_seq:020}.vlj.zst`, written by retention,
+//! `veloz_journal::archive`) are read like live ones: a replay from the first record
+//! decompresses them one at a time, in order, then reads the live segments, checking every
+//! record and the chain across both.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -202,9 +207,27 @@ pub fn for_each_record(
     data: &Path,
     shard: usize,
     until: Option<Seq>,
-    mut visit: impl FnMut(&Record) -> Result<(), AuditError>,
+    visit: impl FnMut(&Record) -> Result<(), AuditError>,
 ) -> Result<Vec<String>, AuditError> {
+    for_each_record_after(data, shard, 0, until, visit).map(|(w, _)| w)
+}
+
+/// Visit the records of `shard` after sequence `after` up to `until`, in order, reading from
+/// the segment that holds `after + 1` (no earlier segment is opened; one must hold it).
+/// Returns the reader's warnings and the last sequence it read (records up to `after`
+/// included, read but not visited).
+pub fn for_each_record_after(
+    data: &Path,
+    shard: usize,
+    after: Seq,
+    until: Option<Seq>,
+    mut visit: impl FnMut(&Record) -> Result<(), AuditError>,
+) -> Result<(Vec<String>, Option<Seq>), AuditError> {
     let mut r = reader(data, shard)?;
+    if after > 0 {
+        r.seek_after_snapshot(after)
+            .map_err(|source| AuditError::Journal { shard, source })?;
+    }
     while let Some(rec) = r
         .next_record()
         .map_err(|source| AuditError::Journal { shard, source })?
@@ -214,7 +237,8 @@ pub fn for_each_record(
         }
         visit(&rec)?;
     }
-    Ok(r.warnings().iter().map(|w| w.to_string()).collect())
+    let warnings = r.warnings().iter().map(|w| w.to_string()).collect();
+    Ok((warnings, r.last_seq()))
 }
 
 /// Rebuild each selected shard; `progress` is told the records done per shard.
@@ -274,40 +298,53 @@ pub fn replay_shard(
         snapshots_checked: Vec::new(),
         snapshot_mismatch: false,
     };
-    let warnings = for_each_record(data, shard, options.until, |rec| {
-        if rec.seq <= from {
+    result.last_seq = from;
+    let (warnings, journal_last) =
+        for_each_record_after(data, shard, from, options.until, |rec| {
+            if rec.seq <= from {
+                result.last_seq = rec.seq;
+                return Ok(());
+            }
+            check_snapshots(&engine, &mut pending, rec.seq, &mut result);
+            apply_record(&mut engine, rec, &mut scratch)
+                .map_err(|source| AuditError::Recover { shard, source })?;
+            result.records += 1;
             result.last_seq = rec.seq;
-            return Ok(());
-        }
-        check_snapshots(&engine, &mut pending, rec.seq, &mut result);
-        apply_record(&mut engine, rec, &mut scratch)
-            .map_err(|source| AuditError::Recover { shard, source })?;
-        result.records += 1;
-        result.last_seq = rec.seq;
-        match rec.body {
-            RecordBody::Command(cmd) => {
-                result.commands += 1;
-                let trades = scratch
-                    .iter()
-                    .filter(|e| matches!(e, Event::Trade { .. }))
-                    .count() as u64;
-                result.trades += trades;
-                if let Some(symbol) = cmd.symbol() {
-                    let s = result.symbols.entry(symbol).or_default();
-                    s.commands += 1;
-                    s.trades += trades;
+            match rec.body {
+                RecordBody::Command(cmd) => {
+                    result.commands += 1;
+                    let trades = scratch
+                        .iter()
+                        .filter(|e| matches!(e, Event::Trade { .. }))
+                        .count() as u64;
+                    result.trades += trades;
+                    if let Some(symbol) = cmd.symbol() {
+                        let s = result.symbols.entry(symbol).or_default();
+                        s.commands += 1;
+                        s.trades += trades;
+                    }
+                }
+                RecordBody::Checkpoint(c) => {
+                    result.last_checkpoint = Some((rec.seq, format!("{:016x}", c.state_hash)));
                 }
             }
-            RecordBody::Checkpoint(c) => {
-                result.last_checkpoint = Some((rec.seq, format!("{:016x}", c.state_hash)));
+            if result.records.is_multiple_of(65_536) {
+                progress(shard, result.records);
             }
-        }
-        if result.records.is_multiple_of(65_536) {
-            progress(shard, result.records);
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
     progress(shard, result.records);
+    if let Some((seq, file)) = &result.snapshot {
+        let last_seq = journal_last.unwrap_or(0);
+        if last_seq < *seq {
+            let source = RecoverError::SnapshotBeyondJournal {
+                file: file.clone(),
+                seq: *seq,
+                last_seq,
+            };
+            return Err(AuditError::Recover { shard, source });
+        }
+    }
     check_snapshots(&engine, &mut pending, result.last_seq + 1, &mut result);
     early_warnings.extend(warnings);
     result.warnings = early_warnings;

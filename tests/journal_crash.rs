@@ -71,6 +71,7 @@ fn config(durability: Durability, burst: u64) -> JournalConfig {
         durability,
         group_max_batch: 256,
         group_max_wait_us: 100,
+        ..JournalConfig::default()
     }
 }
 

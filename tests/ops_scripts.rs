@@ -562,6 +562,9 @@ fn the_systemd_unit_matches_stop_sh_and_passes_systemd_analyze_verify() {
         "/usr/local/bin/veloz serve --config /etc/veloz/veloz.toml"
     );
     assert_eq!(value("LimitMEMLOCK"), "infinity");
+    // The journal's sync thread may take SCHED_FIFO 1 as the unprivileged user.
+    assert_eq!(value("LimitRTPRIO"), "1");
+    assert_eq!(value("RestrictRealtime"), "no");
     assert_eq!(value("Restart"), "on-failure");
     assert_eq!(value("KillSignal"), "SIGTERM");
     assert_eq!(value("User"), "veloz");

@@ -1,5 +1,10 @@
-//! `veloz journal dump|trades`: a journal's records as JSON lines, or the trade tape
-//! regenerated from the journal alone.
+//! `veloz journal dump|trades|archive`: a journal's records as JSON lines, the trade tape
+//! regenerated from the journal alone, or retention applied offline.
+//!
+//! `dump` and `trades` read archived segments (`*.vlj.zst`) like live ones. `archive` holds
+//! the data-directory lock (so no engine runs meanwhile) and, per shard, retires the segments
+//! before the oldest valid snapshot as `[retention] mode` (or `--mode`) says
+//! (`veloz_journal::archive::retain`).
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -12,7 +17,7 @@ use crate::audit;
 use veloz_config::Config;
 use veloz_core::{Command, Event, Seq};
 use veloz_journal::replay::apply_record;
-use veloz_journal::RecordBody;
+use veloz_journal::{archive, RecordBody, RetentionMode};
 
 #[derive(Debug, Args)]
 pub struct JournalArgs {
@@ -26,6 +31,33 @@ pub enum JournalCommand {
     Dump(Selection),
     /// The trade tape as CSV, rebuilt by replaying the journal through the matching core.
     Trades(Selection),
+    /// Apply retention offline (under the data-directory lock): archive (zstd) or delete
+    /// each shard's segments before its oldest valid snapshot.
+    Archive(ArchiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArchiveArgs {
+    /// The engine's data directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// The configuration whose `[retention] mode` applies; default: embedded (`archive`).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// Override `[retention] mode`: archive, delete or off.
+    #[arg(long, value_parser = parse_mode)]
+    pub mode: Option<RetentionMode>,
+}
+
+fn parse_mode(s: &str) -> Result<RetentionMode, String> {
+    match s {
+        "archive" => Ok(RetentionMode::Archive),
+        "delete" => Ok(RetentionMode::Delete),
+        "off" => Ok(RetentionMode::Off),
+        other => Err(format!(
+            "unknown retention mode {other:?} (archive, delete or off)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -54,24 +86,30 @@ pub fn run_journal(args: &JournalArgs) -> anyhow::Result<ExitCode> {
         JournalCommand::Dump(sel) => {
             let routing = audit::routing(&sel.data)?;
             for shard in shard_list(sel.shard, routing.shards) {
-                let warnings = audit::for_each_record(&sel.data, shard, sel.until, |rec| {
-                    if rec.seq >= sel.from {
-                        let body = match rec.body {
-                            RecordBody::Command(cmd) => {
-                                json!({ "type": "command", "command": command_json(&cmd) })
-                            }
-                            RecordBody::Checkpoint(c) => json!({
-                                "type": "checkpoint",
-                                "state_hash": format!("{:016x}", c.state_hash),
-                                "reason": c.reason.name(),
-                            }),
-                        };
-                        let line =
-                            json!({ "shard": shard, "seq": rec.seq, "ts": rec.ts, "record": body });
-                        let _ = writeln!(out, "{line}");
-                    }
-                    Ok(())
-                })?;
+                let after = sel.from.saturating_sub(1);
+                let (warnings, _) = audit::for_each_record_after(
+                    &sel.data,
+                    shard,
+                    after,
+                    sel.until,
+                    |rec| {
+                        if rec.seq >= sel.from {
+                            let body = match rec.body {
+                                RecordBody::Command(cmd) => {
+                                    json!({ "type": "command", "command": command_json(&cmd) })
+                                }
+                                RecordBody::Checkpoint(c) => json!({
+                                    "type": "checkpoint",
+                                    "state_hash": format!("{:016x}", c.state_hash),
+                                    "reason": c.reason.name(),
+                                }),
+                            };
+                            let line = json!({ "shard": shard, "seq": rec.seq, "ts": rec.ts, "record": body });
+                            let _ = writeln!(out, "{line}");
+                        }
+                        Ok(())
+                    },
+                )?;
                 for w in warnings {
                     eprintln!("veloz: shard {shard}: warning: {w}");
                 }
@@ -124,8 +162,48 @@ pub fn run_journal(args: &JournalArgs) -> anyhow::Result<ExitCode> {
                 })?;
             }
         }
+        JournalCommand::Archive(a) => return run_archive(a),
     }
     out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `veloz journal archive`: retention for every shard of a stopped engine's data directory.
+fn run_archive(args: &ArchiveArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load_or_default(args.config.as_deref())?;
+    let mode = args.mode.unwrap_or(config.retention.mode);
+    let _lock = veloz_journal::DataDirLock::acquire(&args.data)?;
+    let routing = audit::routing(&args.data)?;
+    for shard in 0..routing.shards {
+        let storage = audit::shard_storage(&args.data, shard)?;
+        let began = std::time::Instant::now();
+        let Some((point, out)) = archive::retain(&storage, shard as u16, mode)
+            .map_err(|e| anyhow::anyhow!("shard {shard}: {e}"))?
+        else {
+            println!("shard {shard}: nothing to do (retention {mode:?}, or no valid snapshot)");
+            continue;
+        };
+        for (seg, arc, from, to) in &out.archived {
+            println!(
+                "shard {shard}: archived {seg} to {arc} ({from} -> {to} bytes, {:.1}x)",
+                *from as f64 / (*to).max(1) as f64
+            );
+        }
+        for seg in &out.deleted {
+            println!("shard {shard}: deleted {seg}");
+        }
+        for seg in &out.finished {
+            println!("shard {shard}: removed {seg} (its archive was already complete)");
+        }
+        for tmp in &out.temps_removed {
+            println!("shard {shard}: removed the interrupted archive {tmp}");
+        }
+        println!(
+            "shard {shard}: {} segment(s) retired before the snapshot at sequence {point} in {:.3} s",
+            out.retired(),
+            began.elapsed().as_secs_f64()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -43,7 +43,8 @@ pub enum Command {
     /// rebuilt from the newest snapshot and the journal after it, written as
     /// `shard-N/snapshot-{seq}.vsn`.
     Snapshot(snapshot::SnapshotArgs),
-    /// Inspect journals: `dump` (records as JSON lines) or `trades` (the trade tape, CSV).
+    /// Inspect journals: `dump` (records as JSON lines) or `trades` (the trade tape, CSV);
+    /// `archive` applies retention offline (segments before the oldest snapshot, zstd).
     Journal(journal::JournalArgs),
     /// Generate a seeded exchange-core workload, time it through the matching core and
     /// print a summary (throughput, latency percentiles, trades, rejects, state hash).

@@ -4,7 +4,8 @@
 //! engine appends meanwhile. Each shard is rebuilt as recovery would (from its newest valid
 //! snapshot plus the journal after it; every record verified), its journal segments are
 //! fsynced (a snapshot must not describe state the journal could lose), and
-//! `shard-N/snapshot-{seq}.vsn` is written durably. The `[snapshot] keep` newest are kept.
+//! `shard-N/snapshot-{seq}.vsn` is written durably. The `[snapshot] keep` newest are kept,
+//! and `[retention]` is applied to the segments before the oldest kept one.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -62,6 +63,23 @@ pub fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
         let name = snapshot::write(&storage, r.last_seq, &bytes)
             .with_context(|| format!("shard {shard}: cannot write the snapshot"))?;
         let removed = snapshot::prune(&storage, config.snapshot.keep)?;
+        // As the engine's snapshot helper does: `[retention]` for the segments before the
+        // oldest kept snapshot.
+        if let Some((point, out)) =
+            veloz_journal::archive::retain(&storage, shard as u16, config.retention.mode)
+                .with_context(|| format!("shard {shard}: retention"))?
+        {
+            if out.retired() > 0 {
+                let done = match config.retention.mode {
+                    veloz_journal::RetentionMode::Delete => "deleted",
+                    _ => "archived",
+                };
+                println!(
+                    "shard {shard}: retention: {} segment(s) before sequence {point} {done}",
+                    out.retired()
+                );
+            }
+        }
         println!(
             "shard {shard}: wrote {} at sequence {} ({} resting orders, {} bytes, state hash {hash:016x}) in {:.3} s{}",
             storage.display_name(&name),

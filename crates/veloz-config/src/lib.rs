@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod preflight;
+pub mod retention;
 pub mod routing;
 pub mod snapshot;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use veloz_core::{Instrument, SelfTradePrevention};
 use veloz_journal::{JournalConfig, JournalConfigError};
 
+pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
 
 /// The embedded default configuration.
@@ -101,6 +103,9 @@ pub struct Config {
     /// Snapshots of each shard's state: how often, how many kept.
     #[serde(default)]
     pub snapshot: SnapshotConfig,
+    /// Journal segments before the oldest kept snapshot: archived (zstd), deleted or kept.
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// Metrics socket, snapshot interval, latency reports.
     #[serde(default)]
     pub metrics: MetricsConfig,
@@ -616,6 +621,7 @@ mod tests {
         assert_eq!(c.engine, EngineConfig::default());
         assert_eq!(c.journal, JournalConfig::default());
         assert_eq!(c.snapshot, SnapshotConfig::default());
+        assert_eq!(c.retention, RetentionConfig::default());
         assert_eq!(c.metrics, MetricsConfig::default());
         assert_eq!(c.log, LogConfig::default());
         assert_eq!(

@@ -103,7 +103,7 @@ pub fn render(
             );
         }
     }
-    let simple: [CounterSeries; 14] = [
+    let simple: [CounterSeries; 16] = [
         ("veloz_trades_total", "Trades executed", "counter", |c| {
             c.trades
         }),
@@ -184,6 +184,18 @@ pub fn render(
             "Times the shard's journal became unavailable",
             "counter",
             |c| c.journal_unavailable_episodes,
+        ),
+        (
+            "veloz_snapshots_written_total",
+            "Snapshots written by the shard's snapshot helper thread",
+            "counter",
+            |c| c.snapshots_written,
+        ),
+        (
+            "veloz_snapshot_failures_total",
+            "Snapshot helper errors: a snapshot not written or pruned, or its shadow engine stopped (logged; docs/operations.md)",
+            "counter",
+            |c| c.snapshot_failures,
         ),
     ];
     for (name, help, kind, get) in simple {

@@ -5,8 +5,10 @@
 //! Recovery and offline replay share [`apply_record`]: replaying the journal *is* the
 //! recovery path. Recovery first loads the newest valid snapshot
 //! ([`veloz_journal::snapshot::load_newest`]; bad ones are skipped with a warning naming the
-//! file) and applies only the records after its sequence; every record is still read and
-//! verified (CRC, sequence, chain).
+//! file) and reads the journal from the segment holding the record after its sequence
+//! ([`veloz_journal::open_after_snapshot`]): older segments are not read (they may be
+//! archived or deleted by retention), later ones are verified as always (CRC, sequence, chain,
+//! chain head). Without a snapshot every record is read from the first segment.
 //!
 //! The journal is generic over its [`Storage`] backend: production uses [`MmapStorage`]
 //! (monomorphised, no dynamic dispatch per append); tests use the in-memory and
@@ -20,13 +22,13 @@ use std::path::Path;
 use veloz_core::{Engine, Instrument, Seq, Timestamp};
 use veloz_journal::replay::{apply_record, RecoverError};
 
-use crate::snapshotter::Snapshotter;
+use crate::snapshotter::{SnapshotStats, Snapshotter};
 use veloz_config::SnapshotConfig;
 use veloz_journal::snapshot;
 use veloz_journal::writer::Writer;
 use veloz_journal::{
     Checkpoint, CheckpointReason, JournalConfig, JournalError, MmapStorage, OpenOptions,
-    RecordBody, Storage,
+    RecordBody, RetentionMode, Storage, SyncScheduling,
 };
 
 /// What recovery did, for the start-up log.
@@ -49,7 +51,6 @@ pub struct ShardJournal<S: Storage = MmapStorage> {
     writer: Option<Writer<S>>,
     /// The shard directory (for snapshots).
     storage: S,
-    shard: u16,
     /// Periodic snapshots, once enabled.
     snapshots: Option<Snapshotter>,
 }
@@ -99,19 +100,25 @@ impl<S: Storage> ShardJournal<S> {
         let (mut commands, mut replayed) = (0u64, 0u64);
         let mut mismatch = None;
         let dir = storage.clone();
-        let (writer, report) =
-            veloz_journal::open_with(storage, shard, config, OpenOptions { repair }, |rec| {
-                if mismatch.is_some() || rec.seq <= from {
-                    return;
-                }
-                replayed += 1;
-                if matches!(rec.body, RecordBody::Command(_)) {
-                    commands += 1;
-                }
-                if let Err(e) = apply_record(engine, rec, &mut scratch) {
-                    mismatch = Some(e);
-                }
-            })?;
+        let visit = |rec: &veloz_journal::Record| {
+            if mismatch.is_some() || rec.seq <= from {
+                return;
+            }
+            replayed += 1;
+            if matches!(rec.body, RecordBody::Command(_)) {
+                commands += 1;
+            }
+            if let Err(e) = apply_record(engine, rec, &mut scratch) {
+                mismatch = Some(e);
+            }
+        };
+        let options = OpenOptions { repair };
+        let (writer, report) = match &snapshot {
+            Some(_) => {
+                veloz_journal::open_after_snapshot(storage, shard, config, options, from, visit)?
+            }
+            None => veloz_journal::open_with(storage, shard, config, options, visit)?,
+        };
         if let Some(e) = mismatch {
             return Err(e);
         }
@@ -126,11 +133,13 @@ impl<S: Storage> ShardJournal<S> {
             }
         }
         warnings.extend(report.warnings.iter().map(|w| w.to_string()));
+        if let SyncScheduling::Normal { why: Some(_) } = writer.sync_scheduling() {
+            warnings.push(format!("journal sync thread: {}", writer.sync_scheduling()));
+        }
         Ok((
             ShardJournal {
                 writer: Some(writer),
                 storage: dir,
-                shard,
                 snapshots: None,
             },
             Recovered {
@@ -143,29 +152,34 @@ impl<S: Storage> ShardJournal<S> {
         ))
     }
 
-    /// Take snapshots as `config` says from now on (a helper thread writes them; see
-    /// [`Snapshotter`]). Call once, after recovery, on the thread whose CPU mask the helper
+    /// Take snapshots as `config` says from now on: a helper thread keeps a shadow of
+    /// `engine` (the state just recovered) in step with the durable journal and writes them
+    /// (see [`Snapshotter`]); the shard's path gets no hook. Call once, after recovery and
+    /// before serving (it serializes `engine` once), on the thread whose CPU mask the helper
     /// should inherit.
-    pub fn enable_snapshots(&mut self, config: &SnapshotConfig) {
+    pub fn enable_snapshots(
+        &mut self,
+        config: &SnapshotConfig,
+        retention: RetentionMode,
+        engine: &Engine,
+    ) {
         let Some(writer) = &self.writer else {
             return;
         };
         let last = writer.next_seq().saturating_sub(1);
         self.snapshots = Snapshotter::start(
             config,
+            retention,
             self.storage.clone(),
             writer.watermark(),
-            self.shard,
+            engine,
             last,
         );
     }
 
-    /// After record `seq` (journaled at `ts`) was applied to `engine`: snapshot if one is due.
-    #[inline]
-    pub fn after_apply(&mut self, engine: &Engine, seq: Seq, ts: Timestamp) {
-        if let Some(s) = &mut self.snapshots {
-            s.after_apply(engine, seq, ts);
-        }
+    /// What the snapshot helper did (snapshots written, failures); `None` when off.
+    pub fn snapshot_stats(&self) -> Option<&SnapshotStats> {
+        self.snapshots.as_ref().map(|s| s.stats())
     }
 
     /// Append a command before it is applied; returns its sequence number.

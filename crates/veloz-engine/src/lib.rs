@@ -31,7 +31,7 @@
 //! | [`mesh`] | the SPSC rings between shards and to the control thread, and their messages |
 //! | [`io`] | everything that touches the OS: sockets, parking, CPU affinity, the clock |
 //! | [`journal`] | a shard's journal: recovery through the engine, append, checkpoint |
-//! | [`snapshotter`] | periodic snapshots: serialized on the shard, written by a helper thread |
+//! | [`snapshotter`] | periodic snapshots: a helper thread's shadow engine follows the durable journal and writes them; no work on the shard |
 //! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |
 //! | [`auth`] | logon token checks |
 //! | [`control`] | the control thread: readiness, metrics socket, reports |

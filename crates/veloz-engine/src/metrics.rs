@@ -104,6 +104,10 @@ pub struct Counters {
     pub journal_unavailable: u64,
     /// Times the journal became unavailable.
     pub journal_unavailable_episodes: u64,
+    /// Snapshots the shard's snapshot helper wrote (`crate::snapshotter`).
+    pub snapshots_written: u64,
+    /// Errors of the snapshot helper (a snapshot not written or pruned, the shadow stopped).
+    pub snapshot_failures: u64,
 }
 
 impl Counters {

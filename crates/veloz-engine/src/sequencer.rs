@@ -156,7 +156,6 @@ impl<S: Storage> Sequencer<S> {
         let t1 = self.clock.instant();
         self.events.clear();
         self.engine.apply(seq, ts, &cmd, &mut self.events);
-        self.journal.after_apply(&self.engine, seq, ts);
         let t2 = self.clock.instant();
         metrics.record(Latency::JournalAppend, (t1 - t0).as_nanos() as u64);
         metrics.record(Latency::Matching, (t2 - t1).as_nanos() as u64);
@@ -202,6 +201,16 @@ impl<S: Storage> Sequencer<S> {
     /// The engine's state hash.
     pub fn state_hash(&self) -> u64 {
         self.engine.state_hash()
+    }
+
+    /// Snapshots written by the shard's snapshot helper and its failures (0, 0 when off).
+    pub fn snapshot_counts(&self) -> (u64, u64) {
+        self.journal.snapshot_stats().map_or((0, 0), |s| {
+            (
+                s.written.load(std::sync::atomic::Ordering::Relaxed),
+                s.failures.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
     }
 
     /// The journal writer's counters.

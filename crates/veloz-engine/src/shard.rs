@@ -65,8 +65,6 @@ use super::shared::Shared;
 
 /// The listener is polled every this many loop passes while the shard is busy.
 const ACCEPT_EVERY: u64 = 64;
-/// A busy shard yields to its executor every this many passes.
-const YIELD_EVERY: u64 = 64;
 /// Timers are checked every this many passes, and on every idle pass.
 const TIMERS_EVERY: u64 = 1024;
 /// Most ring messages drained from one ring per pass.
@@ -202,7 +200,11 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         &mut engine,
     )
     .map(|(mut journal, recovered)| {
-        journal.enable_snapshots(&shared.config.snapshot);
+        journal.enable_snapshots(
+            &shared.config.snapshot,
+            shared.config.retention.mode,
+            &engine,
+        );
         (journal, recovered)
     });
     io::set_affinity(&shared.cores[index..=index]);
@@ -285,11 +287,13 @@ impl<S: Storage> Shard<S, TcpStream> {
                 return;
             }
             was_idle = work == 0;
+            // The loop never yields to its executor: the shard task is the executor's only
+            // task and uses none of its IO or timers, and a task that yields when the
+            // preemption timer fires can leave the executor asleep in io_uring with the task
+            // never resumed (seen here: a shard stuck there for minutes under a busy host,
+            // orders unanswered, SIGTERM unheeded; PLATFORM.md, pitfall 3).
             if work > 0 {
                 idle.worked();
-                if iterations.is_multiple_of(YIELD_EVERY) {
-                    glommio::yield_if_needed().await;
-                }
             } else {
                 idle.wait();
             }
@@ -558,6 +562,10 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let stats = self.sequencer.journal_stats();
         self.metrics.counters.journal_records = stats.records;
         self.metrics.counters.journal_bytes = stats.bytes;
+        (
+            self.metrics.counters.snapshots_written,
+            self.metrics.counters.snapshot_failures,
+        ) = self.sequencer.snapshot_counts();
         let snapshot = self.metrics.snapshot(now);
         let _ = self.control.push(ControlMsg::Snapshot(snapshot));
     }

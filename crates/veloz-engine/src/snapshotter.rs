@@ -1,227 +1,301 @@
-//! Periodic snapshots of a shard's engine, without the shard waiting for the disk.
+//! Periodic snapshots of a shard's engine, written by a helper thread from a shadow engine
+//! that follows the shard's journal: the shard's order loop does no snapshot work at all.
 //!
-//! The shard serializes its engine into a reusable buffer on its own core (one pass over the
-//! resting orders, ~56 bytes each: see [`veloz_journal::snapshot::encode_body`]) when a trigger
-//! fires (`[snapshot] every_records` records or `every_ms` milliseconds since the last one),
-//! and hands the bytes to a helper thread off the shard's core. The helper waits until the
-//! journal is durable up to the snapshot's sequence (a snapshot must never describe state the
-//! journal could lose), loads the body back to compute the state hash and check it
-//! ([`veloz_journal::snapshot::seal_from_body`]: the hash walk is as long as the
-//! serialization, so it is kept off the shard), writes the file (temp, fsync, rename, directory fsync), removes all
-//! but the `keep` newest, and hands the buffer back. While a snapshot is being written no new
-//! one is started (the trigger stays armed until the buffer is back).
+//! ```text
+//!  shard core                         helper thread `veloz-snap-N` (the helper cores)
+//!  append, apply, release acks        every 5 ms: read the journal's durable watermark,
+//!  (nothing else)                     JournalFollower::advance to it, apply each record to
+//!        │  journal segments            the shadow (replay::apply_record, recovery's code);
+//!        └──────── page cache ───────► when due: snapshot::encode(shadow), write, prune
+//! ```
 //!
-//! Known limit: serializing is a stop-the-shard pass, linear in the resting orders: measured
-//! at about 0.26 s for 1M resting orders (56 MB; `snapshot_of_a_million_resting_orders` in
-//! veloz-core), far beyond the order path's p99.9. For large books the design to move to is
-//! incremental: copy the order slab (a flat `Vec` of plain nodes, one `memcpy`, ~10 ms per
-//! 1M at memory bandwidth) and the level and ladder arrays on the shard, and let the helper
-//! walk the copy; or copy-on-write pages of the slab while the shard goes on.
+//! At start (in [`crate::journal::ShardJournal::enable_snapshots`], after recovery and before
+//! the shard serves) the recovered engine is serialized once on the starting thread and the
+//! helper loads it back as its shadow at the journal's last sequence. From then on the helper
+//! keeps the shadow in step with the journal by itself: it reads the segment files through
+//! [`Storage`] (for real files the same page cache the writer maps), never past the durable
+//! watermark ([`veloz_journal::follow`]). The shard only appends; there is no hook on its path.
+//!
+//! Invariants:
+//! - A snapshot describes exactly the journal up to its sequence: the shadow is the recovered
+//!   engine plus every record after it, applied in order by the code recovery uses, and each
+//!   checkpoint record on the way is checked against the shadow's state hash. A bad record, a
+//!   missing segment or a checkpoint that disagrees stops the helper (logged, counted in
+//!   [`SnapshotStats::failures`]); it never writes a snapshot after that. A file that cannot
+//!   be listed or opened (an I/O error) is retried every second, the shadow intact.
+//! - A snapshot only covers durable records (the follower reads no further).
+//! - Triggers: `[snapshot] every_records` snapshots land exactly every N sequence numbers
+//!   after the recovered journal end (the helper applies up to the boundary and stops there);
+//!   `every_ms` snapshots are taken at whatever sequence is durable once that many
+//!   milliseconds of wall-clock time have passed since the last one, if records were journaled
+//!   meanwhile.
+//! - Errors (a write, a prune, a bad record) are logged with `tracing` and counted; none ever
+//!   reaches the shard. A failed write is retried at the next trigger.
+//!
+//! Costs, all off the shard's core: a second engine per shard (memory as large as the
+//! shard's own: about 130-160 bytes per resting order, ~150 MB per million, estimated from the
+//! structures: a 72-byte order node, its order-id index slot and client-id map entry), the
+//! matching work of every command a second time, and per snapshot one state-hash walk and one
+//! serialization pass (~0.26 s + 0.28 s per million resting orders) plus the file write. The
+//! shard pays once at start-up, before it serves: one serialization of the recovered engine.
+//!
+//! Known limits: the helper's CPU must come from a core the shard does not use. On the 2-vCPU
+//! development host it shares one with the load generator, and the order path's p99.9 there
+//! was 1.3-2.8x that of runs without snapshots (docs/BENCHMARKS.md, "Snapshots"), which is why
+//! `[snapshot]` stays off by default. The time trigger uses the helper's wall clock, not the
+//! journal's timestamps.
 
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use veloz_config::SnapshotConfig;
-use veloz_core::{Engine, Seq, Timestamp};
-use veloz_journal::{snapshot, DurableWatermark, Storage};
+use veloz_core::{Engine, Seq};
+use veloz_journal::follow::{FollowError, JournalFollower};
+use veloz_journal::replay::apply_record;
+use veloz_journal::{snapshot, DurableWatermark, JournalError, RetentionMode, Storage};
 
-/// One snapshot on its way to disk.
-struct Job {
-    seq: Seq,
-    bytes: Vec<u8>,
-    orders: usize,
-    encode_us: u64,
+/// How often the helper looks at the watermark when it has caught up.
+const POLL: Duration = Duration::from_millis(5);
+/// Records applied per step at most, so that a stop is seen promptly while catching up.
+const STEP: u64 = 1 << 16;
+/// After a journal file could not be read, the helper tries again this much later.
+const RETRY: Duration = Duration::from_secs(1);
+
+/// What the helper did, for the shard's metrics (read once per metrics interval).
+#[derive(Debug, Default)]
+pub struct SnapshotStats {
+    /// Snapshots written.
+    pub written: AtomicU64,
+    /// Errors: a snapshot not written or not pruned, or the shadow stopped (a journal record
+    /// it cannot read, a checkpoint that disagrees).
+    pub failures: AtomicU64,
+    /// Sequence of the newest snapshot written (0: none yet).
+    pub last_seq: AtomicU64,
+    /// The last record applied to the shadow.
+    pub shadow_seq: AtomicU64,
 }
 
-/// The shard's side of periodic snapshots.
+/// The shard's handle on its snapshot helper thread.
+#[derive(Debug)]
 pub struct Snapshotter {
     shard: u16,
-    every_records: u64,
-    every_ns: u64,
-    last_seq: Seq,
-    last_ts: Timestamp,
-    /// The buffer, when no snapshot is being written.
-    buf: Option<Vec<u8>>,
-    to_helper: Option<SyncSender<Job>>,
-    from_helper: Receiver<Vec<u8>>,
-    /// Snapshots handed to the helper.
-    pub taken: u64,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    stats: Arc<SnapshotStats>,
 }
 
-impl std::fmt::Debug for Snapshotter {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Snapshotter")
-            .field("shard", &self.shard)
-            .field("every_records", &self.every_records)
-            .field("every_ns", &self.every_ns)
-            .field("last_seq", &self.last_seq)
-            .field("taken", &self.taken)
-            .finish_non_exhaustive()
-    }
+/// Everything the helper thread owns.
+struct Helper<S: Storage> {
+    storage: S,
+    watermark: DurableWatermark,
+    shard: u16,
+    every_records: u64,
+    every: Option<Duration>,
+    keep: usize,
+    retention: RetentionMode,
+    stop: Arc<AtomicBool>,
+    stats: Arc<SnapshotStats>,
 }
 
 impl Snapshotter {
-    /// Start the helper thread for `shard`'s snapshots in `storage`, whose journal's progress
-    /// is `watermark` and whose last record is `last_seq`. `None` if `config` disables them or
-    /// the thread cannot start (logged).
+    /// Start the helper for `shard`'s snapshots in `storage`, whose journal's progress is
+    /// `watermark`, with `engine` the state recovered up to `last_seq` (the journal's end).
+    /// Serializes `engine` once, here, for the helper's shadow. `None` if `config` disables
+    /// snapshots or the thread cannot start (logged).
     pub fn start<S: Storage>(
         config: &SnapshotConfig,
+        retention: RetentionMode,
         storage: S,
         watermark: DurableWatermark,
-        shard: u16,
+        engine: &Engine,
         last_seq: Seq,
     ) -> Option<Snapshotter> {
         if !config.enabled() {
             return None;
         }
-        let (to_helper, jobs) = mpsc::sync_channel::<Job>(1);
-        let (back, from_helper) = mpsc::channel::<Vec<u8>>();
-        let keep = config.keep;
-        let spawned = std::thread::Builder::new()
-            .name(format!("veloz-snap-{shard}"))
-            .spawn(move || helper(storage, watermark, shard, keep, jobs, back));
-        if let Err(e) = spawned {
-            tracing::warn!(target: "veloz::journal", shard, "cannot start the snapshot thread, no snapshots: {e}");
-            return None;
-        }
-        Some(Snapshotter {
+        let shard = engine.shard();
+        let mut body = Vec::new();
+        snapshot::encode_body(engine, &mut body);
+        let stop = Arc::new(AtomicBool::new(false));
+        let stats = Arc::new(SnapshotStats::default());
+        stats.shadow_seq.store(last_seq, Ordering::Relaxed);
+        let helper = Helper {
+            storage,
+            watermark,
             shard,
             every_records: config.every_records,
-            every_ns: config.every_ms.saturating_mul(1_000_000),
-            last_seq,
-            last_ts: 0,
-            buf: Some(Vec::new()),
-            to_helper: Some(to_helper),
-            from_helper,
-            taken: 0,
-        })
-    }
-
-    /// After record `seq` (journaled at `ts`) was applied to `engine`: take a snapshot if one
-    /// is due and none is being written. Cheap when none is due (two compares).
-    #[inline]
-    pub fn after_apply(&mut self, engine: &Engine, seq: Seq, ts: Timestamp) {
-        if self.last_ts == 0 {
-            self.last_ts = ts;
-        }
-        let by_count = self.every_records > 0 && seq - self.last_seq >= self.every_records;
-        let by_time = self.every_ns > 0 && ts.saturating_sub(self.last_ts) >= self.every_ns;
-        if by_count || by_time {
-            self.take(engine, seq, ts);
-        }
-    }
-
-    #[cold]
-    fn take(&mut self, engine: &Engine, seq: Seq, ts: Timestamp) {
-        if self.buf.is_none() {
-            match self.from_helper.try_recv() {
-                Ok(buf) => self.buf = Some(buf),
-                Err(TryRecvError::Empty) => return,
-                Err(TryRecvError::Disconnected) => {
-                    self.to_helper = None;
-                    self.every_records = 0;
-                    self.every_ns = 0;
-                    return;
-                }
+            every: (config.every_ms > 0).then(|| Duration::from_millis(config.every_ms)),
+            keep: config.keep,
+            retention,
+            stop: Arc::clone(&stop),
+            stats: Arc::clone(&stats),
+        };
+        let spawned = std::thread::Builder::new()
+            .name(format!("veloz-snap-{shard}"))
+            .spawn(move || helper.run(body, last_seq));
+        match spawned {
+            Ok(thread) => Some(Snapshotter {
+                shard,
+                stop,
+                thread: Some(thread),
+                stats,
+            }),
+            Err(e) => {
+                tracing::warn!(target: "veloz::journal", shard, "cannot start the snapshot thread, no snapshots: {e}");
+                None
             }
         }
-        let (Some(mut bytes), Some(tx)) = (self.buf.take(), self.to_helper.as_ref()) else {
-            return;
-        };
-        let began = std::time::Instant::now();
-        snapshot::encode_body(engine, &mut bytes);
-        let encode_us = began.elapsed().as_micros() as u64;
-        let job = Job {
-            seq,
-            bytes,
-            orders: engine.resting_orders(),
-            encode_us,
-        };
-        if let Err(mpsc::TrySendError::Full(job) | mpsc::TrySendError::Disconnected(job)) =
-            tx.try_send(job)
-        {
-            self.buf = Some(job.bytes);
-            return;
-        }
-        self.taken += 1;
-        self.last_seq = seq;
-        self.last_ts = ts;
     }
 
-    /// Let the helper finish the snapshot it holds and stop (at shutdown, after the journal
-    /// is closed and so durable).
+    /// What the helper did so far.
+    pub fn stats(&self) -> &SnapshotStats {
+        &self.stats
+    }
+
+    /// Stop the helper and wait for it (a snapshot being written is finished first).
     pub fn finish(&mut self) {
-        self.to_helper = None;
-        // The helper hands the buffer back when it is done, then ends.
-        let _ = self.from_helper.recv_timeout(Duration::from_secs(30));
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            t.thread().unpark();
+            if t.join().is_err() {
+                tracing::warn!(target: "veloz::journal", shard = self.shard, "the snapshot thread panicked");
+            }
+        }
     }
 }
 
-/// The helper thread: wait for durability, write, prune, hand the buffer back.
-fn helper<S: Storage>(
-    storage: S,
-    watermark: DurableWatermark,
-    shard: u16,
-    keep: usize,
-    jobs: Receiver<Job>,
-    back: mpsc::Sender<Vec<u8>>,
-) {
-    while let Ok(mut job) = jobs.recv() {
-        // The state hash and CRCs are computed here, off the shard's core, from the body
-        // loaded back (which also checks it).
-        if let Err(why) = snapshot::seal_from_body(&mut job.bytes, job.seq) {
-            tracing::warn!(target: "veloz::journal", shard, "snapshot at sequence {} does not load back, not written: {why}", job.seq);
-            if back.send(job.bytes).is_err() {
+impl Drop for Snapshotter {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl<S: Storage> Helper<S> {
+    fn run(self, body: Vec<u8>, start_seq: Seq) {
+        let shard = self.shard;
+        let mut shadow = match Engine::read_snapshot(&body[snapshot::SNAP_HEADER_LEN..]) {
+            Ok(e) => e,
+            Err(e) => {
+                self.failed(format!(
+                    "the recovered engine does not load back ({e}), no snapshots"
+                ));
                 return;
             }
-            continue;
-        }
-        let mut durable = true;
-        while watermark.durable_seq() < job.seq {
-            if watermark.failed() {
-                durable = false;
-                break;
+        };
+        drop(body);
+        let mut follower = JournalFollower::new(self.storage.clone(), shard, start_seq);
+        let mut scratch = Vec::with_capacity(64);
+        let mut file = Vec::new();
+        let mut last_snapshot = start_seq;
+        let mut last_at = Instant::now();
+        while !self.stop.load(Ordering::Acquire) {
+            let durable = self.watermark.durable_seq();
+            let mut target = durable.min(follower.last_seq() + STEP);
+            if self.every_records > 0 {
+                target = target.min(last_snapshot + self.every_records);
             }
-            std::thread::sleep(Duration::from_micros(200));
-        }
-        if durable {
-            let began = std::time::Instant::now();
-            match snapshot::write(&storage, job.seq, &job.bytes) {
-                Ok(name) => {
-                    let write_ms = began.elapsed().as_secs_f64() * 1e3;
-                    tracing::info!(
-                        target: "veloz::journal",
-                        shard,
-                        snapshot = %storage.display_name(&name),
-                        sequence = job.seq,
-                        orders = job.orders,
-                        bytes = job.bytes.len(),
-                        encode_us = job.encode_us,
-                        write_ms,
-                        "wrote snapshot {name} at sequence {}: {} resting orders, {} bytes, serialized on the shard in {} us, written in {write_ms:.1} ms",
-                        job.seq, job.orders, job.bytes.len(), job.encode_us
-                    );
-                    match snapshot::prune(&storage, keep) {
-                        Ok(removed) if !removed.is_empty() => tracing::debug!(
-                            target: "veloz::journal", shard, "removed old snapshots {removed:?}"
-                        ),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(
-                            target: "veloz::journal", shard, "cannot remove old snapshots: {e}"
-                        ),
+            if target > follower.last_seq() {
+                let applied =
+                    follower.advance(target, |rec| apply_record(&mut shadow, rec, &mut scratch));
+                self.stats
+                    .shadow_seq
+                    .store(follower.last_seq(), Ordering::Relaxed);
+                match applied {
+                    Ok(_) => {}
+                    // Reading failed (a file could not be listed or opened): the shadow is
+                    // intact at its last record; try again.
+                    Err(e @ FollowError::Journal(JournalError::Io { .. })) => {
+                        self.failed(format!(
+                            "cannot read the journal after sequence {}: {e}; retrying in {} ms",
+                            follower.last_seq(),
+                            RETRY.as_millis()
+                        ));
+                        std::thread::park_timeout(RETRY);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.failed(format!(
+                            "the snapshot shadow stopped after sequence {}: {e}; no more snapshots until a restart",
+                            follower.last_seq()
+                        ));
+                        return;
                     }
                 }
-                Err(e) => tracing::warn!(
-                    target: "veloz::journal",
-                    shard,
-                    "cannot write snapshot at sequence {}: {e}",
-                    job.seq
-                ),
+            }
+            let seq = follower.last_seq();
+            let by_count = self.every_records > 0 && seq - last_snapshot >= self.every_records;
+            let by_time = self
+                .every
+                .is_some_and(|every| seq > last_snapshot && last_at.elapsed() >= every);
+            if by_count || by_time {
+                self.write(&shadow, seq, &mut file);
+                last_snapshot = seq;
+                last_at = Instant::now();
+            } else if seq >= durable {
+                std::thread::park_timeout(POLL);
             }
         }
-        if back.send(job.bytes).is_err() {
-            return;
+    }
+
+    /// Encode the shadow at `seq`, write it durably, prune the old ones.
+    fn write(&self, shadow: &Engine, seq: Seq, file: &mut Vec<u8>) {
+        let shard = self.shard;
+        let began = Instant::now();
+        let hash = snapshot::encode(shadow, seq, file);
+        let encode_ms = began.elapsed().as_secs_f64() * 1e3;
+        let name = match snapshot::write(&self.storage, seq, file) {
+            Ok(name) => name,
+            Err(e) => {
+                self.failed(format!("cannot write the snapshot at sequence {seq}: {e}"));
+                return;
+            }
+        };
+        let write_ms = began.elapsed().as_secs_f64() * 1e3 - encode_ms;
+        self.stats.written.fetch_add(1, Ordering::Relaxed);
+        self.stats.last_seq.store(seq, Ordering::Relaxed);
+        let (orders, bytes) = (shadow.resting_orders(), file.len());
+        tracing::info!(
+            target: "veloz::journal",
+            shard,
+            snapshot = %self.storage.display_name(&name),
+            sequence = seq,
+            orders,
+            bytes,
+            encode_ms,
+            write_ms,
+            "wrote snapshot {name} at sequence {seq}: {orders} resting orders, {bytes} bytes, state hash {hash:016x}, encoded in {encode_ms:.1} ms and written in {write_ms:.1} ms by the helper"
+        );
+        match snapshot::prune(&self.storage, self.keep) {
+            Ok(removed) if !removed.is_empty() => {
+                tracing::debug!(target: "veloz::journal", shard, "removed old snapshots {removed:?}")
+            }
+            Ok(_) => {}
+            Err(e) => self.failed(format!("cannot remove old snapshots: {e}")),
         }
+        // Segments wholly before the oldest kept snapshot: archived or deleted as
+        // `[retention]` says (recovery never needs them).
+        match veloz_journal::archive::retain(&self.storage, shard, self.retention) {
+            Ok(Some((point, out))) if out.retired() > 0 => tracing::info!(
+                target: "veloz::journal",
+                shard,
+                "retention: {} segment(s) before the snapshot at sequence {point} {}",
+                out.retired(),
+                match self.retention {
+                    RetentionMode::Delete => "deleted",
+                    _ => "archived",
+                }
+            ),
+            Ok(_) => {}
+            Err(e) => self.failed(format!("retention: {e}")),
+        }
+    }
+
+    /// Log and count an error of the helper.
+    fn failed(&self, why: String) {
+        self.stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(target: "veloz::journal", shard = self.shard, "snapshot: {why}");
     }
 }
 

@@ -178,6 +178,7 @@ impl Sim {
             },
             group_max_batch: rng.random_range(1..=64),
             group_max_wait_us: rng.random_range(20..=100),
+            ..JournalConfig::default()
         };
         Sim {
             rng,

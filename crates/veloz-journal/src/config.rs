@@ -40,6 +40,11 @@ pub struct JournalConfig {
     /// Group commit: the longest a written record waits before a sync covering it starts (the
     /// sync thread's polling period while idle), in microseconds. 10..=1_000_000. Default 200.
     pub group_max_wait_us: u64,
+    /// Group commit: run each shard's sync thread at the lowest real-time priority
+    /// (`SCHED_FIFO` 1), so that acknowledgements do not wait for a core behind busy-polling
+    /// threads. Needs `CAP_SYS_NICE` (root) or an `RLIMIT_RTPRIO` of at least 1; without it
+    /// the thread runs normally and the start-up log says why. Default `true`.
+    pub sync_realtime: bool,
 }
 
 impl Default for JournalConfig {
@@ -49,6 +54,7 @@ impl Default for JournalConfig {
             durability: Durability::Group,
             group_max_batch: 4096,
             group_max_wait_us: 200,
+            sync_realtime: true,
         }
     }
 }

@@ -101,6 +101,20 @@ pub enum JournalError {
     BadChainHead { file: String, why: String },
     #[error("{0}")]
     Chain(Box<ChainBreak>),
+    /// An archived segment (`{first_seq:020}.vlj.zst`) that does not decompress, or does not
+    /// match the live segment it was made from. Never repaired: archives are read-only.
+    #[error("archived segment {file}: {why}")]
+    Archive { file: String, why: String },
+    /// Recovery from a snapshot cannot start: the segment holding the first sequence after it
+    /// is neither live nor archived. Not repairable by cutting (nothing after it can be
+    /// applied to the snapshot).
+    #[error("shard {shard}: no segment holds sequence {first_needed}, the first after the snapshot at sequence {snapshot_seq}: {why}; refusing to open (restore the segment, or move the snapshot aside to replay the journal from its start)")]
+    MissingAfterSnapshot {
+        shard: u16,
+        snapshot_seq: Seq,
+        first_needed: Seq,
+        why: String,
+    },
     #[error("journal of shard {shard} in {dir}: {why}")]
     Layout {
         shard: u16,

@@ -53,6 +53,9 @@ pub struct SegmentEntry {
     pub first_seq: Seq,
     /// This is `next.spare`, activated but not renamed.
     pub activated_spare: bool,
+    /// This is an archived segment (`{first_seq:020}.vlj.zst`, `archive.rs`): read-only, older
+    /// than every live segment.
+    pub archived: bool,
 }
 
 /// What `next.spare` holds.
@@ -86,6 +89,7 @@ pub fn list_segments<S: Storage>(storage: &S, shard: u16) -> Result<Listing, Jou
                 name: n.clone(),
                 first_seq,
                 activated_spare: false,
+                archived: false,
             })
         })
         .collect();
@@ -124,6 +128,7 @@ pub fn list_segments<S: Storage>(storage: &S, shard: u16) -> Result<Listing, Jou
                     name: SPARE_NAME.to_string(),
                     first_seq: h.first_seq,
                     activated_spare: true,
+                    archived: false,
                 });
             }
             Err(HeaderError::Blank) | Err(HeaderError::TooShort(_))

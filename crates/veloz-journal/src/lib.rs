@@ -18,6 +18,8 @@
 //! | [`config`] | the `[journal]` settings |
 //! | [`lock`] | the data-directory lock: one writing process per data directory |
 //! | [`snapshot`] | snapshot files: a shard's whole state at a sequence, found, checked, pruned |
+//! | [`archive`] | retention: segments before the oldest kept snapshot compressed (zstd) or deleted |
+//! | [`follow`] | reading a live journal's durable records as they come (the snapshot helper's shadow) |
 //!
 //! Typical use by a shard:
 //! ```no_run
@@ -42,10 +44,12 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod archive;
 pub mod backend;
 pub mod chain;
 pub mod config;
 pub mod error;
+pub mod follow;
 pub mod format;
 pub mod layout;
 pub mod lock;
@@ -56,6 +60,7 @@ pub mod replay;
 pub mod snapshot;
 pub mod writer;
 
+pub use archive::{apply_retention, RetentionMode, RetentionOutcome};
 pub use backend::{
     fs_space, shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync,
     SegmentFile, Storage,
@@ -66,5 +71,5 @@ pub use format::RecordType;
 pub use lock::{DataDirLock, LockError, LOCK_FILE};
 pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
 pub use reader::{EndPosition, JournalReader};
-pub use recovery::{open, open_with, OpenOptions, RecoveryOutcome};
-pub use writer::{DurableWatermark, Writer, WriterStats};
+pub use recovery::{open, open_after_snapshot, open_with, OpenOptions, RecoveryOutcome};
+pub use writer::{DurableWatermark, SyncScheduling, Writer, WriterStats};

@@ -11,12 +11,21 @@
 //! writes: recovery
 //! ([`super::recovery`]) reads with it and then acts on what it found.
 //!
+//! Archived segments (`archive.rs`: `{first_seq:020}.vlj.zst`, older than every live segment)
+//! are part of the journal for a reader: they are decompressed whole, one at a time, and
+//! checked exactly like live ones, so the chain runs across archive and live segments.
+//!
 //! Cost: one pass over the bytes, no allocation per record; records are decoded from the
-//! mapping in place. [`JournalReader::seek`] finds the segment by its first sequence number
-//! (from the file names) and then reads forward within it.
+//! mapping in place (from the decompressed buffer for an archived segment).
+//! [`JournalReader::seek`] finds the segment by its first sequence number (from the file
+//! names) and then reads forward within it; segments before it are not opened, and the first
+//! segment read is not checked against its predecessor (only the ones after it are).
+//! [`JournalReader::seek_after_snapshot`] is the seek recovery uses: it also refuses, by
+//! sequence and file, a journal in which no segment holds the sequence after the snapshot.
 
 use veloz_core::Seq;
 
+use super::archive::{list_with_archive, read_archived_into};
 use super::backend::Storage;
 use super::chain::{check_end, read_head, ChainHead, EndFacts};
 use super::error::{Corruption, Following, JournalError, JournalWarning};
@@ -24,7 +33,7 @@ use super::format::{
     decode_record, find_valid_record, last_nonzero_end, link_tail_start, segment_link, HeaderError,
     RawRecord, SegmentHeader, FORMAT_VERSION, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use super::layout::{list_segments, Listing, SegmentEntry, SpareState};
+use super::layout::{Listing, SegmentEntry, SpareState};
 use super::payload::{decode_body, Record};
 
 /// Where the readable journal ends.
@@ -56,6 +65,40 @@ struct PrevSegment {
     file: String,
 }
 
+/// The bytes of the segment being read: a live segment's view, or an archived one
+/// decompressed.
+#[derive(Debug)]
+enum SegmentBytes<V> {
+    Live(V),
+    Archived(Vec<u8>),
+}
+
+impl<V: std::ops::Deref<Target = [u8]>> std::ops::Deref for SegmentBytes<V> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            SegmentBytes::Live(v) => v,
+            SegmentBytes::Archived(b) => b,
+        }
+    }
+}
+
+/// Open the bytes of `entry` (decompressing an archived segment into `buf`'s allocation).
+fn open_bytes<S: Storage>(
+    storage: &S,
+    entry: &SegmentEntry,
+    mut buf: Vec<u8>,
+) -> Result<SegmentBytes<S::View>, JournalError> {
+    if entry.archived {
+        read_archived_into(storage, &entry.name, &mut buf)?;
+        return Ok(SegmentBytes::Archived(buf));
+    }
+    storage
+        .open_view(&entry.name)
+        .map(SegmentBytes::Live)
+        .map_err(|e| JournalError::io("read", storage.display_name(&entry.name), e))
+}
+
 /// Reads a shard's journal in sequence order. Also an iterator of decoded [`Record`]s.
 #[derive(Debug)]
 pub struct JournalReader<S: Storage> {
@@ -63,7 +106,11 @@ pub struct JournalReader<S: Storage> {
     shard: u16,
     listing: Listing,
     idx: usize,
-    view: Option<S::View>,
+    /// The first segment this reader reads (0, or where [`JournalReader::seek`] put it).
+    start_idx: usize,
+    view: Option<SegmentBytes<S::View>>,
+    /// An archived segment's buffer, kept for the next one.
+    spare_buf: Vec<u8>,
     version: u16,
     offset: usize,
     record_offset: usize,
@@ -97,7 +144,7 @@ impl<S: Storage> JournalReader<S> {
         shard: u16,
         head: Result<Option<ChainHead>, ()>,
     ) -> Result<JournalReader<S>, JournalError> {
-        let listing = list_segments(&storage, shard)?;
+        let listing = list_with_archive(&storage, shard)?;
         let mut warnings = Vec::new();
         if listing.spare == SpareState::TornHeader {
             warnings.push(JournalWarning::TornSpareHeader {
@@ -110,7 +157,9 @@ impl<S: Storage> JournalReader<S> {
             shard,
             listing,
             idx: 0,
+            start_idx: 0,
             view: None,
+            spare_buf: Vec::new(),
             version: FORMAT_VERSION,
             offset: 0,
             record_offset: 0,
@@ -145,7 +194,8 @@ impl<S: Storage> JournalReader<S> {
             .partition_point(|s| s.first_seq <= seq)
             .saturating_sub(1);
         self.idx = idx;
-        self.view = None;
+        self.start_idx = idx;
+        self.release_view();
         self.expected = None;
         self.last_good = None;
         self.from_seq = seq;
@@ -157,7 +207,48 @@ impl<S: Storage> JournalReader<S> {
         self.prev = None;
     }
 
-    /// The journal's segments, oldest first.
+    /// Go to the first record after `snapshot_seq` (recovery from a snapshot at that
+    /// sequence): the segment holding `snapshot_seq + 1` is read first (its records up to
+    /// `snapshot_seq` verified, not returned), no segment before it is opened. Refused, naming
+    /// the sequence and the oldest segment there is, when no segment starts at or before
+    /// `snapshot_seq + 1`. A snapshot at 0 (of an empty journal) reads from the start.
+    pub fn seek_after_snapshot(&mut self, snapshot_seq: Seq) -> Result<(), JournalError> {
+        if snapshot_seq == 0 {
+            // A snapshot of an empty journal: every record comes after it.
+            return Ok(());
+        }
+        let first_needed = snapshot_seq + 1;
+        let why = match self.listing.segments.first() {
+            Some(s) if s.first_seq <= first_needed => None,
+            Some(s) => Some(format!(
+                "the oldest segment, {}, starts at sequence {} (sequences {first_needed}..={} are missing)",
+                self.storage.display_name(&s.name),
+                s.first_seq,
+                s.first_seq - 1
+            )),
+            None => Some(format!(
+                "{} holds no segment",
+                self.storage.display_name("")
+            )),
+        };
+        if let Some(why) = why {
+            return Err(JournalError::MissingAfterSnapshot {
+                shard: self.shard,
+                snapshot_seq,
+                first_needed,
+                why,
+            });
+        }
+        self.seek(first_needed);
+        Ok(())
+    }
+
+    /// Index of the first segment this reader reads (0 unless it was positioned by a seek).
+    pub fn start_index(&self) -> usize {
+        self.start_idx
+    }
+
+    /// The journal's segments (archived ones first), oldest first.
     pub fn segments(&self) -> &[SegmentEntry] {
         &self.listing.segments
     }
@@ -290,10 +381,7 @@ impl<S: Storage> JournalReader<S> {
         };
         let is_last = self.idx + 1 == self.listing.segments.len();
         let file = self.storage.display_name(&entry.name);
-        let view = self
-            .storage
-            .open_view(&entry.name)
-            .map_err(|e| JournalError::io("read", file.clone(), e))?;
+        let view = open_bytes(&self.storage, &entry, std::mem::take(&mut self.spare_buf))?;
         let header = match SegmentHeader::decode(&view) {
             Ok(h) => h,
             Err(HeaderError::Version(v)) => {
@@ -350,7 +438,10 @@ impl<S: Storage> JournalReader<S> {
             _ => None,
         };
         let prev = self.prev.take();
-        let broken = gap.or_else(|| chain_break(&header, prev.as_ref(), self.idx));
+        // The journal's first segment, unless the reader starts later (a seek past seq 1):
+        // then the first segment read is the start, its predecessor not ours to check.
+        let starts_journal = self.idx == 0 && self.from_seq <= 1;
+        let broken = gap.or_else(|| chain_break(&header, prev.as_ref(), starts_journal));
         if let Some(why) = broken {
             let n = count_chain(&view, SEGMENT_HEADER_LEN, header.first_seq);
             drop(view);
@@ -383,6 +474,22 @@ impl<S: Storage> JournalReader<S> {
         let Some(view) = self.view.take() else {
             return Ok(());
         };
+        let result = self.stop_in(&view);
+        if let SegmentBytes::Archived(buf) = view {
+            self.spare_buf = buf;
+        }
+        result
+    }
+
+    /// Drop the current segment's bytes, keeping an archived segment's buffer for reuse.
+    fn release_view(&mut self) {
+        if let Some(SegmentBytes::Archived(buf)) = self.view.take() {
+            self.spare_buf = buf;
+        }
+    }
+
+    /// [`JournalReader::stop_at`] on the bytes of the current segment.
+    fn stop_in(&mut self, view: &[u8]) -> Result<(), JournalError> {
         let entry = self.listing.segments[self.idx].clone();
         let x = self.offset;
         let is_last = self.idx + 1 == self.listing.segments.len();
@@ -392,7 +499,12 @@ impl<S: Storage> JournalReader<S> {
             first_seq: entry.first_seq,
             offset: x,
         };
-        let Some(nz) = last_nonzero_end(&view, x) else {
+        let nz = if all_zero(&view[x..]) {
+            None
+        } else {
+            last_nonzero_end(view, x)
+        };
+        let Some(nz) = nz else {
             // Zeros to the end of the file: the end of this segment's data.
             if is_last {
                 self.finished = true;
@@ -400,7 +512,7 @@ impl<S: Storage> JournalReader<S> {
                 return self.check_end();
             } else {
                 self.prev = Some(PrevSegment {
-                    link: segment_link(&view, &view[link_tail_start(x)..x]),
+                    link: segment_link(view, &view[link_tail_start(x)..x]),
                     version: self.version,
                     file: self.storage.display_name(&entry.name),
                 });
@@ -409,12 +521,12 @@ impl<S: Storage> JournalReader<S> {
             }
             return Ok(());
         };
-        let why = match decode_record(&view, x, self.expected) {
+        let why = match decode_record(view, x, self.expected) {
             Err(inv) => inv.to_string(),
             Ok(_) => "unexpected valid record".to_string(),
         };
         let after = self.last_good.unwrap_or(entry.first_seq.saturating_sub(1));
-        let following = self.find_following(Some((&view, x + 1, nz, after)), self.idx + 1)?;
+        let following = self.find_following(Some((view, x + 1, nz, after)), self.idx + 1)?;
         if following.is_none() && is_last {
             self.warnings.push(JournalWarning::TornTail {
                 file: self.storage.display_name(&entry.name),
@@ -491,10 +603,7 @@ impl<S: Storage> JournalReader<S> {
         }
         for entry in self.listing.segments.iter().skip(later) {
             let file = self.storage.display_name(&entry.name);
-            let view = self
-                .storage
-                .open_view(&entry.name)
-                .map_err(|e| JournalError::io("read", file.clone(), e))?;
+            let view = open_bytes(&self.storage, entry, Vec::new())?;
             let Ok(h) = SegmentHeader::decode(&view) else {
                 continue;
             };
@@ -518,9 +627,14 @@ impl<S: Storage> JournalReader<S> {
     }
 }
 
-/// Why `header` does not continue `prev` (the segment read before it, if any; `idx` is its
-/// index in the journal): the chain rules of `docs/journal-format.md`.
-fn chain_break(header: &SegmentHeader, prev: Option<&PrevSegment>, idx: usize) -> Option<String> {
+/// Why `header` does not continue `prev` (the segment read before it, if any;
+/// `starts_journal`: it is the first segment of a reader that starts at sequence 1): the
+/// chain rules of `docs/journal-format.md`.
+fn chain_break(
+    header: &SegmentHeader,
+    prev: Option<&PrevSegment>,
+    starts_journal: bool,
+) -> Option<String> {
     match (prev, header.prev_link) {
         (Some(p), _) if header.version < p.version && header.version < 2 => Some(format!(
             "a version-{} segment cannot follow the version-{} segment {}",
@@ -535,12 +649,26 @@ fn chain_break(header: &SegmentHeader, prev: Option<&PrevSegment>, idx: usize) -
             "segment has no previous-segment link (it starts a journal) but follows {}",
             p.file
         )),
-        (None, Some(_)) if idx == 0 => Some(format!(
+        (None, Some(_)) if starts_journal => Some(format!(
             "segment continues a previous segment but is the first of the journal: the segments before seq {} are missing",
             header.first_seq
         )),
         _ => None,
     }
+}
+
+/// Whether `bytes` is all zero: the check of a clean end, over the whole preallocated rest of
+/// the last segment at every open (up to a segment's size). 256-byte blocks OR-folded as
+/// fixed-size arrays, which the compiler vectorizes, instead of the word-by-word walk of
+/// `last_nonzero_end` (which then runs only when something is there).
+fn all_zero(bytes: &[u8]) -> bool {
+    const BLOCK: usize = 256;
+    let mut blocks = bytes.chunks_exact(BLOCK);
+    let zero_blocks = blocks.by_ref().all(|b| {
+        let b: &[u8; BLOCK] = b.try_into().expect("chunks_exact gives whole blocks");
+        b.iter().fold(0u8, |acc, &x| acc | x) == 0
+    });
+    zero_blocks && blocks.remainder().iter().all(|&x| x == 0)
 }
 
 /// Number of valid, consecutive records starting at `offset` with sequence `first`.
@@ -560,5 +688,24 @@ impl<S: Storage> Iterator for JournalReader<S> {
 
     fn next(&mut self) -> Option<Self::Item> {
         self.next_record().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_zero_agrees_with_last_nonzero_end() {
+        let mut b = vec![0u8; 4096 + 77];
+        assert!(all_zero(&b) && last_nonzero_end(&b, 0).is_none());
+        for at in [0, 1, 255, 256, 4095, 4096, 4096 + 76] {
+            b[at] = 1;
+            assert!(!all_zero(&b), "byte {at}");
+            assert_eq!(last_nonzero_end(&b, 0), Some(at + 1));
+            assert!(all_zero(&b[at + 1..]), "after byte {at}");
+            b[at] = 0;
+        }
+        assert!(all_zero(&[]));
     }
 }

@@ -22,6 +22,18 @@
 //!   durable before anything new depends on it.
 //!
 //! Recovery is itself crash-safe: every step can be interrupted and redone by the next open.
+//!
+//! **From a snapshot** ([`open_after_snapshot`]): when the caller loaded a snapshot at
+//! sequence S, reading starts at the segment holding S + 1
+//! ([`JournalReader::seek_after_snapshot`]); older segments are neither opened nor synced and
+//! may be archived or deleted (`archive.rs`). That segment's header is checked as always, its
+//! records up to S are verified but not visited, every later segment is chained to it, and the
+//! end is checked against the chain head, so a gap or a missing segment *after* the snapshot
+//! is refused by name exactly as without one. A journal in which no segment holds S + 1 is
+//! refused ([`JournalError::MissingAfterSnapshot`]). Repair never cuts at or before S (the
+//! snapshot could then not be continued): it refuses, and the operator moves the snapshot
+//! aside. Archived segments are never written: a corruption in one is refused even with
+//! repair ([`JournalError::Archive`]).
 
 use veloz_core::Seq;
 
@@ -80,6 +92,32 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
     shard: u16,
     config: &JournalConfig,
     options: OpenOptions,
+    visit: F,
+) -> Result<(Writer<S>, RecoveryOutcome), JournalError> {
+    open_inner(storage, shard, config, options, None, visit)
+}
+
+/// [`open_with`] for a shard whose state up to `snapshot_seq` was loaded from a snapshot:
+/// only the records after it are given to `visit`, and no segment before the one holding
+/// `snapshot_seq + 1` is read (see the module docs). The caller checks that the journal
+/// reaches `snapshot_seq` ([`RecoveryOutcome::last_seq`]).
+pub fn open_after_snapshot<S: Storage, F: FnMut(&Record)>(
+    storage: S,
+    shard: u16,
+    config: &JournalConfig,
+    options: OpenOptions,
+    snapshot_seq: Seq,
+    visit: F,
+) -> Result<(Writer<S>, RecoveryOutcome), JournalError> {
+    open_inner(storage, shard, config, options, Some(snapshot_seq), visit)
+}
+
+fn open_inner<S: Storage, F: FnMut(&Record)>(
+    storage: S,
+    shard: u16,
+    config: &JournalConfig,
+    options: OpenOptions,
+    snapshot_seq: Option<Seq>,
     mut visit: F,
 ) -> Result<(Writer<S>, RecoveryOutcome), JournalError> {
     config.validate()?;
@@ -98,6 +136,9 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
         Err(e) => return Err(e),
     };
     let mut reader = JournalReader::open_with_head(storage.clone(), shard, head)?;
+    if let Some(s) = snapshot_seq {
+        reader.seek_after_snapshot(s)?;
+    }
     let corruption = loop {
         match reader.next_record() {
             Ok(Some(rec)) => {
@@ -109,7 +150,10 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
                 visit(&rec);
             }
             Ok(None) => break None,
-            Err(JournalError::Corrupt(c)) if options.repair => break Some(c),
+            Err(JournalError::Corrupt(c)) if options.repair => {
+                refuse_unrepairable(&storage, shard, &c, &reader, snapshot_seq)?;
+                break Some(c);
+            }
             Err(JournalError::Chain(b)) if options.repair => {
                 chain_repaired = Some(b.what());
                 break None;
@@ -151,7 +195,20 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
         }
     }
     report.last_seq = reader.last_seq();
-    report.segments = listing.segments.len();
+    let start_idx = reader.start_index();
+    report.segments = listing.segments.len() - start_idx;
+    for name in torn.iter().map(|t| &t.name).chain(&blank) {
+        if listing
+            .segments
+            .iter()
+            .any(|s| s.archived && &s.name == name)
+        {
+            return Err(JournalError::Archive {
+                file: storage.display_name(name),
+                why: "it is the last segment of the journal, which an archive never is (its live successors are missing)".into(),
+            });
+        }
+    }
     // No view of any file may be alive while recovery writes.
     drop(reader);
 
@@ -240,7 +297,9 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
     }
 
     if config.durability == Durability::Group {
-        for s in listing.segments.iter().filter(|s| !gone.contains(&s.name)) {
+        // Segments before the start were durable before the snapshot that skips them.
+        let read = listing.segments.iter().skip(start_idx);
+        for s in read.filter(|s| !s.archived && !gone.contains(&s.name)) {
             let name = if s.activated_spare {
                 segment_name(s.first_seq)
             } else {
@@ -270,6 +329,41 @@ pub fn open_with<S: Storage, F: FnMut(&Record)>(
     };
     let writer = Writer::start(storage, shard, config, resume, newest, report.next_seq)?;
     Ok((writer, report))
+}
+
+/// With repair, refuse a cut that cannot be made: in an archived segment (read-only), or at or
+/// before the snapshot recovery starts from (the snapshot could not be continued).
+fn refuse_unrepairable<S: Storage>(
+    storage: &S,
+    shard: u16,
+    c: &Corruption,
+    reader: &JournalReader<S>,
+    snapshot_seq: Option<Seq>,
+) -> Result<(), JournalError> {
+    if reader
+        .segments()
+        .get(c.segment_index)
+        .is_some_and(|s| s.archived)
+    {
+        return Err(JournalError::Archive {
+            file: c.file.clone(),
+            why: format!("{c} (an archive is never cut: restore the live segment from a copy)"),
+        });
+    }
+    match snapshot_seq {
+        Some(s) if c.last_good_seq.is_none_or(|g| g < s) => Err(JournalError::Layout {
+            shard,
+            dir: storage.display_name(""),
+            why: format!(
+                "repair would cut the journal after sequence {} (at offset {} of {}: {}), before the snapshot at sequence {s} recovery starts from; move the snapshot aside and repair again",
+                super::error::SeqOrNone(c.last_good_seq),
+                c.offset,
+                c.file,
+                c.why
+            ),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The header CRC of segment `name`, read from the file.

@@ -11,7 +11,8 @@
 //! [`SnapshotSkipped`] warning naming the file, any whose header, CRC, body or recomputed
 //! state hash is wrong, or whose instruments are not the configured ones; with none left the
 //! caller replays the whole journal. A snapshot is only written once the journal is durable up
-//! to its sequence.
+//! to its sequence. [`oldest_valid`] gives the retention point: journal segments entirely
+//! before it may be archived or deleted (`archive.rs`), never one a kept snapshot needs.
 
 use veloz_core::{Engine, Instrument, Seq};
 
@@ -220,6 +221,21 @@ pub fn prune<S: Storage>(storage: &S, keep: usize) -> std::io::Result<Vec<String
         removed.push(name);
     }
     Ok(removed)
+}
+
+/// The sequence of the oldest snapshot of `shard` in `storage` whose header and CRCs check
+/// (the retention point: `archive::retain` keeps every segment recovery from it needs).
+/// `None` when there is no such snapshot.
+pub fn oldest_valid<S: Storage>(storage: &S, shard: u16) -> std::io::Result<Option<Seq>> {
+    for seq in list_snapshots(storage)?.into_iter().rev() {
+        let Ok(view) = storage.open_view(&snapshot_name(seq)) else {
+            continue;
+        };
+        if decode_header(&view, shard).is_ok_and(|h| h.seq == seq) {
+            return Ok(Some(seq));
+        }
+    }
+    Ok(None)
 }
 
 /// A snapshot that was not used, and why (for the start-up log).

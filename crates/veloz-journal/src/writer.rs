@@ -66,10 +66,12 @@ use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 
 mod availability;
 mod preparer;
+mod scheduling;
 mod shared;
 mod sync_thread;
 
 use preparer::{preparer, PrepMsg, SpareResult};
+pub use scheduling::SyncScheduling;
 pub use shared::DurableWatermark;
 use shared::{pack, Shared};
 use sync_thread::{helper_loop, SyncMsg, SyncSeg};
@@ -141,6 +143,7 @@ pub struct Writer<S: Storage> {
     /// A rollover was refused for want of a spare (the preparer is retrying).
     spare_refused: bool,
     stats: WriterStats,
+    sync_scheduling: SyncScheduling,
     closed: bool,
 }
 
@@ -238,6 +241,7 @@ impl<S: Storage> Writer<S> {
             write_failed: None,
             spare_refused: false,
             stats: WriterStats::default(),
+            sync_scheduling: SyncScheduling::Normal { why: None },
             closed: false,
         };
         {
@@ -262,18 +266,31 @@ impl<S: Storage> Writer<S> {
                 .name(format!("veloz-jsync-{shard}"))
                 .spawn(move || helper_loop(shared, sync_rx, segs, poll, group))
                 .map_err(spawn_err)?;
+            if group && config.sync_realtime {
+                writer.sync_scheduling = scheduling::make_realtime(&t);
+            }
             writer.sync_tx = Some(sync_tx);
             writer.sync_thread = Some(t);
         }
-        // Have the first spare ready before the first append needs it; on a full disk the
-        // journal starts unavailable and the preparer keeps trying.
-        match writer.wait_spare() {
-            Ok(spare) => writer.spare = Some(spare),
-            Err(e) if e.is_unavailable() => writer.spare_refused = true,
-            Err(e) => return Err(e),
+        // A new journal's first append needs the first spare: have it ready (on a full disk
+        // the journal starts unavailable and the preparer keeps trying). A resumed journal
+        // appends into its segment and takes the spare at the rollover, so a restart does not
+        // wait for a whole segment to be reserved (up to seconds on a busy host:
+        // docs/BENCHMARKS.md, "Restart time").
+        if writer.active.is_none() {
+            match writer.wait_spare() {
+                Ok(spare) => writer.spare = Some(spare),
+                Err(e) if e.is_unavailable() => writer.spare_refused = true,
+                Err(e) => return Err(e),
+            }
         }
         writer.stats.spare_waits = 0;
         Ok(writer)
+    }
+
+    /// How the sync thread is scheduled (for the start-up log; see [`SyncScheduling`]).
+    pub fn sync_scheduling(&self) -> &SyncScheduling {
+        &self.sync_scheduling
     }
 
     /// The shard this journal belongs to.
@@ -696,6 +713,7 @@ mod tests {
             group_max_batch: 64,
             // A long idle period: only the batch wake-up makes progress quickly.
             group_max_wait_us: 1_000_000,
+            ..JournalConfig::default()
         };
         let (mut w, _) = open(mem.clone(), 1, &config, OpenOptions::default()).unwrap();
         for _ in 0..64 {
@@ -727,6 +745,7 @@ mod tests {
             durability: Durability::Group,
             group_max_batch: 4096,
             group_max_wait_us: 1_000,
+            ..JournalConfig::default()
         };
         let (mut w, _) = open(mem, 1, &config, OpenOptions::default()).unwrap();
         let seq = w.append_command(5, &mass_cancel()).unwrap();

@@ -426,8 +426,8 @@ mod tests {
         ));
     }
 
-    /// The figure the design rests on: serializing 1M resting orders on the shard's core,
-    /// and loading them back. `cargo test -p veloz-core --release snapshot_of_a_million
+    /// What a snapshot of 1M resting orders costs the snapshot helper (serializing its
+    /// shadow engine, off the shard's core), and recovery (loading them back). `cargo test -p veloz-core --release snapshot_of_a_million
     /// -- --ignored --nocapture`.
     #[test]
     #[ignore]

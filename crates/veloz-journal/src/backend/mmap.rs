@@ -5,7 +5,8 @@
 //! sound. (Helper threads arm pages ahead of the writer with MADV_POPULATE_WRITE through
 //! memmap2's safe `advise_range`: it takes the write faults and changes no byte.) The general
 //! argument: a segment file is created at its full size with every block reserved and
-//! written (`posix_fallocate`, then a pass of zeros through the file: [`reserve`]) before it
+//! written (`posix_fallocate`, then every page armed through the mapping and written back:
+//! [`reserve`]) before it
 //! is mapped, and never truncated while mapped (so no access can fault with SIGBUS, not even
 //! on a full disk), every write is bounds-checked against the mapping length,
 //! exactly one [`MmapSegment`] writes a given file at a time (the shard's writer, or recovery
@@ -27,7 +28,7 @@ use super::{out_of_bounds, RangeSync, SegmentFile, Storage};
 
 /// Pages are touched at this stride (the smallest page size of the hosts Veloz runs on).
 const PAGE: usize = 4096;
-/// The zero pass of [`reserve`] writes this much per system call.
+/// The pre-5.14 zero pass of [`reserve`] writes this much per system call.
 const ZERO_CHUNK: usize = 1 << 20;
 
 /// A shard's journal directory on disk.
@@ -82,15 +83,42 @@ pub struct MmapSync {
     file: Arc<File>,
 }
 
-/// Reserve every block of `file` (`size` bytes) before it is mapped, so that no write into
-/// the mapping can fault for want of space (SIGBUS): `posix_fallocate` (on tmpfs this
-/// reserves the pages), then zeros written through the file over the whole range, so that
-/// the extents are written ones (an fallocated, unwritten extent makes every group-commit
-/// msync convert extents: docs/BENCHMARKS.md, "Figures behind design choices"), then
-/// `fdatasync`. A full disk fails here, on the preparer thread, with ENOSPC.
-pub(crate) fn reserve(file: &File, size: u64) -> io::Result<()> {
+/// Reserve every block of `file` (`size` bytes) and map it, so that no write into the
+/// mapping can fault for want of space (SIGBUS): `posix_fallocate` (on tmpfs this reserves
+/// the pages), then every page of the mapping armed writable (`MADV_POPULATE_WRITE`: the
+/// fallocated blocks read as zeros, and each page becomes dirty without a byte changing) and
+/// written back (`msync`, then `fdatasync`), so that the extents are written ones (an
+/// fallocated, unwritten extent makes every group-commit msync convert extents:
+/// docs/BENCHMARKS.md, "Figures behind design choices"). A full disk fails here, on the
+/// preparer thread, with ENOSPC.
+///
+/// The zeros go through the mapping, not `write()`: the mapping's faults (after MADV_RANDOM,
+/// see [`map_random`]) bring each page in as a 4 KiB folio, while `write()` fills the page
+/// cache with large folios, and a group-commit msync write-protects whole folios, so the
+/// writer faulted on the page it was filling about once per sync (docs/BENCHMARKS.md,
+/// "Journal reservation and group commit"). The pages stay in the page cache, clean, so the
+/// writer's first touches neither read the disk nor allocate.
+pub(crate) fn reserve(file: &File, size: u64) -> io::Result<MmapRaw> {
     let len = i64::try_from(size).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     nix::fcntl::posix_fallocate(file.as_raw_fd(), 0, len).map_err(io::Error::from)?;
+    let map = map_random(file)?;
+    if map.len() > 0 {
+        if map
+            .advise_range(Advice::PopulateWrite, 0, map.len())
+            .is_err()
+        {
+            // MADV_POPULATE_WRITE needs Linux 5.14: write the zeros through the file
+            // instead (correct, only with large folios in the page cache).
+            zero_through_file(file, size)?;
+        }
+        map.flush()?;
+    }
+    file.sync_data()?;
+    Ok(map)
+}
+
+/// The pre-5.14 fallback of [`reserve`]: zeros written over the whole file with `pwrite`.
+fn zero_through_file(file: &File, size: u64) -> io::Result<()> {
     let zeros = vec![0u8; ZERO_CHUNK];
     let mut at = 0u64;
     while at < size {
@@ -98,7 +126,19 @@ pub(crate) fn reserve(file: &File, size: u64) -> io::Result<()> {
         file.write_all_at(&zeros[..n], at)?;
         at += n as u64;
     }
-    file.sync_data()
+    Ok(())
+}
+
+/// A shared writable mapping of the whole of `file`, advised MADV_RANDOM, so that its faults
+/// bring in 4 KiB folios rather than large readahead folios: writeback (a group-commit msync)
+/// cleans, and so write-protects, whole folios, and with large ones a sync of the completed
+/// pages also write-protected the page the writer was filling, whose write fault then waited
+/// for the filesystem journal on the shard's core (about once per sync).
+fn map_random(file: &File) -> io::Result<MmapRaw> {
+    let map = MmapOptions::new().map_raw(file)?;
+    // A hint; without it the journal is correct, only its tail is longer.
+    let _ = map.advise(Advice::Random);
+    Ok(map)
 }
 
 /// Free and total bytes of the filesystem holding `path` (for the log line that says why the
@@ -131,14 +171,7 @@ fn map_segment(file: File, prefault_from: usize) -> io::Result<MmapSegment> {
     // spare) made the kernel write back gigabytes of zeros, stalling appends and shutdown for
     // seconds. The writer's helper thread arms the pages just ahead of the writer writable
     // instead (`prefault_range`).
-    //
-    // MADV_RANDOM first, so that these read faults bring in 4 KiB folios rather than large
-    // readahead folios: writeback (a group-commit msync) cleans, and so write-protects, whole
-    // folios, and with large ones a sync of the completed pages also write-protected the page
-    // the writer was filling, whose write fault then waited for the filesystem journal on the
-    // shard's core (about once per sync).
-    let map = MmapOptions::new().map_raw(&file)?;
-    let _ = map.advise(Advice::Random);
+    let map = map_random(&file)?;
     let from = prefault_from / PAGE * PAGE;
     if from < map.len()
         && map
@@ -298,10 +331,13 @@ impl Storage for MmapStorage {
             .open(self.path(name))?;
         // Reserved and written out before it is mapped (`reserve`): a full disk fails here,
         // on the preparer thread, never as a SIGBUS on the shard's core.
-        reserve(&file, size)?;
+        let map = reserve(&file, size)?;
         file.sync_all()?;
         self.sync_dir()?;
-        map_segment(file, 0)
+        Ok(MmapSegment {
+            map: Arc::new(map),
+            file: Arc::new(file),
+        })
     }
 
     fn open_segment(&self, name: &str, prefault_from: usize) -> io::Result<MmapSegment> {

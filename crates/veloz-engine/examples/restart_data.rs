@@ -1,0 +1,148 @@
+//! Build a data directory for the restart-time figures (docs/BENCHMARKS.md, "Restart time"):
+//! one shard owning every instrument of `CONFIG`, `RESTING` resting limit orders, a snapshot
+//! at that point, then `TAIL` journal records after it (a new resting order and the cancel of
+//! the oldest one, alternately, so the books stay at `RESTING` orders). The journal is written
+//! with the journal's own `Writer` and the engine applies every command as it goes, so the
+//! snapshot and the journal are exactly what a running shard would have left.
+//!
+//! ```text
+//! cargo run --release -p veloz-engine --example restart_data -- CONFIG RESTING TAIL
+//! ```
+//! `CONFIG` must give `[engine] cores` one core (one shard) and `data_dir` the directory to
+//! fill (it must not hold a journal yet). Fixed arithmetic stream, no randomness: the same
+//! arguments give the same bytes.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::Instant;
+
+use veloz_config::routing::Routing;
+use veloz_config::Config;
+use veloz_core::{
+    CancelOrder, Command, Engine, Instrument, NewOrder, OrderId, OrderKind, SelfTradePrevention,
+    Side, TimeInForce,
+};
+use veloz_journal::{snapshot, Durability, MmapStorage, OpenOptions};
+
+/// Timestamps: 2026-11-30T00:00:00Z plus one microsecond per record.
+const TS0: u64 = 1_796_083_200_000_000_000;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() != 4 {
+        return Err("usage: restart_data CONFIG RESTING TAIL".into());
+    }
+    let config = Config::load(Path::new(&args[1]))?;
+    let resting: u64 = args[2].parse()?;
+    let tail: u64 = args[3].parse()?;
+    let data = config.engine.data_dir.clone();
+    std::fs::create_dir_all(&data)?;
+    let routing = Routing::from_config(&config, 1)?;
+    routing.check_and_record(&data)?;
+    let instruments: Vec<_> = config
+        .instruments()
+        .into_iter()
+        .filter(|i| routing.shard_of(i.id) == Some(0))
+        .collect();
+    let mut engine = Engine::new(0, &instruments);
+    let instruments: Vec<Instrument> = engine.instruments().cloned().collect();
+    let storage = MmapStorage::for_shard(&data, 0)?;
+    let journal = config.journal.clone().with_durability(Durability::None);
+    let (mut writer, report) =
+        veloz_journal::open(storage.clone(), 0, &journal, OpenOptions::default())?;
+    if report.last_seq.is_some() {
+        return Err(format!("{} already holds a journal", data.display()).into());
+    }
+    let mut events = Vec::new();
+    let mut live: VecDeque<(OrderId, u32, u32)> = VecDeque::new();
+    let mut orders: u64 = 0;
+    // The k-th order: instrument k % n, bids and asks alternately, on 400 levels each side
+    // away from the reference (inside every band), never crossing.
+    let new_order = |k: u64| -> NewOrder {
+        let inst = &instruments[(k % instruments.len() as u64) as usize];
+        let side = if (k / 4).is_multiple_of(2) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let ticks = 1 + (k / 8) % 400;
+        let off = inst.tick_size * ticks as i64;
+        NewOrder {
+            account: 1 + (k % 2) as u32,
+            symbol: inst.id,
+            client_order_id: k + 1,
+            side,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            stp: SelfTradePrevention::Allow,
+            price: match side {
+                Side::Buy => inst.reference_price - off,
+                Side::Sell => inst.reference_price + off,
+            },
+            qty: inst.lot_size * (1 + k % 5),
+        }
+    };
+    let began = Instant::now();
+    let mut append = |writer: &mut veloz_journal::Writer<MmapStorage>,
+                      engine: &mut veloz_core::Engine,
+                      cmd: Command,
+                      live: &mut VecDeque<(OrderId, u32, u32)>| {
+        let seq = writer.next_seq();
+        let ts = TS0 + seq * 1_000;
+        writer.append_command(ts, &cmd).expect("append");
+        engine.apply(seq, ts, &cmd, &mut events);
+        if let Command::New(o) = cmd {
+            orders += 1;
+            // Order ids are the shard's order counter: (shard 0 << 48) | n.
+            live.push_back((orders, o.account, o.symbol));
+        }
+    };
+    let mut k = 0u64;
+    while k < resting {
+        append(
+            &mut writer,
+            &mut engine,
+            Command::New(new_order(k)),
+            &mut live,
+        );
+        k += 1;
+    }
+    // durability "none": everything written is as durable as the snapshot needs here.
+    let snap_seq = writer.next_seq() - 1;
+    let mut file = Vec::new();
+    snapshot::encode(&engine, snap_seq, &mut file);
+    snapshot::write(&storage, snap_seq, &file)?;
+    eprintln!(
+        "{} resting orders, snapshot at sequence {snap_seq} ({} bytes) after {:.1} s",
+        engine.resting_orders(),
+        file.len(),
+        began.elapsed().as_secs_f64()
+    );
+    let mut done = 0u64;
+    while done < tail {
+        let cmd = if done.is_multiple_of(2) {
+            k += 1;
+            Command::New(new_order(k - 1))
+        } else {
+            let (order_id, account, symbol) = live.pop_front().expect("a live order");
+            Command::Cancel(CancelOrder {
+                account,
+                symbol,
+                client_order_id: k + done,
+                order_id,
+            })
+        };
+        append(&mut writer, &mut engine, cmd, &mut live);
+        done += 1;
+    }
+    let last = writer.close()?;
+    eprintln!(
+        "{} records after the snapshot, last sequence {last}, {} resting orders, state hash {:016x}, {:.1} s in all",
+        tail,
+        engine.resting_orders(),
+        engine.state_hash(),
+        began.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
