@@ -21,29 +21,29 @@
 //!   `next.spare` (header first) and the preparer renames it to `{first_seq:020}.vlj` later, so
 //!   the next segment is looked for under its name, then as `next.spare` with that first
 //!   sequence number, then under its name again (renamed meanwhile).
-//! - A view stays open between calls. Backends whose views are copies (the in-memory one)
-//!   show nothing appended after the view was opened, so a record not found in a view opened
-//!   before this call's watermark was read is looked for again in a fresh view before
-//!   anything is concluded. A memory-mapped view shows the page cache, so it is reopened only
+//! - A file stays open between calls. Backends whose live files are copies (the in-memory
+//!   one) show nothing appended after the open, so a record not found in a file opened
+//!   before this call's watermark was read is looked for again in a fresh open before
+//!   anything is concluded. A memory-mapped one shows the page cache, so it is reopened only
 //!   at a segment boundary.
 //!
 //! What it does not check: the links between segments and the chain head (recovery and
 //! `veloz journal verify` do; a live journal's head may lag its newest segment by design).
 //!
-//! Known limit: with [`MmapStorage`](crate::MmapStorage) the view of the segment being written
-//! is a read-only shared mapping of the pages the writer is filling. Every byte decoded lies
-//! below the watermark and never changes again, but the view as a whole spans bytes still being
-//! written, which `MmapStorage::open_view`'s safety note (views only of files no writer is
-//! active on) does not yet cover.
+//! Reading a file the writer is appending to: through [`Storage::open_live`], which copies
+//! bytes out (for [`MmapStorage`](crate::MmapStorage), a read-only mapping used through a raw
+//! pointer), never through a `&[u8]` over bytes that may be changing. Each record is copied
+//! (at most `MAX_RECORD_LEN` bytes) and decoded from the copy.
 //!
-//! Cost: one decode and CRC per record, no allocation per record; one directory listing when
+//! Cost: one copy of at most 128 bytes, one decode and CRC per record, no allocation per
+//! record; one directory listing when
 //! it starts and a few opens per segment.
 
 use veloz_core::Seq;
 
-use crate::backend::Storage;
+use crate::backend::{LiveFile, Storage};
 use crate::error::JournalError;
-use crate::format::{decode_record, Invalid, SegmentHeader};
+use crate::format::{decode_record, Invalid, SegmentHeader, MAX_RECORD_LEN, SEGMENT_HEADER_LEN};
 use crate::layout::{list_segments, segment_name, SPARE_NAME};
 use crate::payload::{decode_body, Record};
 use crate::replay::RecoverError;
@@ -69,8 +69,8 @@ pub enum FollowError {
 }
 
 /// The segment being read.
-struct Open<V> {
-    view: V,
+struct Open {
+    live: Box<dyn LiveFile>,
     name: String,
     first_seq: Seq,
     version: u16,
@@ -84,7 +84,9 @@ pub struct JournalFollower<S: Storage> {
     storage: S,
     shard: u16,
     next_seq: Seq,
-    cur: Option<Open<S::View>>,
+    cur: Option<Open>,
+    /// The bytes of the record being decoded, copied out of the file.
+    scratch: [u8; MAX_RECORD_LEN],
     segments_entered: u64,
 }
 
@@ -108,6 +110,7 @@ impl<S: Storage> JournalFollower<S> {
             shard,
             next_seq: after + 1,
             cur: None,
+            scratch: [0; MAX_RECORD_LEN],
             segments_entered: 0,
         }
     }
@@ -139,7 +142,19 @@ impl<S: Storage> JournalFollower<S> {
                 fresh = true;
                 continue;
             };
-            match decode_record(&cur.view, cur.offset, Some(cur.expected)) {
+            // Copy the record (at most MAX_RECORD_LEN bytes, fewer at the segment's end)
+            // before decoding: bytes past it may be being written, and are never used.
+            let n = cur
+                .live
+                .len()
+                .saturating_sub(cur.offset)
+                .min(MAX_RECORD_LEN);
+            let copied = &mut self.scratch[..n];
+            if let Err(e) = cur.live.read_at(cur.offset, copied) {
+                let file = self.storage.display_name(&cur.name);
+                return Err(JournalError::io("read", file, e).into());
+            }
+            match decode_record(copied, 0, Some(cur.expected)) {
                 Ok(raw) => {
                     let (seq, ts, len) = (raw.seq, raw.ts, raw.len());
                     if seq >= self.next_seq {
@@ -206,7 +221,7 @@ impl<S: Storage> JournalFollower<S> {
 
     /// Open the segment holding `next_seq`, positioned at its first record (records before
     /// `next_seq` are then read and skipped): the newest segment starting at or before it.
-    fn locate(&mut self) -> Result<Open<S::View>, FollowError> {
+    fn locate(&mut self) -> Result<Open, FollowError> {
         // The listing reads `next.spare`, which the preparer may rename meanwhile: try again.
         let mut listing = list_segments(&self.storage, self.shard);
         for _ in 0..3 {
@@ -238,16 +253,21 @@ impl<S: Storage> JournalFollower<S> {
 
     /// The segment whose first record is `first_seq`, under its name or as an activated
     /// `next.spare` not yet renamed; `None` if there is none.
-    fn open_starting_at(&mut self, first_seq: Seq) -> Result<Option<Open<S::View>>, FollowError> {
+    fn open_starting_at(&mut self, first_seq: Seq) -> Result<Option<Open>, FollowError> {
         let name = segment_name(first_seq);
         for candidate in [name.as_str(), SPARE_NAME, name.as_str()] {
             let file = self.storage.display_name(candidate);
-            let view = match self.storage.open_view(candidate) {
+            let live = match self.storage.open_live(candidate) {
                 Ok(v) => v,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(JournalError::io("read", file, e).into()),
             };
-            let header = match SegmentHeader::decode(&view) {
+            let mut header = [0u8; SEGMENT_HEADER_LEN];
+            let n = live.len().min(SEGMENT_HEADER_LEN);
+            if let Err(e) = live.read_at(0, &mut header[..n]) {
+                return Err(JournalError::io("read", file, e).into());
+            }
+            let header = match SegmentHeader::decode(&header[..n]) {
                 Ok(h) => h,
                 // A spare not yet activated (blank) is not the segment looked for.
                 Err(_) if candidate == SPARE_NAME => continue,
@@ -273,11 +293,11 @@ impl<S: Storage> JournalFollower<S> {
                 .into());
             }
             return Ok(Some(Open {
-                view,
+                live,
                 name: candidate.to_string(),
                 first_seq,
                 version: header.version,
-                offset: crate::format::SEGMENT_HEADER_LEN,
+                offset: SEGMENT_HEADER_LEN,
                 expected: first_seq,
             }));
         }

@@ -239,6 +239,10 @@ impl<S: Storage> Storage for FaultStorage<S> {
         self.inner.open_view(name)
     }
 
+    fn open_live(&self, name: &str) -> io::Result<Box<dyn super::LiveFile>> {
+        self.inner.open_live(name)
+    }
+
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         self.inner.rename(from, to)
     }

@@ -1,7 +1,8 @@
 //! The real backend: segment files in a directory, memory-mapped with memmap2.
 //!
 //! This is the only journal module with `unsafe` code: copying into a shared mapping (and, at
-//! rollover, back out of it), reading one byte of each page at creation, and mapping a file for reading. Each block says why it is
+//! rollover, back out of it), copying out of a read-only mapping of a file being appended to
+//! ([`MmapLive`]), reading one byte of each page at creation, and mapping a file for reading. Each block says why it is
 //! sound. (Helper threads arm pages ahead of the writer with MADV_POPULATE_WRITE through
 //! memmap2's safe `advise_range`: it takes the write faults and changes no byte.) The general
 //! argument: a segment file is created at its full size with every block reserved and
@@ -24,7 +25,7 @@ use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, MmapOptions, MmapRaw};
 
-use super::{out_of_bounds, RangeSync, SegmentFile, Storage};
+use super::{out_of_bounds, LiveFile, RangeSync, SegmentFile, Storage};
 
 /// Pages are touched at this stride (the smallest page size of the hosts Veloz runs on).
 const PAGE: usize = 4096;
@@ -204,6 +205,40 @@ fn read_pages(map: &MmapRaw, from: usize) {
     }
 }
 
+/// A file a writer may be appending to, mapped read-only and read by copy
+/// ([`Storage::open_live`]).
+#[derive(Debug)]
+pub struct MmapLive {
+    map: MmapRaw,
+}
+
+impl LiveFile for MmapLive {
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        let size = self.map.len();
+        if offset > size || buf.len() > size - offset {
+            return Err(out_of_bounds(offset, buf.len(), size));
+        }
+        // SAFETY: the range was just checked to lie inside the mapping, whose file is never
+        // truncated while mapped. No Rust reference to the mapped bytes is formed: they are
+        // copied through a raw pointer into `buf` (ordinary memory, so the ranges cannot
+        // overlap), and the writer's own mapping may change them meanwhile, in which case the
+        // copy is torn; the caller checks what it copied (record CRCs) and relies only on
+        // ranges the writer published before (the journal's durable watermark, Acquire).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                self.map.as_ptr().add(offset),
+                buf.as_mut_ptr(),
+                buf.len(),
+            );
+        }
+        Ok(())
+    }
+}
+
 impl SegmentFile for MmapSegment {
     type Sync = MmapSync;
 
@@ -373,6 +408,18 @@ impl Storage for MmapStorage {
         Ok(MmapView { map })
     }
 
+    /// A read-only shared mapping used through a raw pointer only (no `&[u8]` over bytes
+    /// a writer may be changing): [`MmapLive`].
+    fn open_live(&self, name: &str) -> io::Result<Box<dyn LiveFile>> {
+        let file = File::open(self.path(name))?;
+        let map = MmapOptions::new().map_raw_read_only(&file)?;
+        if map.len() > 0 {
+            // A follower reads front to back; a hint only.
+            let _ = map.advise(Advice::Sequential);
+        }
+        Ok(Box::new(MmapLive { map }))
+    }
+
     fn rename(&self, from: &str, to: &str) -> io::Result<()> {
         fs::rename(self.path(from), self.path(to))?;
         self.sync_dir()
@@ -446,6 +493,17 @@ mod tests {
             s.save("c.dropped", b"xyz").is_err(),
             "save never overwrites"
         );
+        // A live file shows what a segment writes after it was opened (one page cache),
+        // by copy, and refuses a range outside the file.
+        let live = s.open_live("b.vlj").unwrap();
+        let mut seg = s.open_segment("b.vlj", 0).unwrap();
+        seg.write_at(5000, b"later").unwrap();
+        let mut buf = [0u8; 5];
+        live.read_at(5000, &mut buf).unwrap();
+        assert_eq!(&buf, b"later");
+        assert_eq!(live.len(), 8192);
+        assert!(live.read_at(8190, &mut buf).is_err());
+        drop((seg, live));
         s.remove("b.vlj").unwrap();
         s.remove("c.dropped").unwrap();
         assert!(s.list().unwrap().is_empty());

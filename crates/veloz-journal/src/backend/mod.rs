@@ -31,7 +31,7 @@ use std::ops::Deref;
 
 pub use fault::{FaultMode, FaultPlan, FaultStorage};
 pub use memory::MemStorage;
-pub use mmap::{fs_space, shard_dir, MmapSegment, MmapStorage, MmapSync, MmapView};
+pub use mmap::{fs_space, shard_dir, MmapLive, MmapSegment, MmapStorage, MmapSync, MmapView};
 
 /// One shard's directory of journal files.
 pub trait Storage: Clone + Send + Sync + 'static {
@@ -54,6 +54,15 @@ pub trait Storage: Clone + Send + Sync + 'static {
     /// Open a whole file for reading. The caller must not write the file through a segment
     /// while the view is alive.
     fn open_view(&self, name: &str) -> io::Result<Self::View>;
+    /// Open a file that a writer may still be appending to, for reading by copy: no
+    /// reference to its bytes is ever formed, so bytes being written beside it cannot be
+    /// assumed unchanging by the compiler (the journal follower reads what the writer has
+    /// made durable; the copies are then checked like any record). The default copies the
+    /// file once, through [`Storage::open_view`]: correct for backends whose views are
+    /// copies, and showing nothing appended after the open (the follower reopens).
+    fn open_live(&self, name: &str) -> io::Result<Box<dyn LiveFile>> {
+        Ok(Box::new(CopiedLive(self.open_view(name)?.to_vec())))
+    }
     /// Rename `from` to `to` (replacing `to`), durably.
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
     /// Remove `name`, durably.
@@ -106,6 +115,38 @@ pub trait RangeSync: Send + Sync + 'static {
     /// (used before retrying a failed sync; the range is never being written). The default
     /// does nothing (backends whose sync never loses dirty state).
     fn rewrite_range(&self, _offset: usize, _len: usize) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A file open for reading while a writer may append to it ([`Storage::open_live`]).
+pub trait LiveFile: Send {
+    /// The file's length when it was opened (journal segments never change length).
+    fn len(&self) -> usize;
+    /// True if the file has no bytes.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Copy the bytes at `offset` into `buf`; the range must lie inside the file. Bytes the
+    /// writer is writing meanwhile may come back torn: callers check what they read (a
+    /// record's CRC) and rely only on ranges the writer published before.
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()>;
+}
+
+/// The default [`Storage::open_live`]: a copy taken at the open.
+struct CopiedLive(Vec<u8>);
+
+impl LiveFile for CopiedLive {
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+        let src = offset
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(offset..end))
+            .ok_or_else(|| out_of_bounds(offset, buf.len(), self.0.len()))?;
+        buf.copy_from_slice(src);
         Ok(())
     }
 }
