@@ -85,18 +85,7 @@ impl Twin {
 }
 
 fn limit(account: AccountId, coid: u64, side: Side, price: Price, qty: Qty) -> NewOrder {
-    NewOrder {
-        account,
-        symbol: S,
-        client_order_id: coid,
-        side,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        stp: SelfTradePrevention::Allow,
-        price,
-        qty,
-    }
+    NewOrder::limit(account, S, coid, side, price, qty)
 }
 
 fn market(account: AccountId, coid: u64, side: Side, qty: Qty) -> NewOrder {

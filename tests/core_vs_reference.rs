@@ -351,18 +351,7 @@ fn comparison_detects_a_divergence() {
     let inst = instruments();
     let mut a = Engine::new(1, &inst);
     let mut b = ReferenceEngine::new(1, &inst);
-    let buy = NewOrder {
-        account: 1,
-        symbol: 3,
-        client_order_id: 1,
-        side: Side::Buy,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        stp: SelfTradePrevention::Allow,
-        price: 1_000,
-        qty: 10,
-    };
+    let buy = NewOrder::limit(1, 3, 1, Side::Buy, 1_000, 10);
     let mut out = Vec::new();
     a.apply(1, 1, &Command::New(buy), &mut out);
     b.apply(1, 1, &Command::New(NewOrder { qty: 20, ..buy }), &mut out);

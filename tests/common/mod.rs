@@ -273,18 +273,7 @@ pub const BOB: (AccountId, &str) = (2, "demo-bob");
 
 /// A GTC limit order (account filled in by the engine from the session).
 pub fn limit(symbol: SymbolId, coid: u64, side: Side, price: Price, qty: Qty) -> Command {
-    Command::New(NewOrder {
-        account: 0,
-        symbol,
-        client_order_id: coid,
-        side,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        stp: SelfTradePrevention::Allow,
-        price,
-        qty,
-    })
+    Command::New(NewOrder::limit(0, symbol, coid, side, price, qty))
 }
 
 pub fn cancel(symbol: SymbolId, coid: u64, order_id: OrderId) -> Command {

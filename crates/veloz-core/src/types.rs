@@ -144,6 +144,32 @@ pub struct NewOrder {
     pub qty: Qty,
 }
 
+impl NewOrder {
+    /// A plain good-till-cancel limit order: not post-only, self-trade prevention `Allow`
+    /// (the common case of tests, benches and generators; set the fields for the others).
+    pub fn limit(
+        account: AccountId,
+        symbol: SymbolId,
+        client_order_id: ClientOrderId,
+        side: Side,
+        price: Price,
+        qty: Qty,
+    ) -> NewOrder {
+        NewOrder {
+            account,
+            symbol,
+            client_order_id,
+            side,
+            kind: OrderKind::Limit,
+            tif: TimeInForce::Gtc,
+            post_only: false,
+            stp: SelfTradePrevention::Allow,
+            price,
+            qty,
+        }
+    }
+}
+
 /// Cancel the rest of a resting order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CancelOrder {

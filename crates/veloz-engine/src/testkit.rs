@@ -11,10 +11,7 @@ use std::sync::Arc;
 
 use veloz_config::routing::Routing;
 use veloz_config::Config;
-use veloz_core::{
-    AccountId, ClientOrderId, Command, Engine, NewOrder, OrderKind, Price, Qty,
-    SelfTradePrevention, Side, SymbolId, TimeInForce,
-};
+use veloz_core::{AccountId, ClientOrderId, Command, Engine, NewOrder, Price, Qty, Side, SymbolId};
 use veloz_journal::{Durability, MemStorage, Storage};
 use veloz_wire::{
     decode_engine, EngineMessage, ExecType, FrameDecoder, FrameEncoder, LogoutReason,
@@ -92,18 +89,14 @@ pub fn limit(
     price: Price,
     qty: Qty,
 ) -> Command {
-    Command::New(NewOrder {
+    Command::New(NewOrder::limit(
         account,
         symbol,
         client_order_id,
         side,
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        stp: SelfTradePrevention::Allow,
         price,
         qty,
-    })
+    ))
 }
 
 /// `cmd` as sent by `from` at `ingress`.

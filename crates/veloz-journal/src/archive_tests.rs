@@ -4,9 +4,7 @@
 //! archived or deleted. Every journal and engine state here is a fixed function of the
 //! command generator, so the hashes compared are exact.
 
-use veloz_core::{
-    Command, Engine, Instrument, NewOrder, OrderKind, SelfTradePrevention, Side, TimeInForce,
-};
+use veloz_core::{Command, Engine, Instrument, NewOrder, Side};
 
 use super::*;
 use crate::layout::segment_name;
@@ -34,22 +32,19 @@ fn instruments() -> Vec<Instrument> {
 /// orders and fills all occur).
 fn cmd(seq: Seq) -> Command {
     let x = seq.wrapping_mul(2_654_435_761) % 1_000;
-    Command::New(NewOrder {
-        account: (x % 4) as u32 + 1,
-        symbol: (x % 2) as u32 + 1,
-        client_order_id: seq,
-        side: if x.is_multiple_of(3) {
-            Side::Sell
-        } else {
-            Side::Buy
-        },
-        kind: OrderKind::Limit,
-        tif: TimeInForce::Gtc,
-        post_only: false,
-        stp: SelfTradePrevention::Allow,
-        price: 95 + (x % 11) as i64,
-        qty: 1 + x % 7,
-    })
+    let side = if x.is_multiple_of(3) {
+        Side::Sell
+    } else {
+        Side::Buy
+    };
+    Command::New(NewOrder::limit(
+        (x % 4) as u32 + 1,
+        (x % 2) as u32 + 1,
+        seq,
+        side,
+        95 + (x % 11) as i64,
+        1 + x % 7,
+    ))
 }
 
 /// Write the journal and the snapshot at [`SNAP`]; returns the state hash after every record.

@@ -3,10 +3,7 @@
 //! past the watermark (a torn or half-written record there is not an error), and a bad
 //! durable record or a disagreeing checkpoint stops it with the record named.
 
-use veloz_core::{
-    Command, Engine, Instrument, MassCancel, NewOrder, OrderKind, SelfTradePrevention, Side,
-    TimeInForce,
-};
+use veloz_core::{Command, Engine, Instrument, MassCancel, NewOrder, Side};
 
 use super::*;
 use crate::backend::{FaultMode, FaultPlan, FaultStorage, MemStorage};
@@ -186,18 +183,7 @@ fn a_checkpoint_that_disagrees_with_the_shadow_stops_it() {
     let mut twin = Engine::new(SHARD, &inst);
     let mut events = Vec::new();
     for k in 1..=5u64 {
-        let c = Command::New(NewOrder {
-            account: 1,
-            symbol: 1,
-            client_order_id: k,
-            side: Side::Buy,
-            kind: OrderKind::Limit,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: SelfTradePrevention::Allow,
-            price: 100 + k as i64,
-            qty: 1,
-        });
+        let c = Command::New(NewOrder::limit(1, 1, k, Side::Buy, 100 + k as i64, 1));
         let seq = w.append_command(k, &c).unwrap();
         twin.apply(seq, k, &c, &mut events);
     }

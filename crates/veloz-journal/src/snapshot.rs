@@ -322,24 +322,13 @@ pub fn load_newest<S: Storage>(
 mod tests {
     use super::*;
     use crate::MemStorage;
-    use veloz_core::{Command, NewOrder, OrderKind, SelfTradePrevention, Side, TimeInForce};
+    use veloz_core::{Command, NewOrder, Side};
 
     fn engine(orders: u64) -> Engine {
         let mut e = Engine::new(2, &[Instrument::simple(1, "A")]);
         let mut out = Vec::new();
         for k in 1..=orders {
-            let cmd = Command::New(NewOrder {
-                account: 1,
-                symbol: 1,
-                client_order_id: k,
-                side: Side::Buy,
-                kind: OrderKind::Limit,
-                tif: TimeInForce::Gtc,
-                post_only: false,
-                stp: SelfTradePrevention::Allow,
-                price: 100 + k as i64,
-                qty: 1,
-            });
+            let cmd = Command::New(NewOrder::limit(1, 1, k, Side::Buy, 100 + k as i64, 1));
             e.apply(k, k, &cmd, &mut out);
         }
         e

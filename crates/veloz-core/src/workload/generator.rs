@@ -95,18 +95,14 @@ impl Generator {
         let book = &self.books[b].model;
         let last_trade = self.engine.last_trade_price(book.symbol).unwrap_or(0);
         let (symbol, price, qty) = (book.symbol, book.price(ticks, last_trade), book.qty(lots));
-        Command::New(NewOrder {
+        Command::New(NewOrder::limit(
             account,
             symbol,
-            client_order_id: self.client_id(),
+            self.client_id(),
             side,
-            kind: OrderKind::Limit,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: SelfTradePrevention::Allow,
             price,
             qty,
-        })
+        ))
     }
 
     fn ioc(&mut self, b: usize) -> Command {
