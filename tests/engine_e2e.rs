@@ -191,14 +191,25 @@ fn authentication_authorisation_and_bad_input_leave_the_engine_serving() {
             "{r:?}"
         );
     }
+    // The one too many: answered like the others, then the logout.
     mallory.send_raw(&garbage).unwrap();
+    let r = report(&mut mallory);
+    assert_eq!(r.reject_reason, Some(RejectReason::MalformedMessage));
     match mallory.recv_within(WAIT, "logout").unwrap() {
         Received::Logout { reason, .. } => assert_eq!(reason, LogoutReason::ProtocolViolation),
         other => panic!("{other:?}"),
     }
-    // An oversized frame: logged out at once, before the body is read.
+    // An oversized frame: rejected as FrameTooLarge and logged out at once, before the body
+    // is read.
     let (mut big, _) = Client::logon(&addr, BOB.0, BOB.1).unwrap();
     big.send_raw(&(1u32 << 30).to_le_bytes()).unwrap();
+    let r = report(&mut big);
+    assert_eq!(
+        (r.exec_type, r.reject_reason),
+        (ExecType::Rejected, Some(RejectReason::FrameTooLarge)),
+        "{r:?}"
+    );
+    assert_eq!(r.reason_text, "frame_too_large", "{r:?}");
     match big.recv_within(WAIT, "logout").unwrap() {
         Received::Logout { reason, text } => {
             assert_eq!(reason, LogoutReason::ProtocolViolation);

@@ -280,11 +280,10 @@ impl<T: Stream> Gateway<T> {
                     } else {
                         tracing::debug!(target: "veloz::gateway", shard = self.shard, session = id, %peer, account, error = %e, "bad frame from session {id} ({peer}): {e}{closing}");
                     }
-                    if fatal {
-                        let text = format!("{e}");
-                        session.logout(&mut self.encoder, LogoutReason::ProtocolViolation, &text);
-                        return None;
-                    }
+                    // Every bad frame is answered with its reject (and counted), also the
+                    // one that ends the session: the client learns what it was
+                    // (`FrameTooLarge`, the last `MalformedMessage` allowed) before the
+                    // Logout.
                     let reject = Event::Rejected {
                         account,
                         client_order_id: e.client_order_id().unwrap_or(0),
@@ -294,6 +293,17 @@ impl<T: Stream> Gateway<T> {
                     };
                     metrics.counters.reject(e.reject_reason());
                     self.deliver(&Delivery::immediate(me, reject), metrics);
+                    if fatal {
+                        let text = format!("{e}");
+                        if let Some(session) = self.sessions[slot].1.as_mut() {
+                            session.logout(
+                                &mut self.encoder,
+                                LogoutReason::ProtocolViolation,
+                                &text,
+                            );
+                        }
+                        return None;
+                    }
                 }
                 Ok(ClientFrame::Logon(claimed, result)) => match (session.state(), result) {
                     (State::AwaitingLogon, LogonResult::Ok { account, stp }) => {

@@ -259,13 +259,57 @@ fn bad_frames_are_rejected_then_end_the_session() {
     assert!(
         matches!(
             &got[..],
-            [Got::Logout {
-                reason: LogoutReason::ProtocolViolation,
-                ..
-            }]
+            [
+                Got::Report {
+                    reject: Some(RejectReason::MalformedMessage),
+                    ..
+                },
+                Got::Logout {
+                    reason: LogoutReason::ProtocolViolation,
+                    ..
+                }
+            ]
+        ),
+        "the last bad frame is answered, then the session ends: {got:?}"
+    );
+    assert_eq!(f.metrics.counters.rejects.iter().sum::<u64>(), 4);
+    assert!(f.gateway.session(me).is_none());
+}
+
+/// A length prefix above `gateway.max_frame_bytes` is answered with `FrameTooLarge` (and
+/// counted) before the Logout: the frame boundaries are lost, so the session ends.
+#[test]
+fn an_oversized_frame_is_rejected_as_too_large_then_ends_the_session() {
+    let config = testkit::config();
+    let max = config.gateway.max_frame_bytes;
+    let mut f = fixture(1, config);
+    let (mut client, me) = f.logged_on();
+    client.send(&(max + 1).to_le_bytes());
+    let (routed, got) = f.exchange(&mut client);
+    assert!(routed.is_empty());
+    assert!(
+        matches!(
+            &got[..],
+            [
+                Got::Report {
+                    exec: ExecType::Rejected,
+                    reject: Some(RejectReason::FrameTooLarge),
+                    ..
+                },
+                Got::Logout {
+                    reason: LogoutReason::ProtocolViolation,
+                    ..
+                }
+            ]
         ),
         "{got:?}"
     );
+    let too_large = RejectReason::ALL
+        .iter()
+        .position(|r| *r == RejectReason::FrameTooLarge)
+        .unwrap();
+    assert_eq!(f.metrics.counters.rejects[too_large], 1);
+    assert_eq!(f.metrics.counters.rejects.iter().sum::<u64>(), 1);
     assert!(f.gateway.session(me).is_none());
 }
 
