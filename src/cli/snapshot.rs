@@ -70,13 +70,10 @@ pub fn run_snapshot(args: &SnapshotArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("shard {shard}: retention"))?
         {
             if out.retired() > 0 {
-                let done = match config.retention.mode {
-                    veloz_journal::RetentionMode::Delete => "deleted",
-                    _ => "archived",
-                };
                 println!(
-                    "shard {shard}: retention: {} segment(s) before sequence {point} {done}",
-                    out.retired()
+                    "shard {shard}: retention: {} segment(s) before sequence {point} {}",
+                    out.retired(),
+                    config.retention.mode.done()
                 );
             }
         }

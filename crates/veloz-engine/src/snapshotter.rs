@@ -282,10 +282,7 @@ impl<S: Storage> Helper<S> {
                 shard,
                 "retention: {} segment(s) before the snapshot at sequence {point} {}",
                 out.retired(),
-                match self.retention {
-                    RetentionMode::Delete => "deleted",
-                    _ => "archived",
-                }
+                self.retention.done()
             ),
             Ok(_) => {}
             Err(e) => self.failed(format!("retention: {e}")),

@@ -60,6 +60,18 @@ pub enum RetentionMode {
     Off,
 }
 
+impl RetentionMode {
+    /// What became of a retired segment, for messages: "archived", "deleted" ("kept" when
+    /// off, where nothing is retired).
+    pub fn done(self) -> &'static str {
+        match self {
+            RetentionMode::Archive => "archived",
+            RetentionMode::Delete => "deleted",
+            RetentionMode::Off => "kept",
+        }
+    }
+}
+
 /// The archive file name of the segment whose first record is `first_seq`.
 pub fn archive_name(first_seq: Seq) -> String {
     format!("{first_seq:020}{ARCHIVE_EXT}")

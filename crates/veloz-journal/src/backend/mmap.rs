@@ -217,26 +217,30 @@ impl LiveFile for MmapLive {
         self.map.len()
     }
 
+    /// The writer's own mapping may change the bytes meanwhile, in which case the copy is
+    /// torn; the caller checks what it copied (record CRCs) and relies only on ranges the
+    /// writer published before (the journal's durable watermark, Acquire).
     fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
-        let size = self.map.len();
-        if offset > size || buf.len() > size - offset {
-            return Err(out_of_bounds(offset, buf.len(), size));
-        }
-        // SAFETY: the range was just checked to lie inside the mapping, whose file is never
-        // truncated while mapped. No Rust reference to the mapped bytes is formed: they are
-        // copied through a raw pointer into `buf` (ordinary memory, so the ranges cannot
-        // overlap), and the writer's own mapping may change them meanwhile, in which case the
-        // copy is torn; the caller checks what it copied (record CRCs) and relies only on
-        // ranges the writer published before (the journal's durable watermark, Acquire).
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.map.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            );
-        }
-        Ok(())
+        copy_out(&self.map, offset, buf)
     }
+}
+
+/// Copy `map[offset..offset + buf.len()]` into `buf` through a raw pointer, so that no Rust
+/// reference to the mapped bytes is ever formed; an error if the range is not inside.
+fn copy_out(map: &MmapRaw, offset: usize, buf: &mut [u8]) -> io::Result<()> {
+    let size = map.len();
+    if offset > size || buf.len() > size - offset {
+        return Err(out_of_bounds(offset, buf.len(), size));
+    }
+    // SAFETY: the range was just checked to lie inside the mapping, whose file is never
+    // truncated while mapped. The bytes are copied, no reference to them is kept, and `buf`
+    // is ordinary memory, so the ranges cannot overlap. Callers say who else may touch the
+    // range meanwhile (`MmapSegment::read_at`: nobody; `MmapLive::read_at`: the writer,
+    // beyond what the caller relies on).
+    unsafe {
+        std::ptr::copy_nonoverlapping(map.as_ptr().add(offset), buf.as_mut_ptr(), buf.len());
+    }
+    Ok(())
 }
 
 impl SegmentFile for MmapSegment {
@@ -267,23 +271,10 @@ impl SegmentFile for MmapSegment {
         Ok(())
     }
 
+    /// Only this segment's owner writes it (`&self` here excludes a concurrent `write_at`;
+    /// helper threads change no byte).
     fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()> {
-        let size = self.map.len();
-        if offset > size || buf.len() > size - offset {
-            return Err(out_of_bounds(offset, buf.len(), size));
-        }
-        // SAFETY: the range was just checked to lie inside the mapping, whose file is never
-        // truncated while mapped. Only this segment's owner writes it (`&self` here excludes a
-        // concurrent `write_at`; helper threads change no byte), and `buf` is ordinary memory,
-        // so the ranges cannot overlap. The bytes are copied, no reference to them is kept.
-        unsafe {
-            std::ptr::copy_nonoverlapping(
-                self.map.as_ptr().add(offset),
-                buf.as_mut_ptr(),
-                buf.len(),
-            );
-        }
-        Ok(())
+        copy_out(&self.map, offset, buf)
     }
 
     fn sync_handle(&self) -> MmapSync {

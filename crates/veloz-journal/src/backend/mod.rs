@@ -38,7 +38,7 @@ pub trait Storage: Clone + Send + Sync + 'static {
     /// A segment open for writing.
     type Segment: SegmentFile;
     /// A read-only view of a whole file.
-    type View: Deref<Target = [u8]> + Send;
+    type View: Deref<Target = [u8]> + Send + 'static;
 
     /// The name as it should appear in messages (the full path for real files).
     fn display_name(&self, name: &str) -> String;
@@ -57,11 +57,11 @@ pub trait Storage: Clone + Send + Sync + 'static {
     /// Open a file that a writer may still be appending to, for reading by copy: no
     /// reference to its bytes is ever formed, so bytes being written beside it cannot be
     /// assumed unchanging by the compiler (the journal follower reads what the writer has
-    /// made durable; the copies are then checked like any record). The default copies the
-    /// file once, through [`Storage::open_view`]: correct for backends whose views are
+    /// made durable; the copies are then checked like any record). The default reads a
+    /// view opened once ([`Storage::open_view`]): correct for backends whose views are
     /// copies, and showing nothing appended after the open (the follower reopens).
     fn open_live(&self, name: &str) -> io::Result<Box<dyn LiveFile>> {
-        Ok(Box::new(CopiedLive(self.open_view(name)?.to_vec())))
+        Ok(Box::new(ViewLive(self.open_view(name)?)))
     }
     /// Rename `from` to `to` (replacing `to`), durably.
     fn rename(&self, from: &str, to: &str) -> io::Result<()>;
@@ -133,10 +133,11 @@ pub trait LiveFile: Send {
     fn read_at(&self, offset: usize, buf: &mut [u8]) -> io::Result<()>;
 }
 
-/// The default [`Storage::open_live`]: a copy taken at the open.
-struct CopiedLive(Vec<u8>);
+/// The default [`Storage::open_live`]: the view opened once (a copy, for the backends that
+/// use the default).
+struct ViewLive<V>(V);
 
-impl LiveFile for CopiedLive {
+impl<V: Deref<Target = [u8]> + Send> LiveFile for ViewLive<V> {
     fn len(&self) -> usize {
         self.0.len()
     }

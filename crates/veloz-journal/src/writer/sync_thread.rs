@@ -35,8 +35,8 @@ pub(super) const ARM_WINDOW: usize = 32 << 20;
 /// ... and re-arms the window at least this often, since writeback write-protects the pages
 /// it cleans.
 const REARM_EVERY: Duration = Duration::from_millis(100);
-/// In group mode arming advances at most this far per pass of the loop (64 pages: tens of
-/// microseconds of page-table work), so that a pass never holds the thread long: it runs at
+/// In group mode arming advances at most this far per pass of the loop (64 pages, against
+/// 8,192 for the whole window), so that a pass never holds the thread long: it runs at
 /// a real-time priority and must not keep a core from the shard, and a sync must never wait
 /// behind a long arming call. At one pass per `group_max_wait_us` (200 us) that still arms
 /// over 1 GB/s, above the append rate group commit sustains. With `durability = "none"` a
