@@ -272,6 +272,7 @@ fn post_only_rests_or_is_rejected() {
         symbol: S,
         client_order_id: 4,
         order_id: id,
+        orig_client_order_id: 0,
         price: 1_000,
         qty: 10,
     }));
@@ -372,6 +373,7 @@ fn cancel_and_its_rejects() {
             symbol: S,
             client_order_id: coid,
             order_id,
+            orig_client_order_id: 0,
         })
     };
     assert_eq!(
@@ -387,6 +389,7 @@ fn cancel_and_its_rejects() {
         symbol: 99,
         client_order_id: 9,
         order_id: id,
+        orig_client_order_id: 0,
     });
     assert_eq!(
         rejected(&t.apply(wrong_symbol)),
@@ -418,6 +421,7 @@ fn replace(account: AccountId, order_id: OrderId, price: Price, qty: Qty) -> Com
         symbol: S,
         client_order_id: 77,
         order_id,
+        orig_client_order_id: 0,
         price,
         qty,
     })
@@ -550,6 +554,7 @@ fn mass_cancel_by_account_and_symbol() {
         account: A,
         client_order_id: 50,
         symbol: Some(S),
+        reason: veloz_core::CancelReason::MassCancel,
     }));
     // Order ids carry the shard in the top bits.
     let shard = 3u64 << 48;
@@ -568,12 +573,14 @@ fn mass_cancel_by_account_and_symbol() {
         account: A,
         client_order_id: 51,
         symbol: None,
+        reason: veloz_core::CancelReason::MassCancel,
     }));
     assert_eq!(cancels(&ev), [(shard | 4, 10, CancelReason::MassCancel)]);
     let ev = run(Command::MassCancel(MassCancel {
         account: A,
         client_order_id: 52,
         symbol: Some(99),
+        reason: veloz_core::CancelReason::MassCancel,
     }));
     assert_eq!(rejected(&ev), RejectReason::UnknownSymbol);
     assert_eq!(fast.resting_orders(), 1);
@@ -652,4 +659,56 @@ fn state_hash_depends_on_state_not_history_of_allocation() {
     assert_eq!(a.fast.state_hash(), b.fast.state_hash());
     b.rest(A, 2, Side::Buy, 995, 10);
     assert_ne!(a.fast.state_hash(), b.fast.state_hash());
+}
+
+fn admin(request_id: u64, action: AdminAction) -> Command {
+    Command::Admin(AdminCommand { action, request_id })
+}
+
+/// Operator controls come right after "instrument known": a halted instrument or a disabled
+/// account is refused before any price or quantity check; cancels are never refused for them.
+#[test]
+fn halt_and_kill_switch_come_first_in_validation() {
+    let mut t = Twin::new();
+    let resting = t.rest(A, 1, Side::Buy, 1_000, 10);
+    let off_lot = limit(B, 2, Side::Sell, 1_003, 17); // off lot and off tick
+    assert_eq!(rejected(&t.order(off_lot)), RejectReason::QtyOffLot);
+    t.apply(admin(1, AdminAction::HaltInstrument(S)));
+    assert_eq!(rejected(&t.order(off_lot)), RejectReason::InstrumentHalted);
+    assert_eq!(
+        rejected(&t.apply(replace(A, resting, 1_001, 7))),
+        RejectReason::InstrumentHalted
+    );
+    t.apply(admin(2, AdminAction::ResumeInstrument(S)));
+    let ev = t.apply(admin(3, AdminAction::DisableAccount(A)));
+    assert_eq!(cancels(&ev), [(resting, 10, CancelReason::AccountDisabled)]);
+    assert!(matches!(
+        ev.last(),
+        Some(Event::Admin {
+            request_id: 3,
+            applied: true,
+            outcome: AdminOutcome::Applied,
+            ..
+        })
+    ));
+    assert_eq!(
+        rejected(&t.order(limit(A, 4, Side::Buy, 1_003, 7))),
+        RejectReason::AccountDisabled
+    );
+    assert_eq!(
+        rejected(&t.apply(replace(A, resting, 1_000, 5))),
+        RejectReason::AccountDisabled
+    );
+    // B is unaffected; A's cancel is answered, not refused for the switch.
+    t.rest(B, 5, Side::Sell, 1_010, 10);
+    let cancel = Command::Cancel(CancelOrder {
+        account: A,
+        symbol: S,
+        client_order_id: 6,
+        order_id: resting,
+        orig_client_order_id: 0,
+    });
+    assert_eq!(rejected(&t.apply(cancel)), RejectReason::UnknownOrder);
+    t.apply(admin(4, AdminAction::EnableAccount(A)));
+    t.rest(A, 7, Side::Buy, 1_000, 10);
 }

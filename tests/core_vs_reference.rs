@@ -4,7 +4,8 @@
 //!
 //! Streams are dense on purpose: few accounts (self-trade prevention fires), few client ids
 //! (duplicates), a narrow price range (crosses, multi-level sweeps), some off-tick, off-lot
-//! and out-of-band values (rejects), cancels and replaces of live, dead and foreign orders.
+//! and out-of-band values (rejects), cancels and replaces of live, dead and foreign orders,
+//! and rare operator commands (halts, kill switches) that are mostly undone again.
 //! Seeds are fixed, so a failure reproduces exactly; proptest shrinks it to a short stream.
 
 use proptest::prelude::*;
@@ -64,7 +65,21 @@ enum Op {
     MassCancel {
         account: AccountId,
         symbol: Option<usize>,
+        /// The engine's cancel-on-disconnect instead of the account's request.
+        disconnect: bool,
     },
+    /// Cancel or replace (when `replace` holds its price and quantity) naming the order by
+    /// the client order id it was entered with.
+    ByClientId {
+        account: AccountId,
+        symbol: usize,
+        coid: u64,
+        replace: Option<(Price, Qty)>,
+    },
+    /// An operator's command: `action` 0 halt, 1 resume (`target` indexes `SYMBOLS`; 2 is
+    /// a symbol the engines do not have), 2 disable, 3 enable (`target` is the account; 5
+    /// never trades).
+    Admin { action: u8, target: u32 },
 }
 
 fn price() -> impl Strategy<Value = Price> {
@@ -122,8 +137,18 @@ fn op() -> impl Strategy<Value = Op> {
                 qty,
             }
         ),
-        1 => (account, prop::option::of(0usize..2))
-            .prop_map(|(account, symbol)| Op::MassCancel { account, symbol }),
+        1 => (account.clone(), prop::option::of(0usize..2), prop::bool::weighted(0.3))
+            .prop_map(|(account, symbol, disconnect)| Op::MassCancel { account, symbol, disconnect }),
+        6 => (account, 0usize..2, 0u64..12, prop::option::of((price(), qty())))
+            .prop_map(|(account, symbol, coid, replace)| Op::ByClientId { account, symbol, coid, replace }),
+        // Rare, and undone far more often than done, so an instrument is halted or an account
+        // disabled only a small part of the time and the rest of the mix stays exercised.
+        2 => prop_oneof![
+            1 => (0u32..=2).prop_map(|target| Op::Admin { action: 0, target }),
+            40 => (0u32..=2).prop_map(|target| Op::Admin { action: 1, target }),
+            3 => (1u32..=5).prop_map(|target| Op::Admin { action: 2, target }),
+            120 => (1u32..=5).prop_map(|target| Op::Admin { action: 3, target }),
+        ],
     ]
 }
 
@@ -190,6 +215,7 @@ fn to_command(op: &Op, known: &Known) -> Command {
                 symbol: SYMBOLS[symbol],
                 client_order_id: 1_000,
                 order_id,
+                orig_client_order_id: 0,
             })
         }
         Op::Replace {
@@ -206,15 +232,64 @@ fn to_command(op: &Op, known: &Known) -> Command {
                 symbol: SYMBOLS[symbol],
                 client_order_id: 2_000,
                 order_id,
+                orig_client_order_id: 0,
                 price,
                 qty,
             })
         }
-        Op::MassCancel { account, symbol } => Command::MassCancel(MassCancel {
+        Op::MassCancel {
             account,
-            client_order_id: 3_000,
+            symbol,
+            disconnect,
+        } => Command::MassCancel(MassCancel {
+            account,
+            client_order_id: if disconnect { 0 } else { 3_000 },
             symbol: symbol.map(|s| SYMBOLS[s]),
+            reason: if disconnect {
+                veloz_core::CancelReason::CancelOnDisconnect
+            } else {
+                veloz_core::CancelReason::MassCancel
+            },
         }),
+        Op::ByClientId {
+            account,
+            symbol,
+            coid,
+            replace: None,
+        } => Command::Cancel(CancelOrder {
+            account,
+            symbol: SYMBOLS[symbol],
+            client_order_id: 4_000,
+            order_id: 0,
+            orig_client_order_id: coid,
+        }),
+        Op::ByClientId {
+            account,
+            symbol,
+            coid,
+            replace: Some((price, qty)),
+        } => Command::Replace(ReplaceOrder {
+            account,
+            symbol: SYMBOLS[symbol],
+            client_order_id: 5_000,
+            order_id: 0,
+            orig_client_order_id: coid,
+            price,
+            qty,
+        }),
+        Op::Admin { action, target } => {
+            let symbol = SYMBOLS.get(target as usize).copied().unwrap_or(77);
+            let action = match action {
+                0 => AdminAction::HaltInstrument(symbol),
+                1 => AdminAction::ResumeInstrument(symbol),
+                2 => AdminAction::DisableAccount(target),
+                _ => AdminAction::EnableAccount(target),
+            };
+            Command::Admin(AdminCommand {
+                action,
+                request_id: 6_000,
+            })
+        }
     }
 }
 
@@ -225,10 +300,20 @@ fn tally(cov: &mut Coverage, e: &Event) {
     let key = match e {
         Event::Accepted { .. } => "accepted".to_string(),
         Event::Trade { .. } => "trade".to_string(),
+        // 4_000 and 5_000: a cancel or replace that named its order by client order id.
+        Event::Cancelled {
+            client_order_id: 4_000,
+            ..
+        } => "cancel:by_client_id".to_string(),
         Event::Cancelled { reason, .. } => format!("cancel:{}", reason.name()),
+        Event::Replaced {
+            client_order_id: 5_000,
+            ..
+        } => "replaced:by_client_id".to_string(),
         Event::Replaced { kept_priority, .. } => format!("replaced:kept={kept_priority}"),
         Event::MassCancelled { .. } => "mass_cancelled".to_string(),
         Event::Rejected { reason, .. } => format!("reject:{}", reason.name()),
+        Event::Admin { outcome, .. } => format!("admin:{}", outcome.name()),
     };
     *cov.entry(key).or_default() += 1;
 }
@@ -325,6 +410,9 @@ fn fast_engine_matches_reference_on_a_long_stream() {
         "cancel:mass_cancel",
         "cancel:protection_band",
         "cancel:no_liquidity",
+        "cancel:cancel_on_disconnect",
+        "cancel:by_client_id",
+        "replaced:by_client_id",
         "reject:price_off_tick",
         "reject:qty_off_lot",
         "reject:qty_below_min",
@@ -337,6 +425,12 @@ fn fast_engine_matches_reference_on_a_long_stream() {
         "reject:invalid_price",
         "reject:invalid_order_type",
         "reject:no_change",
+        "cancel:account_disabled",
+        "reject:instrument_halted",
+        "reject:account_disabled",
+        "admin:applied",
+        "admin:already_in_state",
+        "admin:unknown_symbol",
     ] {
         assert!(
             cov.get(key).copied().unwrap_or(0) >= 20,

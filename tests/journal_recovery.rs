@@ -50,12 +50,14 @@ fn cmd_for(seq: u64) -> Command {
             symbol,
             client_order_id: seq,
             order_id: seq / 2,
+            orig_client_order_id: 0,
         }),
         2 => Command::Replace(ReplaceOrder {
             account,
             symbol,
             client_order_id: seq,
             order_id: seq / 3,
+            orig_client_order_id: 0,
             price: 9_990 + (seq % 20) as i64,
             qty: 5,
         }),
@@ -63,6 +65,7 @@ fn cmd_for(seq: u64) -> Command {
             account,
             client_order_id: seq,
             symbol: (seq % 8 != 3).then_some(symbol),
+            reason: veloz_core::CancelReason::MassCancel,
         }),
     }
 }
@@ -491,7 +494,7 @@ fn header_problems_are_named() {
         .unwrap();
     assert_eq!(
         e.to_string(),
-        "bad segment header in mem:00000000000000000001.vlj at offset 0: format version 9 is not supported (this build reads 1..=2)"
+        "bad segment header in mem:00000000000000000001.vlj at offset 0: format version 9 is not supported (this build reads 1..=3)"
     );
 }
 

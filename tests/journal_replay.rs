@@ -147,6 +147,7 @@ fn fixture_commands() -> Vec<Command> {
             symbol: 1,
             client_order_id: 22,
             order_id: 3,
+            orig_client_order_id: 0,
             price: 1_001,
             qty: 8,
         }),
@@ -155,6 +156,7 @@ fn fixture_commands() -> Vec<Command> {
             symbol: 1,
             client_order_id: 13,
             order_id: 2,
+            orig_client_order_id: 0,
         }),
         Command::New(NewOrder {
             account: 4,
@@ -172,11 +174,13 @@ fn fixture_commands() -> Vec<Command> {
             account: 2,
             client_order_id: 23,
             symbol: Some(1),
+            reason: veloz_core::CancelReason::MassCancel,
         }),
         Command::MassCancel(MassCancel {
             account: 1,
             client_order_id: 14,
             symbol: None,
+            reason: veloz_core::CancelReason::MassCancel,
         }),
     ]
 }
@@ -206,15 +210,16 @@ const GOLDEN_HEX: &str = concat!(
 );
 /// The engine's state hash after the fixture's commands (what its checkpoint records).
 const GOLDEN_STATE_HASH: u64 = 0x086c_a31e_e7df_a9de;
-/// Format version 2 writes the same records; only the segment header differs (version 2 and its
-/// CRC: the first segment of a journal has no previous-segment link).
-const GOLDEN_V2_HEADER_HEX: &str = concat!(
-    "56454c4f5a4a4e4c02004000050000000100000000000000e80300000000000000000000000000000000000000000000",
-    "000000000000000000000000f285e3f2",
+/// Format version 3 (like version 2) writes the same records for these commands; only the
+/// segment header differs (its version and CRC: the first segment of a journal has no
+/// previous-segment link).
+const GOLDEN_V3_HEADER_HEX: &str = concat!(
+    "56454c4f5a4a4e4c03004000050000000100000000000000e80300000000000000000000000000000000000000000000",
+    "00000000000000000000000058718d56",
 );
 /// The chain head after the fixture's clean close: shard 5, newest segment first seq 1 with the
 /// header CRC above, no spare announced.
-const GOLDEN_HEAD_HEX: &str = "56454c4f5a43484e01000500010000000100000000000000f285e3f29925a41a";
+const GOLDEN_HEAD_HEX: &str = "56454c4f5a43484e0100050001000000010000000000000058718d5661f8ee84";
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -259,7 +264,7 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     assert_eq!(
         hex(&bytes[..used]),
         format!(
-            "{GOLDEN_V2_HEADER_HEX}{}",
+            "{GOLDEN_V3_HEADER_HEX}{}",
             &GOLDEN_HEX[SEGMENT_HEADER_LEN * 2..]
         ),
         "the bytes this version writes changed: readers of existing journals would break"
@@ -296,7 +301,7 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     drop(reader);
 
     // Recovery opens it as a legacy journal, replays it to the same hash and writes a chain
-    // head; the next segment is version 2, linked to the version-1 one.
+    // head; the next segment is the current version, linked to the version-1 one.
     let mut engine = veloz_core::Engine::new(5, &instruments);
     let (mut w, report) =
         veloz_journal::open_with(old.clone(), 5, &config, OpenOptions::default(), |rec| {
@@ -318,7 +323,7 @@ fn format_v1_bytes_and_their_replay_are_stable() {
     w.close().unwrap();
     let first = report.next_seq + (4096 - used) as u64 / 80;
     let second = SegmentHeader::decode(&old.read(&segment_name(first)).unwrap()).unwrap();
-    assert_eq!((second.version, second.prev_link.is_some()), (2, true));
+    assert_eq!((second.version, second.prev_link.is_some()), (3, true));
     assert_eq!(SegmentHeader::decode(&file).unwrap().version, 1);
     let mut reader = JournalReader::open(old.clone(), 5).unwrap();
     assert_eq!(reader.by_ref().map(|r| r.unwrap().seq).last(), Some(last));

@@ -2,11 +2,14 @@
 //!
 //! [`Engine::apply`] takes one [`Command`] with the sequence number and timestamp the shard
 //! gave it, validates it, matches it and appends the resulting [`Event`]s to a caller-owned
-//! vector (cleared by the caller; reusing it keeps the path allocation-free).
+//! vector (cleared by the caller; reusing it keeps the path allocation-free). It then assigns
+//! each execution report of those events its number in its account's stream (`streams`;
+//! [`Engine::stream_assigned`]), a pure function of the commands applied.
 //!
 //! Semantics (the naive twin in [`crate::reference`] implements the same, and property
 //! tests compare both event by event):
-//! - Validation order for a new order: instrument known; order type consistent (market
+//! - Validation order for a new order: instrument known; instrument not halted
+//!   (`InstrumentHalted`); account not disabled (`AccountDisabled`); order type consistent (market
 //!   orders must be IOC or FOK and not post-only; post-only must be GTC); quantity (min, max,
 //!   lot); limit price (positive, tick, band around the reference price = last trade price,
 //!   or the configured reference before the first trade); duplicate client order id among
@@ -18,9 +21,18 @@
 //!   `FillOrKill` and nothing trades.
 //! - Self-trade prevention follows the incoming order's mode; resting orders cancelled by it
 //!   are reported with `SelfTrade`.
+//! - Validation order for a replace: instrument known; not halted; account not disabled;
+//!   the order rests in that instrument (`UnknownOrder`) and is the account's
+//!   (`NotOrderOwner`); quantity; price (if changed); `NoChange`; post-only crossing. Cancels
+//!   and mass cancels are never refused for a halt or a disabled account (a disabled account
+//!   can only reduce).
 //! - Replace: same price and lower quantity keeps priority; otherwise the order moves to the
 //!   back of its new level, and if the new price crosses it trades first as an incoming
 //!   order. A post-only order whose new price would cross is rejected, unchanged.
+//! - Operator commands (`admin`, [`Command::Admin`]): halt/resume an instrument, disable
+//!   (cancelling every resting order of the account, `AccountDisabled`, in mass-cancel
+//!   order) and enable an account; each ends with one [`Event::Admin`], in no account's
+//!   stream.
 //! - Order ids and trade ids are `(shard << 48) | n` with `n` counting from 1 per shard.
 //!
 //! Complexity: instrument lookup indexes a table (ids below 2^16; a hash probe above); order
@@ -38,7 +50,12 @@
 //! matching, resting and unlinking orders); `amend` cancel, replace and mass cancel;
 //! `inspect` the read-only views (depth, queues, [`Engine::state_hash`]); `validate` the
 //! invariant check ([`Engine::validate`], [`InvariantError`]); `snapshot` the engine's whole
-//! state to bytes and back ([`Engine::write_snapshot`], [`Engine::read_snapshot`]).
+//! state to bytes and back ([`Engine::write_snapshot`], [`Engine::read_snapshot`]);
+//! `streams` the per-account execution-report streams ([`Engine::stream_last`],
+//! [`Engine::stream_retained_after`]); `admin` the operator's halts and kill switch
+//! ([`Engine::is_halted`], [`Engine::is_disabled`]).
+
+use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap;
 
@@ -46,16 +63,23 @@ use super::book::{Ladder, LevelPool, OrderIndex, OrderPool, NIL};
 use super::instrument::Instrument;
 use super::types::*;
 
+mod admin;
 mod amend;
 mod inspect;
 mod matching;
+mod query;
 mod snapshot;
+mod streams;
 mod validate;
 
 pub use inspect::LevelView;
+pub use query::{OpenOrdersPage, OrderRef, OrderView};
 pub use snapshot::{
-    SnapshotError, SNAPSHOT_BODY_HEADER_LEN, SNAPSHOT_INSTRUMENT_LEN, SNAPSHOT_ORDER_LEN,
+    SnapshotError, SNAPSHOT_ADMIN_ENTRY_LEN, SNAPSHOT_ADMIN_HEADER_LEN, SNAPSHOT_BODY_HEADER_LEN,
+    SNAPSHOT_FLAG_ADMIN, SNAPSHOT_FLAG_STREAMS, SNAPSHOT_INSTRUMENT_LEN, SNAPSHOT_ORDER_LEN,
+    SNAPSHOT_STREAMS_HEADER_LEN, SNAPSHOT_STREAM_LEN,
 };
+pub use streams::{Assigned, StreamReport};
 pub use validate::InvariantError;
 
 struct Book {
@@ -67,6 +91,8 @@ struct Book {
     plain_price: bool,
     /// Lot 1: a quantity is valid iff inside `[min_qty, max_qty]` (and not 0).
     plain_qty: bool,
+    /// Halted by the operator (`admin`): new orders and replaces are refused.
+    halted: bool,
 }
 
 impl Book {
@@ -170,6 +196,12 @@ pub struct Engine {
     client_ids: FxHashMap<(u32, AccountId, ClientOrderId), OrderId>,
     order_seq: u64,
     trade_seq: u64,
+    /// Per-account execution-report streams (`streams`): counters, last apply's reports,
+    /// retained windows.
+    streams: streams::ReportStreams,
+    /// Accounts switched off by the operator (`admin`): probed on new orders and replaces
+    /// (only when not empty), iterated (ascending) only by the hash and the snapshot.
+    disabled: BTreeSet<AccountId>,
 }
 
 /// A summary: the books and order slabs are too large to print whole.
@@ -181,6 +213,8 @@ impl std::fmt::Debug for Engine {
             .field("resting_client_ids", &self.client_ids.len())
             .field("order_seq", &self.order_seq)
             .field("trade_seq", &self.trade_seq)
+            .field("stream_accounts", &self.streams.counters.len())
+            .field("disabled_accounts", &self.disabled.len())
             .finish_non_exhaustive()
     }
 }
@@ -203,6 +237,7 @@ impl Engine {
                     plain_qty: instrument.lot_size == 1,
                     instrument,
                     last_trade_price: 0,
+                    halted: false,
                 }
             })
             .collect();
@@ -227,6 +262,8 @@ impl Engine {
             client_ids: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
             order_seq: 0,
             trade_seq: 0,
+            streams: streams::ReportStreams::default(),
+            disabled: BTreeSet::new(),
         }
     }
 
@@ -248,14 +285,19 @@ impl Engine {
         self.order_index.len()
     }
 
-    /// Apply one command; append its events to `out`.
+    /// Apply one command; append its events to `out` (after what it already holds), then
+    /// assign their execution reports to the accounts' streams: [`Engine::stream_assigned`]
+    /// lists them, with event indexes counted from the first event this call appended.
     pub fn apply(&mut self, seq: Seq, ts: Timestamp, cmd: &Command, out: &mut Vec<Event>) {
+        let start = out.len();
         match cmd {
             Command::New(o) => self.new_order(seq, ts, o, out),
             Command::Cancel(c) => self.cancel(c, out),
             Command::Replace(r) => self.replace(seq, r, out),
             Command::MassCancel(m) => self.mass_cancel(m, out),
+            Command::Admin(a) => self.admin(a, out),
         }
+        self.streams.record(seq, ts, &out[start..]);
     }
 
     /// Index in `books` of instrument `symbol`.

@@ -9,12 +9,23 @@
 //! book:    symbol id, reference price, then bids best..worst, then asks best..worst:
 //! level:   price, total open qty, order count, then its orders head..tail:
 //! order:   order id, account, client order id, open qty, stp code, priority seq, entry ts
+//! admin:   only when some instrument is halted or some account disabled (`engine::admin`):
+//!          tag 0xAD, halted count, halted instrument ids ascending, disabled count,
+//!          disabled account ids ascending (all u32)
 //! ```
+//!
+//! The admin part is fed only when it is not empty, so the state of an engine that never
+//! halted an instrument or disabled an account (or undid every one of them) hashes exactly
+//! as it did before operator controls existed: checkpoints in journals written before them
+//! keep verifying. See [`StateHasher::admin`].
 //!
 //! Values are fed as little-endian bytes into xxh3-64 (a published algorithm with fixed
 //! output), so a hash written by one build can be checked by another.
 
 use xxhash_rust::xxh3::Xxh3;
+
+/// Opens the admin part of the walk.
+const ADMIN_TAG: u8 = 0xAD;
 
 /// Accumulates the canonical walk of a state.
 pub struct StateHasher(Xxh3);
@@ -50,6 +61,24 @@ impl StateHasher {
 
     pub fn u8(&mut self, v: u8) {
         self.0.update(&[v]);
+    }
+
+    /// The admin part of the walk: nothing when both are empty, else the tag, then each
+    /// list as a count and its ids (the caller gives both ascending).
+    pub fn admin<H, D>(&mut self, halted: H, disabled: D)
+    where
+        H: Iterator<Item = u32> + Clone,
+        D: Iterator<Item = u32> + Clone,
+    {
+        let (h, d) = (halted.clone().count(), disabled.clone().count());
+        if h == 0 && d == 0 {
+            return;
+        }
+        self.u8(ADMIN_TAG);
+        self.u32(h as u32);
+        halted.for_each(|id| self.u32(id));
+        self.u32(d as u32);
+        disabled.for_each(|id| self.u32(id));
     }
 
     pub fn finish(&self) -> u64 {

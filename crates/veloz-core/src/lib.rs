@@ -9,7 +9,8 @@
 //!   the journal);
 //! - [`instrument`]: tick, lot, quantity limits, price band, market protection;
 //! - [`book`]: order slab, intrusive level FIFOs, price ladders;
-//! - [`engine`]: the fast matching engine of one shard;
+//! - [`engine`]: the fast matching engine of one shard, and the per-account execution-report
+//!   streams it numbers ([`Engine::stream_assigned`], [`Part`]);
 //! - [`reference`](mod@reference): its naive twin, for property tests;
 //! - [`hash`]: the canonical state hash both implement.
 #![forbid(unsafe_code)]
@@ -22,7 +23,10 @@ pub mod reference;
 pub mod types;
 pub mod workload;
 
-pub use engine::{Engine, InvariantError, LevelView, SnapshotError};
+pub use engine::{
+    Assigned, Engine, InvariantError, LevelView, OpenOrdersPage, OrderRef, OrderView,
+    SnapshotError, StreamReport,
+};
 pub use hash::StateHasher;
 pub use instrument::Instrument;
 pub use reference::ReferenceEngine;

@@ -4,9 +4,11 @@
 //! scan; fill-or-kill is decided by running the order on a clone of the engine and looking
 //! at what is left. It implements the semantics documented on [`crate::engine`]
 //! independently of the fast engine's data structures, and property tests run the same
-//! command streams through both and compare every event and the state hash.
+//! command streams through both and compare every event and the state hash. The operator's
+//! controls (halt, kill switch) are in `reference/admin.rs`; cancel, replace and mass cancel
+//! in `reference/amend.rs`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use super::hash::StateHasher;
 use super::instrument::Instrument;
@@ -32,6 +34,7 @@ struct RefBook {
     bids: BTreeMap<Price, VecDeque<RefOrder>>,
     asks: BTreeMap<Price, VecDeque<RefOrder>>,
     last_trade_price: Price,
+    halted: bool,
 }
 
 impl RefBook {
@@ -103,7 +106,11 @@ pub struct ReferenceEngine {
     books: BTreeMap<SymbolId, RefBook>,
     order_seq: u64,
     trade_seq: u64,
+    disabled: BTreeSet<AccountId>,
 }
+
+mod admin;
+mod amend;
 
 fn crosses(side: Side, limit: Price, price: Price) -> bool {
     match side {
@@ -126,12 +133,14 @@ impl ReferenceEngine {
                             bids: BTreeMap::new(),
                             asks: BTreeMap::new(),
                             last_trade_price: 0,
+                            halted: false,
                         },
                     )
                 })
                 .collect(),
             order_seq: 0,
             trade_seq: 0,
+            disabled: BTreeSet::new(),
         }
     }
 
@@ -141,6 +150,7 @@ impl ReferenceEngine {
             Command::Cancel(c) => self.cancel(c, out),
             Command::Replace(r) => self.replace(seq, r, out),
             Command::MassCancel(m) => self.mass_cancel(m, out),
+            Command::Admin(a) => self.admin(a, out),
         }
     }
 
@@ -155,6 +165,9 @@ impl ReferenceEngine {
         let Some(book) = self.books.get(&o.symbol) else {
             return out.push(reject(RejectReason::UnknownSymbol));
         };
+        if let Err(r) = self.may_enter(o.symbol, o.account) {
+            return out.push(reject(r));
+        }
         let market = o.kind == OrderKind::Market;
         let bad_type = if market {
             o.tif == TimeInForce::Gtc || o.post_only
@@ -331,175 +344,6 @@ impl ReferenceEngine {
         }
     }
 
-    /// The order named by a cancel/replace, or why not.
-    fn lookup(
-        &self,
-        account: AccountId,
-        symbol: SymbolId,
-        id: OrderId,
-    ) -> Result<RefOrder, RejectReason> {
-        let book = self.books.get(&symbol).ok_or(RejectReason::UnknownSymbol)?;
-        let o = book.find(id).ok_or(RejectReason::UnknownOrder)?;
-        if o.account != account {
-            return Err(RejectReason::NotOrderOwner);
-        }
-        Ok(o)
-    }
-
-    fn cancel(&mut self, c: &CancelOrder, out: &mut Vec<Event>) {
-        match self.lookup(c.account, c.symbol, c.order_id) {
-            Err(reason) => out.push(Event::Rejected {
-                account: c.account,
-                client_order_id: c.client_order_id,
-                symbol: c.symbol,
-                order_id: c.order_id,
-                reason,
-            }),
-            Ok(o) => {
-                self.books.get_mut(&c.symbol).expect("known").take(o.id);
-                out.push(Event::Cancelled {
-                    order_id: o.id,
-                    account: o.account,
-                    client_order_id: c.client_order_id,
-                    symbol: c.symbol,
-                    side: o.side,
-                    qty: o.leaves,
-                    reason: CancelReason::Requested,
-                });
-            }
-        }
-    }
-
-    fn replace(&mut self, seq: Seq, r: &ReplaceOrder, out: &mut Vec<Event>) {
-        let reject = |reason| Event::Rejected {
-            account: r.account,
-            client_order_id: r.client_order_id,
-            symbol: r.symbol,
-            order_id: r.order_id,
-            reason,
-        };
-        let o = match self.lookup(r.account, r.symbol, r.order_id) {
-            Ok(o) => o,
-            Err(reason) => return out.push(reject(reason)),
-        };
-        let book = &self.books[&r.symbol];
-        if let Err(reason) = book.instrument.check_qty(r.qty) {
-            return out.push(reject(reason));
-        }
-        if r.price != o.price {
-            if let Err(reason) = book.instrument.check_price(r.price, book.reference()) {
-                return out.push(reject(reason));
-            }
-        }
-        if r.price == o.price && r.qty == o.leaves {
-            return out.push(reject(RejectReason::NoChange));
-        }
-        if o.post_only
-            && book
-                .best(o.side.opposite())
-                .is_some_and(|best| crosses(o.side, r.price, best))
-        {
-            return out.push(reject(RejectReason::PostOnlyWouldCross));
-        }
-        let keep = r.price == o.price && r.qty < o.leaves;
-        out.push(Event::Replaced {
-            order_id: o.id,
-            account: o.account,
-            client_order_id: r.client_order_id,
-            symbol: r.symbol,
-            side: o.side,
-            price: r.price,
-            qty: r.qty,
-            kept_priority: keep,
-        });
-        let book = self.books.get_mut(&r.symbol).expect("known");
-        if keep {
-            let queue = book.side_mut(o.side).get_mut(&o.price).expect("level");
-            queue
-                .iter_mut()
-                .find(|x| x.id == o.id)
-                .expect("order")
-                .leaves = r.qty;
-            return;
-        }
-        book.take(o.id);
-        let moved = RefOrder {
-            price: r.price,
-            leaves: r.qty,
-            priority_seq: seq,
-            ..o
-        };
-        let (left, self_traded) = self.match_order(r.symbol, moved.clone(), r.price, out);
-        if left == 0 {
-            return;
-        }
-        if self_traded {
-            out.push(Event::Cancelled {
-                order_id: o.id,
-                account: o.account,
-                client_order_id: o.client_order_id,
-                symbol: r.symbol,
-                side: o.side,
-                qty: left,
-                reason: CancelReason::SelfTrade,
-            });
-        } else {
-            self.books
-                .get_mut(&r.symbol)
-                .expect("known")
-                .push_back(RefOrder {
-                    leaves: left,
-                    ..moved
-                });
-        }
-    }
-
-    fn mass_cancel(&mut self, m: &MassCancel, out: &mut Vec<Event>) {
-        let symbols: Vec<SymbolId> = match m.symbol {
-            Some(s) if !self.books.contains_key(&s) => {
-                return out.push(Event::Rejected {
-                    account: m.account,
-                    client_order_id: m.client_order_id,
-                    symbol: s,
-                    order_id: 0,
-                    reason: RejectReason::UnknownSymbol,
-                })
-            }
-            Some(s) => vec![s],
-            None => self.books.keys().copied().collect(),
-        };
-        let mut count = 0;
-        for s in symbols {
-            let book = self.books.get_mut(&s).expect("known");
-            for side in [Side::Buy, Side::Sell] {
-                let victims: Vec<RefOrder> = best_first(book.side(side), side)
-                    .flat_map(|(_, q)| q.iter())
-                    .filter(|o| o.account == m.account)
-                    .cloned()
-                    .collect();
-                for o in victims {
-                    book.take(o.id);
-                    out.push(Event::Cancelled {
-                        order_id: o.id,
-                        account: o.account,
-                        client_order_id: o.client_order_id,
-                        symbol: s,
-                        side: o.side,
-                        qty: o.leaves,
-                        reason: CancelReason::MassCancel,
-                    });
-                    count += 1;
-                }
-            }
-        }
-        out.push(Event::MassCancelled {
-            account: m.account,
-            client_order_id: m.client_order_id,
-            symbol: m.symbol,
-            count,
-        });
-    }
-
     /// The same canonical walk as [`crate::Engine::state_hash`].
     pub fn state_hash(&self) -> u64 {
         let mut h = StateHasher::new();
@@ -527,6 +371,12 @@ impl ReferenceEngine {
                 }
             }
         }
+        let halted = self
+            .books
+            .iter()
+            .filter(|(_, b)| b.halted)
+            .map(|(&id, _)| id);
+        h.admin(halted, self.disabled.iter().copied());
         h.finish()
     }
 }

@@ -11,6 +11,14 @@
 //!   the instrument's `lot_size`.
 //!
 //! No floating point appears anywhere in the book.
+//!
+//! Operator commands ([`AdminCommand`]) and their types live in `types/admin.rs`; reject and
+//! cancel reasons ([`RejectReason`], [`CancelReason`]) in `types/reasons.rs`.
+
+mod admin;
+mod reasons;
+pub use admin::{AdminAction, AdminCommand, AdminOutcome};
+pub use reasons::{CancelReason, RejectReason};
 
 /// Price in the instrument's price unit (multiple of its tick size).
 pub type Price = i64;
@@ -177,7 +185,12 @@ pub struct CancelOrder {
     pub symbol: SymbolId,
     /// The id of this request, echoed in the report.
     pub client_order_id: ClientOrderId,
+    /// The order to cancel; 0: the account's resting order in `symbol` entered with
+    /// `orig_client_order_id`.
     pub order_id: OrderId,
+    /// With `order_id` 0: the client order id the order was entered with (so a client can
+    /// cancel before it has seen the Accepted). Ignored when `order_id` is set.
+    pub orig_client_order_id: ClientOrderId,
 }
 
 /// Change the price and/or open quantity of a resting order.
@@ -191,7 +204,11 @@ pub struct ReplaceOrder {
     pub symbol: SymbolId,
     /// The id of this request, echoed in the report.
     pub client_order_id: ClientOrderId,
+    /// The order to change; 0: the one entered with `orig_client_order_id`.
     pub order_id: OrderId,
+    /// With `order_id` 0: the client order id the order was entered with. Ignored when
+    /// `order_id` is set.
+    pub orig_client_order_id: ClientOrderId,
     pub price: Price,
     pub qty: Qty,
 }
@@ -203,6 +220,27 @@ pub struct MassCancel {
     /// The id of this request, echoed in the report.
     pub client_order_id: ClientOrderId,
     pub symbol: Option<SymbolId>,
+    /// The reason each cancelled order is reported with: [`CancelReason::MassCancel`] when
+    /// the account asked, [`CancelReason::CancelOnDisconnect`] when the engine cancels for
+    /// the account's last session going away. Any other reason is refused
+    /// ([`RejectReason::InvalidOrderType`]).
+    pub reason: CancelReason,
+}
+
+impl MassCancel {
+    /// The account's own mass cancel (what a client sends).
+    pub fn requested(
+        account: AccountId,
+        client_order_id: ClientOrderId,
+        symbol: Option<SymbolId>,
+    ) -> MassCancel {
+        MassCancel {
+            account,
+            client_order_id,
+            symbol,
+            reason: CancelReason::MassCancel,
+        }
+    }
 }
 
 /// A command as the matching core applies it. Sequence number and timestamp are passed
@@ -213,166 +251,44 @@ pub enum Command {
     Cancel(CancelOrder),
     Replace(ReplaceOrder),
     MassCancel(MassCancel),
+    /// An operator's command (halt, resume, kill switch); sent by no member account.
+    Admin(AdminCommand),
 }
 
 impl Command {
-    /// The account that sent the command.
+    /// The account that sent the command (0 for an operator's [`Command::Admin`], which no
+    /// member sends, even when it names an account).
     pub fn account(&self) -> AccountId {
         match self {
             Command::New(c) => c.account,
             Command::Cancel(c) => c.account,
             Command::Replace(c) => c.account,
             Command::MassCancel(c) => c.account,
+            Command::Admin(_) => 0,
         }
     }
 
-    /// The symbol the command is about (`None` for a mass cancel over all symbols).
+    /// The symbol the command is about (`None` for a mass cancel over all symbols, and for
+    /// an admin command about an account).
     pub fn symbol(&self) -> Option<SymbolId> {
         match self {
             Command::New(c) => Some(c.symbol),
             Command::Cancel(c) => Some(c.symbol),
             Command::Replace(c) => Some(c.symbol),
             Command::MassCancel(c) => c.symbol,
+            Command::Admin(a) => a.action.symbol(),
         }
     }
 
-    /// The client's id for this request.
+    /// The client's id for this request (0 for an admin command: its id is its
+    /// `request_id`).
     pub fn client_order_id(&self) -> ClientOrderId {
         match self {
             Command::New(c) => c.client_order_id,
             Command::Cancel(c) => c.client_order_id,
             Command::Replace(c) => c.client_order_id,
             Command::MassCancel(c) => c.client_order_id,
-        }
-    }
-}
-
-/// Why a request was rejected. The numeric codes are part of the wire protocol and of the
-/// journal format: never renumber, only append.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[repr(u16)]
-pub enum RejectReason {
-    UnknownSymbol = 1,
-    PriceOffTick = 2,
-    QtyOffLot = 3,
-    QtyBelowMin = 4,
-    QtyAboveMax = 5,
-    PriceOutsideBand = 6,
-    UnknownOrder = 7,
-    NotOrderOwner = 8,
-    DuplicateClientOrderId = 9,
-    PostOnlyWouldCross = 10,
-    InvalidPrice = 11,
-    /// A market order that is also post-only, or carries GTC: it can never rest.
-    InvalidOrderType = 12,
-    /// A replace that changes nothing.
-    NoChange = 13,
-    // Codes from 100 up are given by the gateway or the sequencer, before a command reaches
-    // the core.
-    MalformedMessage = 100,
-    NotLoggedOn = 101,
-    UnknownMessage = 102,
-    FrameTooLarge = 103,
-    Throttled = 104,
-    EngineShuttingDown = 105,
-    /// The shard's journal cannot take the command now (disk full, a write or sync error):
-    /// nothing changed; retry later (docs/operations.md, "Journal unavailable").
-    JournalUnavailable = 106,
-}
-
-impl RejectReason {
-    pub const ALL: [RejectReason; 20] = [
-        RejectReason::UnknownSymbol,
-        RejectReason::PriceOffTick,
-        RejectReason::QtyOffLot,
-        RejectReason::QtyBelowMin,
-        RejectReason::QtyAboveMax,
-        RejectReason::PriceOutsideBand,
-        RejectReason::UnknownOrder,
-        RejectReason::NotOrderOwner,
-        RejectReason::DuplicateClientOrderId,
-        RejectReason::PostOnlyWouldCross,
-        RejectReason::InvalidPrice,
-        RejectReason::InvalidOrderType,
-        RejectReason::NoChange,
-        RejectReason::MalformedMessage,
-        RejectReason::NotLoggedOn,
-        RejectReason::UnknownMessage,
-        RejectReason::FrameTooLarge,
-        RejectReason::Throttled,
-        RejectReason::EngineShuttingDown,
-        RejectReason::JournalUnavailable,
-    ];
-
-    pub fn code(self) -> u16 {
-        self as u16
-    }
-
-    pub fn from_code(code: u16) -> Option<RejectReason> {
-        RejectReason::ALL.iter().copied().find(|r| r.code() == code)
-    }
-
-    /// A short stable name, used in metrics labels and reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            RejectReason::UnknownSymbol => "unknown_symbol",
-            RejectReason::PriceOffTick => "price_off_tick",
-            RejectReason::QtyOffLot => "qty_off_lot",
-            RejectReason::QtyBelowMin => "qty_below_min",
-            RejectReason::QtyAboveMax => "qty_above_max",
-            RejectReason::PriceOutsideBand => "price_outside_band",
-            RejectReason::UnknownOrder => "unknown_order",
-            RejectReason::NotOrderOwner => "not_order_owner",
-            RejectReason::DuplicateClientOrderId => "duplicate_client_order_id",
-            RejectReason::PostOnlyWouldCross => "post_only_would_cross",
-            RejectReason::InvalidPrice => "invalid_price",
-            RejectReason::InvalidOrderType => "invalid_order_type",
-            RejectReason::NoChange => "no_change",
-            RejectReason::MalformedMessage => "malformed_message",
-            RejectReason::NotLoggedOn => "not_logged_on",
-            RejectReason::UnknownMessage => "unknown_message",
-            RejectReason::FrameTooLarge => "frame_too_large",
-            RejectReason::Throttled => "throttled",
-            RejectReason::EngineShuttingDown => "engine_shutting_down",
-            RejectReason::JournalUnavailable => "journal_unavailable",
-        }
-    }
-}
-
-/// Why (part of) an order left the book without trading. Codes are part of the protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u16)]
-pub enum CancelReason {
-    /// The owner asked for it.
-    Requested = 1,
-    /// The rest of an IOC or market order that could not trade at once.
-    ImmediateOrCancel = 2,
-    /// A fill-or-kill order that could not trade in full.
-    FillOrKill = 3,
-    /// Self-trade prevention.
-    SelfTrade = 4,
-    /// A mass cancel.
-    MassCancel = 5,
-    /// The rest of a market order beyond its protection band.
-    ProtectionBand = 6,
-    /// A market order that found no opposite side.
-    NoLiquidity = 7,
-}
-
-impl CancelReason {
-    pub fn code(self) -> u16 {
-        self as u16
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CancelReason::Requested => "requested",
-            CancelReason::ImmediateOrCancel => "immediate_or_cancel",
-            CancelReason::FillOrKill => "fill_or_kill",
-            CancelReason::SelfTrade => "self_trade",
-            CancelReason::MassCancel => "mass_cancel",
-            CancelReason::ProtectionBand => "protection_band",
-            CancelReason::NoLiquidity => "no_liquidity",
+            Command::Admin(_) => 0,
         }
     }
 }
@@ -452,4 +368,32 @@ pub enum Event {
         order_id: OrderId,
         reason: RejectReason,
     },
+    /// An operator's [`Command::Admin`] was applied, or changed nothing (`outcome` says
+    /// why). For a [`AdminAction::DisableAccount`] the `Cancelled` events of the account's
+    /// orders come before it. It belongs to the operator, not to a member: it goes to no
+    /// account's report stream.
+    Admin {
+        request_id: u64,
+        action: AdminAction,
+        /// `outcome == AdminOutcome::Applied`: the state changed.
+        applied: bool,
+        outcome: AdminOutcome,
+    },
+}
+
+/// Which execution report(s) of an [`Event`] a delivery carries (see
+/// `crate::engine::streams`: every report has its place in its account's stream).
+///
+/// A trade gives two reports, the maker's first and then the taker's (the order of
+/// `veloz_wire::execution_reports`); [`Event::Admin`] gives none (it is the operator's);
+/// every other event gives one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// The one report of a non-trade event (`Accepted`, `Cancelled`, `Replaced`,
+    /// `MassCancelled`, `Rejected`), to the event's `account`.
+    All,
+    /// The maker's report of a [`Event::Trade`], to `maker.account`.
+    Maker,
+    /// The taker's report of a [`Event::Trade`], to `taker.account`.
+    Taker,
 }

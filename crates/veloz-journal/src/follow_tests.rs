@@ -30,6 +30,7 @@ fn cmd(k: u64) -> Command {
         account: (k % 5) as u32 + 1,
         client_order_id: k,
         symbol: Some((k % 3) as u32 + 1),
+        reason: veloz_core::CancelReason::MassCancel,
     })
 }
 

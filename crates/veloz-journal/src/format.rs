@@ -20,8 +20,10 @@ use std::fmt;
 
 use veloz_core::{Seq, Timestamp};
 
-/// The format version this build writes.
-pub const FORMAT_VERSION: u16 = 2;
+/// The format version this build writes. Version 3: command payloads may be admin commands
+/// (kind 5), name their order by client order id (flag bit 1) and carry a mass cancel's
+/// reason; segments and records are laid out as in version 2.
+pub const FORMAT_VERSION: u16 = 3;
 /// The oldest format version this build reads.
 pub const MIN_READ_VERSION: u16 = 1;
 
@@ -545,13 +547,13 @@ mod tests {
         }
         // A newer version with a valid CRC is refused by name.
         let mut newer = b;
-        newer[SEG_VERSION..SEG_VERSION + 2].copy_from_slice(&3u16.to_le_bytes());
+        newer[SEG_VERSION..SEG_VERSION + 2].copy_from_slice(&4u16.to_le_bytes());
         let crc = crc32c::crc32c(&newer[..SEG_CRC]);
         newer[SEG_CRC..].copy_from_slice(&crc.to_le_bytes());
         let e = SegmentHeader::decode(&newer).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "format version 3 is not supported (this build reads 1..=2)"
+            "format version 4 is not supported (this build reads 1..=3)"
         );
         // Version 2 carries the link of the previous segment under its flag; version 1 has
         // neither, and its bytes are those version 1 always wrote.

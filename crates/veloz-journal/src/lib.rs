@@ -34,7 +34,7 @@
 //! for w in &report.warnings {
 //!     eprintln!("warning: {w}");
 //! }
-//! # let (ts, cmd) = (0, veloz_core::Command::MassCancel(veloz_core::MassCancel { account: 1, client_order_id: 1, symbol: None }));
+//! # let (ts, cmd) = (0, veloz_core::Command::MassCancel(veloz_core::MassCancel::requested(1, 1, None)));
 //! let seq = writer.append_command(ts, &cmd)?;
 //! // ... apply, and release the acks for everything up to writer.durable_seq()
 //! # let _ = seq;

@@ -8,13 +8,22 @@
 //! checkpoint (16 bytes): state_hash:u64 reason:u16 reserved[6]
 //! ```
 //! Every variant uses the one command layout; fields it does not use are written as zero.
+//! A cancel or replace that names its order by client order id sets [`FLAG_BY_CLIENT_ID`]
+//! and keeps that id in the `order_id` field.
+//! A mass cancel keeps its cancel reason in the `order_kind` byte ([`CMD_MASS_REASON`]): 0
+//! for the account's own mass cancel (`mass_cancel`, so every record written before the
+//! field existed reads as one), else the reason's code (8, `cancel_on_disconnect`).
+//! An operator's admin command ([`KIND_ADMIN`]) keeps its action in the `order_kind` byte
+//! ([`CMD_ADMIN_ACTION`]: 1 halt, 2 resume, 3 disable, 4 enable), the instrument of a halt or
+//! resume in `symbol`, the account of a disable or enable in `account`, and its request id in
+//! `client_order_id`; every other field is 0, and decoding refuses a non-zero one by name.
 //! Decoding refuses an unknown enum value, a `post_only` other than 0/1, unknown flag bits and
 //! non-zero reserved bytes, naming the field and the value. `decode(encode(x)) == x` for every
 //! value (tested for every variant and every enum value).
 
 use veloz_core::{
-    CancelOrder, Command, MassCancel, NewOrder, OrderKind, ReplaceOrder, SelfTradePrevention, Seq,
-    Side, TimeInForce, Timestamp,
+    AdminAction, AdminCommand, CancelOrder, CancelReason, Command, MassCancel, NewOrder, OrderKind,
+    ReplaceOrder, SelfTradePrevention, Seq, Side, TimeInForce, Timestamp,
 };
 
 use super::format::{RecordType, FORMAT_VERSION, MIN_READ_VERSION};
@@ -42,8 +51,26 @@ pub const KIND_NEW: u8 = 1;
 pub const KIND_CANCEL: u8 = 2;
 pub const KIND_REPLACE: u8 = 3;
 pub const KIND_MASS_CANCEL: u8 = 4;
+/// An operator's command (`Command::Admin`).
+pub const KIND_ADMIN: u8 = 5;
+/// An admin command's action byte (the `order_kind` byte, which it has no other use for):
+/// [`ADMIN_HALT`], [`ADMIN_RESUME`], [`ADMIN_DISABLE`], [`ADMIN_ENABLE`] (`AdminAction::code`).
+pub const CMD_ADMIN_ACTION: usize = CMD_ORDER_KIND;
+/// Halt the instrument in `symbol`.
+pub const ADMIN_HALT: u8 = 1;
+/// Resume the instrument in `symbol`.
+pub const ADMIN_RESUME: u8 = 2;
+/// Disable the account in `account` (the kill switch).
+pub const ADMIN_DISABLE: u8 = 3;
+/// Enable the account in `account` again.
+pub const ADMIN_ENABLE: u8 = 4;
+/// A mass cancel's reason byte (the `order_kind` byte, which a mass cancel has no use for).
+pub const CMD_MASS_REASON: usize = CMD_ORDER_KIND;
 /// `CMD_FLAGS` bit: the mass cancel names a symbol.
 pub const FLAG_HAS_SYMBOL: u8 = 1;
+/// `CMD_FLAGS` bit of a cancel or replace: the order is named by the client order id it was
+/// entered with, held in the `order_id` field (`orig_client_order_id`; `order_id` is 0).
+pub const FLAG_BY_CLIENT_ID: u8 = 2;
 
 // Checkpoint payload offsets.
 pub const CKP_STATE_HASH: usize = 0;
@@ -190,19 +217,23 @@ pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
             put_u32(&mut b, CMD_ACCOUNT, c.account);
             put_u32(&mut b, CMD_SYMBOL, c.symbol);
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, c.client_order_id);
-            put_u64(&mut b, CMD_ORDER_ID, c.order_id);
+            put_order_ref(&mut b, c.order_id, c.orig_client_order_id);
         }
         Command::Replace(r) => {
             b[CMD_KIND] = KIND_REPLACE;
             put_u32(&mut b, CMD_ACCOUNT, r.account);
             put_u32(&mut b, CMD_SYMBOL, r.symbol);
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, r.client_order_id);
-            put_u64(&mut b, CMD_ORDER_ID, r.order_id);
+            put_order_ref(&mut b, r.order_id, r.orig_client_order_id);
             put_u64(&mut b, CMD_PRICE, r.price as u64);
             put_u64(&mut b, CMD_QTY, r.qty);
         }
         Command::MassCancel(m) => {
             b[CMD_KIND] = KIND_MASS_CANCEL;
+            b[CMD_MASS_REASON] = match m.reason {
+                CancelReason::MassCancel => 0,
+                other => other.code() as u8,
+            };
             put_u32(&mut b, CMD_ACCOUNT, m.account);
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, m.client_order_id);
             if let Some(s) = m.symbol {
@@ -210,8 +241,65 @@ pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
                 put_u32(&mut b, CMD_SYMBOL, s);
             }
         }
+        Command::Admin(a) => {
+            b[CMD_KIND] = KIND_ADMIN;
+            b[CMD_ADMIN_ACTION] = a.action.code();
+            match a.action {
+                AdminAction::HaltInstrument(s) | AdminAction::ResumeInstrument(s) => {
+                    put_u32(&mut b, CMD_SYMBOL, s)
+                }
+                AdminAction::DisableAccount(x) | AdminAction::EnableAccount(x) => {
+                    put_u32(&mut b, CMD_ACCOUNT, x)
+                }
+            }
+            put_u64(&mut b, CMD_CLIENT_ORDER_ID, a.request_id);
+        }
     }
     b
+}
+
+/// Decode an admin command: the action, its symbol or account, the request id; every other
+/// field must be 0 (named when not).
+fn decode_admin(b: &[u8]) -> Result<Command, PayloadError> {
+    let code = b[CMD_ADMIN_ACTION];
+    let (account, symbol) = (get_u32(b, CMD_ACCOUNT), get_u32(b, CMD_SYMBOL));
+    let (id, unused_id) = match code {
+        ADMIN_HALT | ADMIN_RESUME => (symbol, ("account", account)),
+        _ => (account, ("symbol", symbol)),
+    };
+    let action = AdminAction::from_code(code, id).ok_or(unknown("admin_action", code))?;
+    let unused: [(&'static str, u64); 8] = [
+        ("side", b[CMD_SIDE] as u64),
+        ("tif", b[CMD_TIF] as u64),
+        ("post_only", b[CMD_POST_ONLY] as u64),
+        ("stp", b[CMD_STP] as u64),
+        (unused_id.0, unused_id.1 as u64),
+        ("order_id", get_u64(b, CMD_ORDER_ID)),
+        ("price", get_u64(b, CMD_PRICE)),
+        ("qty", get_u64(b, CMD_QTY)),
+    ];
+    if let Some(&(field, value)) = unused.iter().find(|(_, v)| *v != 0) {
+        return Err(PayloadError::NonZero {
+            what: "admin command",
+            field,
+            value,
+        });
+    }
+    Ok(Command::Admin(AdminCommand {
+        action,
+        request_id: get_u64(b, CMD_CLIENT_ORDER_ID),
+    }))
+}
+
+/// A cancel's or replace's order: by id, or (id 0) by the client order id it was entered
+/// with. The core ignores `orig_client_order_id` when `order_id` is set, so it is not kept.
+fn put_order_ref(b: &mut [u8; COMMAND_PAYLOAD_LEN], order_id: u64, orig_client_order_id: u64) {
+    if order_id == 0 && orig_client_order_id != 0 {
+        b[CMD_FLAGS] = FLAG_BY_CLIENT_ID;
+        put_u64(b, CMD_ORDER_ID, orig_client_order_id);
+    } else {
+        put_u64(b, CMD_ORDER_ID, order_id);
+    }
 }
 
 fn unknown(field: &'static str, value: u8) -> PayloadError {
@@ -240,10 +328,10 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
     }
     let kind = b[CMD_KIND];
     let flags = b[CMD_FLAGS];
-    let allowed_flags = if kind == KIND_MASS_CANCEL {
-        FLAG_HAS_SYMBOL
-    } else {
-        0
+    let allowed_flags = match kind {
+        KIND_MASS_CANCEL => FLAG_HAS_SYMBOL,
+        KIND_CANCEL | KIND_REPLACE => FLAG_BY_CLIENT_ID,
+        _ => 0,
     };
     if flags & !allowed_flags != 0 {
         return Err(unknown("flags", flags));
@@ -251,7 +339,11 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
     let account = get_u32(b, CMD_ACCOUNT);
     let symbol = get_u32(b, CMD_SYMBOL);
     let client_order_id = get_u64(b, CMD_CLIENT_ORDER_ID);
-    let order_id = get_u64(b, CMD_ORDER_ID);
+    let (order_id, orig_client_order_id) = if flags & FLAG_BY_CLIENT_ID != 0 {
+        (0, get_u64(b, CMD_ORDER_ID))
+    } else {
+        (get_u64(b, CMD_ORDER_ID), 0)
+    };
     let price = get_u64(b, CMD_PRICE) as i64;
     let qty = get_u64(b, CMD_QTY);
     Ok(match kind {
@@ -277,12 +369,14 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
             symbol,
             client_order_id,
             order_id,
+            orig_client_order_id,
         }),
         KIND_REPLACE => Command::Replace(ReplaceOrder {
             account,
             symbol,
             client_order_id,
             order_id,
+            orig_client_order_id,
             price,
             qty,
         }),
@@ -290,7 +384,13 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
             account,
             client_order_id,
             symbol: (flags & FLAG_HAS_SYMBOL != 0).then_some(symbol),
+            reason: match b[CMD_MASS_REASON] {
+                0 => CancelReason::MassCancel,
+                8 => CancelReason::CancelOnDisconnect,
+                v => return Err(unknown("mass_cancel_reason", v)),
+            },
         }),
+        KIND_ADMIN => decode_admin(b)?,
         other => return Err(unknown("kind", other)),
     })
 }
@@ -345,154 +445,5 @@ pub fn decode_body(version: u16, rtype: u16, payload: &[u8]) -> Result<RecordBod
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// One command of every variant with every enum value (and extreme numbers).
-    pub(crate) fn every_command() -> Vec<Command> {
-        let mut v = Vec::new();
-        let sides = [Side::Buy, Side::Sell];
-        let kinds = [OrderKind::Limit, OrderKind::Market];
-        let tifs = [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok];
-        let stps = [
-            SelfTradePrevention::Allow,
-            SelfTradePrevention::CancelResting,
-            SelfTradePrevention::CancelIncoming,
-            SelfTradePrevention::CancelBoth,
-        ];
-        let mut n = 0u64;
-        for side in sides {
-            for kind in kinds {
-                for tif in tifs {
-                    for stp in stps {
-                        for post_only in [false, true] {
-                            n += 1;
-                            v.push(Command::New(NewOrder {
-                                account: n as u32,
-                                symbol: u32::MAX - n as u32,
-                                client_order_id: u64::MAX - n,
-                                side,
-                                kind,
-                                tif,
-                                post_only,
-                                stp,
-                                price: if n.is_multiple_of(2) {
-                                    i64::MIN + n as i64
-                                } else {
-                                    n as i64
-                                },
-                                qty: u64::MAX / n,
-                            }));
-                        }
-                    }
-                }
-            }
-        }
-        v.push(Command::Cancel(CancelOrder {
-            account: 1,
-            symbol: 2,
-            client_order_id: 3,
-            order_id: u64::MAX,
-        }));
-        v.push(Command::Replace(ReplaceOrder {
-            account: u32::MAX,
-            symbol: 0,
-            client_order_id: 5,
-            order_id: 6,
-            price: -7,
-            qty: 8,
-        }));
-        v.push(Command::MassCancel(MassCancel {
-            account: 9,
-            client_order_id: 10,
-            symbol: None,
-        }));
-        v.push(Command::MassCancel(MassCancel {
-            account: 9,
-            client_order_id: 11,
-            symbol: Some(0),
-        }));
-        v
-    }
-
-    #[test]
-    fn every_command_round_trips() {
-        let all = every_command();
-        assert!(all.len() > 90);
-        for c in &all {
-            let b = encode_command(c);
-            assert_eq!(decode_command(&b).unwrap(), *c);
-            let body = decode_body(1, RecordType::Command.code(), &b).unwrap();
-            assert_eq!(body, RecordBody::Command(*c));
-        }
-    }
-
-    #[test]
-    fn checkpoint_round_trips() {
-        for reason in CheckpointReason::ALL {
-            let c = Checkpoint {
-                state_hash: 0xDEAD_BEEF_0123_4567,
-                reason,
-            };
-            let b = encode_checkpoint(&c);
-            assert_eq!(decode_checkpoint(&b).unwrap(), c);
-            assert_eq!(
-                decode_body(1, RecordType::Checkpoint.code(), &b).unwrap(),
-                RecordBody::Checkpoint(c)
-            );
-            assert_eq!(CheckpointReason::from_code(reason.code()), Some(reason));
-        }
-    }
-
-    #[test]
-    fn unknown_values_are_named() {
-        let new = every_command()[0];
-        let base = encode_command(&new);
-        let cases: [(usize, u8, &str); 8] = [
-            (CMD_KIND, 9, "unknown value 9 for command field kind"),
-            (CMD_SIDE, 2, "unknown value 2 for command field side"),
-            (
-                CMD_ORDER_KIND,
-                5,
-                "unknown value 5 for command field order_kind",
-            ),
-            (CMD_TIF, 3, "unknown value 3 for command field tif"),
-            (
-                CMD_POST_ONLY,
-                2,
-                "unknown value 2 for command field post_only",
-            ),
-            (CMD_STP, 4, "unknown value 4 for command field stp"),
-            (CMD_FLAGS, 1, "unknown value 1 for command field flags"),
-            (CMD_RESERVED, 1, "command field reserved must be 0, found 1"),
-        ];
-        for (at, value, msg) in cases {
-            let mut b = base;
-            b[at] = value;
-            assert_eq!(decode_command(&b).unwrap_err().to_string(), msg);
-        }
-        assert_eq!(
-            decode_command(&base[..40]).unwrap_err().to_string(),
-            "command payload is 40 bytes, expected 48"
-        );
-        let mut c = encode_checkpoint(&Checkpoint {
-            state_hash: 1,
-            reason: CheckpointReason::Periodic,
-        });
-        c[CKP_REASON] = 77;
-        assert_eq!(
-            decode_checkpoint(&c).unwrap_err().to_string(),
-            "unknown value 77 for checkpoint field reason"
-        );
-        c[CKP_REASON] = 1;
-        c[15] = 3;
-        assert_eq!(
-            decode_checkpoint(&c).unwrap_err().to_string(),
-            "checkpoint field reserved must be 0, found 3"
-        );
-        assert_eq!(
-            decode_body(1, 3, &[]).unwrap_err().to_string(),
-            "unknown record type 3"
-        );
-    }
-}
+#[path = "payload_tests.rs"]
+mod tests;

@@ -694,6 +694,7 @@ mod tests {
             account: 1,
             client_order_id: 2,
             symbol: None,
+            reason: veloz_core::CancelReason::MassCancel,
         })
     }
 

@@ -4,7 +4,9 @@
 //! rests in the named instrument and belongs to the sending account (`owned_order`).
 //! A replace keeps priority only for the same price and a lower quantity; otherwise the order
 //! moves to the back of its new level and, if the new price crosses, trades first as an
-//! incoming order (a post-only order that would cross is rejected, unchanged). Mass cancel
+//! incoming order (a post-only order that would cross is rejected, unchanged); a replace in a
+//! halted instrument or of a disabled account is rejected before the order is looked up
+//! (`admin`), while cancels and mass cancels never are. Mass cancel
 //! walks the books in ascending instrument id (or the one named), bids then asks, best
 //! level first and each level head first, so its events come in a deterministic order.
 
@@ -13,7 +15,8 @@ use crate::book::NIL;
 use crate::types::*;
 
 impl Engine {
-    /// instrument) or owned by another account.
+    /// The slot of `order_id`, or why not: the instrument is unknown, the order does not
+    /// rest (in that instrument) or is owned by another account.
     #[inline(always)]
     fn owned_order(
         &self,
@@ -36,13 +39,32 @@ impl Engine {
         Ok(slot)
     }
 
+    /// The order a cancel or replace names: `order_id`, or with 0 the account's resting
+    /// order in `symbol` entered with `orig_client_order_id` (0 when there is none: then
+    /// `owned_order` says `UnknownOrder`). Another account's client order ids are never
+    /// looked at, so this cannot reach another account's order.
+    fn named_order(
+        &self,
+        account: AccountId,
+        symbol: SymbolId,
+        order_id: OrderId,
+        orig_client_order_id: ClientOrderId,
+    ) -> OrderId {
+        if order_id != 0 || orig_client_order_id == 0 {
+            return order_id;
+        }
+        self.order_by_client_id(symbol, account, orig_client_order_id)
+            .unwrap_or(0)
+    }
+
     pub(super) fn cancel(&mut self, c: &CancelOrder, out: &mut Vec<Event>) {
-        match self.owned_order(c.account, c.symbol, c.order_id) {
+        let order_id = self.named_order(c.account, c.symbol, c.order_id, c.orig_client_order_id);
+        match self.owned_order(c.account, c.symbol, order_id) {
             Err(reason) => out.push(Event::Rejected {
                 account: c.account,
                 client_order_id: c.client_order_id,
                 symbol: c.symbol,
-                order_id: c.order_id,
+                order_id,
                 reason,
             }),
             Ok(slot) => {
@@ -61,14 +83,21 @@ impl Engine {
     }
 
     pub(super) fn replace(&mut self, seq: Seq, r: &ReplaceOrder, out: &mut Vec<Event>) {
+        let order_id = self.named_order(r.account, r.symbol, r.order_id, r.orig_client_order_id);
         let reject = |reason| Event::Rejected {
             account: r.account,
             client_order_id: r.client_order_id,
             symbol: r.symbol,
-            order_id: r.order_id,
+            order_id,
             reason,
         };
-        let slot = match self.owned_order(r.account, r.symbol, r.order_id) {
+        if let Some(b) = self.book_of(r.symbol) {
+            if let Err(reason) = self.may_enter(b, r.account) {
+                out.push(reject(reason));
+                return;
+            }
+        }
+        let slot = match self.owned_order(r.account, r.symbol, order_id) {
             Ok(s) => s,
             Err(reason) => {
                 out.push(reject(reason));
@@ -164,6 +193,19 @@ impl Engine {
     }
 
     pub(super) fn mass_cancel(&mut self, m: &MassCancel, out: &mut Vec<Event>) {
+        if !matches!(
+            m.reason,
+            CancelReason::MassCancel | CancelReason::CancelOnDisconnect
+        ) {
+            out.push(Event::Rejected {
+                account: m.account,
+                client_order_id: m.client_order_id,
+                symbol: m.symbol.unwrap_or(0),
+                order_id: 0,
+                reason: RejectReason::InvalidOrderType,
+            });
+            return;
+        }
         let range = match m.symbol {
             Some(symbol) => match self.book_of(symbol) {
                 Some(b) => b..b + 1,
@@ -180,6 +222,26 @@ impl Engine {
             },
             None => 0..self.books.len() as u32,
         };
+        let count = self.cancel_account_orders(range, m.account, m.reason, out);
+        out.push(Event::MassCancelled {
+            account: m.account,
+            client_order_id: m.client_order_id,
+            symbol: m.symbol,
+            count,
+        });
+    }
+
+    /// Cancel every resting order of `account` in books `range`, ascending, bids then asks,
+    /// best level first and each level head first, reporting each with `reason` (and the
+    /// order's own client order id). Returns how many. Shared by mass cancel and the kill
+    /// switch (`admin`).
+    pub(super) fn cancel_account_orders(
+        &mut self,
+        range: std::ops::Range<u32>,
+        account: AccountId,
+        reason: CancelReason,
+        out: &mut Vec<Event>,
+    ) -> u32 {
         let mut count = 0u32;
         let mut victims = Vec::new();
         for b in range {
@@ -189,7 +251,7 @@ impl Engine {
                     let mut slot = self.levels.get(level).head;
                     while slot != NIL {
                         let n = self.orders.get(slot);
-                        if n.account == m.account {
+                        if n.account == account {
                             victims.push(slot);
                         }
                         slot = n.next;
@@ -204,17 +266,12 @@ impl Engine {
                         symbol: self.books[b as usize].instrument.id,
                         side: n.side,
                         qty: n.leaves,
-                        reason: CancelReason::MassCancel,
+                        reason,
                     });
                     count += 1;
                 }
             }
         }
-        out.push(Event::MassCancelled {
-            account: m.account,
-            client_order_id: m.client_order_id,
-            symbol: m.symbol,
-            count,
-        });
+        count
     }
 }

@@ -105,6 +105,7 @@ impl Engine {
                 }
             }
         }
+        h.admin(self.halted_instruments(), self.disabled_accounts());
         h.finish()
     }
 }

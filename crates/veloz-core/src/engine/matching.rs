@@ -32,6 +32,10 @@ impl Engine {
             out.push(reject(RejectReason::UnknownSymbol));
             return;
         };
+        if let Err(r) = self.may_enter(b, o.account) {
+            out.push(reject(r));
+            return;
+        }
         let book = &self.books[b as usize];
         let market = o.kind == OrderKind::Market;
         if (market && (o.tif == TimeInForce::Gtc || o.post_only))

@@ -3,19 +3,37 @@
 //! `veloz_journal::snapshot`).
 //!
 //! Layout (little-endian, offsets from the named constants below):
-//! - a 32-byte body header: shard, instrument count, `order_seq`, `trade_seq`, resting orders;
+//! - a 32-byte body header: shard, flags, instrument count, `order_seq`, `trade_seq`, resting
+//!   orders;
 //! - per instrument, ascending by id: a 72-byte record (its rules, its last trade price, its
 //!   order count) followed by its symbol's UTF-8 bytes, then its resting orders, 56 bytes
-//!   each: bids best to worst, then asks best to worst, each level head (oldest) to tail.
+//!   each: bids best to worst, then asks best to worst, each level head (oldest) to tail;
+//! - when flag bit 0 ([`SNAPSHOT_FLAG_STREAMS`]) is set, the stream section after the last
+//!   instrument's orders: an 8-byte header (u32 account count, u32 reserved 0), then per
+//!   account, ascending by id, 16 bytes (u32 account, u32 reserved 0, u64 the last report
+//!   number assigned in its stream, > 0). Writers always set the flag (the section may count
+//!   0 accounts); a body without it (written before streams existed) loads with no counters.
+//!   The section carries the counters only, not the retained windows
+//!   ([`Engine::set_report_retention`]); it is not in [`Engine::state_hash`].
+//! - when flag bit 1 ([`SNAPSHOT_FLAG_ADMIN`]) is set, the admin section after that (the
+//!   operator's controls, `admin`): an 8-byte header (u32 halted instrument count, u32
+//!   disabled account count), then the halted instrument ids, then the disabled account
+//!   ids, 8 bytes each (u32 id, u32 reserved 0), each list strictly ascending, every halted
+//!   id an instrument of the body. Writers set the flag only when some instrument is halted
+//!   or some account disabled, so an engine that never used them writes the bytes it wrote
+//!   before the section existed; a body without it loads with nothing halted or disabled.
+//!   Both lists are in [`Engine::state_hash`] (when not empty; `crate::hash`).
+//! - Other flag bits are refused.
 //!
-//! That is the walk of [`Engine::state_hash`], so reading the orders back in file order and
+//! The orders are in the walk of [`Engine::state_hash`], so reading them back in file order and
 //! putting each at the back of its level rebuilds the same books, FIFOs, order index and
 //! client-order-id map; [`Engine::read_snapshot`] checks every field and the engine's
 //! invariants ([`Engine::validate`]). Slot numbers, pool free lists and ladder windows are not
 //! state (the hash does not see them) and are rebuilt fresh.
 //!
 //! Cost: one pass over the resting orders, 56 bytes each, no allocation once `out` has grown
-//! (about 56 MB for 1M resting orders).
+//! (about 56 MB for 1M resting orders) except a sorted copy of the stream counters (12 bytes
+//! per account).
 
 use super::Engine;
 use crate::book::{OrderNode, NIL};
@@ -25,11 +43,19 @@ use crate::types::*;
 /// Body header length.
 pub const SNAPSHOT_BODY_HEADER_LEN: usize = 32;
 const SNB_SHARD: usize = 0; // u16
-const SNB_RESERVED: usize = 2; // u16, 0
+const SNB_FLAGS: usize = 2; // u16: bit 0 = stream section, bit 1 = admin section; others 0
 const SNB_INSTRUMENTS: usize = 4; // u32
 const SNB_ORDER_SEQ: usize = 8; // u64
 const SNB_TRADE_SEQ: usize = 16; // u64
 const SNB_ORDERS: usize = 24; // u64
+
+/// Flag bit of the body header: the stream section follows the last instrument's orders.
+pub const SNAPSHOT_FLAG_STREAMS: u16 = 1;
+/// Flag bit of the body header: the admin section (halted instruments, disabled accounts)
+/// follows the stream section (or the orders, without one).
+pub const SNAPSHOT_FLAG_ADMIN: u16 = 2;
+/// Every flag bit this build knows.
+const SNAPSHOT_FLAGS_KNOWN: u16 = SNAPSHOT_FLAG_STREAMS | SNAPSHOT_FLAG_ADMIN;
 
 /// Fixed part of one instrument record (its symbol's bytes follow).
 pub const SNAPSHOT_INSTRUMENT_LEN: usize = 72;
@@ -130,12 +156,14 @@ impl Engine {
     /// not cleared: the caller may have put a file header in front.
     pub fn write_snapshot(&self, out: &mut Vec<u8>) {
         let orders = self.order_index.len();
+        let admin = self.books.iter().any(|b| b.halted) || !self.disabled.is_empty();
+        let flags = SNAPSHOT_FLAG_STREAMS | if admin { SNAPSHOT_FLAG_ADMIN } else { 0 };
         let start = out.len();
         out.resize(start + SNAPSHOT_BODY_HEADER_LEN, 0);
         {
             let h = &mut out[start..];
             put_u16(h, SNB_SHARD, self.shard);
-            put_u16(h, SNB_RESERVED, 0);
+            put_u16(h, SNB_FLAGS, flags);
             put_u32(h, SNB_INSTRUMENTS, self.books.len() as u32);
             put_u64(h, SNB_ORDER_SEQ, self.order_seq);
             put_u64(h, SNB_TRADE_SEQ, self.trade_seq);
@@ -189,22 +217,25 @@ impl Engine {
             }
             put_u64(out, count_at, count);
         }
+        self.write_streams(out);
+        if admin {
+            self.write_admin(out);
+        }
     }
 
     /// Rebuild an engine from a body written by [`Engine::write_snapshot`]. Every field is
     /// checked (codes, order ids and client order ids unique, prices on the right side and in
-    /// priority order) and then the engine's invariants; the caller compares
-    /// [`Engine::state_hash`] with the one recorded beside the body.
+    /// priority order; the stream section, if flagged) and then the engine's invariants; the
+    /// caller compares [`Engine::state_hash`] with the one recorded beside the body. The
+    /// loaded engine has the snapshot's stream counters (none for a body without the section)
+    /// and retains no reports ([`Engine::set_report_retention`] is 0).
     pub fn read_snapshot(bytes: &[u8]) -> Result<Engine, SnapshotError> {
         let mut c = Cursor { bytes, at: 0 };
         let (_, h) = c.take(SNAPSHOT_BODY_HEADER_LEN)?;
         let field = |field, at, value: u64| SnapshotError::Field { field, at, value };
-        if u16_at(h, SNB_RESERVED) != 0 {
-            return Err(field(
-                "reserved",
-                SNB_RESERVED,
-                u16_at(h, SNB_RESERVED) as u64,
-            ));
+        let flags = u16_at(h, SNB_FLAGS);
+        if flags & !SNAPSHOT_FLAGS_KNOWN != 0 {
+            return Err(field("flags", SNB_FLAGS, flags as u64));
         }
         let shard = u16_at(h, SNB_SHARD);
         let n_instruments = u32_at(h, SNB_INSTRUMENTS) as usize;
@@ -259,6 +290,16 @@ impl Engine {
             bodies.push((u64_at(r, SNI_LAST_TRADE) as Price, oat, orders));
             instruments.push(instrument);
         }
+        let counters = if flags & SNAPSHOT_FLAG_STREAMS != 0 {
+            sections::read_streams(&mut c)?
+        } else {
+            Vec::new()
+        };
+        let admin = if flags & SNAPSHOT_FLAG_ADMIN != 0 {
+            sections::read_admin(&mut c)?
+        } else {
+            sections::Admin::default()
+        };
         if c.at != bytes.len() {
             return Err(SnapshotError::Trailing {
                 at: c.at,
@@ -268,6 +309,9 @@ impl Engine {
         let mut engine = Engine::new(shard, &instruments);
         engine.order_seq = order_seq;
         engine.trade_seq = trade_seq;
+        engine.streams.counters.reserve(counters.len());
+        engine.streams.counters.extend(counters);
+        engine.apply_admin(admin)?;
         let mut seen = 0u64;
         for (b, (last_trade, oat, orders)) in bodies.into_iter().enumerate() {
             engine.books[b].last_trade_price = last_trade;
@@ -346,124 +390,11 @@ impl Engine {
     }
 }
 
+mod sections;
+pub use sections::{
+    SNAPSHOT_ADMIN_ENTRY_LEN, SNAPSHOT_ADMIN_HEADER_LEN, SNAPSHOT_STREAMS_HEADER_LEN,
+    SNAPSHOT_STREAM_LEN,
+};
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn new_order(coid: u64, side: Side, price: Price, qty: Qty) -> Command {
-        Command::New(NewOrder {
-            account: 1 + (coid % 3) as AccountId,
-            client_order_id: coid,
-            symbol: 1,
-            side,
-            kind: OrderKind::Limit,
-            price,
-            qty,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: SelfTradePrevention::Allow,
-        })
-    }
-
-    #[test]
-    fn round_trip_keeps_hash_and_priority() {
-        let mut e = Engine::new(3, &[Instrument::simple(1, "A"), Instrument::simple(7, "B")]);
-        let mut out = Vec::new();
-        for k in 1..=50u64 {
-            let side = if k % 2 == 0 { Side::Buy } else { Side::Sell };
-            let price = if side == Side::Buy {
-                100 - (k % 5) as i64
-            } else {
-                103 + (k % 4) as i64
-            };
-            e.apply(k, k * 10, &new_order(k, side, price, k), &mut out);
-        }
-        e.apply(51, 510, &new_order(51, Side::Buy, 104, 7), &mut out);
-        let mut bytes = Vec::new();
-        e.write_snapshot(&mut bytes);
-        let back = Engine::read_snapshot(&bytes).unwrap();
-        assert_eq!(back.state_hash(), e.state_hash());
-        assert_eq!(back.resting_orders(), e.resting_orders());
-        assert_eq!(back.queue(1, Side::Buy, 100), e.queue(1, Side::Buy, 100));
-        assert_eq!(
-            back.instruments().collect::<Vec<_>>(),
-            e.instruments().collect::<Vec<_>>()
-        );
-        assert_eq!(back.shard(), 3);
-    }
-
-    #[test]
-    fn damaged_bodies_are_refused_by_name() {
-        let mut e = Engine::new(0, &[Instrument::simple(1, "A")]);
-        let mut out = Vec::new();
-        e.apply(1, 1, &new_order(1, Side::Buy, 10, 5), &mut out);
-        e.apply(2, 2, &new_order(2, Side::Buy, 11, 5), &mut out);
-        let mut bytes = Vec::new();
-        e.write_snapshot(&mut bytes);
-        assert!(matches!(
-            Engine::read_snapshot(&bytes[..bytes.len() - 1]),
-            Err(SnapshotError::Truncated { .. })
-        ));
-        let first = SNAPSHOT_BODY_HEADER_LEN + SNAPSHOT_INSTRUMENT_LEN + 1;
-        let mut bad = bytes.clone();
-        bad[first + SNO_SIDE] = 9;
-        assert!(matches!(
-            Engine::read_snapshot(&bad),
-            Err(SnapshotError::Field { field: "side", .. })
-        ));
-        // The two orders swapped: the worse bid first.
-        let mut bad = bytes.clone();
-        let (a, b) = (first, first + SNAPSHOT_ORDER_LEN);
-        let second = bad[b..b + SNAPSHOT_ORDER_LEN].to_vec();
-        bad.copy_within(a..a + SNAPSHOT_ORDER_LEN, b);
-        bad[a..a + SNAPSHOT_ORDER_LEN].copy_from_slice(&second);
-        let err = Engine::read_snapshot(&bad).unwrap_err().to_string();
-        assert!(err.contains("out of priority order"), "{err}");
-        bytes.push(0);
-        assert!(matches!(
-            Engine::read_snapshot(&bytes),
-            Err(SnapshotError::Trailing { extra: 1, .. })
-        ));
-    }
-
-    /// What a snapshot of 1M resting orders costs the snapshot helper (serializing its
-    /// shadow engine, off the shard's core), and recovery (loading them back). `cargo test -p veloz-core --release snapshot_of_a_million
-    /// -- --ignored --nocapture`.
-    #[test]
-    #[ignore]
-    fn snapshot_of_a_million_resting_orders() {
-        let inst: Vec<Instrument> = (1..=4).map(|i| Instrument::simple(i, "S")).collect();
-        let mut e = Engine::new(0, &inst);
-        let mut out = Vec::new();
-        for k in 1..=1_000_000u64 {
-            let mut cmd = new_order(k, Side::Buy, 1_000 + (k % 500) as i64, 1 + k % 9);
-            if let Command::New(o) = &mut cmd {
-                o.symbol = 1 + (k % 4) as u32;
-                if k % 2 == 0 {
-                    o.side = Side::Sell;
-                    o.price += 1_000;
-                }
-            }
-            out.clear();
-            e.apply(k, k, &cmd, &mut out);
-        }
-        assert_eq!(e.resting_orders(), 1_000_000);
-        let mut bytes = Vec::new();
-        e.write_snapshot(&mut bytes); // grow the buffer once, as the shard's reused one is
-        let t = std::time::Instant::now();
-        bytes.clear();
-        e.write_snapshot(&mut bytes);
-        let write = t.elapsed();
-        let t = std::time::Instant::now();
-        let hash = e.state_hash();
-        let hashing = t.elapsed();
-        let t = std::time::Instant::now();
-        let back = Engine::read_snapshot(&bytes).unwrap();
-        let read = t.elapsed();
-        assert_eq!(back.state_hash(), hash);
-        eprintln!(
-            "1M resting orders: {} bytes; write_snapshot {write:?} (reused buffer), state_hash {hashing:?}, read_snapshot (with validate) {read:?}",
-            bytes.len()
-        );
-    }
-}
+mod tests;

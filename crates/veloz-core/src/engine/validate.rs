@@ -3,9 +3,12 @@
 //! Contract: `validate` walks every book and checks the invariants listed in
 //! [`crate::book`] (level totals and counts, price order, order links, levels and prices),
 //! that every resting order is indexed by id and by client order id, that no book is crossed,
-//! and that the order count agrees across the ladders, the index, the slab and the client-id
-//! map. It returns the first violation, naming the book. Tests and debug tools call it; the
-//! event path never does.
+//! that no order rests for a disabled account (`admin`: the kill switch cancelled them all
+//! and refuses new ones), that the order count agrees across the ladders, the index, the
+//! slab and the client-id map, and the report streams' invariants (`streams`: counters > 0,
+//! each retained window no longer than the retention and numbered consecutively up to its
+//! account's counter). It returns the first violation, naming the book (`*` for engine-wide
+//! ones). Tests and debug tools call it; the event path never does.
 
 use super::Engine;
 use crate::book::NIL;
@@ -76,6 +79,12 @@ impl Engine {
                                 n.id, n.client_order_id, n.account
                             )));
                         }
+                        if !self.disabled.is_empty() && self.disabled.contains(&n.account) {
+                            return Err(fail(format!(
+                                "order {} rests for disabled account {}",
+                                n.id, n.account
+                            )));
+                        }
                         sum += n.leaves;
                         count += 1;
                         back = slot;
@@ -117,6 +126,7 @@ impl Engine {
                 self.client_ids.len()
             )));
         }
+        self.streams.check().map_err(fail)?;
         Ok(())
     }
 }

@@ -148,6 +148,7 @@ impl Generator {
             symbol: self.books[b].model.symbol,
             client_order_id: self.client_id(),
             order_id,
+            orig_client_order_id: 0,
         }))
     }
 
@@ -171,6 +172,7 @@ impl Generator {
             symbol,
             client_order_id: self.client_id(),
             order_id,
+            orig_client_order_id: 0,
             price,
             qty,
         }))
@@ -236,7 +238,7 @@ impl Generator {
                     }
                 }
                 Event::Rejected { .. } => stats.rejects += 1,
-                Event::MassCancelled { .. } => {}
+                Event::MassCancelled { .. } | Event::Admin { .. } => {}
             }
         }
         trades
