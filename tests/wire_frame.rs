@@ -55,6 +55,7 @@ fn corpus() -> Vec<Vec<u8>> {
             symbol: 2,
             client_order_id: 2,
             order_id: 99,
+            orig_client_order_id: 0,
         }))
         .to_vec(),
         enc.command(&Command::Replace(ReplaceOrder {
@@ -62,6 +63,7 @@ fn corpus() -> Vec<Vec<u8>> {
             symbol: 2,
             client_order_id: 3,
             order_id: 99,
+            orig_client_order_id: 0,
             price: 1_900_100,
             qty: 50,
         }))
@@ -70,11 +72,13 @@ fn corpus() -> Vec<Vec<u8>> {
             account: ACCOUNT,
             client_order_id: 4,
             symbol: Some(2),
+            reason: veloz_core::CancelReason::MassCancel,
         }))
         .to_vec(),
         enc.logon_ack(&LogonAck {
             session_id: 5,
             heartbeat_interval_ms: 1_000,
+            streams: 2,
             instruments: vec![
                 InstrumentInfo {
                     id: 1,
@@ -293,6 +297,7 @@ fn client_frames_with_too_many_tables_are_refused_by_the_verifier() {
     let ack = LogonAck {
         session_id: 1,
         heartbeat_interval_ms: 1,
+        streams: 1,
         instruments: (0..50)
             .map(|id| InstrumentInfo {
                 id,
@@ -352,13 +357,14 @@ fn check_any_frame(frame: &[u8], accepted: &Cell<u32>) -> Result<(), TestCaseErr
         Ok(msg) => {
             accepted.set(accepted.get() + 1);
             let again = match &msg {
-                ClientMessage::Logon(l) => enc.logon(l.account, l.token),
+                ClientMessage::Logon(l) => enc.logon_with(l),
                 ClientMessage::Logout(l) => enc.logout(l),
                 ClientMessage::Heartbeat(h) => enc.heartbeat(h.timestamp_ns),
                 ClientMessage::Order(c) => {
                     prop_assert_eq!(c.account(), ACCOUNT);
                     enc.command(c)
                 }
+                ClientMessage::Query(q) => enc.query(q),
             };
             prop_assert_eq!(decode_client(again, ACCOUNT), Ok(msg));
         }
@@ -379,6 +385,9 @@ fn check_any_frame(frame: &[u8], accepted: &Cell<u32>) -> Result<(), TestCaseErr
                 EngineMessage::Heartbeat(h) => enc.heartbeat(h.timestamp_ns),
                 EngineMessage::ExecutionReport(r) => enc.execution_report(r),
                 EngineMessage::Trade(t) => enc.trade(t),
+                EngineMessage::StreamResumed(r) => enc.stream_resumed(r),
+                EngineMessage::OrderStatus(o) => enc.order_status(o),
+                EngineMessage::OpenOrdersEnd(e) => enc.open_orders_end(e),
             };
             prop_assert_eq!(decode_engine(again), Ok(msg));
         }

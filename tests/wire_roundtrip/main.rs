@@ -17,7 +17,7 @@ use veloz_wire::generated as fb;
 use veloz_wire::{
     decode_client, decode_engine, ClientMessage, EngineMessage, ExecType, ExecutionReport,
     FrameEncoder, Heartbeat, InstrumentInfo, Liquidity, Logon, LogonAck, Logout, LogoutReason,
-    TradePrint,
+    StreamResumed, TradePrint,
 };
 
 const ACCOUNT: u32 = 42;
@@ -63,14 +63,55 @@ fn session_messages_round_trip() {
         client(enc.logon(7, "s3cret")),
         ClientMessage::Logon(Logon {
             account: 7,
-            token: "s3cret"
+            token: "s3cret",
+            resume_after: None,
+            cancel_on_disconnect: None,
         })
     );
+    assert_eq!(
+        client(enc.logon_resuming(7, "s3cret", Some(&[0, 41, u64::MAX]))),
+        ClientMessage::Logon(Logon {
+            account: 7,
+            token: "s3cret",
+            resume_after: Some(vec![0, 41, u64::MAX]),
+            cancel_on_disconnect: None,
+        })
+    );
+    for cod in [Some(true), Some(false)] {
+        let logon = Logon {
+            cancel_on_disconnect: cod,
+            ..Logon::new(7, "s3cret")
+        };
+        assert_eq!(
+            client(enc.logon_with(&logon)),
+            ClientMessage::Logon(logon.clone())
+        );
+    }
+    let resumed = StreamResumed {
+        stream: 3,
+        after: 41,
+        last: 90,
+        resent: 40,
+        first_retained: 51,
+    };
+    assert_eq!(
+        engine(enc.stream_resumed(&resumed)),
+        EngineMessage::StreamResumed(resumed)
+    );
+    // Reports 42..=50 were no longer held.
+    assert_eq!(resumed.missing(), Some((42, 50)));
+    let complete = StreamResumed {
+        first_retained: 42,
+        ..resumed
+    };
+    assert_eq!(complete.missing(), None);
     assert_eq!(
         client(enc.logon(0, "")),
         ClientMessage::Logon(Logon {
             account: 0,
-            token: ""
+            token: "",
+            resume_after: None,
+            cancel_on_disconnect: None,
         })
     );
     for reason in LogoutReason::ALL {
@@ -101,6 +142,7 @@ fn logon_ack_round_trips_with_configured_instruments() {
         session_id: 0xDEAD_BEEF_0000_0001,
         heartbeat_interval_ms: 1_000,
         instruments: instruments.iter().map(InstrumentInfo::from).collect(),
+        streams: 2,
     };
     let mut enc = FrameEncoder::new();
     let frame = enc.logon_ack(&ack).to_vec();
@@ -115,6 +157,7 @@ fn logon_ack_round_trips_with_configured_instruments() {
         session_id: 1,
         heartbeat_interval_ms: 0,
         instruments: vec![],
+        streams: 0,
     };
     assert_eq!(
         engine(enc.logon_ack(&empty)),
@@ -142,12 +185,14 @@ fn order_requests_round_trip_with_the_session_account() {
             symbol: 0,
             client_order_id: 9,
             order_id: u64::MAX,
+            orig_client_order_id: 0,
         }),
         Command::Replace(ReplaceOrder {
             account: ACCOUNT,
             symbol: u32::MAX,
             client_order_id: 10,
             order_id: 11,
+            orig_client_order_id: 0,
             price: -5,
             qty: 12,
         }),
@@ -155,16 +200,19 @@ fn order_requests_round_trip_with_the_session_account() {
             account: ACCOUNT,
             client_order_id: 13,
             symbol: None,
+            reason: veloz_core::CancelReason::MassCancel,
         }),
         Command::MassCancel(MassCancel {
             account: ACCOUNT,
             client_order_id: 14,
             symbol: Some(0),
+            reason: veloz_core::CancelReason::MassCancel,
         }),
         Command::MassCancel(MassCancel {
             account: ACCOUNT,
             client_order_id: 15,
             symbol: Some(4),
+            reason: veloz_core::CancelReason::MassCancel,
         }),
     ];
     for tif in [TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok] {
@@ -220,6 +268,8 @@ fn sample_report() -> ExecutionReport<'static> {
         timestamp_ns: 1_700_000_000_000_000_000,
         kept_priority: false,
         mass_cancel_count: 0,
+        stream: 1,
+        stream_seq: 1 << 40,
     }
 }
 

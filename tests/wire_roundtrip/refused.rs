@@ -193,6 +193,7 @@ fn messages_in_the_wrong_direction_are_unknown_messages() {
         enc.logon_ack(&LogonAck {
             session_id: 1,
             heartbeat_interval_ms: 1,
+            streams: 1,
             instruments: vec![],
         })
         .to_vec(),
@@ -223,6 +224,7 @@ fn messages_in_the_wrong_direction_are_unknown_messages() {
             symbol: 1,
             client_order_id: 1,
             order_id: 1,
+            orig_client_order_id: 0,
         }))
         .to_vec(),
     ];
@@ -285,7 +287,7 @@ fn inconsistent_execution_reports_are_refused_by_the_client_decoder() {
                 &fb::ExecutionReportArgs {
                     exec_type: fb::ExecType::Rejected,
                     client_order_id: 4,
-                    reject_reason: Some(fb::RejectReason(14)),
+                    reject_reason: Some(fb::RejectReason(99)),
                     has_symbol: true,
                     ..Default::default()
                 },
@@ -295,14 +297,14 @@ fn inconsistent_execution_reports_are_refused_by_the_client_decoder() {
     });
     assert_eq!(
         decode_engine(&frame).unwrap_err().to_string(),
-        "ExecutionReport.reject_reason = 14 is not a valid RejectReason (client_order_id 4)"
+        "ExecutionReport.reject_reason = 99 is not a valid RejectReason (client_order_id 4)"
     );
     let frame = raw_frame(fb::Payload::Logout, |fbb| {
         Some(
             fb::Logout::create(
                 fbb,
                 &fb::LogoutArgs {
-                    reason: fb::LogoutReason(7),
+                    reason: fb::LogoutReason(99),
                     text: None,
                 },
             )
@@ -311,6 +313,6 @@ fn inconsistent_execution_reports_are_refused_by_the_client_decoder() {
     });
     assert_eq!(
         client_err(&frame).to_string(),
-        "Logout.reason = 7 is not a valid LogoutReason"
+        "Logout.reason = 99 is not a valid LogoutReason"
     );
 }

@@ -28,6 +28,8 @@ pub fn cancel_reason_from_code(code: u16) -> Option<CancelReason> {
         5 => CancelReason::MassCancel,
         6 => CancelReason::ProtectionBand,
         7 => CancelReason::NoLiquidity,
+        8 => CancelReason::CancelOnDisconnect,
+        9 => CancelReason::AccountDisabled,
         _ => return None,
     })
 }
@@ -157,6 +159,11 @@ pub fn execution_reports(event: &Event, seq: Seq, timestamp_ns: Timestamp) -> Ex
         next: 0,
     };
     match *event {
+        // The operator's, in no account's stream: no report.
+        Event::Admin { .. } => ExecutionReports {
+            items: [None, None],
+            next: 0,
+        },
         Event::Accepted {
             order_id,
             account,

@@ -17,7 +17,7 @@
 
 use flatbuffers::VerifierOptions;
 
-use veloz_core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, ReplaceOrder};
+use veloz_core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, OrderRef, ReplaceOrder};
 
 use super::convert::{self, At};
 use super::error::{Direction, WireError};
@@ -25,7 +25,7 @@ use super::frame::{declared_len, LENGTH_PREFIX_LEN};
 use super::generated as fb;
 use super::message::{
     ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Logon,
-    LogonAck, Logout, TradePrint,
+    LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query, StreamResumed, TradePrint,
 };
 
 /// Bounds the verifier enforces on one frame.
@@ -96,9 +96,20 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         fb::Payload::NONE => Err(WireError::MissingPayload),
         fb::Payload::Logon => {
             let m = payload(msg.payload_as_logon())?;
+            let cancel_on_disconnect = match m.cancel_on_disconnect() {
+                fb::CancelOnDisconnect::AccountDefault => None,
+                fb::CancelOnDisconnect::On => Some(true),
+                fb::CancelOnDisconnect::Off => Some(false),
+                other => {
+                    return Err(At::new("Logon", "cancel_on_disconnect")
+                        .invalid_enum("CancelOnDisconnect", other.0.into()))
+                }
+            };
             Ok(ClientMessage::Logon(Logon {
                 account: m.account_id(),
                 token: m.token().unwrap_or(""),
+                resume_after: m.resume_after().map(|v| v.iter().collect()),
+                cancel_on_disconnect,
             }))
         }
         fb::Payload::Logout => Ok(ClientMessage::Logout(logout(payload(
@@ -127,23 +138,72 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         }
         fb::Payload::Cancel => {
             let m = payload(msg.payload_as_cancel())?;
+            let coid = m.client_order_id();
+            names_an_order("Cancel", coid, m.order_id(), m.orig_client_order_id())?;
             Ok(ClientMessage::Order(Command::Cancel(CancelOrder {
                 account,
                 symbol: m.symbol_id(),
-                client_order_id: m.client_order_id(),
+                client_order_id: coid,
                 order_id: m.order_id(),
+                orig_client_order_id: m.orig_client_order_id(),
             })))
         }
         fb::Payload::Replace => {
             let m = payload(msg.payload_as_replace())?;
+            let coid = m.client_order_id();
+            names_an_order("Replace", coid, m.order_id(), m.orig_client_order_id())?;
             Ok(ClientMessage::Order(Command::Replace(ReplaceOrder {
                 account,
                 symbol: m.symbol_id(),
-                client_order_id: m.client_order_id(),
+                client_order_id: coid,
                 order_id: m.order_id(),
+                orig_client_order_id: m.orig_client_order_id(),
                 price: m.price(),
                 qty: m.qty(),
             })))
+        }
+        fb::Payload::OrderStatusRequest => {
+            let m = payload(msg.payload_as_order_status_request())?;
+            let coid = m.client_order_id();
+            names_an_order(
+                "OrderStatusRequest",
+                coid,
+                m.order_id(),
+                m.orig_client_order_id(),
+            )?;
+            Ok(ClientMessage::Query(Query::Status {
+                request_id: coid,
+                symbol: m.symbol_id(),
+                by: if m.order_id() != 0 {
+                    OrderRef::Id(m.order_id())
+                } else {
+                    OrderRef::ClientId(m.orig_client_order_id())
+                },
+            }))
+        }
+        fb::Payload::OpenOrdersRequest => {
+            let m = payload(msg.payload_as_open_orders_request())?;
+            let coid = m.client_order_id();
+            let at = |field| At::new("OpenOrdersRequest", field).coid(coid);
+            let symbol = match (m.has_symbol(), m.symbol_id()) {
+                (true, s) => Some(s),
+                (false, 0) => None,
+                (false, s) => {
+                    return Err(at("symbol_id")
+                        .invalid(s.into(), "must be 0 when has_symbol is false (all symbols)"))
+                }
+            };
+            let max = match m.max_orders() {
+                0 => Query::DEFAULT_PAGE,
+                n if n <= Query::MAX_PAGE => n,
+                n => return Err(at("max_orders").invalid(n.into(), "must be at most 1000")),
+            };
+            Ok(ClientMessage::Query(Query::OpenOrders {
+                request_id: coid,
+                symbol,
+                after: m.after_order_id(),
+                max,
+            }))
         }
         fb::Payload::MassCancel => {
             let m = payload(msg.payload_as_mass_cancel())?;
@@ -162,13 +222,33 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
                 account,
                 client_order_id: coid,
                 symbol,
+                reason: veloz_core::CancelReason::MassCancel,
             })))
         }
         fb::Payload::LogonAck => Err(wrong_direction("LogonAck", dir)),
         fb::Payload::ExecutionReport => Err(wrong_direction("ExecutionReport", dir)),
         fb::Payload::Trade => Err(wrong_direction("Trade", dir)),
+        fb::Payload::StreamResumed => Err(wrong_direction("StreamResumed", dir)),
+        fb::Payload::OrderStatus => Err(wrong_direction("OrderStatus", dir)),
+        fb::Payload::OpenOrdersEnd => Err(wrong_direction("OpenOrdersEnd", dir)),
         other => Err(WireError::UnknownMessageType { value: other.0 }),
     }
+}
+
+/// A cancel, replace or status request must name its order: by engine id or by the
+/// client order id it was entered with.
+fn names_an_order(
+    message: &'static str,
+    coid: u64,
+    order_id: u64,
+    orig_client_order_id: u64,
+) -> Result<(), WireError> {
+    if order_id == 0 && orig_client_order_id == 0 {
+        return Err(At::new(message, "order_id")
+            .coid(coid)
+            .invalid(0, "names no order: set order_id or orig_client_order_id"));
+    }
+    Ok(())
 }
 
 /// Decode a frame the engine sent (the client side of the protocol; tests and tools).
@@ -199,6 +279,7 @@ pub fn decode_engine(frame: &[u8]) -> Result<EngineMessage<'_>, WireError> {
                 session_id: m.session_id(),
                 heartbeat_interval_ms: m.heartbeat_interval_ms(),
                 instruments,
+                streams: m.streams(),
             }))
         }
         fb::Payload::Logout => Ok(EngineMessage::Logout(logout(payload(
@@ -223,6 +304,52 @@ pub fn decode_engine(frame: &[u8]) -> Result<EngineMessage<'_>, WireError> {
                 timestamp_ns: m.timestamp_ns(),
             }))
         }
+        fb::Payload::StreamResumed => {
+            let m = payload(msg.payload_as_stream_resumed())?;
+            Ok(EngineMessage::StreamResumed(StreamResumed {
+                stream: m.stream(),
+                after: m.after(),
+                last: m.last(),
+                resent: m.resent(),
+                first_retained: m.first_retained(),
+            }))
+        }
+        fb::Payload::OrderStatus => {
+            let m = payload(msg.payload_as_order_status())?;
+            let coid = m.client_order_id();
+            let at = |field| At::new("OrderStatus", field).coid(coid);
+            Ok(EngineMessage::OrderStatus(OrderStatus {
+                client_order_id: coid,
+                reject_reason: m
+                    .reject_reason()
+                    .map(|r| convert::reject(r, at("reject_reason")))
+                    .transpose()?,
+                order_id: m.order_id(),
+                orig_client_order_id: m.orig_client_order_id(),
+                symbol: m.symbol_id(),
+                side: m.side().map(|s| convert::side(s, at("side"))).transpose()?,
+                price: m.price(),
+                leaves_qty: m.leaves_qty(),
+                entered_ns: m.entered_ns(),
+            }))
+        }
+        fb::Payload::OpenOrdersEnd => {
+            let m = payload(msg.payload_as_open_orders_end())?;
+            let coid = m.client_order_id();
+            Ok(EngineMessage::OpenOrdersEnd(OpenOrdersEnd {
+                client_order_id: coid,
+                count: m.count(),
+                next_after_order_id: m.next_after_order_id(),
+                reject_reason: m
+                    .reject_reason()
+                    .map(|r| {
+                        convert::reject(r, At::new("OpenOrdersEnd", "reject_reason").coid(coid))
+                    })
+                    .transpose()?,
+            }))
+        }
+        fb::Payload::OrderStatusRequest => Err(wrong_direction("OrderStatusRequest", dir)),
+        fb::Payload::OpenOrdersRequest => Err(wrong_direction("OpenOrdersRequest", dir)),
         fb::Payload::Logon => Err(wrong_direction("Logon", dir)),
         fb::Payload::NewOrder => Err(wrong_direction("NewOrder", dir)),
         fb::Payload::Cancel => Err(wrong_direction("Cancel", dir)),
@@ -298,5 +425,7 @@ fn execution_report<'a>(m: fb::ExecutionReport<'a>) -> Result<ExecutionReport<'a
         timestamp_ns: m.timestamp_ns(),
         kept_priority: m.kept_priority(),
         mass_cancel_count: m.mass_cancel_count(),
+        stream: m.stream(),
+        stream_seq: m.stream_seq(),
     })
 }

@@ -10,12 +10,16 @@
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
 use veloz_core::{
-    AccountId, CancelOrder, Command, Event, MassCancel, NewOrder, ReplaceOrder, Seq, Timestamp,
+    AccountId, CancelOrder, Command, Event, MassCancel, NewOrder, OrderRef, Part, ReplaceOrder,
+    Seq, Timestamp,
 };
 
 use super::convert::{self, execution_reports};
 use super::generated as fb;
-use super::message::{ExecutionReport, LogonAck, Logout, TradePrint};
+use super::message::{
+    ExecutionReport, Logon, LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query, StreamResumed,
+    TradePrint,
+};
 
 /// Builder capacity to start with: room for any order-entry message.
 const INITIAL_CAPACITY: usize = 512;
@@ -59,18 +63,60 @@ impl FrameEncoder {
         self.fbb.finished_data()
     }
 
-    /// Client -> engine: the first frame of a session.
+    /// Client -> engine: the first frame of a session (no resend).
     pub fn logon(&mut self, account: AccountId, token: &str) -> &[u8] {
+        self.logon_with(&Logon::new(account, token))
+    }
+
+    /// Client -> engine: the first frame of a session, asking for the reports after
+    /// `resume_after[stream]` on each stream (see [`Logon::resume_after`]).
+    pub fn logon_resuming(
+        &mut self,
+        account: AccountId,
+        token: &str,
+        resume_after: Option<&[u64]>,
+    ) -> &[u8] {
+        self.logon_with(&Logon {
+            resume_after: resume_after.map(<[u64]>::to_vec),
+            ..Logon::new(account, token)
+        })
+    }
+
+    /// Client -> engine: a Logon with every option.
+    pub fn logon_with(&mut self, l: &Logon<'_>) -> &[u8] {
         self.fbb.reset();
-        let token = self.fbb.create_string(token);
+        let token = self.fbb.create_string(l.token);
+        let resume_after = l.resume_after.as_ref().map(|v| self.fbb.create_vector(v));
         let m = fb::Logon::create(
             &mut self.fbb,
             &fb::LogonArgs {
-                account_id: account,
+                account_id: l.account,
                 token: Some(token),
+                resume_after,
+                cancel_on_disconnect: match l.cancel_on_disconnect {
+                    None => fb::CancelOnDisconnect::AccountDefault,
+                    Some(true) => fb::CancelOnDisconnect::On,
+                    Some(false) => fb::CancelOnDisconnect::Off,
+                },
             },
         );
         self.finish(fb::Payload::Logon, m.as_union_value())
+    }
+
+    /// Engine -> client: a resend is complete on one stream.
+    pub fn stream_resumed(&mut self, r: &StreamResumed) -> &[u8] {
+        self.fbb.reset();
+        let m = fb::StreamResumed::create(
+            &mut self.fbb,
+            &fb::StreamResumedArgs {
+                stream: r.stream,
+                after: r.after,
+                last: r.last,
+                resent: r.resent,
+                first_retained: r.first_retained,
+            },
+        );
+        self.finish(fb::Payload::StreamResumed, m.as_union_value())
     }
 
     /// Engine -> client: the logon succeeded.
@@ -100,6 +146,7 @@ impl FrameEncoder {
                 session_id: ack.session_id,
                 heartbeat_interval_ms: ack.heartbeat_interval_ms,
                 instruments: Some(instruments),
+                streams: ack.streams,
             },
         );
         self.finish(fb::Payload::LogonAck, m.as_union_value())
@@ -127,13 +174,15 @@ impl FrameEncoder {
     }
 
     /// Client -> engine: any order request. The command's account is not sent (the engine
-    /// uses the session's).
+    /// uses the session's). An operator command has no client message (it comes over the
+    /// admin interface): empty.
     pub fn command(&mut self, command: &Command) -> &[u8] {
         match command {
             Command::New(o) => self.new_order(o),
             Command::Cancel(c) => self.cancel(c),
             Command::Replace(r) => self.replace(r),
             Command::MassCancel(m) => self.mass_cancel(m),
+            Command::Admin(_) => &[],
         }
     }
 
@@ -166,6 +215,7 @@ impl FrameEncoder {
                 client_order_id: c.client_order_id,
                 symbol_id: c.symbol,
                 order_id: c.order_id,
+                orig_client_order_id: c.orig_client_order_id,
             },
         );
         self.finish(fb::Payload::Cancel, m.as_union_value())
@@ -180,11 +230,92 @@ impl FrameEncoder {
                 client_order_id: r.client_order_id,
                 symbol_id: r.symbol,
                 order_id: r.order_id,
+                orig_client_order_id: r.orig_client_order_id,
                 price: r.price,
                 qty: r.qty,
             },
         );
         self.finish(fb::Payload::Replace, m.as_union_value())
+    }
+
+    /// Client -> engine: an order-status or open-orders request.
+    pub fn query(&mut self, q: &Query) -> &[u8] {
+        self.fbb.reset();
+        match *q {
+            Query::Status {
+                request_id,
+                symbol,
+                by,
+            } => {
+                let (order_id, orig_client_order_id) = match by {
+                    OrderRef::Id(id) => (id, 0),
+                    OrderRef::ClientId(c) => (0, c),
+                };
+                let m = fb::OrderStatusRequest::create(
+                    &mut self.fbb,
+                    &fb::OrderStatusRequestArgs {
+                        client_order_id: request_id,
+                        symbol_id: symbol,
+                        order_id,
+                        orig_client_order_id,
+                    },
+                );
+                self.finish(fb::Payload::OrderStatusRequest, m.as_union_value())
+            }
+            Query::OpenOrders {
+                request_id,
+                symbol,
+                after,
+                max,
+            } => {
+                let m = fb::OpenOrdersRequest::create(
+                    &mut self.fbb,
+                    &fb::OpenOrdersRequestArgs {
+                        client_order_id: request_id,
+                        has_symbol: symbol.is_some(),
+                        symbol_id: symbol.unwrap_or(0),
+                        after_order_id: after,
+                        max_orders: max,
+                    },
+                );
+                self.finish(fb::Payload::OpenOrdersRequest, m.as_union_value())
+            }
+        }
+    }
+
+    /// Engine -> client: an order's state (a status answer or one open order of a page).
+    pub fn order_status(&mut self, o: &OrderStatus) -> &[u8] {
+        self.fbb.reset();
+        let m = fb::OrderStatus::create(
+            &mut self.fbb,
+            &fb::OrderStatusArgs {
+                client_order_id: o.client_order_id,
+                reject_reason: o.reject_reason.map(convert::fb_reject),
+                order_id: o.order_id,
+                orig_client_order_id: o.orig_client_order_id,
+                symbol_id: o.symbol,
+                side: o.side.map(convert::fb_side),
+                price: o.price,
+                leaves_qty: o.leaves_qty,
+                entered_ns: o.entered_ns,
+            },
+        );
+        self.finish(fb::Payload::OrderStatus, m.as_union_value())
+    }
+
+    /// Engine -> client: the end of a page of open orders.
+    pub fn open_orders_end(&mut self, e: &OpenOrdersEnd) -> &[u8] {
+        self.fbb.reset();
+        let m = fb::OpenOrdersEnd::create(
+            &mut self.fbb,
+            &fb::OpenOrdersEndArgs {
+                client_order_id: e.client_order_id,
+                count: e.count,
+                next_after_order_id: e.next_after_order_id,
+                reject_reason: e.reject_reason.map(convert::fb_reject),
+            },
+        );
+        self.finish(fb::Payload::OpenOrdersEnd, m.as_union_value())
     }
 
     /// Client -> engine: mass cancel (its `account` is not sent).
@@ -229,6 +360,8 @@ impl FrameEncoder {
                 timestamp_ns: r.timestamp_ns,
                 kept_priority: r.kept_priority,
                 mass_cancel_count: r.mass_cancel_count,
+                stream: r.stream,
+                stream_seq: r.stream_seq,
             },
         );
         self.finish(fb::Payload::ExecutionReport, m.as_union_value())
@@ -263,5 +396,28 @@ impl FrameEncoder {
         for (account, report) in execution_reports(event, seq, timestamp_ns) {
             emit(account, self.execution_report(&report));
         }
+    }
+
+    /// One report of an account's stream: the `part` of `event`'s reports (a trade's
+    /// maker or taker report; [`Part::All`] for the one report of any other event), with
+    /// its stream position. `None` when `event` has no such report.
+    #[allow(clippy::too_many_arguments)]
+    pub fn stream_report(
+        &mut self,
+        event: &Event,
+        part: Part,
+        seq: Seq,
+        timestamp_ns: Timestamp,
+        stream: u16,
+        stream_seq: u64,
+    ) -> Option<&[u8]> {
+        let index = match part {
+            Part::All | Part::Maker => 0,
+            Part::Taker => 1,
+        };
+        let (_, mut report) = execution_reports(event, seq, timestamp_ns).nth(index)?;
+        report.stream = stream;
+        report.stream_seq = stream_seq;
+        Some(self.execution_report(&report))
     }
 }

@@ -41,5 +41,6 @@ pub use error::{Direction, WireError};
 pub use frame::{declared_len, FrameDecoder, DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_LEN};
 pub use message::{
     ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Liquidity,
-    Logon, LogonAck, Logout, LogoutReason, TradePrint,
+    Logon, LogonAck, Logout, LogoutReason, OpenOrdersEnd, OrderStatus, Query, StreamResumed,
+    TradePrint,
 };

@@ -8,8 +8,8 @@
 //! test pins them against the generated code.
 
 use veloz_core::{
-    AccountId, CancelReason, ClientOrderId, Command, Instrument, OrderId, Price, Qty, RejectReason,
-    Seq, Side, SymbolId, Timestamp, TradeId,
+    AccountId, CancelReason, ClientOrderId, Command, Instrument, OrderId, OrderRef, OrderView,
+    Price, Qty, RejectReason, Seq, Side, SymbolId, Timestamp, TradeId,
 };
 
 /// What a client sends, decoded and validated.
@@ -20,6 +20,41 @@ pub enum ClientMessage<'a> {
     Heartbeat(Heartbeat),
     /// NewOrder, Cancel, Replace or MassCancel, with the session's account filled in.
     Order(Command),
+    /// OrderStatusRequest or OpenOrdersRequest (never journaled).
+    Query(Query),
+}
+
+/// A read-only request about the account's orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Query {
+    /// One order, by engine id or by the client order id it was entered with.
+    Status {
+        request_id: ClientOrderId,
+        symbol: SymbolId,
+        by: OrderRef,
+    },
+    /// One page of open orders with ids above `after`, in `symbol` or everywhere.
+    OpenOrders {
+        request_id: ClientOrderId,
+        symbol: Option<SymbolId>,
+        after: OrderId,
+        /// 1..=[`Query::MAX_PAGE`].
+        max: u32,
+    },
+}
+
+impl Query {
+    /// Largest page of open orders.
+    pub const MAX_PAGE: u32 = 1_000;
+    /// Page size when the request says 0.
+    pub const DEFAULT_PAGE: u32 = 100;
+
+    /// The request's own id.
+    pub fn request_id(&self) -> ClientOrderId {
+        match *self {
+            Query::Status { request_id, .. } | Query::OpenOrders { request_id, .. } => request_id,
+        }
+    }
 }
 
 /// What the engine sends, decoded and validated (the client side of the protocol).
@@ -30,14 +65,34 @@ pub enum EngineMessage<'a> {
     Heartbeat(Heartbeat),
     ExecutionReport(ExecutionReport<'a>),
     Trade(TradePrint),
+    StreamResumed(StreamResumed),
+    OrderStatus(OrderStatus),
+    OpenOrdersEnd(OpenOrdersEnd),
 }
 
 /// First frame of a session.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Logon<'a> {
     pub account: AccountId,
     /// Credential checked by the gateway; empty when absent.
     pub token: &'a str,
+    /// Resend request: per report stream (index = stream), the last `stream_seq` the
+    /// client has seen; streams past the end count as 0. `None`: no resend.
+    pub resume_after: Option<Vec<u64>>,
+    /// Cancel-on-disconnect for this session: `None` = the account's configured default.
+    pub cancel_on_disconnect: Option<bool>,
+}
+
+impl<'a> Logon<'a> {
+    /// A plain logon: no resend, the account's cancel-on-disconnect default.
+    pub fn new(account: AccountId, token: &'a str) -> Logon<'a> {
+        Logon {
+            account,
+            token,
+            resume_after: None,
+            cancel_on_disconnect: None,
+        }
+    }
 }
 
 /// The logon succeeded.
@@ -47,6 +102,8 @@ pub struct LogonAck<'a> {
     /// Send something at least this often; 3 silent intervals end the session.
     pub heartbeat_interval_ms: u32,
     pub instruments: Vec<InstrumentInfo<'a>>,
+    /// How many report streams the account has (one per shard).
+    pub streams: u16,
 }
 
 /// One instrument as announced in a [`LogonAck`].
@@ -109,10 +166,12 @@ pub enum LogoutReason {
     EngineShutdown = 5,
     /// A second Logon on a session already logged on.
     AlreadyLoggedOn = 6,
+    /// The venue's operator ended the session.
+    OperatorDisconnect = 7,
 }
 
 impl LogoutReason {
-    pub const ALL: [LogoutReason; 7] = [
+    pub const ALL: [LogoutReason; 8] = [
         LogoutReason::Requested,
         LogoutReason::HeartbeatTimeout,
         LogoutReason::AuthenticationFailed,
@@ -120,6 +179,7 @@ impl LogoutReason {
         LogoutReason::SlowConsumer,
         LogoutReason::EngineShutdown,
         LogoutReason::AlreadyLoggedOn,
+        LogoutReason::OperatorDisconnect,
     ];
 
     pub fn code(self) -> u16 {
@@ -140,6 +200,7 @@ impl LogoutReason {
             LogoutReason::SlowConsumer => "slow_consumer",
             LogoutReason::EngineShutdown => "engine_shutdown",
             LogoutReason::AlreadyLoggedOn => "already_logged_on",
+            LogoutReason::OperatorDisconnect => "operator_disconnect",
         }
     }
 }
@@ -237,6 +298,10 @@ pub struct ExecutionReport<'a> {
     pub kept_priority: bool,
     /// MassCancelled only: how many orders were cancelled.
     pub mass_cancel_count: u32,
+    /// The account's report stream this report belongs to.
+    pub stream: u16,
+    /// Gap-free position in that stream from 1; 0 for a gateway reject (in no stream).
+    pub stream_seq: u64,
 }
 
 impl ExecutionReport<'_> {
@@ -262,6 +327,8 @@ impl ExecutionReport<'_> {
             timestamp_ns: 0,
             kept_priority: false,
             mass_cancel_count: 0,
+            stream: 0,
+            stream_seq: 0,
         }
     }
 }
@@ -276,4 +343,104 @@ pub struct TradePrint {
     /// The taker's side.
     pub aggressor: Side,
     pub timestamp_ns: Timestamp,
+}
+
+/// The resend a Logon asked for is complete on one stream: every report after `after` up
+/// to `last` was sent before it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StreamResumed {
+    pub stream: u16,
+    /// The Logon's `resume_after` for this stream.
+    pub after: u64,
+    /// The stream's last report so far (0: none yet).
+    pub last: u64,
+    /// How many reports were resent.
+    pub resent: u64,
+    /// The oldest report still held for resend (0: none); above `after + 1`, the reports
+    /// in between are no longer held and were not resent.
+    pub first_retained: u64,
+}
+
+impl StreamResumed {
+    /// Reports after `after` the engine no longer holds (not resent): `(from, to)`
+    /// inclusive, or `None` when the resend was complete.
+    pub fn missing(&self) -> Option<(u64, u64)> {
+        if self.last <= self.after {
+            return None;
+        }
+        let to = match self.first_retained {
+            0 => self.last,
+            first => first - 1,
+        };
+        (to > self.after).then_some((self.after + 1, to))
+    }
+}
+
+/// An answer to an OrderStatusRequest, or one order of an open-orders page.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderStatus {
+    /// The request's id.
+    pub client_order_id: ClientOrderId,
+    /// Why the order cannot be shown (`UnknownOrder`, `NotOrderOwner`, `UnknownSymbol`);
+    /// the order fields are then 0 / `None`.
+    pub reject_reason: Option<RejectReason>,
+    pub order_id: OrderId,
+    /// The client order id the order was entered with.
+    pub orig_client_order_id: ClientOrderId,
+    pub symbol: SymbolId,
+    pub side: Option<Side>,
+    pub price: Price,
+    pub leaves_qty: Qty,
+    /// Engine time the order was entered (ns since the Unix epoch).
+    pub entered_ns: Timestamp,
+}
+
+impl OrderStatus {
+    /// The answer describing `order` to request `request_id`.
+    pub fn of(request_id: ClientOrderId, order: &OrderView) -> OrderStatus {
+        OrderStatus {
+            client_order_id: request_id,
+            reject_reason: None,
+            order_id: order.order_id,
+            orig_client_order_id: order.client_order_id,
+            symbol: order.symbol,
+            side: Some(order.side),
+            price: order.price,
+            leaves_qty: order.leaves_qty,
+            entered_ns: order.entered_ns,
+        }
+    }
+
+    /// The answer refusing request `request_id` about `order_id` in `symbol`.
+    pub fn refused(
+        request_id: ClientOrderId,
+        symbol: SymbolId,
+        order_id: OrderId,
+        reason: RejectReason,
+    ) -> OrderStatus {
+        OrderStatus {
+            client_order_id: request_id,
+            reject_reason: Some(reason),
+            order_id,
+            orig_client_order_id: 0,
+            symbol,
+            side: None,
+            price: 0,
+            leaves_qty: 0,
+            entered_ns: 0,
+        }
+    }
+}
+
+/// The end of one page of open orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenOrdersEnd {
+    /// The request's id.
+    pub client_order_id: ClientOrderId,
+    /// OrderStatus answers in the page.
+    pub count: u32,
+    /// The next page's `after_order_id`; 0: no more.
+    pub next_after_order_id: OrderId,
+    /// Set when the request was refused (nothing listed).
+    pub reject_reason: Option<RejectReason>,
 }

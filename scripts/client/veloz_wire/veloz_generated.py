@@ -56,6 +56,12 @@ class RejectReason(object):
     InvalidPrice = 11
     InvalidOrderType = 12
     NoChange = 13
+    # The instrument is halted by the operator: new orders and replaces are refused,
+    # cancels work.
+    InstrumentHalted = 14
+    # The account is disabled by the operator (kill switch): new orders and replaces are
+    # refused, cancels work.
+    AccountDisabled = 15
     MalformedMessage = 100
     NotLoggedOn = 101
     UnknownMessage = 102
@@ -75,6 +81,19 @@ class CancelReason(object):
     MassCancel = 5
     ProtectionBand = 6
     NoLiquidity = 7
+    # The account's last session went away and cancel-on-disconnect was on.
+    CancelOnDisconnect = 8
+    # The operator disabled the account (kill switch).
+    AccountDisabled = 9
+
+
+# Whether a session's end cancels its account's resting orders (when it is the account's
+# last session). Logon.cancel_on_disconnect.
+class CancelOnDisconnect(object):
+    # What the account's configuration says (`cancel_on_disconnect`, default off).
+    AccountDefault = 0
+    On = 1
+    Off = 2
 
 
 # Why a session ends. 0 (Requested) is the default, so a client's plain Logout means
@@ -94,6 +113,8 @@ class LogoutReason(object):
     EngineShutdown = 5
     # A second Logon on a session that is already logged on.
     AlreadyLoggedOn = 6
+    # The venue's operator ended the session (docs/operations.md, "Operator controls").
+    OperatorDisconnect = 7
 
 
 # What an ExecutionReport says happened.
@@ -138,6 +159,11 @@ class Payload(object):
     MassCancel = 8
     ExecutionReport = 9
     Trade = 10
+    StreamResumed = 11
+    OrderStatusRequest = 12
+    OpenOrdersRequest = 13
+    OrderStatus = 14
+    OpenOrdersEnd = 15
 
 
 # Client -> engine, first frame of a session. Anything else before it is rejected with
@@ -174,14 +200,64 @@ class Logon(object):
             return self._tab.String(o + self._tab.Pos)
         return None
 
+    # Resend request, one entry per report stream (index = stream, see LogonAck.streams):
+    # the last stream_seq the client has seen on that stream. The engine sends every
+    # retained report after it, in order, before new reports of that stream, then a
+    # StreamResumed. Absent: no resend (only new reports). A stream without an entry counts
+    # as 0 (everything retained). docs/protocol.md, "Report streams and resend".
+    # Logon
+    def ResumeAfter(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            a = self._tab.Vector(o)
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, a + flatbuffers.number_types.UOffsetTFlags.py_type(j * 8))
+        return 0
+
+    # Logon
+    def ResumeAfterAsNumpy(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.GetVectorAsNumpy(flatbuffers.number_types.Uint64Flags, o)
+        return 0
+
+    # Logon
+    def ResumeAfterLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # Logon
+    def ResumeAfterIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        return o == 0
+
+    # Cancel the account's resting orders when this session ends (by Logout, a closed
+    # connection or a heartbeat timeout) and no other session of the account is left.
+    # Logon
+    def CancelOnDisconnect(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
 def LogonStart(builder):
-    builder.StartObject(2)
+    builder.StartObject(4)
 
 def LogonAddAccountId(builder, accountId):
     builder.PrependUint32Slot(0, accountId, 0)
 
 def LogonAddToken(builder, token):
     builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(token), 0)
+
+def LogonAddResumeAfter(builder, resumeAfter):
+    builder.PrependUOffsetTRelativeSlot(2, flatbuffers.number_types.UOffsetTFlags.py_type(resumeAfter), 0)
+
+def LogonStartResumeAfterVector(builder, numElems):
+    return builder.StartVector(8, numElems, 8)
+
+def LogonAddCancelOnDisconnect(builder, cancelOnDisconnect):
+    builder.PrependUint8Slot(3, cancelOnDisconnect, 0)
 
 def LogonEnd(builder):
     return builder.EndObject()
@@ -347,8 +423,17 @@ class LogonAck(object):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
         return o == 0
 
+    # How many report streams the account has (one per shard): ExecutionReport.stream is
+    # below this.
+    # LogonAck
+    def Streams(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
 def LogonAckStart(builder):
-    builder.StartObject(3)
+    builder.StartObject(4)
 
 def LogonAckAddSessionId(builder, sessionId):
     builder.PrependUint64Slot(0, sessionId, 0)
@@ -361,6 +446,9 @@ def LogonAckAddInstruments(builder, instruments):
 
 def LogonAckStartInstrumentsVector(builder, numElems):
     return builder.StartVector(4, numElems, 4)
+
+def LogonAckAddStreams(builder, streams):
+    builder.PrependUint16Slot(3, streams, 0)
 
 def LogonAckEnd(builder):
     return builder.EndObject()
@@ -607,7 +695,7 @@ class Cancel(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
-    # The engine's id of the order to cancel.
+    # The engine's id of the order to cancel; 0: name it by orig_client_order_id.
     # Cancel
     def OrderId(self):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
@@ -615,8 +703,17 @@ class Cancel(object):
             return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
         return 0
 
+    # With order_id 0: the client_order_id the order was entered with (so a client can
+    # cancel without waiting for the Accepted). Ignored when order_id is set.
+    # Cancel
+    def OrigClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
 def CancelStart(builder):
-    builder.StartObject(3)
+    builder.StartObject(4)
 
 def CancelAddClientOrderId(builder, clientOrderId):
     builder.PrependUint64Slot(0, clientOrderId, 0)
@@ -626,6 +723,9 @@ def CancelAddSymbolId(builder, symbolId):
 
 def CancelAddOrderId(builder, orderId):
     builder.PrependUint64Slot(2, orderId, 0)
+
+def CancelAddOrigClientOrderId(builder, origClientOrderId):
+    builder.PrependUint64Slot(3, origClientOrderId, 0)
 
 def CancelEnd(builder):
     return builder.EndObject()
@@ -690,8 +790,17 @@ class Replace(object):
             return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
         return 0
 
+    # With order_id 0: the client_order_id the order was entered with. Ignored when
+    # order_id is set.
+    # Replace
+    def OrigClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
 def ReplaceStart(builder):
-    builder.StartObject(5)
+    builder.StartObject(6)
 
 def ReplaceAddClientOrderId(builder, clientOrderId):
     builder.PrependUint64Slot(0, clientOrderId, 0)
@@ -707,6 +816,9 @@ def ReplaceAddPrice(builder, price):
 
 def ReplaceAddQty(builder, qty):
     builder.PrependUint64Slot(4, qty, 0)
+
+def ReplaceAddOrigClientOrderId(builder, origClientOrderId):
+    builder.PrependUint64Slot(5, origClientOrderId, 0)
 
 def ReplaceEnd(builder):
     return builder.EndObject()
@@ -768,6 +880,159 @@ def MassCancelAddSymbolId(builder, symbolId):
     builder.PrependUint32Slot(2, symbolId, 0)
 
 def MassCancelEnd(builder):
+    return builder.EndObject()
+
+
+
+# Client -> engine: the state of one of the account's orders, by engine id or by the
+# client order id it was entered with. Answered by one OrderStatus; never journaled.
+class OrderStatusRequest(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = OrderStatusRequest()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsOrderStatusRequest(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # OrderStatusRequest
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # This request's id, echoed in the answer.
+    # OrderStatusRequest
+    def ClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # OrderStatusRequest
+    def SymbolId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # The order; 0: name it by orig_client_order_id.
+    # OrderStatusRequest
+    def OrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # OrderStatusRequest
+    def OrigClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def OrderStatusRequestStart(builder):
+    builder.StartObject(4)
+
+def OrderStatusRequestAddClientOrderId(builder, clientOrderId):
+    builder.PrependUint64Slot(0, clientOrderId, 0)
+
+def OrderStatusRequestAddSymbolId(builder, symbolId):
+    builder.PrependUint32Slot(1, symbolId, 0)
+
+def OrderStatusRequestAddOrderId(builder, orderId):
+    builder.PrependUint64Slot(2, orderId, 0)
+
+def OrderStatusRequestAddOrigClientOrderId(builder, origClientOrderId):
+    builder.PrependUint64Slot(3, origClientOrderId, 0)
+
+def OrderStatusRequestEnd(builder):
+    return builder.EndObject()
+
+
+
+# Client -> engine: one page of the account's open orders, ascending by order id, each
+# as an OrderStatus, then one OpenOrdersEnd. Never journaled.
+class OpenOrdersRequest(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = OpenOrdersRequest()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsOpenOrdersRequest(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # OpenOrdersRequest
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # This request's id, echoed in every answer.
+    # OpenOrdersRequest
+    def ClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # false: every instrument (then symbol_id must be 0); true: only symbol_id.
+    # OpenOrdersRequest
+    def HasSymbol(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+    # OpenOrdersRequest
+    def SymbolId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # Only orders with a larger id: 0 for the first page, then the previous page's
+    # OpenOrdersEnd.next_after_order_id.
+    # OpenOrdersRequest
+    def AfterOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # Page size: 0 means 100; at most 1000.
+    # OpenOrdersRequest
+    def MaxOrders(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+def OpenOrdersRequestStart(builder):
+    builder.StartObject(5)
+
+def OpenOrdersRequestAddClientOrderId(builder, clientOrderId):
+    builder.PrependUint64Slot(0, clientOrderId, 0)
+
+def OpenOrdersRequestAddHasSymbol(builder, hasSymbol):
+    builder.PrependBoolSlot(1, hasSymbol, 0)
+
+def OpenOrdersRequestAddSymbolId(builder, symbolId):
+    builder.PrependUint32Slot(2, symbolId, 0)
+
+def OpenOrdersRequestAddAfterOrderId(builder, afterOrderId):
+    builder.PrependUint64Slot(3, afterOrderId, 0)
+
+def OpenOrdersRequestAddMaxOrders(builder, maxOrders):
+    builder.PrependUint32Slot(4, maxOrders, 0)
+
+def OpenOrdersRequestEnd(builder):
     return builder.EndObject()
 
 
@@ -949,8 +1214,26 @@ class ExecutionReport(object):
             return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
         return 0
 
+    # The account's report stream this report belongs to (0 .. LogonAck.streams).
+    # ExecutionReport
+    def Stream(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(44))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
+    # Position in that stream: gap-free from 1 per account and stream, kept across
+    # reconnects and engine restarts. 0: a reject by the gateway of a request that never
+    # reached the engine (not in any stream, never resent).
+    # ExecutionReport
+    def StreamSeq(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(46))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
 def ExecutionReportStart(builder):
-    builder.StartObject(20)
+    builder.StartObject(22)
 
 def ExecutionReportAddExecType(builder, execType):
     builder.PrependUint8Slot(0, execType, 0)
@@ -1011,6 +1294,12 @@ def ExecutionReportAddKeptPriority(builder, keptPriority):
 
 def ExecutionReportAddMassCancelCount(builder, massCancelCount):
     builder.PrependUint32Slot(19, massCancelCount, 0)
+
+def ExecutionReportAddStream(builder, stream):
+    builder.PrependUint16Slot(20, stream, 0)
+
+def ExecutionReportAddStreamSeq(builder, streamSeq):
+    builder.PrependUint64Slot(21, streamSeq, 0)
 
 def ExecutionReportEnd(builder):
     return builder.EndObject()
@@ -1101,6 +1390,285 @@ def TradeAddTimestampNs(builder, timestampNs):
     builder.PrependUint64Slot(5, timestampNs, 0)
 
 def TradeEnd(builder):
+    return builder.EndObject()
+
+
+
+# Engine -> client: the resend a Logon asked for is complete on one stream. Every report
+# of the stream after `after` up to `last` was sent before this; new ones follow it.
+class StreamResumed(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = StreamResumed()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsStreamResumed(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # StreamResumed
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # StreamResumed
+    def Stream(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
+    # The Logon's resume_after for this stream.
+    # StreamResumed
+    def After(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # The stream's last report so far (0: none yet).
+    # StreamResumed
+    def Last(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # How many reports were resent.
+    # StreamResumed
+    def Resent(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # The oldest report the engine still holds for resend (0: none held). When it is above
+    # after + 1, reports after..first_retained were not resent: the engine no longer holds
+    # them (docs/protocol.md says how far back it keeps them).
+    # StreamResumed
+    def FirstRetained(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def StreamResumedStart(builder):
+    builder.StartObject(5)
+
+def StreamResumedAddStream(builder, stream):
+    builder.PrependUint16Slot(0, stream, 0)
+
+def StreamResumedAddAfter(builder, after):
+    builder.PrependUint64Slot(1, after, 0)
+
+def StreamResumedAddLast(builder, last):
+    builder.PrependUint64Slot(2, last, 0)
+
+def StreamResumedAddResent(builder, resent):
+    builder.PrependUint64Slot(3, resent, 0)
+
+def StreamResumedAddFirstRetained(builder, firstRetained):
+    builder.PrependUint64Slot(4, firstRetained, 0)
+
+def StreamResumedEnd(builder):
+    return builder.EndObject()
+
+
+
+# Engine -> client: an answer to an OrderStatusRequest, or one order of an
+# OpenOrdersRequest's page. Not in any report stream (never resent).
+class OrderStatus(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = OrderStatus()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsOrderStatus(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # OrderStatus
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # The request's id.
+    # OrderStatus
+    def ClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # Set when the order cannot be shown: UnknownOrder (not resting: never existed, filled,
+    # cancelled), NotOrderOwner, UnknownSymbol. The order fields are then 0 / absent.
+    # OrderStatus
+    def RejectReason(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return None
+
+    # OrderStatus
+    def OrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # The client_order_id the order was entered with.
+    # OrderStatus
+    def OrigClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # OrderStatus
+    def SymbolId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # OrderStatus
+    def Side(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(14))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return None
+
+    # OrderStatus
+    def Price(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(16))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Int64Flags, o + self._tab.Pos)
+        return 0
+
+    # Open quantity.
+    # OrderStatus
+    def LeavesQty(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(18))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # Engine time the order was entered (ns since the Unix epoch).
+    # OrderStatus
+    def EnteredNs(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(20))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def OrderStatusStart(builder):
+    builder.StartObject(9)
+
+def OrderStatusAddClientOrderId(builder, clientOrderId):
+    builder.PrependUint64Slot(0, clientOrderId, 0)
+
+def OrderStatusAddRejectReason(builder, rejectReason):
+    builder.PrependUint16Slot(1, rejectReason, None)
+
+def OrderStatusAddOrderId(builder, orderId):
+    builder.PrependUint64Slot(2, orderId, 0)
+
+def OrderStatusAddOrigClientOrderId(builder, origClientOrderId):
+    builder.PrependUint64Slot(3, origClientOrderId, 0)
+
+def OrderStatusAddSymbolId(builder, symbolId):
+    builder.PrependUint32Slot(4, symbolId, 0)
+
+def OrderStatusAddSide(builder, side):
+    builder.PrependUint8Slot(5, side, None)
+
+def OrderStatusAddPrice(builder, price):
+    builder.PrependInt64Slot(6, price, 0)
+
+def OrderStatusAddLeavesQty(builder, leavesQty):
+    builder.PrependUint64Slot(7, leavesQty, 0)
+
+def OrderStatusAddEnteredNs(builder, enteredNs):
+    builder.PrependUint64Slot(8, enteredNs, 0)
+
+def OrderStatusEnd(builder):
+    return builder.EndObject()
+
+
+
+# Engine -> client: the end of one page of open orders.
+class OpenOrdersEnd(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = OpenOrdersEnd()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsOpenOrdersEnd(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # OpenOrdersEnd
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # The request's id.
+    # OpenOrdersEnd
+    def ClientOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # OrderStatus answers in this page.
+    # OpenOrdersEnd
+    def Count(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # Ask again with after_order_id = this for the next page; 0: no more open orders.
+    # OpenOrdersEnd
+    def NextAfterOrderId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # Set when the request was refused (UnknownSymbol); nothing was listed.
+    # OpenOrdersEnd
+    def RejectReason(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return None
+
+def OpenOrdersEndStart(builder):
+    builder.StartObject(4)
+
+def OpenOrdersEndAddClientOrderId(builder, clientOrderId):
+    builder.PrependUint64Slot(0, clientOrderId, 0)
+
+def OpenOrdersEndAddCount(builder, count):
+    builder.PrependUint32Slot(1, count, 0)
+
+def OpenOrdersEndAddNextAfterOrderId(builder, nextAfterOrderId):
+    builder.PrependUint64Slot(2, nextAfterOrderId, 0)
+
+def OpenOrdersEndAddRejectReason(builder, rejectReason):
+    builder.PrependUint16Slot(3, rejectReason, None)
+
+def OpenOrdersEndEnd(builder):
     return builder.EndObject()
 
 

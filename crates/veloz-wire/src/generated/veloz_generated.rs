@@ -375,7 +375,7 @@ pub const ENUM_MIN_REJECT_REASON: u16 = 1;
 pub const ENUM_MAX_REJECT_REASON: u16 = 106;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 20] = [
+pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 22] = [
   RejectReason::UnknownSymbol,
   RejectReason::PriceOffTick,
   RejectReason::QtyOffLot,
@@ -389,6 +389,8 @@ pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 20] = [
   RejectReason::InvalidPrice,
   RejectReason::InvalidOrderType,
   RejectReason::NoChange,
+  RejectReason::InstrumentHalted,
+  RejectReason::AccountDisabled,
   RejectReason::MalformedMessage,
   RejectReason::NotLoggedOn,
   RejectReason::UnknownMessage,
@@ -418,6 +420,12 @@ impl RejectReason {
   pub const InvalidPrice: Self = Self(11);
   pub const InvalidOrderType: Self = Self(12);
   pub const NoChange: Self = Self(13);
+  /// The instrument is halted by the operator: new orders and replaces are refused,
+  /// cancels work.
+  pub const InstrumentHalted: Self = Self(14);
+  /// The account is disabled by the operator (kill switch): new orders and replaces are
+  /// refused, cancels work.
+  pub const AccountDisabled: Self = Self(15);
   pub const MalformedMessage: Self = Self(100);
   pub const NotLoggedOn: Self = Self(101);
   pub const UnknownMessage: Self = Self(102);
@@ -443,6 +451,8 @@ impl RejectReason {
     Self::InvalidPrice,
     Self::InvalidOrderType,
     Self::NoChange,
+    Self::InstrumentHalted,
+    Self::AccountDisabled,
     Self::MalformedMessage,
     Self::NotLoggedOn,
     Self::UnknownMessage,
@@ -467,6 +477,8 @@ impl RejectReason {
       Self::InvalidPrice => Some("InvalidPrice"),
       Self::InvalidOrderType => Some("InvalidOrderType"),
       Self::NoChange => Some("NoChange"),
+      Self::InstrumentHalted => Some("InstrumentHalted"),
+      Self::AccountDisabled => Some("AccountDisabled"),
       Self::MalformedMessage => Some("MalformedMessage"),
       Self::NotLoggedOn => Some("NotLoggedOn"),
       Self::UnknownMessage => Some("UnknownMessage"),
@@ -531,10 +543,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for RejectReason {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_CANCEL_REASON: u16 = 1;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_CANCEL_REASON: u16 = 7;
+pub const ENUM_MAX_CANCEL_REASON: u16 = 9;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_CANCEL_REASON: [CancelReason; 7] = [
+pub const ENUM_VALUES_CANCEL_REASON: [CancelReason; 9] = [
   CancelReason::Requested,
   CancelReason::ImmediateOrCancel,
   CancelReason::FillOrKill,
@@ -542,6 +554,8 @@ pub const ENUM_VALUES_CANCEL_REASON: [CancelReason; 7] = [
   CancelReason::MassCancel,
   CancelReason::ProtectionBand,
   CancelReason::NoLiquidity,
+  CancelReason::CancelOnDisconnect,
+  CancelReason::AccountDisabled,
 ];
 
 /// Why (part of) an order left the book without trading (core: CancelReason; same codes).
@@ -557,9 +571,13 @@ impl CancelReason {
   pub const MassCancel: Self = Self(5);
   pub const ProtectionBand: Self = Self(6);
   pub const NoLiquidity: Self = Self(7);
+  /// The account's last session went away and cancel-on-disconnect was on.
+  pub const CancelOnDisconnect: Self = Self(8);
+  /// The operator disabled the account (kill switch).
+  pub const AccountDisabled: Self = Self(9);
 
   pub const ENUM_MIN: u16 = 1;
-  pub const ENUM_MAX: u16 = 7;
+  pub const ENUM_MAX: u16 = 9;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Requested,
     Self::ImmediateOrCancel,
@@ -568,6 +586,8 @@ impl CancelReason {
     Self::MassCancel,
     Self::ProtectionBand,
     Self::NoLiquidity,
+    Self::CancelOnDisconnect,
+    Self::AccountDisabled,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -579,6 +599,8 @@ impl CancelReason {
       Self::MassCancel => Some("MassCancel"),
       Self::ProtectionBand => Some("ProtectionBand"),
       Self::NoLiquidity => Some("NoLiquidity"),
+      Self::CancelOnDisconnect => Some("CancelOnDisconnect"),
+      Self::AccountDisabled => Some("AccountDisabled"),
       _ => None,
     }
   }
@@ -634,12 +656,103 @@ impl<'a> ::flatbuffers::Verifiable for CancelReason {
 
 impl ::flatbuffers::SimpleToVerifyInSlice for CancelReason {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MIN_LOGOUT_REASON: u16 = 0;
+pub const ENUM_MIN_CANCEL_ON_DISCONNECT: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_LOGOUT_REASON: u16 = 6;
+pub const ENUM_MAX_CANCEL_ON_DISCONNECT: u8 = 2;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_LOGOUT_REASON: [LogoutReason; 7] = [
+pub const ENUM_VALUES_CANCEL_ON_DISCONNECT: [CancelOnDisconnect; 3] = [
+  CancelOnDisconnect::AccountDefault,
+  CancelOnDisconnect::On,
+  CancelOnDisconnect::Off,
+];
+
+/// Whether a session's end cancels its account's resting orders (when it is the account's
+/// last session). Logon.cancel_on_disconnect.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[repr(transparent)]
+pub struct CancelOnDisconnect(pub u8);
+#[allow(non_upper_case_globals)]
+impl CancelOnDisconnect {
+  /// What the account's configuration says (`cancel_on_disconnect`, default off).
+  pub const AccountDefault: Self = Self(0);
+  pub const On: Self = Self(1);
+  pub const Off: Self = Self(2);
+
+  pub const ENUM_MIN: u8 = 0;
+  pub const ENUM_MAX: u8 = 2;
+  pub const ENUM_VALUES: &'static [Self] = &[
+    Self::AccountDefault,
+    Self::On,
+    Self::Off,
+  ];
+  /// Returns the variant's name or "" if unknown.
+  pub fn variant_name(self) -> Option<&'static str> {
+    match self {
+      Self::AccountDefault => Some("AccountDefault"),
+      Self::On => Some("On"),
+      Self::Off => Some("Off"),
+      _ => None,
+    }
+  }
+}
+impl ::core::fmt::Debug for CancelOnDisconnect {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter) -> ::core::fmt::Result {
+    if let Some(name) = self.variant_name() {
+      f.write_str(name)
+    } else {
+      f.write_fmt(format_args!("<UNKNOWN {:?}>", self.0))
+    }
+  }
+}
+impl<'a> ::flatbuffers::Follow<'a> for CancelOnDisconnect {
+  type Inner = Self;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    let b = unsafe { ::flatbuffers::read_scalar_at::<u8>(buf, loc) };
+    Self(b)
+  }
+}
+
+impl ::flatbuffers::Push for CancelOnDisconnect {
+    type Output = CancelOnDisconnect;
+    #[inline]
+    unsafe fn push(&self, dst: &mut [u8], _written_len: usize) {
+        unsafe { ::flatbuffers::emplace_scalar::<u8>(dst, self.0) };
+    }
+}
+
+impl ::flatbuffers::EndianScalar for CancelOnDisconnect {
+  type Scalar = u8;
+  #[inline]
+  fn to_little_endian(self) -> u8 {
+    self.0.to_le()
+  }
+  #[inline]
+  #[allow(clippy::wrong_self_convention)]
+  fn from_little_endian(v: u8) -> Self {
+    let b = u8::from_le(v);
+    Self(b)
+  }
+}
+
+impl<'a> ::flatbuffers::Verifiable for CancelOnDisconnect {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    u8::run_verifier(v, pos)
+  }
+}
+
+impl ::flatbuffers::SimpleToVerifyInSlice for CancelOnDisconnect {}
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MIN_LOGOUT_REASON: u16 = 0;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+pub const ENUM_MAX_LOGOUT_REASON: u16 = 7;
+#[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
+#[allow(non_camel_case_types)]
+pub const ENUM_VALUES_LOGOUT_REASON: [LogoutReason; 8] = [
   LogoutReason::Requested,
   LogoutReason::HeartbeatTimeout,
   LogoutReason::AuthenticationFailed,
@@ -647,6 +760,7 @@ pub const ENUM_VALUES_LOGOUT_REASON: [LogoutReason; 7] = [
   LogoutReason::SlowConsumer,
   LogoutReason::EngineShutdown,
   LogoutReason::AlreadyLoggedOn,
+  LogoutReason::OperatorDisconnect,
 ];
 
 /// Why a session ends. 0 (Requested) is the default, so a client's plain Logout means
@@ -670,9 +784,11 @@ impl LogoutReason {
   pub const EngineShutdown: Self = Self(5);
   /// A second Logon on a session that is already logged on.
   pub const AlreadyLoggedOn: Self = Self(6);
+  /// The venue's operator ended the session (docs/operations.md, "Operator controls").
+  pub const OperatorDisconnect: Self = Self(7);
 
   pub const ENUM_MIN: u16 = 0;
-  pub const ENUM_MAX: u16 = 6;
+  pub const ENUM_MAX: u16 = 7;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::Requested,
     Self::HeartbeatTimeout,
@@ -681,6 +797,7 @@ impl LogoutReason {
     Self::SlowConsumer,
     Self::EngineShutdown,
     Self::AlreadyLoggedOn,
+    Self::OperatorDisconnect,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -692,6 +809,7 @@ impl LogoutReason {
       Self::SlowConsumer => Some("SlowConsumer"),
       Self::EngineShutdown => Some("EngineShutdown"),
       Self::AlreadyLoggedOn => Some("AlreadyLoggedOn"),
+      Self::OperatorDisconnect => Some("OperatorDisconnect"),
       _ => None,
     }
   }
@@ -953,10 +1071,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for Liquidity {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_PAYLOAD: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_PAYLOAD: u8 = 10;
+pub const ENUM_MAX_PAYLOAD: u8 = 15;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_PAYLOAD: [Payload; 11] = [
+pub const ENUM_VALUES_PAYLOAD: [Payload; 16] = [
   Payload::NONE,
   Payload::Logon,
   Payload::LogonAck,
@@ -968,6 +1086,11 @@ pub const ENUM_VALUES_PAYLOAD: [Payload; 11] = [
   Payload::MassCancel,
   Payload::ExecutionReport,
   Payload::Trade,
+  Payload::StreamResumed,
+  Payload::OrderStatusRequest,
+  Payload::OpenOrdersRequest,
+  Payload::OrderStatus,
+  Payload::OpenOrdersEnd,
 ];
 
 /// Every message. Append new members at the end only; the union type code is the message
@@ -988,9 +1111,14 @@ impl Payload {
   pub const MassCancel: Self = Self(8);
   pub const ExecutionReport: Self = Self(9);
   pub const Trade: Self = Self(10);
+  pub const StreamResumed: Self = Self(11);
+  pub const OrderStatusRequest: Self = Self(12);
+  pub const OpenOrdersRequest: Self = Self(13);
+  pub const OrderStatus: Self = Self(14);
+  pub const OpenOrdersEnd: Self = Self(15);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 10;
+  pub const ENUM_MAX: u8 = 15;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Logon,
@@ -1003,6 +1131,11 @@ impl Payload {
     Self::MassCancel,
     Self::ExecutionReport,
     Self::Trade,
+    Self::StreamResumed,
+    Self::OrderStatusRequest,
+    Self::OpenOrdersRequest,
+    Self::OrderStatus,
+    Self::OpenOrdersEnd,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1018,6 +1151,11 @@ impl Payload {
       Self::MassCancel => Some("MassCancel"),
       Self::ExecutionReport => Some("ExecutionReport"),
       Self::Trade => Some("Trade"),
+      Self::StreamResumed => Some("StreamResumed"),
+      Self::OrderStatusRequest => Some("OrderStatusRequest"),
+      Self::OpenOrdersRequest => Some("OpenOrdersRequest"),
+      Self::OrderStatus => Some("OrderStatus"),
+      Self::OpenOrdersEnd => Some("OpenOrdersEnd"),
       _ => None,
     }
   }
@@ -1094,6 +1232,8 @@ impl<'a> ::flatbuffers::Follow<'a> for Logon<'a> {
 impl<'a> Logon<'a> {
   pub const VT_ACCOUNT_ID: ::flatbuffers::VOffsetT = 4;
   pub const VT_TOKEN: ::flatbuffers::VOffsetT = 6;
+  pub const VT_RESUME_AFTER: ::flatbuffers::VOffsetT = 8;
+  pub const VT_CANCEL_ON_DISCONNECT: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1105,8 +1245,10 @@ impl<'a> Logon<'a> {
     args: &'args LogonArgs<'args>
   ) -> ::flatbuffers::WIPOffset<Logon<'bldr>> {
     let mut builder = LogonBuilder::new(_fbb);
+    if let Some(x) = args.resume_after { builder.add_resume_after(x); }
     if let Some(x) = args.token { builder.add_token(x); }
     builder.add_account_id(args.account_id);
+    builder.add_cancel_on_disconnect(args.cancel_on_disconnect);
     builder.finish()
   }
 
@@ -1125,6 +1267,27 @@ impl<'a> Logon<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(Logon::VT_TOKEN, None)}
   }
+  /// Resend request, one entry per report stream (index = stream, see LogonAck.streams):
+  /// the last stream_seq the client has seen on that stream. The engine sends every
+  /// retained report after it, in order, before new reports of that stream, then a
+  /// StreamResumed. Absent: no resend (only new reports). A stream without an entry counts
+  /// as 0 (everything retained). docs/protocol.md, "Report streams and resend".
+  #[inline]
+  pub fn resume_after(&self) -> Option<::flatbuffers::Vector<'a, u64>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, u64>>>(Logon::VT_RESUME_AFTER, None)}
+  }
+  /// Cancel the account's resting orders when this session ends (by Logout, a closed
+  /// connection or a heartbeat timeout) and no other session of the account is left.
+  #[inline]
+  pub fn cancel_on_disconnect(&self) -> CancelOnDisconnect {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<CancelOnDisconnect>(Logon::VT_CANCEL_ON_DISCONNECT, Some(CancelOnDisconnect::AccountDefault)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Logon<'_> {
@@ -1135,6 +1298,8 @@ impl ::flatbuffers::Verifiable for Logon<'_> {
     v.visit_table(pos)?
      .visit_field::<u32>("account_id", Self::VT_ACCOUNT_ID, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("token", Self::VT_TOKEN, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, u64>>>("resume_after", Self::VT_RESUME_AFTER, false)?
+     .visit_field::<CancelOnDisconnect>("cancel_on_disconnect", Self::VT_CANCEL_ON_DISCONNECT, false)?
      .finish();
     Ok(())
   }
@@ -1142,6 +1307,8 @@ impl ::flatbuffers::Verifiable for Logon<'_> {
 pub struct LogonArgs<'a> {
     pub account_id: u32,
     pub token: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub resume_after: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, u64>>>,
+    pub cancel_on_disconnect: CancelOnDisconnect,
 }
 impl<'a> Default for LogonArgs<'a> {
   #[inline]
@@ -1149,6 +1316,8 @@ impl<'a> Default for LogonArgs<'a> {
     LogonArgs {
       account_id: 0,
       token: None,
+      resume_after: None,
+      cancel_on_disconnect: CancelOnDisconnect::AccountDefault,
     }
   }
 }
@@ -1165,6 +1334,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LogonBuilder<'a, 'b, A> {
   #[inline]
   pub fn add_token(&mut self, token: ::flatbuffers::WIPOffset<&'b  str>) {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Logon::VT_TOKEN, token);
+  }
+  #[inline]
+  pub fn add_resume_after(&mut self, resume_after: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , u64>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(Logon::VT_RESUME_AFTER, resume_after);
+  }
+  #[inline]
+  pub fn add_cancel_on_disconnect(&mut self, cancel_on_disconnect: CancelOnDisconnect) {
+    self.fbb_.push_slot::<CancelOnDisconnect>(Logon::VT_CANCEL_ON_DISCONNECT, cancel_on_disconnect, CancelOnDisconnect::AccountDefault);
   }
   #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LogonBuilder<'a, 'b, A> {
@@ -1186,6 +1363,8 @@ impl ::core::fmt::Debug for Logon<'_> {
     let mut ds = f.debug_struct("Logon");
       ds.field("account_id", &self.account_id());
       ds.field("token", &self.token());
+      ds.field("resume_after", &self.resume_after());
+      ds.field("cancel_on_disconnect", &self.cancel_on_disconnect());
       ds.finish()
   }
 }
@@ -1411,6 +1590,7 @@ impl<'a> LogonAck<'a> {
   pub const VT_SESSION_ID: ::flatbuffers::VOffsetT = 4;
   pub const VT_HEARTBEAT_INTERVAL_MS: ::flatbuffers::VOffsetT = 6;
   pub const VT_INSTRUMENTS: ::flatbuffers::VOffsetT = 8;
+  pub const VT_STREAMS: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -1425,6 +1605,7 @@ impl<'a> LogonAck<'a> {
     builder.add_session_id(args.session_id);
     if let Some(x) = args.instruments { builder.add_instruments(x); }
     builder.add_heartbeat_interval_ms(args.heartbeat_interval_ms);
+    builder.add_streams(args.streams);
     builder.finish()
   }
 
@@ -1452,6 +1633,15 @@ impl<'a> LogonAck<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<InstrumentInfo>>>>(LogonAck::VT_INSTRUMENTS, None)}
   }
+  /// How many report streams the account has (one per shard): ExecutionReport.stream is
+  /// below this.
+  #[inline]
+  pub fn streams(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(LogonAck::VT_STREAMS, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for LogonAck<'_> {
@@ -1463,6 +1653,7 @@ impl ::flatbuffers::Verifiable for LogonAck<'_> {
      .visit_field::<u64>("session_id", Self::VT_SESSION_ID, false)?
      .visit_field::<u32>("heartbeat_interval_ms", Self::VT_HEARTBEAT_INTERVAL_MS, false)?
      .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<InstrumentInfo>>>>("instruments", Self::VT_INSTRUMENTS, false)?
+     .visit_field::<u16>("streams", Self::VT_STREAMS, false)?
      .finish();
     Ok(())
   }
@@ -1471,6 +1662,7 @@ pub struct LogonAckArgs<'a> {
     pub session_id: u64,
     pub heartbeat_interval_ms: u32,
     pub instruments: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<InstrumentInfo<'a>>>>>,
+    pub streams: u16,
 }
 impl<'a> Default for LogonAckArgs<'a> {
   #[inline]
@@ -1479,6 +1671,7 @@ impl<'a> Default for LogonAckArgs<'a> {
       session_id: 0,
       heartbeat_interval_ms: 0,
       instruments: None,
+      streams: 0,
     }
   }
 }
@@ -1501,6 +1694,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> LogonAckBuilder<'a, 'b, A> {
     self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(LogonAck::VT_INSTRUMENTS, instruments);
   }
   #[inline]
+  pub fn add_streams(&mut self, streams: u16) {
+    self.fbb_.push_slot::<u16>(LogonAck::VT_STREAMS, streams, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> LogonAckBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     LogonAckBuilder {
@@ -1521,6 +1718,7 @@ impl ::core::fmt::Debug for LogonAck<'_> {
       ds.field("session_id", &self.session_id());
       ds.field("heartbeat_interval_ms", &self.heartbeat_interval_ms());
       ds.field("instruments", &self.instruments());
+      ds.field("streams", &self.streams());
       ds.finish()
   }
 }
@@ -1993,6 +2191,7 @@ impl<'a> Cancel<'a> {
   pub const VT_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 4;
   pub const VT_SYMBOL_ID: ::flatbuffers::VOffsetT = 6;
   pub const VT_ORDER_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ORIG_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 10;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2004,6 +2203,7 @@ impl<'a> Cancel<'a> {
     args: &'args CancelArgs
   ) -> ::flatbuffers::WIPOffset<Cancel<'bldr>> {
     let mut builder = CancelBuilder::new(_fbb);
+    builder.add_orig_client_order_id(args.orig_client_order_id);
     builder.add_order_id(args.order_id);
     builder.add_client_order_id(args.client_order_id);
     builder.add_symbol_id(args.symbol_id);
@@ -2026,13 +2226,22 @@ impl<'a> Cancel<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(Cancel::VT_SYMBOL_ID, Some(0)).unwrap()}
   }
-  /// The engine's id of the order to cancel.
+  /// The engine's id of the order to cancel; 0: name it by orig_client_order_id.
   #[inline]
   pub fn order_id(&self) -> u64 {
     // Safety:
     // Created from valid Table for this object
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Cancel::VT_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// With order_id 0: the client_order_id the order was entered with (so a client can
+  /// cancel without waiting for the Accepted). Ignored when order_id is set.
+  #[inline]
+  pub fn orig_client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Cancel::VT_ORIG_CLIENT_ORDER_ID, Some(0)).unwrap()}
   }
 }
 
@@ -2045,6 +2254,7 @@ impl ::flatbuffers::Verifiable for Cancel<'_> {
      .visit_field::<u64>("client_order_id", Self::VT_CLIENT_ORDER_ID, false)?
      .visit_field::<u32>("symbol_id", Self::VT_SYMBOL_ID, false)?
      .visit_field::<u64>("order_id", Self::VT_ORDER_ID, false)?
+     .visit_field::<u64>("orig_client_order_id", Self::VT_ORIG_CLIENT_ORDER_ID, false)?
      .finish();
     Ok(())
   }
@@ -2053,6 +2263,7 @@ pub struct CancelArgs {
     pub client_order_id: u64,
     pub symbol_id: u32,
     pub order_id: u64,
+    pub orig_client_order_id: u64,
 }
 impl<'a> Default for CancelArgs {
   #[inline]
@@ -2061,6 +2272,7 @@ impl<'a> Default for CancelArgs {
       client_order_id: 0,
       symbol_id: 0,
       order_id: 0,
+      orig_client_order_id: 0,
     }
   }
 }
@@ -2083,6 +2295,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> CancelBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(Cancel::VT_ORDER_ID, order_id, 0);
   }
   #[inline]
+  pub fn add_orig_client_order_id(&mut self, orig_client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(Cancel::VT_ORIG_CLIENT_ORDER_ID, orig_client_order_id, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> CancelBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     CancelBuilder {
@@ -2103,6 +2319,7 @@ impl ::core::fmt::Debug for Cancel<'_> {
       ds.field("client_order_id", &self.client_order_id());
       ds.field("symbol_id", &self.symbol_id());
       ds.field("order_id", &self.order_id());
+      ds.field("orig_client_order_id", &self.orig_client_order_id());
       ds.finish()
   }
 }
@@ -2130,6 +2347,7 @@ impl<'a> Replace<'a> {
   pub const VT_ORDER_ID: ::flatbuffers::VOffsetT = 8;
   pub const VT_PRICE: ::flatbuffers::VOffsetT = 10;
   pub const VT_QTY: ::flatbuffers::VOffsetT = 12;
+  pub const VT_ORIG_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 14;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2141,6 +2359,7 @@ impl<'a> Replace<'a> {
     args: &'args ReplaceArgs
   ) -> ::flatbuffers::WIPOffset<Replace<'bldr>> {
     let mut builder = ReplaceBuilder::new(_fbb);
+    builder.add_orig_client_order_id(args.orig_client_order_id);
     builder.add_qty(args.qty);
     builder.add_price(args.price);
     builder.add_order_id(args.order_id);
@@ -2187,6 +2406,15 @@ impl<'a> Replace<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u64>(Replace::VT_QTY, Some(0)).unwrap()}
   }
+  /// With order_id 0: the client_order_id the order was entered with. Ignored when
+  /// order_id is set.
+  #[inline]
+  pub fn orig_client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(Replace::VT_ORIG_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for Replace<'_> {
@@ -2200,6 +2428,7 @@ impl ::flatbuffers::Verifiable for Replace<'_> {
      .visit_field::<u64>("order_id", Self::VT_ORDER_ID, false)?
      .visit_field::<i64>("price", Self::VT_PRICE, false)?
      .visit_field::<u64>("qty", Self::VT_QTY, false)?
+     .visit_field::<u64>("orig_client_order_id", Self::VT_ORIG_CLIENT_ORDER_ID, false)?
      .finish();
     Ok(())
   }
@@ -2210,6 +2439,7 @@ pub struct ReplaceArgs {
     pub order_id: u64,
     pub price: i64,
     pub qty: u64,
+    pub orig_client_order_id: u64,
 }
 impl<'a> Default for ReplaceArgs {
   #[inline]
@@ -2220,6 +2450,7 @@ impl<'a> Default for ReplaceArgs {
       order_id: 0,
       price: 0,
       qty: 0,
+      orig_client_order_id: 0,
     }
   }
 }
@@ -2250,6 +2481,10 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ReplaceBuilder<'a, 'b, A> {
     self.fbb_.push_slot::<u64>(Replace::VT_QTY, qty, 0);
   }
   #[inline]
+  pub fn add_orig_client_order_id(&mut self, orig_client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(Replace::VT_ORIG_CLIENT_ORDER_ID, orig_client_order_id, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ReplaceBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ReplaceBuilder {
@@ -2272,6 +2507,7 @@ impl ::core::fmt::Debug for Replace<'_> {
       ds.field("order_id", &self.order_id());
       ds.field("price", &self.price());
       ds.field("qty", &self.qty());
+      ds.field("orig_client_order_id", &self.orig_client_order_id());
       ds.finish()
   }
 }
@@ -2408,6 +2644,328 @@ impl ::core::fmt::Debug for MassCancel<'_> {
       ds.finish()
   }
 }
+pub enum OrderStatusRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Client -> engine: the state of one of the account's orders, by engine id or by the
+/// client order id it was entered with. Answered by one OrderStatus; never journaled.
+pub struct OrderStatusRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for OrderStatusRequest<'a> {
+  type Inner = OrderStatusRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> OrderStatusRequest<'a> {
+  pub const VT_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_SYMBOL_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ORDER_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ORIG_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    OrderStatusRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args OrderStatusRequestArgs
+  ) -> ::flatbuffers::WIPOffset<OrderStatusRequest<'bldr>> {
+    let mut builder = OrderStatusRequestBuilder::new(_fbb);
+    builder.add_orig_client_order_id(args.orig_client_order_id);
+    builder.add_order_id(args.order_id);
+    builder.add_client_order_id(args.client_order_id);
+    builder.add_symbol_id(args.symbol_id);
+    builder.finish()
+  }
+
+
+  /// This request's id, echoed in the answer.
+  #[inline]
+  pub fn client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatusRequest::VT_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn symbol_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(OrderStatusRequest::VT_SYMBOL_ID, Some(0)).unwrap()}
+  }
+  /// The order; 0: name it by orig_client_order_id.
+  #[inline]
+  pub fn order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatusRequest::VT_ORDER_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn orig_client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatusRequest::VT_ORIG_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for OrderStatusRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("client_order_id", Self::VT_CLIENT_ORDER_ID, false)?
+     .visit_field::<u32>("symbol_id", Self::VT_SYMBOL_ID, false)?
+     .visit_field::<u64>("order_id", Self::VT_ORDER_ID, false)?
+     .visit_field::<u64>("orig_client_order_id", Self::VT_ORIG_CLIENT_ORDER_ID, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct OrderStatusRequestArgs {
+    pub client_order_id: u64,
+    pub symbol_id: u32,
+    pub order_id: u64,
+    pub orig_client_order_id: u64,
+}
+impl<'a> Default for OrderStatusRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    OrderStatusRequestArgs {
+      client_order_id: 0,
+      symbol_id: 0,
+      order_id: 0,
+      orig_client_order_id: 0,
+    }
+  }
+}
+
+pub struct OrderStatusRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OrderStatusRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_client_order_id(&mut self, client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatusRequest::VT_CLIENT_ORDER_ID, client_order_id, 0);
+  }
+  #[inline]
+  pub fn add_symbol_id(&mut self, symbol_id: u32) {
+    self.fbb_.push_slot::<u32>(OrderStatusRequest::VT_SYMBOL_ID, symbol_id, 0);
+  }
+  #[inline]
+  pub fn add_order_id(&mut self, order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatusRequest::VT_ORDER_ID, order_id, 0);
+  }
+  #[inline]
+  pub fn add_orig_client_order_id(&mut self, orig_client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatusRequest::VT_ORIG_CLIENT_ORDER_ID, orig_client_order_id, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> OrderStatusRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    OrderStatusRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<OrderStatusRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for OrderStatusRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("OrderStatusRequest");
+      ds.field("client_order_id", &self.client_order_id());
+      ds.field("symbol_id", &self.symbol_id());
+      ds.field("order_id", &self.order_id());
+      ds.field("orig_client_order_id", &self.orig_client_order_id());
+      ds.finish()
+  }
+}
+pub enum OpenOrdersRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Client -> engine: one page of the account's open orders, ascending by order id, each
+/// as an OrderStatus, then one OpenOrdersEnd. Never journaled.
+pub struct OpenOrdersRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for OpenOrdersRequest<'a> {
+  type Inner = OpenOrdersRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> OpenOrdersRequest<'a> {
+  pub const VT_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_HAS_SYMBOL: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SYMBOL_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AFTER_ORDER_ID: ::flatbuffers::VOffsetT = 10;
+  pub const VT_MAX_ORDERS: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    OpenOrdersRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args OpenOrdersRequestArgs
+  ) -> ::flatbuffers::WIPOffset<OpenOrdersRequest<'bldr>> {
+    let mut builder = OpenOrdersRequestBuilder::new(_fbb);
+    builder.add_after_order_id(args.after_order_id);
+    builder.add_client_order_id(args.client_order_id);
+    builder.add_max_orders(args.max_orders);
+    builder.add_symbol_id(args.symbol_id);
+    builder.add_has_symbol(args.has_symbol);
+    builder.finish()
+  }
+
+
+  /// This request's id, echoed in every answer.
+  #[inline]
+  pub fn client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OpenOrdersRequest::VT_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// false: every instrument (then symbol_id must be 0); true: only symbol_id.
+  #[inline]
+  pub fn has_symbol(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(OpenOrdersRequest::VT_HAS_SYMBOL, Some(false)).unwrap()}
+  }
+  #[inline]
+  pub fn symbol_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(OpenOrdersRequest::VT_SYMBOL_ID, Some(0)).unwrap()}
+  }
+  /// Only orders with a larger id: 0 for the first page, then the previous page's
+  /// OpenOrdersEnd.next_after_order_id.
+  #[inline]
+  pub fn after_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OpenOrdersRequest::VT_AFTER_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// Page size: 0 means 100; at most 1000.
+  #[inline]
+  pub fn max_orders(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(OpenOrdersRequest::VT_MAX_ORDERS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for OpenOrdersRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("client_order_id", Self::VT_CLIENT_ORDER_ID, false)?
+     .visit_field::<bool>("has_symbol", Self::VT_HAS_SYMBOL, false)?
+     .visit_field::<u32>("symbol_id", Self::VT_SYMBOL_ID, false)?
+     .visit_field::<u64>("after_order_id", Self::VT_AFTER_ORDER_ID, false)?
+     .visit_field::<u32>("max_orders", Self::VT_MAX_ORDERS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct OpenOrdersRequestArgs {
+    pub client_order_id: u64,
+    pub has_symbol: bool,
+    pub symbol_id: u32,
+    pub after_order_id: u64,
+    pub max_orders: u32,
+}
+impl<'a> Default for OpenOrdersRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    OpenOrdersRequestArgs {
+      client_order_id: 0,
+      has_symbol: false,
+      symbol_id: 0,
+      after_order_id: 0,
+      max_orders: 0,
+    }
+  }
+}
+
+pub struct OpenOrdersRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OpenOrdersRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_client_order_id(&mut self, client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OpenOrdersRequest::VT_CLIENT_ORDER_ID, client_order_id, 0);
+  }
+  #[inline]
+  pub fn add_has_symbol(&mut self, has_symbol: bool) {
+    self.fbb_.push_slot::<bool>(OpenOrdersRequest::VT_HAS_SYMBOL, has_symbol, false);
+  }
+  #[inline]
+  pub fn add_symbol_id(&mut self, symbol_id: u32) {
+    self.fbb_.push_slot::<u32>(OpenOrdersRequest::VT_SYMBOL_ID, symbol_id, 0);
+  }
+  #[inline]
+  pub fn add_after_order_id(&mut self, after_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OpenOrdersRequest::VT_AFTER_ORDER_ID, after_order_id, 0);
+  }
+  #[inline]
+  pub fn add_max_orders(&mut self, max_orders: u32) {
+    self.fbb_.push_slot::<u32>(OpenOrdersRequest::VT_MAX_ORDERS, max_orders, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> OpenOrdersRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    OpenOrdersRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<OpenOrdersRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for OpenOrdersRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("OpenOrdersRequest");
+      ds.field("client_order_id", &self.client_order_id());
+      ds.field("has_symbol", &self.has_symbol());
+      ds.field("symbol_id", &self.symbol_id());
+      ds.field("after_order_id", &self.after_order_id());
+      ds.field("max_orders", &self.max_orders());
+      ds.finish()
+  }
+}
 pub enum ExecutionReportOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -2446,6 +3004,8 @@ impl<'a> ExecutionReport<'a> {
   pub const VT_TIMESTAMP_NS: ::flatbuffers::VOffsetT = 38;
   pub const VT_KEPT_PRIORITY: ::flatbuffers::VOffsetT = 40;
   pub const VT_MASS_CANCEL_COUNT: ::flatbuffers::VOffsetT = 42;
+  pub const VT_STREAM: ::flatbuffers::VOffsetT = 44;
+  pub const VT_STREAM_SEQ: ::flatbuffers::VOffsetT = 46;
 
   #[inline]
   pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
@@ -2457,6 +3017,7 @@ impl<'a> ExecutionReport<'a> {
     args: &'args ExecutionReportArgs<'args>
   ) -> ::flatbuffers::WIPOffset<ExecutionReport<'bldr>> {
     let mut builder = ExecutionReportBuilder::new(_fbb);
+    builder.add_stream_seq(args.stream_seq);
     builder.add_timestamp_ns(args.timestamp_ns);
     builder.add_seq(args.seq);
     builder.add_trade_id(args.trade_id);
@@ -2470,6 +3031,7 @@ impl<'a> ExecutionReport<'a> {
     builder.add_mass_cancel_count(args.mass_cancel_count);
     if let Some(x) = args.reason_text { builder.add_reason_text(x); }
     builder.add_symbol_id(args.symbol_id);
+    builder.add_stream(args.stream);
     if let Some(x) = args.cancel_reason { builder.add_cancel_reason(x); }
     if let Some(x) = args.reject_reason { builder.add_reject_reason(x); }
     builder.add_kept_priority(args.kept_priority);
@@ -2638,6 +3200,24 @@ impl<'a> ExecutionReport<'a> {
     // which contains a valid value in this slot
     unsafe { self._tab.get::<u32>(ExecutionReport::VT_MASS_CANCEL_COUNT, Some(0)).unwrap()}
   }
+  /// The account's report stream this report belongs to (0 .. LogonAck.streams).
+  #[inline]
+  pub fn stream(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(ExecutionReport::VT_STREAM, Some(0)).unwrap()}
+  }
+  /// Position in that stream: gap-free from 1 per account and stream, kept across
+  /// reconnects and engine restarts. 0: a reject by the gateway of a request that never
+  /// reached the engine (not in any stream, never resent).
+  #[inline]
+  pub fn stream_seq(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ExecutionReport::VT_STREAM_SEQ, Some(0)).unwrap()}
+  }
 }
 
 impl ::flatbuffers::Verifiable for ExecutionReport<'_> {
@@ -2666,6 +3246,8 @@ impl ::flatbuffers::Verifiable for ExecutionReport<'_> {
      .visit_field::<u64>("timestamp_ns", Self::VT_TIMESTAMP_NS, false)?
      .visit_field::<bool>("kept_priority", Self::VT_KEPT_PRIORITY, false)?
      .visit_field::<u32>("mass_cancel_count", Self::VT_MASS_CANCEL_COUNT, false)?
+     .visit_field::<u16>("stream", Self::VT_STREAM, false)?
+     .visit_field::<u64>("stream_seq", Self::VT_STREAM_SEQ, false)?
      .finish();
     Ok(())
   }
@@ -2691,6 +3273,8 @@ pub struct ExecutionReportArgs<'a> {
     pub timestamp_ns: u64,
     pub kept_priority: bool,
     pub mass_cancel_count: u32,
+    pub stream: u16,
+    pub stream_seq: u64,
 }
 impl<'a> Default for ExecutionReportArgs<'a> {
   #[inline]
@@ -2716,6 +3300,8 @@ impl<'a> Default for ExecutionReportArgs<'a> {
       timestamp_ns: 0,
       kept_priority: false,
       mass_cancel_count: 0,
+      stream: 0,
+      stream_seq: 0,
     }
   }
 }
@@ -2806,6 +3392,14 @@ impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ExecutionReportBuilder<'a, 'b
     self.fbb_.push_slot::<u32>(ExecutionReport::VT_MASS_CANCEL_COUNT, mass_cancel_count, 0);
   }
   #[inline]
+  pub fn add_stream(&mut self, stream: u16) {
+    self.fbb_.push_slot::<u16>(ExecutionReport::VT_STREAM, stream, 0);
+  }
+  #[inline]
+  pub fn add_stream_seq(&mut self, stream_seq: u64) {
+    self.fbb_.push_slot::<u64>(ExecutionReport::VT_STREAM_SEQ, stream_seq, 0);
+  }
+  #[inline]
   pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ExecutionReportBuilder<'a, 'b, A> {
     let start = _fbb.start_table();
     ExecutionReportBuilder {
@@ -2843,6 +3437,8 @@ impl ::core::fmt::Debug for ExecutionReport<'_> {
       ds.field("timestamp_ns", &self.timestamp_ns());
       ds.field("kept_priority", &self.kept_priority());
       ds.field("mass_cancel_count", &self.mass_cancel_count());
+      ds.field("stream", &self.stream());
+      ds.field("stream_seq", &self.stream_seq());
       ds.finish()
   }
 }
@@ -3026,6 +3622,570 @@ impl ::core::fmt::Debug for Trade<'_> {
       ds.field("qty", &self.qty());
       ds.field("aggressor_side", &self.aggressor_side());
       ds.field("timestamp_ns", &self.timestamp_ns());
+      ds.finish()
+  }
+}
+pub enum StreamResumedOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Engine -> client: the resend a Logon asked for is complete on one stream. Every report
+/// of the stream after `after` up to `last` was sent before this; new ones follow it.
+pub struct StreamResumed<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for StreamResumed<'a> {
+  type Inner = StreamResumed<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> StreamResumed<'a> {
+  pub const VT_STREAM: ::flatbuffers::VOffsetT = 4;
+  pub const VT_AFTER: ::flatbuffers::VOffsetT = 6;
+  pub const VT_LAST: ::flatbuffers::VOffsetT = 8;
+  pub const VT_RESENT: ::flatbuffers::VOffsetT = 10;
+  pub const VT_FIRST_RETAINED: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    StreamResumed { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args StreamResumedArgs
+  ) -> ::flatbuffers::WIPOffset<StreamResumed<'bldr>> {
+    let mut builder = StreamResumedBuilder::new(_fbb);
+    builder.add_first_retained(args.first_retained);
+    builder.add_resent(args.resent);
+    builder.add_last(args.last);
+    builder.add_after(args.after);
+    builder.add_stream(args.stream);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn stream(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(StreamResumed::VT_STREAM, Some(0)).unwrap()}
+  }
+  /// The Logon's resume_after for this stream.
+  #[inline]
+  pub fn after(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StreamResumed::VT_AFTER, Some(0)).unwrap()}
+  }
+  /// The stream's last report so far (0: none yet).
+  #[inline]
+  pub fn last(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StreamResumed::VT_LAST, Some(0)).unwrap()}
+  }
+  /// How many reports were resent.
+  #[inline]
+  pub fn resent(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StreamResumed::VT_RESENT, Some(0)).unwrap()}
+  }
+  /// The oldest report the engine still holds for resend (0: none held). When it is above
+  /// after + 1, reports after..first_retained were not resent: the engine no longer holds
+  /// them (docs/protocol.md says how far back it keeps them).
+  #[inline]
+  pub fn first_retained(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(StreamResumed::VT_FIRST_RETAINED, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for StreamResumed<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u16>("stream", Self::VT_STREAM, false)?
+     .visit_field::<u64>("after", Self::VT_AFTER, false)?
+     .visit_field::<u64>("last", Self::VT_LAST, false)?
+     .visit_field::<u64>("resent", Self::VT_RESENT, false)?
+     .visit_field::<u64>("first_retained", Self::VT_FIRST_RETAINED, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct StreamResumedArgs {
+    pub stream: u16,
+    pub after: u64,
+    pub last: u64,
+    pub resent: u64,
+    pub first_retained: u64,
+}
+impl<'a> Default for StreamResumedArgs {
+  #[inline]
+  fn default() -> Self {
+    StreamResumedArgs {
+      stream: 0,
+      after: 0,
+      last: 0,
+      resent: 0,
+      first_retained: 0,
+    }
+  }
+}
+
+pub struct StreamResumedBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> StreamResumedBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_stream(&mut self, stream: u16) {
+    self.fbb_.push_slot::<u16>(StreamResumed::VT_STREAM, stream, 0);
+  }
+  #[inline]
+  pub fn add_after(&mut self, after: u64) {
+    self.fbb_.push_slot::<u64>(StreamResumed::VT_AFTER, after, 0);
+  }
+  #[inline]
+  pub fn add_last(&mut self, last: u64) {
+    self.fbb_.push_slot::<u64>(StreamResumed::VT_LAST, last, 0);
+  }
+  #[inline]
+  pub fn add_resent(&mut self, resent: u64) {
+    self.fbb_.push_slot::<u64>(StreamResumed::VT_RESENT, resent, 0);
+  }
+  #[inline]
+  pub fn add_first_retained(&mut self, first_retained: u64) {
+    self.fbb_.push_slot::<u64>(StreamResumed::VT_FIRST_RETAINED, first_retained, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> StreamResumedBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    StreamResumedBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<StreamResumed<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for StreamResumed<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("StreamResumed");
+      ds.field("stream", &self.stream());
+      ds.field("after", &self.after());
+      ds.field("last", &self.last());
+      ds.field("resent", &self.resent());
+      ds.field("first_retained", &self.first_retained());
+      ds.finish()
+  }
+}
+pub enum OrderStatusOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Engine -> client: an answer to an OrderStatusRequest, or one order of an
+/// OpenOrdersRequest's page. Not in any report stream (never resent).
+pub struct OrderStatus<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for OrderStatus<'a> {
+  type Inner = OrderStatus<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> OrderStatus<'a> {
+  pub const VT_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_REJECT_REASON: ::flatbuffers::VOffsetT = 6;
+  pub const VT_ORDER_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_ORIG_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SYMBOL_ID: ::flatbuffers::VOffsetT = 12;
+  pub const VT_SIDE: ::flatbuffers::VOffsetT = 14;
+  pub const VT_PRICE: ::flatbuffers::VOffsetT = 16;
+  pub const VT_LEAVES_QTY: ::flatbuffers::VOffsetT = 18;
+  pub const VT_ENTERED_NS: ::flatbuffers::VOffsetT = 20;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    OrderStatus { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args OrderStatusArgs
+  ) -> ::flatbuffers::WIPOffset<OrderStatus<'bldr>> {
+    let mut builder = OrderStatusBuilder::new(_fbb);
+    builder.add_entered_ns(args.entered_ns);
+    builder.add_leaves_qty(args.leaves_qty);
+    builder.add_price(args.price);
+    builder.add_orig_client_order_id(args.orig_client_order_id);
+    builder.add_order_id(args.order_id);
+    builder.add_client_order_id(args.client_order_id);
+    builder.add_symbol_id(args.symbol_id);
+    if let Some(x) = args.reject_reason { builder.add_reject_reason(x); }
+    if let Some(x) = args.side { builder.add_side(x); }
+    builder.finish()
+  }
+
+
+  /// The request's id.
+  #[inline]
+  pub fn client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatus::VT_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// Set when the order cannot be shown: UnknownOrder (not resting: never existed, filled,
+  /// cancelled), NotOrderOwner, UnknownSymbol. The order fields are then 0 / absent.
+  #[inline]
+  pub fn reject_reason(&self) -> Option<RejectReason> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RejectReason>(OrderStatus::VT_REJECT_REASON, None)}
+  }
+  #[inline]
+  pub fn order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatus::VT_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// The client_order_id the order was entered with.
+  #[inline]
+  pub fn orig_client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatus::VT_ORIG_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn symbol_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(OrderStatus::VT_SYMBOL_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn side(&self) -> Option<Side> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<Side>(OrderStatus::VT_SIDE, None)}
+  }
+  #[inline]
+  pub fn price(&self) -> i64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<i64>(OrderStatus::VT_PRICE, Some(0)).unwrap()}
+  }
+  /// Open quantity.
+  #[inline]
+  pub fn leaves_qty(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatus::VT_LEAVES_QTY, Some(0)).unwrap()}
+  }
+  /// Engine time the order was entered (ns since the Unix epoch).
+  #[inline]
+  pub fn entered_ns(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OrderStatus::VT_ENTERED_NS, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for OrderStatus<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("client_order_id", Self::VT_CLIENT_ORDER_ID, false)?
+     .visit_field::<RejectReason>("reject_reason", Self::VT_REJECT_REASON, false)?
+     .visit_field::<u64>("order_id", Self::VT_ORDER_ID, false)?
+     .visit_field::<u64>("orig_client_order_id", Self::VT_ORIG_CLIENT_ORDER_ID, false)?
+     .visit_field::<u32>("symbol_id", Self::VT_SYMBOL_ID, false)?
+     .visit_field::<Side>("side", Self::VT_SIDE, false)?
+     .visit_field::<i64>("price", Self::VT_PRICE, false)?
+     .visit_field::<u64>("leaves_qty", Self::VT_LEAVES_QTY, false)?
+     .visit_field::<u64>("entered_ns", Self::VT_ENTERED_NS, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct OrderStatusArgs {
+    pub client_order_id: u64,
+    pub reject_reason: Option<RejectReason>,
+    pub order_id: u64,
+    pub orig_client_order_id: u64,
+    pub symbol_id: u32,
+    pub side: Option<Side>,
+    pub price: i64,
+    pub leaves_qty: u64,
+    pub entered_ns: u64,
+}
+impl<'a> Default for OrderStatusArgs {
+  #[inline]
+  fn default() -> Self {
+    OrderStatusArgs {
+      client_order_id: 0,
+      reject_reason: None,
+      order_id: 0,
+      orig_client_order_id: 0,
+      symbol_id: 0,
+      side: None,
+      price: 0,
+      leaves_qty: 0,
+      entered_ns: 0,
+    }
+  }
+}
+
+pub struct OrderStatusBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OrderStatusBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_client_order_id(&mut self, client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatus::VT_CLIENT_ORDER_ID, client_order_id, 0);
+  }
+  #[inline]
+  pub fn add_reject_reason(&mut self, reject_reason: RejectReason) {
+    self.fbb_.push_slot_always::<RejectReason>(OrderStatus::VT_REJECT_REASON, reject_reason);
+  }
+  #[inline]
+  pub fn add_order_id(&mut self, order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatus::VT_ORDER_ID, order_id, 0);
+  }
+  #[inline]
+  pub fn add_orig_client_order_id(&mut self, orig_client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatus::VT_ORIG_CLIENT_ORDER_ID, orig_client_order_id, 0);
+  }
+  #[inline]
+  pub fn add_symbol_id(&mut self, symbol_id: u32) {
+    self.fbb_.push_slot::<u32>(OrderStatus::VT_SYMBOL_ID, symbol_id, 0);
+  }
+  #[inline]
+  pub fn add_side(&mut self, side: Side) {
+    self.fbb_.push_slot_always::<Side>(OrderStatus::VT_SIDE, side);
+  }
+  #[inline]
+  pub fn add_price(&mut self, price: i64) {
+    self.fbb_.push_slot::<i64>(OrderStatus::VT_PRICE, price, 0);
+  }
+  #[inline]
+  pub fn add_leaves_qty(&mut self, leaves_qty: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatus::VT_LEAVES_QTY, leaves_qty, 0);
+  }
+  #[inline]
+  pub fn add_entered_ns(&mut self, entered_ns: u64) {
+    self.fbb_.push_slot::<u64>(OrderStatus::VT_ENTERED_NS, entered_ns, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> OrderStatusBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    OrderStatusBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<OrderStatus<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for OrderStatus<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("OrderStatus");
+      ds.field("client_order_id", &self.client_order_id());
+      ds.field("reject_reason", &self.reject_reason());
+      ds.field("order_id", &self.order_id());
+      ds.field("orig_client_order_id", &self.orig_client_order_id());
+      ds.field("symbol_id", &self.symbol_id());
+      ds.field("side", &self.side());
+      ds.field("price", &self.price());
+      ds.field("leaves_qty", &self.leaves_qty());
+      ds.field("entered_ns", &self.entered_ns());
+      ds.finish()
+  }
+}
+pub enum OpenOrdersEndOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Engine -> client: the end of one page of open orders.
+pub struct OpenOrdersEnd<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for OpenOrdersEnd<'a> {
+  type Inner = OpenOrdersEnd<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> OpenOrdersEnd<'a> {
+  pub const VT_CLIENT_ORDER_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_COUNT: ::flatbuffers::VOffsetT = 6;
+  pub const VT_NEXT_AFTER_ORDER_ID: ::flatbuffers::VOffsetT = 8;
+  pub const VT_REJECT_REASON: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    OpenOrdersEnd { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args OpenOrdersEndArgs
+  ) -> ::flatbuffers::WIPOffset<OpenOrdersEnd<'bldr>> {
+    let mut builder = OpenOrdersEndBuilder::new(_fbb);
+    builder.add_next_after_order_id(args.next_after_order_id);
+    builder.add_client_order_id(args.client_order_id);
+    builder.add_count(args.count);
+    if let Some(x) = args.reject_reason { builder.add_reject_reason(x); }
+    builder.finish()
+  }
+
+
+  /// The request's id.
+  #[inline]
+  pub fn client_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OpenOrdersEnd::VT_CLIENT_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// OrderStatus answers in this page.
+  #[inline]
+  pub fn count(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(OpenOrdersEnd::VT_COUNT, Some(0)).unwrap()}
+  }
+  /// Ask again with after_order_id = this for the next page; 0: no more open orders.
+  #[inline]
+  pub fn next_after_order_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(OpenOrdersEnd::VT_NEXT_AFTER_ORDER_ID, Some(0)).unwrap()}
+  }
+  /// Set when the request was refused (UnknownSymbol); nothing was listed.
+  #[inline]
+  pub fn reject_reason(&self) -> Option<RejectReason> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RejectReason>(OpenOrdersEnd::VT_REJECT_REASON, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for OpenOrdersEnd<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("client_order_id", Self::VT_CLIENT_ORDER_ID, false)?
+     .visit_field::<u32>("count", Self::VT_COUNT, false)?
+     .visit_field::<u64>("next_after_order_id", Self::VT_NEXT_AFTER_ORDER_ID, false)?
+     .visit_field::<RejectReason>("reject_reason", Self::VT_REJECT_REASON, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct OpenOrdersEndArgs {
+    pub client_order_id: u64,
+    pub count: u32,
+    pub next_after_order_id: u64,
+    pub reject_reason: Option<RejectReason>,
+}
+impl<'a> Default for OpenOrdersEndArgs {
+  #[inline]
+  fn default() -> Self {
+    OpenOrdersEndArgs {
+      client_order_id: 0,
+      count: 0,
+      next_after_order_id: 0,
+      reject_reason: None,
+    }
+  }
+}
+
+pub struct OpenOrdersEndBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> OpenOrdersEndBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_client_order_id(&mut self, client_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OpenOrdersEnd::VT_CLIENT_ORDER_ID, client_order_id, 0);
+  }
+  #[inline]
+  pub fn add_count(&mut self, count: u32) {
+    self.fbb_.push_slot::<u32>(OpenOrdersEnd::VT_COUNT, count, 0);
+  }
+  #[inline]
+  pub fn add_next_after_order_id(&mut self, next_after_order_id: u64) {
+    self.fbb_.push_slot::<u64>(OpenOrdersEnd::VT_NEXT_AFTER_ORDER_ID, next_after_order_id, 0);
+  }
+  #[inline]
+  pub fn add_reject_reason(&mut self, reject_reason: RejectReason) {
+    self.fbb_.push_slot_always::<RejectReason>(OpenOrdersEnd::VT_REJECT_REASON, reject_reason);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> OpenOrdersEndBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    OpenOrdersEndBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<OpenOrdersEnd<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for OpenOrdersEnd<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("OpenOrdersEnd");
+      ds.field("client_order_id", &self.client_order_id());
+      ds.field("count", &self.count());
+      ds.field("next_after_order_id", &self.next_after_order_id());
+      ds.field("reject_reason", &self.reject_reason());
       ds.finish()
   }
 }
@@ -3228,6 +4388,81 @@ impl<'a> Message<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_stream_resumed(&self) -> Option<StreamResumed<'a>> {
+    if self.payload_type() == Payload::StreamResumed {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { StreamResumed::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_order_status_request(&self) -> Option<OrderStatusRequest<'a>> {
+    if self.payload_type() == Payload::OrderStatusRequest {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { OrderStatusRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_open_orders_request(&self) -> Option<OpenOrdersRequest<'a>> {
+    if self.payload_type() == Payload::OpenOrdersRequest {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { OpenOrdersRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_order_status(&self) -> Option<OrderStatus<'a>> {
+    if self.payload_type() == Payload::OrderStatus {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { OrderStatus::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_open_orders_end(&self) -> Option<OpenOrdersEnd<'a>> {
+    if self.payload_type() == Payload::OpenOrdersEnd {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { OpenOrdersEnd::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Message<'_> {
@@ -3248,6 +4483,11 @@ impl ::flatbuffers::Verifiable for Message<'_> {
           Payload::MassCancel => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<MassCancel>>("Payload::MassCancel", pos),
           Payload::ExecutionReport => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<ExecutionReport>>("Payload::ExecutionReport", pos),
           Payload::Trade => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<Trade>>("Payload::Trade", pos),
+          Payload::StreamResumed => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<StreamResumed>>("Payload::StreamResumed", pos),
+          Payload::OrderStatusRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OrderStatusRequest>>("Payload::OrderStatusRequest", pos),
+          Payload::OpenOrdersRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OpenOrdersRequest>>("Payload::OpenOrdersRequest", pos),
+          Payload::OrderStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OrderStatus>>("Payload::OrderStatus", pos),
+          Payload::OpenOrdersEnd => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OpenOrdersEnd>>("Payload::OpenOrdersEnd", pos),
           _ => Ok(()),
         }
      })?
@@ -3367,6 +4607,41 @@ impl ::core::fmt::Debug for Message<'_> {
         },
         Payload::Trade => {
           if let Some(x) = self.payload_as_trade() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::StreamResumed => {
+          if let Some(x) = self.payload_as_stream_resumed() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::OrderStatusRequest => {
+          if let Some(x) = self.payload_as_order_status_request() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::OpenOrdersRequest => {
+          if let Some(x) = self.payload_as_open_orders_request() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::OrderStatus => {
+          if let Some(x) = self.payload_as_order_status() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::OpenOrdersEnd => {
+          if let Some(x) = self.payload_as_open_orders_end() {
             ds.field("payload", &x)
           } else {
             ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
