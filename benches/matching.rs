@@ -157,7 +157,9 @@ fn translate(w: &Workload) -> McStream {
                 order_id: ids[&r.order_id],
                 patch: AmendPatch::Limit(LimitOrderPatch::new().with_price(Price(r.price as u64))),
             }),
-            Command::MassCancel(_) => panic!("the workloads have no mass cancels"),
+            Command::MassCancel(_) | Command::Admin(_) => {
+                panic!("the workloads have no mass cancels or operator commands")
+            }
         };
         let mc = matchcore::Command {
             meta: CommandMeta {

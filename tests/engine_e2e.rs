@@ -57,12 +57,15 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
     let mut alices = sessions_on_every_shard(&engine.addr, ALICE);
     let mut bobs = sessions_on_every_shard(&engine.addr, BOB);
     let mut coid = 100;
-    // For every (alice shard, bob shard, instrument): alice rests, bob crosses.
-    for (a, alice) in alices.iter_mut().enumerate() {
-        for (b, bob) in bobs.iter_mut().enumerate() {
+    // For every (alice shard, bob shard, instrument): alice rests, bob crosses. Every
+    // session of an account gets the account's whole stream: the other sessions of alice
+    // and bob get the very same reports.
+    for a in 0..alices.len() {
+        for b in 0..bobs.len() {
             for inst in config.instruments() {
                 coid += 1;
                 let price = inst.reference_price;
+                let alice = &mut alices[a];
                 alice
                     .send(&limit(inst.id, coid, Side::Sell, price, 5))
                     .unwrap();
@@ -78,10 +81,11 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
                     routing.shard_of(inst.id).unwrap(),
                     "order ids carry the owning shard"
                 );
+                let bob = &mut bobs[b];
                 bob.send(&limit(inst.id, coid + 10_000, Side::Buy, price, 5))
                     .unwrap();
-                let acc = report(bob);
-                assert_eq!(acc.exec_type, ExecType::Accepted, "{acc:?}");
+                let bob_acc = report(bob);
+                assert_eq!(bob_acc.exec_type, ExecType::Accepted, "{bob_acc:?}");
                 let taker = report(bob);
                 assert_eq!(
                     (
@@ -95,7 +99,7 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
                     "bob's fill for {} on shard {b}: {taker:?}",
                     inst.symbol
                 );
-                let maker = report(alice);
+                let maker = report(&mut alices[a]);
                 assert_eq!(
                     (
                         maker.exec_type,
@@ -107,6 +111,23 @@ fn cross_shard_orders_reach_both_sides_of_each_trade() {
                     "alice's fill for {} on shard {a}: {maker:?}",
                     inst.symbol
                 );
+                assert_eq!(
+                    maker.stream_seq,
+                    acc.stream_seq + 1,
+                    "alice's stream has a gap"
+                );
+                for (i, other) in alices.iter_mut().enumerate().filter(|(i, _)| *i != a) {
+                    let got = [report(other), report(other)];
+                    assert_eq!(got, [acc, maker], "alice's session {i} mirrors session {a}");
+                }
+                for (i, other) in bobs.iter_mut().enumerate().filter(|(i, _)| *i != b) {
+                    let got = [report(other), report(other)];
+                    assert_eq!(
+                        got,
+                        [bob_acc, taker],
+                        "bob's session {i} mirrors session {b}"
+                    );
+                }
             }
         }
     }
@@ -160,6 +181,7 @@ fn authentication_authorisation_and_bad_input_leave_the_engine_serving() {
         symbol: 1,
         client_order_id: 9,
         order_id: mine.order_id,
+        orig_client_order_id: 0,
         price: 1_880_000,
         qty: 3,
     }))

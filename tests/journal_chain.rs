@@ -26,6 +26,7 @@ fn cmd_for(seq: u64) -> Command {
         account: (seq % 5) as u32 + 1,
         client_order_id: seq,
         symbol: Some((seq % 3) as u32 + 1),
+        reason: veloz_core::CancelReason::MassCancel,
     })
 }
 

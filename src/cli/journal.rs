@@ -226,13 +226,19 @@ fn command_json(cmd: &Command) -> serde_json::Value {
         Command::Cancel(c) => json!({
             "kind": "cancel", "account": c.account, "symbol": c.symbol,
             "client_order_id": c.client_order_id, "order_id": c.order_id,
+            "orig_client_order_id": c.orig_client_order_id,
         }),
         Command::Replace(r) => json!({
             "kind": "replace", "account": r.account, "symbol": r.symbol, "client_order_id": r.client_order_id,
-            "order_id": r.order_id, "price": r.price, "qty": r.qty,
+            "order_id": r.order_id, "orig_client_order_id": r.orig_client_order_id, "price": r.price, "qty": r.qty,
         }),
         Command::MassCancel(m) => json!({
             "kind": "mass_cancel", "account": m.account, "client_order_id": m.client_order_id, "symbol": m.symbol,
+            "reason": m.reason.name(),
+        }),
+        Command::Admin(a) => json!({
+            "kind": "admin", "action": a.action.name(), "symbol": a.action.symbol(),
+            "account": a.action.account(), "request_id": a.request_id,
         }),
     }
 }

@@ -91,13 +91,13 @@ struct Counts {
     trades: u64,
     trading_commands: u64,
     /// Indexed by [`CancelReason::code`].
-    cancels: [u64; 8],
+    cancels: [u64; 16],
     rejects: std::collections::BTreeMap<RejectReason, u64>,
     /// Per-command latency by [`KINDS`].
     by_kind: Vec<Histogram<u64>>,
 }
 
-const CANCEL_REASONS: [CancelReason; 7] = [
+const CANCEL_REASONS: [CancelReason; 9] = [
     CancelReason::Requested,
     CancelReason::ImmediateOrCancel,
     CancelReason::FillOrKill,
@@ -105,6 +105,8 @@ const CANCEL_REASONS: [CancelReason; 7] = [
     CancelReason::MassCancel,
     CancelReason::ProtectionBand,
     CancelReason::NoLiquidity,
+    CancelReason::CancelOnDisconnect,
+    CancelReason::AccountDisabled,
 ];
 
 fn run(config: &WorkloadConfig, instruments: &[veloz_core::Instrument]) -> anyhow::Result<()> {
@@ -271,7 +273,7 @@ fn time_latency(w: &Workload) -> anyhow::Result<(Histogram<u64>, Counts, u64)> {
         let kind = match cmd {
             Command::New(o) if o.tif == TimeInForce::Gtc => 0,
             Command::New(_) => 1,
-            Command::Cancel(_) | Command::MassCancel(_) => 2,
+            Command::Cancel(_) | Command::MassCancel(_) | Command::Admin(_) => 2,
             Command::Replace(_) => 3,
         };
         counts.by_kind[kind].saturating_record(ns);
@@ -286,7 +288,7 @@ fn time_latency(w: &Workload) -> anyhow::Result<(Histogram<u64>, Counts, u64)> {
                 }
                 Event::Cancelled { reason, .. } => counts.cancels[reason.code() as usize] += 1,
                 Event::Rejected { reason, .. } => *counts.rejects.entry(*reason).or_default() += 1,
-                Event::MassCancelled { .. } => {}
+                Event::MassCancelled { .. } | Event::Admin { .. } => {}
             }
         }
         counts.trading_commands += traded as u64;

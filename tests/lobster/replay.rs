@@ -234,6 +234,7 @@ impl<'a> Replay<'a> {
                 symbol: SYMBOL,
                 client_order_id,
                 order_id: id,
+                orig_client_order_id: 0,
             }));
             assert!(
                 matches!(self.out[..], [Event::Cancelled { qty: q, .. }] if q == leaves),
@@ -247,6 +248,7 @@ impl<'a> Replay<'a> {
                 symbol: SYMBOL,
                 client_order_id,
                 order_id: id,
+                orig_client_order_id: 0,
                 price: m.price,
                 qty: leaves - qty,
             }));

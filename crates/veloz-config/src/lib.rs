@@ -7,6 +7,9 @@
 //! fault.
 #![forbid(unsafe_code)]
 
+pub mod accounts;
+pub mod admin;
+pub mod gateway;
 pub mod preflight;
 pub mod retention;
 pub mod routing;
@@ -17,9 +20,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use veloz_core::{Instrument, SelfTradePrevention};
+use veloz_core::Instrument;
 use veloz_journal::{JournalConfig, JournalConfigError};
 
+pub use accounts::{AccountConfig, StpConfig};
+pub use admin::AdminConfig;
+pub use gateway::GatewayConfig;
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
 
@@ -49,6 +55,8 @@ pub enum ConfigError {
     },
     #[error("instrument symbol {symbol:?} is used twice")]
     DuplicateSymbol { symbol: String },
+    #[error("invalid [admin]: {why}")]
+    InvalidAdmin { why: String },
     #[error("account id {id} is used twice")]
     DuplicateAccount { id: u32 },
     #[error(
@@ -112,6 +120,9 @@ pub struct Config {
     /// Log filter, format, queue and summaries of repeated events.
     #[serde(default)]
     pub log: LogConfig,
+    /// The operator interface (halt, kill switch, sessions) on the metrics socket.
+    #[serde(default)]
+    pub admin: AdminConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -155,44 +166,6 @@ impl Default for EngineConfig {
             park_max_us: 1_000,
             batch_max: 256,
             ring_slots: 16_384,
-        }
-    }
-}
-
-/// `[gateway]`: the client-facing TCP side.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GatewayConfig {
-    /// The order-entry address: one socket, owned by this process alone, from which every
-    /// shard accepts (each new connection goes to a shard with the fewest sessions).
-    pub listen: String,
-    /// Largest frame body accepted from a client (bytes); a larger length prefix is refused
-    /// before any of the body is read, and the session is closed.
-    pub max_frame_bytes: u32,
-    /// A session must log on within this many milliseconds of connecting.
-    pub logon_timeout_ms: u64,
-    /// Heartbeat interval announced at logon; the engine sends one when it has been silent
-    /// this long (milliseconds).
-    pub heartbeat_ms: u64,
-    /// A session silent for this long (milliseconds) is logged out.
-    pub idle_timeout_ms: u64,
-    /// Bytes of execution reports a session may have waiting for its socket; a client that
-    /// lets more pile up is disconnected as a slow consumer.
-    pub outbound_limit_bytes: usize,
-    /// After this many malformed or unknown messages a session is logged out.
-    pub max_bad_messages: u32,
-}
-
-impl Default for GatewayConfig {
-    fn default() -> Self {
-        GatewayConfig {
-            listen: "127.0.0.1:7700".to_string(),
-            max_frame_bytes: 4_096,
-            logon_timeout_ms: 5_000,
-            heartbeat_ms: 1_000,
-            idle_timeout_ms: 10_000,
-            outbound_limit_bytes: 4 << 20,
-            max_bad_messages: 10,
         }
     }
 }
@@ -266,57 +239,6 @@ impl Default for LogConfig {
             format: LogFormat::Text,
             queue_lines: 4_096,
             summary_interval_ms: 10_000,
-        }
-    }
-}
-
-/// `[[accounts]]`: who may log on.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountConfig {
-    /// Account id carried by every order of its sessions.
-    pub id: u32,
-    /// Name for operators (reports, logs); never the token.
-    pub name: String,
-    /// SHA-256 of the logon token, 64 hex digits (`printf %s TOKEN | sha256sum`). The token
-    /// itself is never stored, logged or shown.
-    pub token_sha256: String,
-    /// Self-trade prevention applied when an order asks for the account default.
-    #[serde(default)]
-    pub stp: StpConfig,
-}
-
-impl std::fmt::Debug for AccountConfig {
-    // The hash is not the token, but it is credential material all the same: keep it out of
-    // debug output.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AccountConfig")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("token_sha256", &"<redacted>")
-            .field("stp", &self.stp)
-            .finish()
-    }
-}
-
-/// Self-trade prevention mode in the configuration.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum StpConfig {
-    #[default]
-    Allow,
-    CancelResting,
-    CancelIncoming,
-    CancelBoth,
-}
-
-impl StpConfig {
-    pub fn mode(self) -> SelfTradePrevention {
-        match self {
-            StpConfig::Allow => SelfTradePrevention::Allow,
-            StpConfig::CancelResting => SelfTradePrevention::CancelResting,
-            StpConfig::CancelIncoming => SelfTradePrevention::CancelIncoming,
-            StpConfig::CancelBoth => SelfTradePrevention::CancelBoth,
         }
     }
 }
@@ -420,6 +342,9 @@ impl Config {
         if self.instruments.is_empty() {
             return Err(ConfigError::NoInstruments);
         }
+        self.admin
+            .check()
+            .map_err(|why| ConfigError::InvalidAdmin { why })?;
         let mut symbols = BTreeSet::new();
         for (i, inst) in self.instruments.iter().enumerate() {
             if let Some(prev) = self.instruments[..i].iter().find(|p| p.id == inst.id) {
@@ -439,6 +364,15 @@ impl Config {
         for (i, a) in self.accounts.iter().enumerate() {
             if self.accounts[..i].iter().any(|p| p.id == a.id) {
                 return Err(ConfigError::DuplicateAccount { id: a.id });
+            }
+            if a.order_rate_per_s.unwrap_or(self.gateway.order_rate_per_s) > 0
+                && a.order_burst.unwrap_or(self.gateway.order_burst) == 0
+            {
+                return Err(ConfigError::InvalidGateway {
+                    field: "order_burst",
+                    value: 0,
+                    why: "must be at least 1 when order_rate_per_s is set (in [[accounts]])",
+                });
             }
             if a.token_sha256.len() != 64 || !a.token_sha256.bytes().all(|b| b.is_ascii_hexdigit())
             {
@@ -482,32 +416,7 @@ impl Config {
         if let Some((field, value, _, why)) = log_rules.into_iter().find(|r| !r.2) {
             return Err(ConfigError::InvalidLog { field, value, why });
         }
-        let g = &self.gateway;
-        let gateway_rules: [(&'static str, u64, bool, &'static str); 3] = [
-            (
-                "max_frame_bytes",
-                g.max_frame_bytes as u64,
-                (64..=1 << 20).contains(&g.max_frame_bytes),
-                "must be 64..=1048576",
-            ),
-            (
-                "heartbeat_ms",
-                g.heartbeat_ms,
-                g.heartbeat_ms > 0 && g.heartbeat_ms < g.idle_timeout_ms,
-                "must be > 0 and below idle_timeout_ms",
-            ),
-            (
-                "outbound_limit_bytes",
-                g.outbound_limit_bytes as u64,
-                g.outbound_limit_bytes >= 64 * 1024,
-                "must be at least 65536",
-            ),
-        ];
-        for (field, value, ok, why) in gateway_rules {
-            if !ok {
-                return Err(ConfigError::InvalidGateway { field, value, why });
-            }
-        }
+        self.gateway.check()?;
         Ok(())
     }
 
@@ -665,6 +574,29 @@ mod tests {
             (4_096, 5_000, 1_000, 10_000)
         );
         assert_eq!((g.outbound_limit_bytes, g.max_bad_messages), (4 << 20, 10));
+        assert_eq!(
+            *g,
+            GatewayConfig {
+                listen: g.listen.clone(),
+                ..GatewayConfig::default()
+            }
+        );
+        assert_eq!((g.order_rate_per_s, g.order_burst), (0, 1_000));
+        assert_eq!(
+            (
+                g.logon_failures_before_backoff,
+                g.address_logon_failures_before_backoff,
+                g.logon_backoff_initial_ms,
+                g.logon_backoff_max_ms,
+                g.logon_failure_window_ms,
+                g.max_pending_logons_per_ip
+            ),
+            (5, 20, 100, 30_000, 60_000, 8)
+        );
+        assert!(c
+            .accounts
+            .iter()
+            .all(|a| a.order_rate_per_s.is_none() && a.order_burst.is_none()));
         let names: Vec<(u32, &str, StpConfig)> = c
             .accounts
             .iter()
@@ -711,6 +643,45 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(err, "engine.cores lists core 0 twice");
+    }
+
+    #[test]
+    fn throttles_read_per_account_overrides_and_check_bursts() {
+        let base = "[[instruments]]\nid = 1\nsymbol = \"X\"\n";
+        let hash = "a".repeat(64);
+        let c = Config::from_toml_str(
+            &format!(
+                "[gateway]\norder_rate_per_s = 100\n{base}[[accounts]]\nid = 4\nname = \"n\"\n\
+                 token_sha256 = \"{hash}\"\norder_rate_per_s = 5\norder_burst = 2\n"
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.gateway.order_rate_per_s, c.gateway.order_burst),
+            (100, 1_000)
+        );
+        assert_eq!(
+            (c.accounts[0].order_rate_per_s, c.accounts[0].order_burst),
+            (Some(5), Some(2))
+        );
+        let err = Config::from_toml_str(
+            &format!("[gateway]\norder_rate_per_s = 100\norder_burst = 0\n{base}"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "gateway.order_burst = 0 is invalid: must be at least 1 when order_rate_per_s is set"
+        );
+        let err = Config::from_toml_str(
+            &format!("[gateway]\nlogon_backoff_max_ms = 120000\n{base}"),
+            "t",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("logon_failure_window_ms"), "{err}");
     }
 
     #[test]

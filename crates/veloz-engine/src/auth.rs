@@ -15,6 +15,8 @@ pub enum LogonResult {
     Ok {
         account: AccountId,
         stp: SelfTradePrevention,
+        /// The account's cancel-on-disconnect default.
+        cancel_on_disconnect: bool,
     },
     /// Unknown account or wrong token: the client is not told which.
     Denied,
@@ -22,7 +24,8 @@ pub enum LogonResult {
 
 /// Account table with decoded token hashes.
 pub struct Authenticator {
-    accounts: Vec<(AccountId, [u8; 32], SelfTradePrevention)>,
+    /// (id, token hash, stp default, cancel-on-disconnect default)
+    accounts: Vec<(AccountId, [u8; 32], SelfTradePrevention, bool)>,
 }
 
 /// Account ids only: token hashes never reach a log line.
@@ -46,7 +49,7 @@ impl Authenticator {
                     *byte = u8::from_str_radix(&a.token_sha256[2 * i..2 * i + 2], 16)
                         .expect("validated as 64 hex digits by Config::validate");
                 }
-                (a.id, hash, a.stp.mode())
+                (a.id, hash, a.stp.mode(), a.cancel_on_disconnect)
             })
             .collect();
         Authenticator { accounts }
@@ -56,10 +59,14 @@ impl Authenticator {
     pub fn logon(&self, account: AccountId, token: &[u8]) -> LogonResult {
         let presented: [u8; 32] = Sha256::digest(token).into();
         let mut result = LogonResult::Denied;
-        for (id, hash, stp) in &self.accounts {
+        for &(id, ref hash, stp, cancel_on_disconnect) in &self.accounts {
             let same: bool = hash.ct_eq(&presented).into();
-            if *id == account && same {
-                result = LogonResult::Ok { account, stp: *stp };
+            if id == account && same {
+                result = LogonResult::Ok {
+                    account,
+                    stp,
+                    cancel_on_disconnect,
+                };
             }
         }
         result
@@ -77,14 +84,16 @@ mod tests {
             auth.logon(1, b"demo-alice"),
             LogonResult::Ok {
                 account: 1,
-                stp: SelfTradePrevention::Allow
+                stp: SelfTradePrevention::Allow,
+                cancel_on_disconnect: false,
             }
         );
         assert_eq!(
             auth.logon(2, b"demo-bob"),
             LogonResult::Ok {
                 account: 2,
-                stp: SelfTradePrevention::CancelResting
+                stp: SelfTradePrevention::CancelResting,
+                cancel_on_disconnect: false,
             }
         );
         assert_eq!(auth.logon(1, b"demo-bob"), LogonResult::Denied);

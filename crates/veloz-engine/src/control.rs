@@ -7,7 +7,10 @@
 //! - merges the shards' interval snapshots into cumulative per-shard histograms and
 //!   counters ([`Totals`]), and serves them on the metrics socket
 //!   ([`super::metrics_server`]);
-//! - hands each snapshot to [`Reports`] (interval logs, shutdown report).
+//! - hands each snapshot to [`Reports`] (interval logs, shutdown report);
+//! - serves the operator interface ([`crate::admin`]): a checked request goes to the shards
+//!   it concerns over their admin rings, and is answered when they have all replied (or
+//!   after [`ADMIN_DEADLINE`] with a 504 naming the silent shard).
 //!
 //! It sleeps 1 ms between idle polls: nothing it does is on the order path.
 
@@ -16,11 +19,10 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use rtrb::Consumer;
-
-use super::mesh::ControlMsg;
+use super::admin::{self, Request, ShardReply};
+use super::mesh::{AdminMsg, ControlLinks, ControlMsg};
 use super::metrics_server::MetricsServer;
 use super::reports::Reports;
 use super::shared::Shared;
@@ -30,7 +32,7 @@ use super::{ServeError, ShutdownMarker, SHUTDOWN_MARKER};
 /// Start the control thread; it runs until `done` is set (after the shards have joined).
 pub fn spawn(
     shared: Arc<Shared>,
-    rx: Vec<Consumer<ControlMsg>>,
+    links: ControlLinks,
     core: usize,
     marker: Option<ShutdownMarker>,
     metrics: TcpListener,
@@ -43,19 +45,122 @@ pub fn spawn(
             if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
                 tracing::warn!(target: "veloz::control", core, "could not pin the control thread to core {core}");
             }
-            run(&shared, rx, marker, metrics, reports, &done)
+            run(&shared, links, marker, metrics, reports, &done)
         })
         .expect("spawn control thread")
 }
 
+/// An operator request waits this long for the shards' replies.
+pub const ADMIN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// An operator request the shards are working on.
+#[derive(Debug)]
+struct Pending {
+    request: Request,
+    /// Shards that have not replied yet.
+    waiting: Vec<usize>,
+    replies: Vec<ShardReply>,
+    deadline: Instant,
+}
+
+/// The operator requests in flight, by request id (also the HTTP connection's wait id).
+#[derive(Debug, Default)]
+struct Operator {
+    next_id: u64,
+    pending: Vec<(u64, Pending)>,
+}
+
+impl Operator {
+    /// A request from the metrics socket: answered now (refused, or nothing to ask), or
+    /// sent to the shards and answered later.
+    fn start(
+        &mut self,
+        shared: &Shared,
+        admin: &mut [rtrb::Producer<AdminMsg>],
+        raw: &[u8],
+    ) -> super::metrics_server::Reply {
+        use super::metrics_server::Reply;
+        let request = match admin::parse(raw, &shared.config) {
+            Ok(r) => r,
+            Err(response) => return Reply::Now(response),
+        };
+        let shards = admin::shards_for(&request, |s| shared.routing.shard_of(s), admin.len());
+        if shards.is_empty() {
+            return Reply::Now(admin::answer(&request, &[]));
+        }
+        self.next_id += 1;
+        let request_id = self.next_id;
+        tracing::warn!(target: "veloz::admin", request = request_id, "operator request {request_id}: {request:?}");
+        let msg = match request {
+            Request::Act(action) => AdminMsg::Act { request_id, action },
+            Request::Sessions => AdminMsg::Sessions { request_id },
+            Request::Disconnect(session) => AdminMsg::Disconnect {
+                request_id,
+                session,
+            },
+        };
+        let mut waiting = Vec::new();
+        for &shard in &shards {
+            // A full admin ring (64 requests unread) counts as a silent shard: 504.
+            if admin[shard].push(msg).is_ok() {
+                waiting.push(shard);
+            }
+        }
+        self.pending.push((
+            request_id,
+            Pending {
+                request,
+                waiting: if waiting.len() == shards.len() {
+                    waiting
+                } else {
+                    shards
+                },
+                replies: Vec::new(),
+                deadline: Instant::now() + ADMIN_DEADLINE,
+            },
+        ));
+        Reply::Later(request_id)
+    }
+
+    /// A shard replied: returns the finished request's id and its response when it was the
+    /// last one awaited.
+    fn reply(&mut self, request_id: u64, shard: u16, reply: ShardReply) -> Option<(u64, Vec<u8>)> {
+        let i = self.pending.iter().position(|(id, _)| *id == request_id)?;
+        let p = &mut self.pending[i].1;
+        p.waiting.retain(|&s| s != shard as usize);
+        p.replies.push(reply);
+        if !p.waiting.is_empty() {
+            return None;
+        }
+        let (id, p) = self.pending.swap_remove(i);
+        Some((id, admin::answer(&p.request, &p.replies)))
+    }
+
+    /// Requests past their deadline, answered 504.
+    fn expired(&mut self) -> Vec<(u64, Vec<u8>)> {
+        let now = Instant::now();
+        let mut out = Vec::new();
+        self.pending.retain(|(id, p)| {
+            if now < p.deadline {
+                return true;
+            }
+            out.push((*id, admin::timed_out(p.waiting[0])));
+            false
+        });
+        out
+    }
+}
+
 fn run(
     shared: &Shared,
-    mut rx: Vec<Consumer<ControlMsg>>,
+    links: ControlLinks,
     marker: Option<ShutdownMarker>,
     metrics: TcpListener,
     mut reports: Reports,
     done: &AtomicBool,
 ) -> Result<(), ServeError> {
+    let ControlLinks { mut rx, mut admin } = links;
+    let mut operator = Operator::default();
     let n = rx.len();
     let metrics_addr = metrics
         .local_addr()
@@ -116,10 +221,25 @@ fn run(
                         reports.interval(&snap);
                     }
                     ControlMsg::Stopped { .. } => {}
+                    ControlMsg::Admin {
+                        request_id,
+                        shard,
+                        reply,
+                    } => {
+                        if let Some((id, response)) = operator.reply(request_id, shard, reply) {
+                            server.complete(id, response);
+                        }
+                    }
                 }
             }
         }
-        idle &= !server.poll(|| totals.render());
+        for (id, response) in operator.expired() {
+            server.complete(id, response);
+        }
+        idle &= !server.poll(
+            || totals.render(),
+            |raw| operator.start(shared, &mut admin, raw),
+        );
         if idle {
             if done.load(Ordering::SeqCst) {
                 if result.is_ok() {

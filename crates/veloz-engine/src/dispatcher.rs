@@ -1,33 +1,40 @@
-//! The dispatcher: decides which sessions hear about each event, holds the deliveries until
+//! The dispatcher: decides which sessions hear about each report, holds the reports until
 //! the journal has made their command durable, then releases them: the ones for sessions on
-//! this shard are returned to the caller (the gateway writes them), the others are sent to
-//! the ring of the session's shard.
+//! this shard are handed to the caller (the gateway writes them), the others are sent to
+//! the ring of the session's shard. It also serves resend requests from the engine's
+//! retained reports.
 //!
 //! Invariants:
-//! - every event goes to the session that sent the command; a trade also goes to the
-//!   maker's owner, a cancel or replace of someone else's order also to the order's owner
-//!   (both sides of a trade hear about it);
-//! - the order-owner map holds exactly the open orders placed through this shard's
-//!   sequencer: an order enters at `Accepted` and leaves when it is filled or cancelled;
-//!   it is only looked up, never iterated;
-//! - deliveries are released in sequence order and only once the durable watermark
-//!   covers their sequence number (with `durability = "none"` that is at once);
-//! - the command's ingress time rides on its first delivery to its own session (for the
+//! - every report belongs to its account's stream on this shard, numbered gap-free by the
+//!   matching core ([`veloz_core::Assigned`]); a report goes to every session of its
+//!   account that is subscribed here (a session subscribes on every shard at logon,
+//!   [`Subscription`]), and to nobody when none is: it then waits in the stream
+//!   (the engine's retained window) for the account's next logon with a resend request.
+//!   Nothing is dropped for want of a session;
+//! - a subscriber never gets a report at or below the position it said it had seen, nor
+//!   one twice: a resend covers exactly the released reports after its position, and
+//!   later reports reach it by release;
+//! - the subscriber map is only looked up, never iterated, on the order path;
+//! - reports are released in sequence order and only once the durable watermark covers
+//!   their sequence number (with `durability = "none"` that is at once); everything with a
+//!   sequence number below the oldest held entry is released;
+//! - the command's ingress time rides on its first report to its own session (for the
 //!   ingress-to-ack latency), and on no other;
 //! - a command from another shard is answered with a `Done` to that shard after all its
 //!   deliveries (so that shard knows nothing of it is in flight any more);
 //! - per destination ring, messages leave in the order they were sent: when a ring is
 //!   full, they wait in that destination's overflow queue, and later messages queue
-//!   behind them. The shard never waits for a ring.
+//!   behind them (also [`Dispatcher::try_send`]). The shard never waits for a ring.
 
 use std::collections::VecDeque;
 
 use rtrb::Producer;
 use rustc_hash::FxHashMap;
 
-use veloz_core::{Event, OrderId, Seq};
+use veloz_core::{AccountId, Engine, Seq};
+use veloz_wire::StreamResumed;
 
-use super::mesh::{Delivery, Part, SessionRef, ShardMsg};
+use super::mesh::{Answer, AnswerKind, Delivery, Resumed, SessionRef, ShardMsg, Subscription};
 use super::metrics::{Latency, ShardMetrics};
 use super::sequencer::Sequenced;
 
@@ -37,27 +44,33 @@ const HELD_CAPACITY: usize = 4096;
 /// Something waiting for its command to be durable.
 #[derive(Clone, Copy, Debug)]
 enum Held {
-    /// A report for a session.
-    Report(Delivery),
+    /// A report of `account`'s stream (its `to` is filled in per subscriber at release);
+    /// `origin` is the session that sent the command (it alone gets the ingress time).
+    Report {
+        account: AccountId,
+        origin: SessionRef,
+        report: Delivery,
+    },
     /// The command from a session on `shard` is fully answered.
     Done { shard: u16 },
+    /// An answer to a query, held behind the reports of the commands before it.
+    Answer(Answer),
 }
 
-/// One held entry [`Dispatcher::release`] let go.
-#[derive(Debug)]
-pub enum Released {
-    /// A delivery for a session on this shard: the caller hands it to the gateway.
-    Local(Delivery),
-    /// A delivery or `Done` that went to another shard's ring (or its overflow queue).
-    Sent,
+/// A session subscribed to an account's stream here, and the last position it has.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Subscriber {
+    session: SessionRef,
+    /// Reports at or below this were resent or were seen before (never sent again).
+    seen: u64,
 }
 
 /// A shard's dispatcher.
 #[derive(Debug)]
 pub struct Dispatcher {
     shard: usize,
-    /// Which session placed each open order.
-    owners: FxHashMap<OrderId, SessionRef>,
+    /// The sessions subscribed to each account's stream on this shard.
+    subscribers: FxHashMap<AccountId, Vec<Subscriber>>,
     /// (sequence, ns when it was appended, what) in sequence order.
     held: VecDeque<(Seq, u64, Held)>,
     /// `rings[j]`: producer to shard `j` (`None` for this shard itself).
@@ -67,6 +80,9 @@ pub struct Dispatcher {
     /// Sequence number of the last entry released (the commit wait is recorded once per
     /// command).
     last_released: Seq,
+    /// Answers for sessions on this shard just released, for the caller to write before
+    /// anything released after them ([`Dispatcher::release`] stops after one).
+    local_answers: Vec<Answer>,
 }
 
 impl Dispatcher {
@@ -74,20 +90,73 @@ impl Dispatcher {
     pub fn new(shard: usize, rings: Vec<Option<Producer<ShardMsg>>>) -> Dispatcher {
         Dispatcher {
             shard,
-            owners: FxHashMap::default(),
+            subscribers: FxHashMap::default(),
             held: VecDeque::with_capacity(HELD_CAPACITY),
             overflow: rings.iter().map(|_| VecDeque::new()).collect(),
             rings,
             last_released: 0,
+            local_answers: Vec::new(),
         }
     }
 
-    /// Hold the deliveries of one sequenced command until it is durable.
+    /// Hold the answers to a query of session `to` behind everything held so far (the
+    /// reports of every command sequenced before it; `last_seq` is the last one), then, for
+    /// a session on another shard, its `Done`.
+    pub fn hold_answers(
+        &mut self,
+        last_seq: Seq,
+        now_ns: u64,
+        to: SessionRef,
+        answers: impl IntoIterator<Item = AnswerKind>,
+    ) {
+        for kind in answers {
+            self.held
+                .push_back((last_seq, now_ns, Held::Answer(Answer { to, kind })));
+        }
+        if to.shard as usize != self.shard {
+            self.held
+                .push_back((last_seq, now_ns, Held::Done { shard: to.shard }));
+        }
+    }
+
+    /// Answers for this shard's sessions released by the last [`Dispatcher::release`], in
+    /// order.
+    pub fn take_local_answers(&mut self) -> std::vec::Drain<'_, Answer> {
+        self.local_answers.drain(..)
+    }
+
+    /// Hold the reports of one sequenced command until it is durable.
     pub fn hold(&mut self, s: &Sequenced<'_>, metrics: &mut ShardMetrics) {
-        // Taken by the first delivery to the command's own session.
+        // Taken by the first report: always the command's own account's (Accepted or
+        // Rejected, a cancel's or replace's own report).
         let mut ingress = s.ingress;
         for event in s.events {
-            self.route_event(s, &mut ingress, event, metrics);
+            match event {
+                veloz_core::Event::Trade { .. } => metrics.counters.trades += 1,
+                veloz_core::Event::Rejected { reason, .. } => metrics.counters.reject(*reason),
+                _ => {}
+            }
+        }
+        for a in s.assigned {
+            let report = Delivery {
+                to: SessionRef::NONE,
+                seq: s.seq,
+                ts: s.ts,
+                part: a.part,
+                ingress: std::mem::take(&mut ingress),
+                stream: self.shard as u16,
+                stream_seq: a.stream_seq,
+                event: s.events[a.event_index as usize],
+            };
+            self.held.push_back((
+                s.seq,
+                s.appended_ns,
+                Held::Report {
+                    account: a.account,
+                    origin: s.origin,
+                    report,
+                },
+            ));
         }
         if s.origin.shard as usize != self.shard && s.origin != SessionRef::NONE {
             self.held.push_back((
@@ -100,122 +169,167 @@ impl Dispatcher {
         }
     }
 
-    /// Decide who hears about `event` and keep the order-owner map current.
-    fn route_event(
-        &mut self,
-        s: &Sequenced<'_>,
-        ingress: &mut u64,
-        event: &Event,
-        metrics: &mut ShardMetrics,
-    ) {
-        let origin = s.origin;
-        let mut origin_part = Part::All;
-        match *event {
-            Event::Accepted { order_id, .. } => {
-                self.owners.insert(order_id, origin);
-            }
-            Event::Trade { maker, taker, .. } => {
-                metrics.counters.trades += 1;
-                let maker_session = self
-                    .owners
-                    .get(&maker.order_id)
-                    .copied()
-                    .unwrap_or(SessionRef::NONE);
-                if maker.leaves_qty == 0 {
-                    self.owners.remove(&maker.order_id);
-                }
-                if taker.leaves_qty == 0 {
-                    self.owners.remove(&taker.order_id);
-                }
-                self.hold_delivery(s, maker_session, Part::Maker, 0, event, metrics);
-                origin_part = Part::Taker;
-            }
-            Event::Cancelled { order_id, .. } => {
-                let owner = self.owners.remove(&order_id).unwrap_or(SessionRef::NONE);
-                if owner != origin && owner != SessionRef::NONE {
-                    self.hold_delivery(s, owner, Part::All, 0, event, metrics);
-                }
-            }
-            Event::Replaced { order_id, .. } => {
-                let owner = self
-                    .owners
-                    .get(&order_id)
-                    .copied()
-                    .unwrap_or(SessionRef::NONE);
-                if owner != origin && owner != SessionRef::NONE {
-                    self.hold_delivery(s, owner, Part::All, 0, event, metrics);
-                }
-            }
-            Event::Rejected { reason, .. } => metrics.counters.reject(reason),
-            Event::MassCancelled { .. } => {}
-        }
-        if origin == SessionRef::NONE {
-            metrics.counters.undeliverable_reports += 1;
-            return;
-        }
-        let ingress = std::mem::take(ingress);
-        self.hold_delivery(s, origin, origin_part, ingress, event, metrics);
-    }
-
-    #[inline]
-    fn hold_delivery(
-        &mut self,
-        s: &Sequenced<'_>,
-        to: SessionRef,
-        part: Part,
-        ingress: u64,
-        event: &Event,
-        metrics: &mut ShardMetrics,
-    ) {
-        if to == SessionRef::NONE {
-            metrics.counters.undeliverable_reports += 1;
-            return;
-        }
-        self.held.push_back((
-            s.seq,
-            s.appended_ns,
-            Held::Report(Delivery {
-                to,
-                seq: s.seq,
-                ts: s.ts,
-                part,
-                ingress,
-                event: *event,
-            }),
-        ));
-    }
-
-    /// Release the oldest held entry if the `durable` sequence number covers it: a delivery
-    /// for another shard's session, or a `Done`, is sent to that shard's ring; a delivery
-    /// for a session on this shard is returned. `None` when nothing (more) is releasable.
-    /// `now_ns` (ns since the epoch) dates the commit wait.
-    #[inline]
+    /// Release every held entry the `durable` sequence number covers, in order: a report
+    /// goes to each subscriber of its account (`local` for a session on this shard, its
+    /// shard's ring otherwise), a `Done` to its shard's ring, an answer to its session's
+    /// ring or, for a session here, to [`Dispatcher::take_local_answers`] (and the release
+    /// stops there, so that the caller writes it before anything later). Returns how many
+    /// entries were released. `now_ns` (ns since the epoch) dates the commit wait.
     pub fn release(
         &mut self,
         durable: Seq,
         now_ns: u64,
         metrics: &mut ShardMetrics,
-    ) -> Option<Released> {
-        let &(seq, appended_ns, held) = self.held.front()?;
-        if seq > durable {
-            return None;
-        }
-        self.held.pop_front();
-        if seq != self.last_released {
-            self.last_released = seq;
-            metrics.record(Latency::CommitWait, now_ns.saturating_sub(appended_ns));
-        }
-        Some(match held {
-            Held::Report(d) if d.to.shard as usize == self.shard => Released::Local(d),
-            Held::Report(d) => {
-                self.send(d.to.shard as usize, ShardMsg::Deliver(d), metrics);
-                Released::Sent
+        mut local: impl FnMut(&Delivery, &mut ShardMetrics),
+    ) -> usize {
+        let mut released = 0;
+        while let Some(&(seq, appended_ns, held)) = self.held.front() {
+            if seq > durable {
+                break;
             }
-            Held::Done { shard } => {
-                self.send(shard as usize, ShardMsg::Done, metrics);
-                Released::Sent
+            self.held.pop_front();
+            released += 1;
+            if seq != self.last_released {
+                self.last_released = seq;
+                metrics.record(Latency::CommitWait, now_ns.saturating_sub(appended_ns));
             }
-        })
+            match held {
+                Held::Report {
+                    account,
+                    origin,
+                    report,
+                } => {
+                    let n = self.subscribers.get(&account).map_or(0, Vec::len);
+                    for i in 0..n {
+                        let sub = self.subscribers[&account][i];
+                        if report.stream_seq <= sub.seen {
+                            continue;
+                        }
+                        let mut d = report;
+                        d.to = sub.session;
+                        if sub.session != origin {
+                            d.ingress = 0;
+                        }
+                        self.deliver(d, metrics, &mut local);
+                    }
+                }
+                Held::Done { shard } => self.send(shard as usize, ShardMsg::Done, metrics),
+                Held::Answer(a) if a.to.shard as usize == self.shard => {
+                    self.local_answers.push(a);
+                    break;
+                }
+                Held::Answer(a) => self.send(a.to.shard as usize, ShardMsg::Answer(a), metrics),
+            }
+        }
+        released
+    }
+
+    fn deliver(
+        &mut self,
+        d: Delivery,
+        metrics: &mut ShardMetrics,
+        local: &mut impl FnMut(&Delivery, &mut ShardMetrics),
+    ) {
+        if d.to.shard as usize == self.shard {
+            local(&d, metrics);
+        } else {
+            self.send(d.to.shard as usize, ShardMsg::Deliver(d), metrics);
+        }
+    }
+
+    /// A session subscribes to its account's stream here: first, when it asked for a
+    /// resend, every released report after its position that `engine` still retains, then
+    /// a [`Resumed`] (returned when the session is on this shard, for the caller to hand
+    /// to the gateway after the resent reports); from then on every report released.
+    /// Reports still held reach it at their release.
+    pub fn subscribe(
+        &mut self,
+        sub: Subscription,
+        engine: &Engine,
+        metrics: &mut ShardMetrics,
+        mut local: impl FnMut(&Delivery, &mut ShardMetrics),
+    ) -> Option<Resumed> {
+        let account = sub.account;
+        // Everything below the oldest held entry has been released.
+        let released_below = self.held.front().map_or(Seq::MAX, |h| h.0);
+        let unreleased = self
+            .held
+            .iter()
+            .filter(|(_, _, h)| matches!(h, Held::Report { account: a, .. } if *a == account))
+            .count() as u64;
+        let last = engine.stream_last(account) - unreleased;
+        let mut local_resumed = None;
+        let seen = match sub.resume_after {
+            None => last,
+            Some(after) => {
+                let mut resent = 0;
+                let retained: Vec<_> = engine
+                    .stream_retained_after(account, after)
+                    .take_while(|r| r.seq < released_below)
+                    .copied()
+                    .collect();
+                for r in retained {
+                    let d = Delivery {
+                        to: sub.session,
+                        seq: r.seq,
+                        ts: r.ts,
+                        part: r.part,
+                        ingress: 0,
+                        stream: self.shard as u16,
+                        stream_seq: r.stream_seq,
+                        event: r.event,
+                    };
+                    self.deliver(d, metrics, &mut local);
+                    resent += 1;
+                }
+                metrics.counters.reports_resent += resent;
+                let info = StreamResumed {
+                    stream: self.shard as u16,
+                    after,
+                    last,
+                    resent,
+                    first_retained: engine.stream_first_retained(account).unwrap_or(0),
+                };
+                let msg = Resumed {
+                    to: sub.session,
+                    info,
+                };
+                if sub.session.shard as usize == self.shard {
+                    local_resumed = Some(msg);
+                } else {
+                    self.send(sub.session.shard as usize, ShardMsg::Resumed(msg), metrics);
+                }
+                last.max(after)
+            }
+        };
+        let subs = self.subscribers.entry(account).or_default();
+        subs.retain(|s| s.session != sub.session);
+        subs.push(Subscriber {
+            session: sub.session,
+            seen,
+        });
+        local_resumed
+    }
+
+    /// A session ended: it gets nothing more from here. Returns whether it was
+    /// subscribed.
+    pub fn unsubscribe(&mut self, session: SessionRef, account: AccountId) -> bool {
+        let Some(subs) = self.subscribers.get_mut(&account) else {
+            return false;
+        };
+        let Some(gone) = subs.iter().position(|s| s.session == session) else {
+            return false;
+        };
+        subs.swap_remove(gone);
+        if subs.is_empty() {
+            self.subscribers.remove(&account);
+        }
+        true
+    }
+
+    /// Sessions subscribed to `account`'s stream here.
+    pub fn subscribers(&self, account: AccountId) -> usize {
+        self.subscribers.get(&account).map_or(0, Vec::len)
     }
 
     /// Send to shard `dest`'s ring, in order behind anything already waiting for it.
@@ -228,12 +342,16 @@ impl Dispatcher {
         }
     }
 
-    /// Push to shard `dest`'s ring now, whatever waits in its overflow; gives the message
-    /// back when the ring is full (the caller decides where it waits).
+    /// Push to shard `dest`'s ring now unless something waits in its overflow (order per
+    /// ring is kept); gives the message back when it cannot go now (the caller decides
+    /// where it waits).
     // The message is handed back by value: boxing it would allocate on the order path.
     #[allow(clippy::result_large_err)]
     #[inline]
     pub fn try_send(&mut self, dest: usize, msg: ShardMsg) -> Result<(), ShardMsg> {
+        if !self.overflow[dest].is_empty() {
+            return Err(msg);
+        }
         self.ring(dest)
             .push(msg)
             .map_err(|rtrb::PushError::Full(m)| m)
@@ -258,24 +376,26 @@ impl Dispatcher {
     }
 
     /// Give up what is held (shutdown while the journal is unavailable: its records may
-    /// never become durable): reports are dropped, never released (counted as
-    /// undeliverable), `Done`s are sent so that the other shards stop waiting. Returns how
-    /// many reports were dropped.
+    /// never become durable): reports are not released (their commands were never
+    /// acknowledged; whatever of them the journal kept is in the stream after a restart),
+    /// `Done`s are sent so that the other shards stop waiting. Returns how many reports
+    /// were held back.
     pub fn abandon_held(&mut self, metrics: &mut ShardMetrics) -> u64 {
         let mut dropped = 0;
         while let Some((_, _, held)) = self.held.pop_front() {
             match held {
-                Held::Report(_) => dropped += 1,
+                Held::Report { .. } | Held::Answer(_) => dropped += 1,
                 Held::Done { shard } => self.send(shard as usize, ShardMsg::Done, metrics),
             }
         }
-        metrics.counters.undeliverable_reports += dropped;
         dropped
     }
 
     /// Nothing held and nothing waiting for ring room.
     pub fn is_idle(&self) -> bool {
-        self.held.is_empty() && self.overflow.iter().all(|q| q.is_empty())
+        self.held.is_empty()
+            && self.local_answers.is_empty()
+            && self.overflow.iter().all(|q| q.is_empty())
     }
 
     /// Deliveries and `Done`s held for durability.
@@ -286,16 +406,6 @@ impl Dispatcher {
     /// Messages waiting for room in shard `dest`'s ring.
     pub fn overflowing(&self, dest: usize) -> usize {
         self.overflow[dest].len()
-    }
-
-    /// The session that placed `order_id`, while it is open.
-    pub fn owner(&self, order_id: OrderId) -> Option<SessionRef> {
-        self.owners.get(&order_id).copied()
-    }
-
-    /// Open orders this shard knows the owner of.
-    pub fn open_orders(&self) -> usize {
-        self.owners.len()
     }
 
     fn ring(&mut self, dest: usize) -> &mut Producer<ShardMsg> {

@@ -103,7 +103,7 @@ pub fn render(
             );
         }
     }
-    let simple: [CounterSeries; 16] = [
+    let simple: [CounterSeries; 19] = [
         ("veloz_trades_total", "Trades executed", "counter", |c| {
             c.trades
         }),
@@ -121,9 +121,27 @@ pub fn render(
         ),
         (
             "veloz_logons_refused_total",
-            "Logons refused (unknown account or wrong token)",
+            "Logons refused (unknown account, wrong token, or a logon back-off)",
             "counter",
             |c| c.logons_refused,
+        ),
+        (
+            "veloz_logons_backed_off_total",
+            "Logons refused during a logon back-off of their account or address, token not checked (also in veloz_logons_refused_total)",
+            "counter",
+            |c| c.logons_backed_off,
+        ),
+        (
+            "veloz_connections_backed_off_total",
+            "Connections closed at accept, unread: their address is in logon back-off",
+            "counter",
+            |c| c.connections_backed_off,
+        ),
+        (
+            "veloz_connections_over_pending_limit_total",
+            "Connections closed at accept, unread: too many from their address not logged on yet (gateway.max_pending_logons_per_ip)",
+            "counter",
+            |c| c.connections_over_pending_limit,
         ),
         (
             "veloz_received_bytes_total",
@@ -150,10 +168,10 @@ pub fn render(
             |c| c.slow_consumers,
         ),
         (
-            "veloz_undeliverable_reports_total",
-            "Reports for sessions that were gone",
+            "veloz_reports_resent_total",
+            "Reports resent from the accounts' streams at logon",
             "counter",
-            |c| c.undeliverable_reports,
+            |c| c.reports_resent,
         ),
         (
             "veloz_journal_records_total",
@@ -278,7 +296,7 @@ mod tests {
     #[test]
     fn renders_counters_and_summaries_per_shard_and_merged() {
         let mut counters = Counters {
-            commands: [5, 1, 2, 0],
+            commands: [5, 1, 2, 0, 0],
             trades: 3,
             ..Default::default()
         };

@@ -93,7 +93,11 @@ impl<S: Storage> ShardJournal<S> {
         let mut warnings: Vec<String> = skipped.iter().map(|w| w.to_string()).collect();
         let mut from = 0;
         let snapshot = loaded.map(|l| {
+            // The loaded engine keeps the report window the caller asked for, so that the
+            // records replayed after the snapshot fill it for resend.
+            let retention = engine.report_retention();
             *engine = l.engine;
+            engine.set_report_retention(retention);
             from = l.header.seq;
             (l.file, l.header.seq)
         });

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use veloz_core::{Command, Event, RejectReason, Seq};
 
-use super::mesh::{Delivery, Inbound, Part};
+use super::mesh::{Delivery, Inbound};
 use super::metrics::ShardMetrics;
 
 /// Since when, and why, the journal is unavailable.
@@ -128,18 +128,14 @@ fn reject(inbound: &Inbound) -> Delivery {
         Command::Replace(r) => r.order_id,
         _ => 0,
     };
-    Delivery {
-        to: inbound.from,
-        seq: 0,
-        ts: 0,
-        part: Part::All,
-        ingress: 0,
-        event: Event::Rejected {
+    Delivery::immediate(
+        inbound.from,
+        Event::Rejected {
             account: cmd.account(),
             client_order_id: cmd.client_order_id(),
             symbol: cmd.symbol().unwrap_or(0),
             order_id,
             reason: RejectReason::JournalUnavailable,
         },
-    }
+    )
 }

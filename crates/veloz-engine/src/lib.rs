@@ -27,20 +27,23 @@
 //! | [`shard`] | the shard loop: recovery, the busy-poll pass over the components, shutdown |
 //! | [`gateway`] | client sessions: framing, logon, heartbeats and timers, outbound buffers |
 //! | [`sequencer`] | sequence number and timestamp, journal append, engine apply |
-//! | [`dispatcher`] | order owners, holding deliveries until durable, releasing them in order |
+//! | [`dispatcher`] | report streams: subscribers per account, holding reports until durable, releasing them in order, resend |
 //! | [`mesh`] | the SPSC rings between shards and to the control thread, and their messages |
 //! | [`io`] | everything that touches the OS: sockets, parking, CPU affinity, the clock |
+//! | [`queries`] | order status and open-order pages, answered from the shard's engine in order with the commands |
 //! | [`journal`] | a shard's journal: recovery through the engine, append, checkpoint |
 //! | [`snapshotter`] | periodic snapshots: a helper thread's shadow engine follows the durable journal and writes them; no work on the shard |
 //! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |
 //! | [`auth`] | logon token checks |
-//! | [`control`] | the control thread: readiness, metrics socket, reports |
+//! | [`control`] | the control thread: readiness, metrics socket, reports, operator requests |
+//! | [`admin`] | the operator interface: `/admin/...` requests checked, sent to the shards, answered |
 //! | [`logging`] | the non-blocking log writer: a bounded queue, one writer thread, drops counted |
 //! | [`metrics`], [`totals`], [`exposition`], [`metrics_server`], [`reports`] | what shards measure, merged, served and written |
 //!
 //! Pure pieces (routing, auth, preflight, mesh types) forbid unsafe; nothing here needs it.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod auth;
 pub mod control;
 pub mod dispatcher;
@@ -53,6 +56,7 @@ pub mod logging;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
+pub mod queries;
 pub mod reports;
 pub mod sequencer;
 pub mod shard;
@@ -255,7 +259,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     shared.repair = options.repair;
     shared.offer_gateway(gateway);
     let shared = Arc::new(shared);
-    let (links, control_rx) = mesh::build(n, shared.config.engine.ring_slots);
+    let (links, control_links) = mesh::build(n, shared.config.engine.ring_slots);
     tracing::info!(
         target: "veloz::engine",
         shards = n,
@@ -269,7 +273,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     let control_done = Arc::new(AtomicBool::new(false));
     let control = control::spawn(
         Arc::clone(&shared),
-        control_rx,
+        control_links,
         control_core,
         marker,
         metrics,

@@ -5,12 +5,13 @@
 //! pre-allocated slot and nothing allocates per message. Receivers drain in batches.
 //!
 //! Routing is a pure function: a command goes to the shard that owns its instrument
-//! ([`veloz_config::routing::Routing`]); a report goes to the shard of the session it is for
-//! ([`SessionRef::shard`]).
+//! ([`veloz_config::routing::Routing`]); a report goes to the shards of the sessions of its
+//! account ([`SessionRef::shard`]), which every shard learns from [`ShardMsg::Subscribe`].
 
 use rtrb::{Consumer, Producer, RingBuffer};
 
-use veloz_core::{Command, Event, Seq, Timestamp};
+use veloz_core::{AccountId, AdminAction, Command, Event, Seq, Timestamp};
+use veloz_wire::{OpenOrdersEnd, OrderStatus, Query, StreamResumed};
 
 /// Slots per shard-to-control ring.
 pub const CONTROL_RING_CAPACITY: usize = 1 << 10;
@@ -38,16 +39,9 @@ impl SessionRef {
     }
 }
 
-/// Which of an event's execution reports a delivery carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Part {
-    /// Every report of the event (all non-trade events have one).
-    All,
-    /// The maker's report of a trade.
-    Maker,
-    /// The taker's report of a trade.
-    Taker,
-}
+/// Which of an event's execution reports a delivery carries (the matching core's: it
+/// numbers each report in its account's stream).
+pub use veloz_core::Part;
 
 /// An event on its way to one session (over a ring, or held for durability first).
 #[derive(Clone, Copy, Debug)]
@@ -59,7 +53,74 @@ pub struct Delivery {
     /// Ingress time (ns since start) of the command when this is its first report to its
     /// session, else 0: the session's shard records ingress-to-ack.
     pub ingress: u64,
+    /// The account's report stream (the shard that produced the report).
+    pub stream: u16,
+    /// The report's gap-free position in that stream; 0 for a gateway reject (in no
+    /// stream).
+    pub stream_seq: u64,
     pub event: Event,
+}
+
+impl Delivery {
+    /// A report that needs no durability and is in no stream: a reject of a request that
+    /// never reached the book (by the gateway, or refused by an unavailable journal).
+    pub fn immediate(to: SessionRef, event: Event) -> Delivery {
+        Delivery {
+            to,
+            seq: 0,
+            ts: 0,
+            part: Part::All,
+            ingress: 0,
+            stream: 0,
+            stream_seq: 0,
+            event,
+        }
+    }
+}
+
+/// A session's claim on its account's report stream on every shard, sent to each shard
+/// when the session logs on (before any of its commands, on the same rings) and withdrawn
+/// when it ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Subscription {
+    pub session: SessionRef,
+    pub account: AccountId,
+    /// Resend the stream's reports after this `stream_seq` first; `None`: no resend.
+    pub resume_after: Option<u64>,
+}
+
+/// A read-only request about an account's orders on its way to the shard that owns them
+/// (never journaled; answered in order with the session's commands).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueryMsg {
+    /// The session that asked.
+    pub from: SessionRef,
+    /// Its account: only this account's orders are described.
+    pub account: AccountId,
+    pub query: Query,
+}
+
+/// One answer to a query, for session `to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Answer {
+    pub to: SessionRef,
+    pub kind: AnswerKind,
+}
+
+/// What an answer says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AnswerKind {
+    /// An order's state (or why it cannot be shown), or one order of an open-orders page.
+    Status(OrderStatus),
+    /// The end of an open-orders page.
+    End(OpenOrdersEnd),
+}
+
+/// A resend is complete on one stream (the shard that sent it): tells the session so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resumed {
+    pub to: SessionRef,
+    pub info: StreamResumed,
 }
 
 /// A command on its way to the sequencer of the shard owning its instrument: where it came
@@ -81,14 +142,51 @@ pub enum ShardMsg {
     Command(Inbound),
     /// An event for a session on the receiving shard.
     Deliver(Delivery),
+    /// A session (anywhere) logged on: send it its account's reports from now on.
+    Subscribe(Subscription),
+    /// A session (anywhere) ended: stop sending it reports.
+    Unsubscribe {
+        session: SessionRef,
+        account: AccountId,
+    },
+    /// A resend to a session on the receiving shard is complete.
+    Resumed(Resumed),
+    /// A query for the receiving shard's orders, from a session elsewhere (answered, then
+    /// a `Done`, like a command).
+    Query(QueryMsg),
+    /// An answer for a session on the receiving shard.
+    Answer(Answer),
     /// A command this shard sent to the receiver's sender has been fully answered (all its
     /// deliveries are already pushed, to whichever rings they go).
     Done,
 }
 
+/// What the control thread asks a shard on the operator's behalf ([`crate::admin`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminMsg {
+    /// Journal and apply this operator command; reply [`ControlMsg::Admin`] `Acted`.
+    Act {
+        request_id: u64,
+        action: AdminAction,
+    },
+    /// Reply with the shard's sessions.
+    Sessions { request_id: u64 },
+    /// Log out the session with this id, if it is on this shard.
+    Disconnect { request_id: u64, session: u64 },
+}
+
+/// Slots per control-to-shard ring (operator requests are rare).
+pub const ADMIN_RING_CAPACITY: usize = 64;
+
 /// What a shard tells the control thread.
 #[derive(Debug)]
 pub enum ControlMsg {
+    /// A reply to an operator request ([`AdminMsg`]).
+    Admin {
+        request_id: u64,
+        shard: u16,
+        reply: crate::admin::ShardReply,
+    },
     /// The interval's latencies and the cumulative counters (boxed: one allocation per
     /// interval, never per order).
     Snapshot(Box<super::metrics::ShardSnapshot>),
@@ -116,11 +214,22 @@ pub struct ShardLinks {
     /// `from[j]`: consumer from shard `j` (`None` for this shard itself).
     pub from: Vec<Option<Consumer<ShardMsg>>>,
     pub control: Producer<ControlMsg>,
+    /// Operator requests from the control thread.
+    pub admin: Consumer<AdminMsg>,
+}
+
+/// The control thread's ends of the mesh.
+#[derive(Debug)]
+pub struct ControlLinks {
+    /// `rx[i]`: what shard `i` reports.
+    pub rx: Vec<Consumer<ControlMsg>>,
+    /// `admin[i]`: operator requests to shard `i`.
+    pub admin: Vec<Producer<AdminMsg>>,
 }
 
 /// Build the mesh for `n` shards with `slots` per shard-to-shard ring: the shards' links and
 /// the control thread's consumers.
-pub fn build(n: usize, slots: usize) -> (Vec<ShardLinks>, Vec<Consumer<ControlMsg>>) {
+pub fn build(n: usize, slots: usize) -> (Vec<ShardLinks>, ControlLinks) {
     let mut to: Vec<Vec<Option<Producer<ShardMsg>>>> =
         (0..n).map(|_| (0..n).map(|_| None).collect()).collect();
     let mut from: Vec<Vec<Option<Consumer<ShardMsg>>>> =
@@ -134,23 +243,29 @@ pub fn build(n: usize, slots: usize) -> (Vec<ShardLinks>, Vec<Consumer<ControlMs
             }
         }
     }
-    let mut control_rx = Vec::with_capacity(n);
+    let mut control = ControlLinks {
+        rx: Vec::with_capacity(n),
+        admin: Vec::with_capacity(n),
+    };
     let links = to
         .into_iter()
         .zip(from)
         .enumerate()
         .map(|(shard, (to, from))| {
             let (p, c) = RingBuffer::new(CONTROL_RING_CAPACITY);
-            control_rx.push(c);
+            control.rx.push(c);
+            let (admin_p, admin_c) = RingBuffer::new(ADMIN_RING_CAPACITY);
+            control.admin.push(admin_p);
             ShardLinks {
                 shard,
                 to,
                 from,
                 control: p,
+                admin: admin_c,
             }
         })
         .collect();
-    (links, control_rx)
+    (links, control)
 }
 
 #[cfg(test)]
@@ -160,7 +275,7 @@ mod tests {
     #[test]
     fn every_ordered_pair_has_its_own_ring() {
         let (mut links, control) = build(3, 16);
-        assert_eq!(control.len(), 3);
+        assert_eq!((control.rx.len(), control.admin.len()), (3, 3));
         for (i, l) in links.iter().enumerate() {
             assert_eq!(l.shard, i);
             for j in 0..3 {
@@ -176,6 +291,7 @@ mod tests {
                 account: 1,
                 client_order_id: 2,
                 symbol: None,
+                reason: veloz_core::CancelReason::MassCancel,
             }),
         });
         links[2].to[0].as_mut().unwrap().push(msg).unwrap();

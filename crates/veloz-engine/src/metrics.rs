@@ -77,25 +77,33 @@ pub fn new_histogram() -> Histogram<u64> {
 }
 
 /// Kinds of command, for the per-type counter.
-pub const COMMAND_TYPES: [&str; 4] = ["new", "cancel", "replace", "mass_cancel"];
+pub const COMMAND_TYPES: [&str; 5] = ["new", "cancel", "replace", "mass_cancel", "admin"];
 
 /// Cumulative counters of one shard (since start).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Counters {
     /// Commands sequenced, by [`COMMAND_TYPES`] index.
-    pub commands: [u64; 4],
+    pub commands: [u64; 5],
     pub trades: u64,
     /// Rejects, by position in [`RejectReason::ALL`].
     pub rejects: [u64; RejectReason::ALL.len()],
     pub sessions_accepted: u64,
     /// Sessions open now (a gauge).
     pub sessions_open: u64,
+    /// Logons answered with AuthenticationFailed (a checked token, or a back-off).
     pub logons_refused: u64,
+    /// Of those, refused during a back-off of the account or address, token not checked.
+    pub logons_backed_off: u64,
+    /// Connections closed at accept, unread: their address is backed off.
+    pub connections_backed_off: u64,
+    /// Connections closed at accept, unread: too many from their address not logged on.
+    pub connections_over_pending_limit: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
     pub ring_full: u64,
     pub slow_consumers: u64,
-    pub undeliverable_reports: u64,
+    /// Reports resent to sessions that logged on with a resend request.
+    pub reports_resent: u64,
     pub journal_records: u64,
     pub journal_bytes: u64,
     pub journal_syncs: u64,

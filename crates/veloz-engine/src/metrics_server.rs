@@ -1,10 +1,13 @@
-//! The plain-text metrics socket, polled by the control thread.
+//! The plain-text metrics socket, polled by the control thread; it also carries the
+//! operator interface (`/admin/...`, [`crate::admin`]).
 //!
 //! Two ways in, one answer: an HTTP client (`curl http://ADDR/metrics`, a Prometheus
 //! server) sends a request and gets an HTTP/1.0 200 response with the exposition text; a raw
 //! client (`nc ADDR PORT`) that sends nothing gets the bare text after [`RAW_AFTER`]. Either
-//! way the connection is closed after the answer. Each connection has a deadline, so a
-//! client that stalls cannot hold the control thread: it is dropped.
+//! way the connection is closed after the answer. A request under `/admin/` goes to the
+//! admin handler, which answers at once or later (when the shards have acted:
+//! [`MetricsServer::complete`]). Each connection has a deadline, so a client that stalls
+//! cannot hold the control thread: it is dropped.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -24,6 +27,17 @@ struct Conn {
     request: Vec<u8>,
     /// The answer, once decided, and how much of it is written.
     answer: Option<(Vec<u8>, usize)>,
+    /// An admin request the shards are working on: its id.
+    waiting: Option<u64>,
+}
+
+/// The admin handler's answer to a request under `/admin/`.
+#[derive(Debug)]
+pub enum Reply {
+    /// The whole HTTP response, now.
+    Now(Vec<u8>),
+    /// The shards are acting on it: [`MetricsServer::complete`] with this id answers it.
+    Later(u64),
 }
 
 /// The listening socket and its open connections.
@@ -43,9 +57,27 @@ impl MetricsServer {
         })
     }
 
-    /// Accept, read, answer. `render` is called only when some connection needs the text.
-    /// Returns `true` if anything happened.
-    pub fn poll(&mut self, mut render: impl FnMut() -> String) -> bool {
+    /// Answer the admin request `id` (given out as [`Reply::Later`]) with `response`.
+    /// Returns `false` when its connection is gone (closed, or past its deadline).
+    pub fn complete(&mut self, id: u64, response: Vec<u8>) -> bool {
+        match self.conns.iter_mut().find(|c| c.waiting == Some(id)) {
+            Some(c) => {
+                c.waiting = None;
+                c.answer = Some((response, 0));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Accept, read, answer. `render` is called only when some connection needs the
+    /// metrics text, `admin` for a request under `/admin/`. Returns `true` if anything
+    /// happened.
+    pub fn poll(
+        &mut self,
+        mut render: impl FnMut() -> String,
+        mut admin: impl FnMut(&[u8]) -> Reply,
+    ) -> bool {
         let mut busy = false;
         while let Ok((stream, _)) = self.listener.accept() {
             if stream.set_nonblocking(true).is_ok() {
@@ -54,6 +86,7 @@ impl MetricsServer {
                     since: Instant::now(),
                     request: Vec::new(),
                     answer: None,
+                    waiting: None,
                 });
                 busy = true;
             }
@@ -63,7 +96,7 @@ impl MetricsServer {
             if c.since.elapsed() > DEADLINE {
                 return false;
             }
-            if c.answer.is_none() {
+            if c.answer.is_none() && c.waiting.is_none() {
                 let mut buf = [0u8; 1024];
                 loop {
                     match c.stream.read(&mut buf) {
@@ -82,11 +115,18 @@ impl MetricsServer {
                 let http = c.request.windows(4).any(|w| w == b"\r\n\r\n")
                     || c.request.windows(2).any(|w| w == b"\n\n");
                 let raw = c.request.is_empty() && c.since.elapsed() >= RAW_AFTER;
-                if http
+                if http && is_admin(&c.request) {
+                    match admin(&c.request) {
+                        Reply::Now(bytes) => c.answer = Some((bytes, 0)),
+                        Reply::Later(id) => c.waiting = Some(id),
+                    }
+                    busy = true;
+                } else if http
                     || raw
                     || (!c.request.is_empty()
                         && !c.request.starts_with(b"GET ")
-                        && !c.request.starts_with(b"HEAD "))
+                        && !c.request.starts_with(b"HEAD ")
+                        && !c.request.starts_with(b"POST "))
                 {
                     let body = text.get_or_insert_with(&mut render).clone();
                     c.answer = Some((answer(&c.request, body), 0));
@@ -113,6 +153,25 @@ impl MetricsServer {
         });
         busy
     }
+}
+
+/// The request line asks for a path under `/admin/`.
+fn is_admin(request: &[u8]) -> bool {
+    let line = request.split(|&b| b == b'\n').next().unwrap_or(&[]);
+    let mut parts = line.split(|&b| b == b' ');
+    parts.next();
+    parts
+        .next()
+        .is_some_and(|path| path.starts_with(b"/admin/"))
+}
+
+/// An HTTP/1.0 response with a plain-text or JSON body.
+pub fn response(status: &str, content_type: &str, body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.0 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
 }
 
 /// The bytes to send for `request` (empty = raw client).
@@ -162,7 +221,10 @@ mod tests {
         let mut got = Vec::new();
         let mut buf = [0u8; 4096];
         loop {
-            server.poll(|| "veloz_up 1\n".to_string());
+            server.poll(
+                || "veloz_up 1\n".to_string(),
+                |_| Reply::Now(response("200 OK", "text/plain", "admin\n")),
+            );
             match client.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => got.extend_from_slice(&buf[..n]),
@@ -199,5 +261,16 @@ mod tests {
         let mut junk = TcpStream::connect(addr).unwrap();
         junk.write_all(b"hello\n").unwrap();
         assert!(serve_until_closed(&mut server, junk).starts_with("HTTP/1.0 400"));
+
+        // A POST under /admin/ goes to the admin handler, also when it arrives in pieces.
+        let mut admin = TcpStream::connect(addr).unwrap();
+        admin.write_all(b"POST /admin/halt?sym").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        server.poll(
+            || unreachable!("no metrics asked"),
+            |_| unreachable!("incomplete"),
+        );
+        admin.write_all(b"bol=1 HTTP/1.0\r\n\r\n").unwrap();
+        assert!(serve_until_closed(&mut server, admin).ends_with("\r\n\r\nadmin\n"));
     }
 }

@@ -19,13 +19,13 @@
 
 use std::collections::VecDeque;
 
-use veloz_core::{AccountId, ClientOrderId, Command, Engine, Event, Seq, Timestamp};
+use veloz_core::{AccountId, Assigned, ClientOrderId, Command, Engine, Event, Seq, Timestamp};
 use veloz_journal::writer::WriterStats;
 use veloz_journal::{JournalError, MmapStorage, Storage};
 
 use super::io::Clock;
 use super::journal::ShardJournal;
-use super::mesh::{Inbound, SessionRef};
+use super::mesh::{Inbound, QueryMsg, SessionRef};
 use super::metrics::{Latency, ShardMetrics};
 
 /// Commands the inbox holds before it grows.
@@ -53,6 +53,14 @@ pub enum SequencerError {
     },
 }
 
+/// What waits in the inbox: a command to sequence, or a query to answer at its place among
+/// them (so a query sees every earlier command of its session applied).
+#[derive(Debug)]
+enum Input {
+    Command(Inbound),
+    Query(QueryMsg),
+}
+
 /// One command sequenced, journaled and applied.
 #[derive(Debug)]
 pub struct Sequenced<'a> {
@@ -66,6 +74,9 @@ pub struct Sequenced<'a> {
     pub appended_ns: u64,
     /// What the engine produced, in order.
     pub events: &'a [Event],
+    /// The reports of those events, each with its account and position in the account's
+    /// stream, in order.
+    pub assigned: &'a [Assigned],
 }
 
 /// A shard's sequencer: inbox, journal, engine.
@@ -75,7 +86,8 @@ pub struct Sequencer<S: Storage = MmapStorage> {
     engine: Engine,
     journal: ShardJournal<S>,
     clock: Clock,
-    inbox: VecDeque<Inbound>,
+    /// Commands and queries in arrival order.
+    inbox: VecDeque<Input>,
     events: Vec<Event>,
     last_seq: Seq,
     /// Latest durable sequence seen (to count durable-watermark advances).
@@ -106,21 +118,43 @@ impl<S: Storage> Sequencer<S> {
     /// Queue a command for this shard's instruments.
     #[inline]
     pub fn push(&mut self, inbound: Inbound) {
-        self.inbox.push_back(inbound);
+        self.inbox.push_back(Input::Command(inbound));
     }
 
-    /// Commands waiting to be sequenced.
+    /// Queue a query, behind the commands already queued.
+    pub fn push_query(&mut self, query: QueryMsg) {
+        self.inbox.push_back(Input::Query(query));
+    }
+
+    /// Commands and queries waiting.
     pub fn pending(&self) -> usize {
         self.inbox.len()
     }
 
-    /// Sequence the oldest queued command, if any.
+    /// The oldest queued entry when it is a query (every command queued before it has been
+    /// sequenced): answer it now.
+    pub fn take_query(&mut self) -> Option<QueryMsg> {
+        match self.inbox.front() {
+            Some(Input::Query(q)) => {
+                let q = *q;
+                self.inbox.pop_front();
+                Some(q)
+            }
+            _ => None,
+        }
+    }
+
+    /// Sequence the oldest queued command, if the oldest entry is one.
     #[inline]
     pub fn next(
         &mut self,
         metrics: &mut ShardMetrics,
     ) -> Option<Result<Sequenced<'_>, SequencerError>> {
-        let inbound = self.inbox.pop_front()?;
+        let Some(Input::Command(inbound)) = self.inbox.front() else {
+            return None;
+        };
+        let inbound = *inbound;
+        self.inbox.pop_front();
         Some(self.sequence(inbound, metrics))
     }
 
@@ -164,6 +198,7 @@ impl<S: Storage> Sequencer<S> {
             Command::Cancel(_) => 1,
             Command::Replace(_) => 2,
             Command::MassCancel(_) => 3,
+            Command::Admin(_) => 4,
         }] += 1;
         Ok(Sequenced {
             origin: from,
@@ -172,6 +207,7 @@ impl<S: Storage> Sequencer<S> {
             ts,
             appended_ns: self.clock.now_ns(),
             events: &self.events,
+            assigned: self.engine.stream_assigned(),
         })
     }
 
@@ -196,6 +232,11 @@ impl<S: Storage> Sequencer<S> {
     /// The last sequence number journaled.
     pub fn last_seq(&self) -> Seq {
         self.last_seq
+    }
+
+    /// The engine (read-only: the dispatcher reads its retained reports for a resend).
+    pub fn engine(&self) -> &Engine {
+        &self.engine
     }
 
     /// The engine's state hash.

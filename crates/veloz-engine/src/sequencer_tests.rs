@@ -1,7 +1,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use veloz_core::{Event, Side};
+use veloz_core::{Event, Part, Side};
 use veloz_journal::{Durability, FaultMode, FaultPlan, FaultStorage, MemStorage};
 
 use super::*;
@@ -44,6 +44,15 @@ fn returns_the_sequence_number_and_the_events_of_each_command() {
         }]
     ));
     assert!(first.ts > 0 && first.appended_ns > 0);
+    assert_eq!(
+        first.assigned,
+        [Assigned {
+            account: 1,
+            part: Part::All,
+            event_index: 0,
+            stream_seq: 1
+        }]
+    );
 
     let second = seq.next(&mut m).expect("queued").expect("appended");
     assert_eq!(second.seq, 2);
@@ -51,9 +60,24 @@ fn returns_the_sequence_number_and_the_events_of_each_command() {
         second.events,
         [Event::Accepted { .. }, Event::Trade { qty: 3, .. }]
     ));
+    // Account 2's accept, then the trade's maker (account 1) and taker (account 2) reports,
+    // each numbered in its account's stream.
+    let assigned: Vec<_> = second
+        .assigned
+        .iter()
+        .map(|a| (a.account, a.part, a.event_index, a.stream_seq))
+        .collect();
+    assert_eq!(
+        assigned,
+        [
+            (2, Part::All, 0, 1),
+            (1, Part::Maker, 1, 2),
+            (2, Part::Taker, 1, 2)
+        ]
+    );
     assert!(seq.next(&mut m).is_none());
     assert_eq!(seq.last_seq(), 2);
-    assert_eq!(m.counters.commands, [2, 0, 0, 0]);
+    assert_eq!(m.counters.commands, [2, 0, 0, 0, 0]);
     assert_eq!(seq.journal_stats().records, 2);
     // Page-cache durability: written is durable.
     assert_eq!(seq.durable_seq(&mut m), 2);
@@ -81,6 +105,14 @@ fn sequence_numbers_continue_after_recovery_from_the_same_storage() {
         .sequence(inbound(ALICE, 0, cmd), &mut metrics())
         .unwrap();
     assert_eq!(next.seq, 4);
+    assert_eq!(
+        next.assigned
+            .iter()
+            .map(|a| a.stream_seq)
+            .collect::<Vec<_>>(),
+        [4],
+        "replay rebuilds the account's stream too"
+    );
 }
 
 #[test]
@@ -158,7 +190,7 @@ fn a_failed_append_is_an_error_naming_the_request_and_leaves_the_book_alone() {
     assert_eq!(seq.last_seq(), 1);
     assert_eq!(
         m.counters.commands,
-        [1, 0, 0, 0],
+        [1, 0, 0, 0, 0],
         "the failed command is not counted"
     );
 

@@ -49,16 +49,17 @@ use std::time::Duration;
 
 use rtrb::{Consumer, Producer};
 
-use veloz_core::{Engine, Seq};
+use veloz_core::{Command, Engine, Event, Seq};
 use veloz_journal::{MmapStorage, Storage};
 use veloz_wire::LogoutReason;
 
-use super::dispatcher::{Dispatcher, Released};
+use super::admin::ShardReply;
+use super::dispatcher::Dispatcher;
 use super::gateway::{Gateway, ReadStep, Routed};
 use super::io::{self, Clock, Idle, Listener, Stream};
 use super::journal::ShardJournal;
 use super::journal_state::JournalState;
-use super::mesh::{ControlMsg, Delivery, SessionRef, ShardLinks, ShardMsg};
+use super::mesh::{AdminMsg, ControlMsg, Delivery, SessionRef, ShardLinks, ShardMsg};
 use super::metrics::{Latency, ShardMetrics};
 use super::sequencer::{Sequencer, SequencerError};
 use super::shared::Shared;
@@ -112,6 +113,8 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
     /// `inbox[j]`: consumer of the ring from shard `j` (`None` for this shard itself).
     inbox: Vec<Option<Consumer<ShardMsg>>>,
     control: Producer<ControlMsg>,
+    /// Operator requests from the control thread.
+    admin: Consumer<AdminMsg>,
     metrics: ShardMetrics,
     /// Remote commands this shard sent and has not had answered.
     in_flight: u64,
@@ -187,6 +190,8 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         .filter(|i| shared.routing.shard_of(i.id) == Some(index))
         .collect();
     let mut engine = Engine::new(index as u16, &instruments);
+    // Recovery rebuilds the accounts' report streams and the window kept for resend.
+    engine.set_report_retention(shared.config.gateway.resend_window);
     // The journal starts its helper threads here; they inherit this thread's CPU mask. A
     // sync or prefault thread pinned beside a spinning shard crawls, so widen the mask to
     // the helper cores while they start, then pin back.
@@ -335,6 +340,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             to,
             from,
             control,
+            admin,
         } = links;
         let clock = Clock::new(shared.epoch);
         Shard {
@@ -346,6 +352,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             dispatcher: Dispatcher::new(index, to),
             inbox: from,
             control,
+            admin,
             metrics: ShardMetrics::new(index as u16, clock.now_ns()),
             in_flight: 0,
             stopping: false,
@@ -372,6 +379,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         work += self.dispatcher.flush_overflow();
         work += self.gateway.flush(&mut self.metrics);
         self.adopt_orphans();
+        self.tell_stream_changes();
         work
     }
 
@@ -421,7 +429,12 @@ impl<S: Storage, T: Stream> Shard<S, T> {
     /// shard's ring.
     fn read_sessions(&mut self) -> usize {
         loop {
-            match self.gateway.read(&mut self.metrics) {
+            let step = self.gateway.read(&mut self.metrics);
+            // A logon read in this step subscribes before its session's first command; a
+            // query read before the step's command goes before it.
+            self.tell_stream_changes();
+            self.route_queries();
+            match step {
                 ReadStep::Command(routed) => self.route(routed),
                 ReadStep::End { work } => return work,
             }
@@ -473,11 +486,30 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                 work += 1;
                 match msg {
                     ShardMsg::Command(inbound) => {
-                        let hop = self.clock.now_ns().saturating_sub(inbound.ingress);
-                        self.metrics.record(Latency::RingHop, hop);
+                        // The engine's own commands (cancel-on-disconnect) have no ingress.
+                        if inbound.ingress != 0 {
+                            let hop = self.clock.now_ns().saturating_sub(inbound.ingress);
+                            self.metrics.record(Latency::RingHop, hop);
+                        }
                         self.sequencer.push(inbound);
                     }
                     ShardMsg::Deliver(d) => self.gateway.deliver(&d, &mut self.metrics),
+                    ShardMsg::Resumed(r) => self.gateway.resumed(&r),
+                    ShardMsg::Query(q) => self.sequencer.push_query(q),
+                    ShardMsg::Answer(a) => self.gateway.answer(&a),
+                    ShardMsg::Subscribe(sub) => {
+                        // From another shard: its session is never on this one.
+                        let gateway = &mut self.gateway;
+                        self.dispatcher.subscribe(
+                            sub,
+                            self.sequencer.engine(),
+                            &mut self.metrics,
+                            |d, m| gateway.deliver(d, m),
+                        );
+                    }
+                    ShardMsg::Unsubscribe { session, account } => {
+                        self.dispatcher.unsubscribe(session, account);
+                    }
                     ShardMsg::Done => {
                         // Inline (not `add_in_flight`): the ring consumer is borrowed.
                         self.in_flight -= 1;
@@ -495,10 +527,51 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let max = self.shared.config.engine.batch_max;
         let mut done = 0;
         while done < max {
+            if let Some(query) = self.sequencer.take_query() {
+                self.answer_query(query);
+                done += 1;
+                continue;
+            }
             match self.sequencer.next(&mut self.metrics) {
                 None => break,
-                Some(Ok(sequenced)) => self.dispatcher.hold(&sequenced, &mut self.metrics),
+                Some(Ok(sequenced)) => {
+                    self.dispatcher.hold(&sequenced, &mut self.metrics);
+                    // An operator command ends with its Admin event: tell the control thread.
+                    if let Some(&Event::Admin {
+                        request_id,
+                        outcome,
+                        ..
+                    }) = sequenced.events.last()
+                    {
+                        let cancelled = sequenced
+                            .events
+                            .iter()
+                            .filter(|e| matches!(e, Event::Cancelled { .. }))
+                            .count() as u32;
+                        let reply = ShardReply::Acted {
+                            shard: self.index as u16,
+                            outcome,
+                            cancelled,
+                        };
+                        let _ = self.control.push(ControlMsg::Admin {
+                            request_id,
+                            shard: self.index as u16,
+                            reply,
+                        });
+                    }
+                }
                 Some(Err(SequencerError::Unavailable { inbound, why, .. })) => {
+                    if let Command::Admin(a) = inbound.cmd {
+                        let reply = ShardReply::Refused {
+                            shard: self.index as u16,
+                            why: why.clone(),
+                        };
+                        let _ = self.control.push(ControlMsg::Admin {
+                            request_id: a.request_id,
+                            shard: self.index as u16,
+                            reply,
+                        });
+                    }
                     let now = self.clock.now_ns();
                     let reject = self
                         .journal_state
@@ -517,13 +590,24 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let durable = self.sequencer.durable_seq(&mut self.metrics);
         let now = self.clock.now_ns();
         let mut work = 0;
-        while let Some(released) = self.dispatcher.release(durable, now, &mut self.metrics) {
-            if let Released::Local(d) = released {
-                self.gateway.deliver(&d, &mut self.metrics);
+        loop {
+            let gateway = &mut self.gateway;
+            work += self
+                .dispatcher
+                .release(durable, now, &mut self.metrics, |d, m| {
+                    gateway.deliver(d, m)
+                });
+            // The release stopped after an answer for a session here: write it before what
+            // comes after it.
+            let mut answered = false;
+            for a in self.dispatcher.take_local_answers() {
+                self.gateway.answer(&a);
+                answered = true;
             }
-            work += 1;
+            if !answered {
+                return work;
+            }
         }
-        work
     }
 
     /// Deliver the reject of a command the journal refused, now (it waits for no
@@ -531,7 +615,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
     fn answer_refused(&mut self, reject: Delivery) {
         let to = reject.to;
         if to == SessionRef::NONE {
-            self.metrics.counters.undeliverable_reports += 1;
+            // Nobody sent it (cannot happen for a refused command today): nobody to tell.
         } else if to.shard as usize == self.index {
             self.gateway.deliver(&reject, &mut self.metrics);
         } else {
@@ -544,12 +628,14 @@ impl<S: Storage, T: Stream> Shard<S, T> {
     }
 
     fn check_timers(&mut self) {
+        self.serve_admin();
         let now = self.clock.now_ns();
         let why = self.sequencer.journal_unavailable();
         let next = self.sequencer.last_seq() + 1;
         self.journal_state
             .observe(why, now, next, &mut self.metrics);
         self.gateway.check_timers(now, &mut self.metrics);
+        self.tell_stream_changes();
         let interval_ns = self.shared.config.metrics.interval_ms * 1_000_000;
         if now.saturating_sub(self.metrics.interval_start_ns()) >= interval_ns {
             self.send_snapshot(now);
@@ -624,8 +710,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             state_hash,
         });
         let c = &self.metrics.counters;
-        let (ring_full, slow_consumers, undeliverable) =
-            (c.ring_full, c.slow_consumers, c.undeliverable_reports);
+        let (ring_full, slow_consumers, resent) = (c.ring_full, c.slow_consumers, c.reports_resent);
         tracing::info!(
             target: "veloz::sequencer",
             shard = self.index,
@@ -633,8 +718,8 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             state_hash = %format_args!("{state_hash:016x}"),
             ring_full,
             slow_consumers,
-            undeliverable,
-            "stopped at sequence {last_seq}, state hash {state_hash:016x} (ring-full events {ring_full}, slow consumers {slow_consumers}, undeliverable reports {undeliverable})"
+            resent,
+            "stopped at sequence {last_seq}, state hash {state_hash:016x} (ring-full events {ring_full}, slow consumers {slow_consumers}, reports resent {resent})"
         );
         Ok(ShardOutcome {
             shard: self.index,
@@ -667,6 +752,9 @@ fn journal_failed(e: SequencerError) -> ! {
     crate::logging::flush(Duration::from_secs(2));
     std::process::exit(EXIT_JOURNAL);
 }
+
+#[path = "shard/requests.rs"]
+mod requests;
 
 #[cfg(test)]
 #[path = "shard_tests.rs"]

@@ -4,20 +4,20 @@
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-use veloz_core::{Command, MassCancel, Side};
+use veloz_core::{CancelReason, Command, MassCancel, Side};
 use veloz_journal::{Durability, MemStorage};
 use veloz_wire::ExecType;
 
 use super::*;
 use crate::mesh;
-use crate::testkit::{self, limit, reports, Client, Got};
+use crate::testkit::{self, limit, positions, reports, Client, Got};
 
 type TestShard = Shard<MemStorage, UnixStream>;
 
 struct Cluster {
     shards: Vec<TestShard>,
     shared: Arc<Shared>,
-    _control: Vec<Consumer<ControlMsg>>,
+    _control: mesh::ControlLinks,
 }
 
 fn cluster(n: usize, config: veloz_config::Config) -> Cluster {
@@ -28,6 +28,8 @@ fn cluster(n: usize, config: veloz_config::Config) -> Cluster {
         .map(|links| {
             let i = links.shard;
             let mut engine = testkit::engine(&shared, i);
+            // As `recover` does: the window kept for resend.
+            engine.set_report_retention(shared.config.gateway.resend_window);
             let (journal, last_seq) = testkit::journal(&shared, i, MemStorage::new(), &mut engine);
             Shard::new(Arc::clone(&shared), links, engine, journal, last_seq)
         })
@@ -40,20 +42,30 @@ fn cluster(n: usize, config: veloz_config::Config) -> Cluster {
 }
 
 impl Cluster {
-    /// A client logged on to shard `shard` as `account`.
-    fn client(&mut self, shard: usize, account: u32, token: &str) -> Client {
-        let (mut client, server) = Client::pair();
+    /// A client connected to shard `shard`, not logged on yet.
+    fn connect(&mut self, shard: usize) -> Client {
+        let (client, server) = Client::pair();
         let s = &mut self.shards[shard];
         s.gateway
             .open(server, testkit::peer(), &mut s.metrics)
             .expect("slot");
+        client
+    }
+
+    /// A client logged on to shard `shard` as `account` (and subscribed everywhere).
+    fn client(&mut self, shard: usize, account: u32, token: &str) -> Client {
+        let mut client = self.connect(shard);
         client.logon(account, token);
         let mut got = Vec::new();
         self.run_until(|| {
             got.extend(client.received());
             !got.is_empty()
         });
-        assert!(matches!(got[..], [Got::LogonAck { .. }]), "{got:?}");
+        let n = self.shards.len() as u16;
+        assert!(
+            matches!(got[..], [Got::LogonAck { streams, .. }] if streams == n),
+            "{got:?}"
+        );
         client
     }
 
@@ -104,6 +116,9 @@ fn a_trade_between_two_shards_sessions_on_a_third_reaches_both_sides() {
         reports(&bob_got),
         [(ExecType::Accepted, 20), (ExecType::PartiallyFilled, 20)]
     );
+    // Both accounts' streams on the owning shard, gap-free from 1.
+    assert_eq!(positions(&alice_got), [(1, 1), (1, 2)]);
+    assert_eq!(positions(&bob_got), [(1, 1), (1, 2)]);
     let owner = &e.shards[1];
     assert_eq!(
         owner.sequencer.last_seq(),
@@ -147,7 +162,7 @@ fn e_idle(shared: &Shared) -> bool {
 }
 
 #[test]
-fn a_mass_cancel_over_all_symbols_fans_out_and_is_answered_once() {
+fn a_mass_cancel_over_all_symbols_is_answered_by_every_shard() {
     let mut e = cluster(2, testkit::config());
     let mut alice = e.client(0, 1, "demo-alice");
     alice.order(&limit(1, 1, 1, Side::Buy, 1_890_000, 1)); // AAPL: shard 0
@@ -158,24 +173,150 @@ fn a_mass_cancel_over_all_symbols_fans_out_and_is_answered_once() {
         account: 1,
         client_order_id: 3,
         symbol: None,
+        reason: CancelReason::MassCancel,
     }));
-    e.run_until(|| until_reports(&mut alice, &mut got, 5));
+    e.run_until(|| until_reports(&mut alice, &mut got, 6));
     for s in &mut e.shards {
         s.pass();
     }
     got.extend(alice.received());
-    let r = reports(&got);
-    assert_eq!(r.len(), 5, "{got:?}");
-    assert_eq!(r[4], (ExecType::MassCancelled, 3));
-    assert!(matches!(
-        got.last(),
-        Some(Got::Report {
-            mass_cancel_count: 2,
-            ..
-        })
-    ));
-    let cancelled = r.iter().filter(|(t, _)| *t == ExecType::Cancelled).count();
-    assert_eq!(cancelled, 2);
+    assert_eq!(reports(&got).len(), 6, "{got:?}");
+    // Per stream: the accept, the cancel, then that shard's MassCancelled with its count.
+    for stream in 0..2u16 {
+        let mine: Vec<&Got> = got
+            .iter()
+            .filter(|g| matches!(g, Got::Report { stream: s, .. } if *s == stream))
+            .collect();
+        let kinds: Vec<_> = mine
+            .iter()
+            .map(|g| match g {
+                Got::Report {
+                    exec,
+                    stream_seq,
+                    mass_cancel_count,
+                    ..
+                } => (*exec, *stream_seq, *mass_cancel_count),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (ExecType::Accepted, 1, 0),
+                (ExecType::Cancelled, 2, 0),
+                (ExecType::MassCancelled, 3, 1)
+            ],
+            "stream {stream}: {got:?}"
+        );
+    }
+}
+
+/// The reports of the sessions' own account, as (kind, client order id, stream, position).
+fn stream_reports(got: &[Got]) -> Vec<(ExecType, u64, u16, u64)> {
+    reports(got)
+        .into_iter()
+        .zip(positions(got))
+        .map(|((t, cid), (s, n))| (t, cid, s, n))
+        .collect()
+}
+
+#[test]
+fn every_session_of_an_account_gets_its_reports_and_a_new_one_resumes_its_stream() {
+    let mut e = cluster(2, testkit::config());
+    let mut alice = e.client(0, 1, "demo-alice");
+    let mut alice_b = e.client(1, 1, "demo-alice");
+    alice.order(&limit(1, 2, 1, Side::Sell, 2_200_000, 5)); // AMZN: shard 1
+    alice.order(&limit(1, 1, 2, Side::Buy, 1_890_000, 1)); // AAPL: shard 0
+    let (mut got, mut got_b) = (Vec::new(), Vec::new());
+    e.run_until(|| {
+        until_reports(&mut alice, &mut got, 2) & until_reports(&mut alice_b, &mut got_b, 2)
+    });
+    for g in [&got, &got_b] {
+        let mut r = stream_reports(g);
+        r.sort_by_key(|&(_, _, s, n)| (s, n));
+        assert_eq!(
+            r,
+            [(ExecType::Accepted, 2, 0, 1), (ExecType::Accepted, 1, 1, 1)],
+            "both sessions get both reports"
+        );
+    }
+
+    // Alice's first session goes; every shard forgets it.
+    drop(alice);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !e.shards.iter().all(|s| s.dispatcher.subscribers(1) == 1) {
+        for s in &mut e.shards {
+            s.pass();
+        }
+        assert!(Instant::now() < deadline, "never unsubscribed");
+    }
+
+    // Bob takes 3 of her 5: the other session hears of it at once.
+    let mut bob = e.client(1, 2, "demo-bob");
+    bob.order(&limit(2, 2, 9, Side::Buy, 2_200_000, 3));
+    let mut bob_got = Vec::new();
+    e.run_until(|| {
+        until_reports(&mut bob, &mut bob_got, 2) & until_reports(&mut alice_b, &mut got_b, 3)
+    });
+    assert_eq!(
+        stream_reports(&got_b)[2..],
+        [(ExecType::PartiallyFilled, 1, 1, 2)]
+    );
+
+    // She logs on again having seen position 1 of both streams: stream 1 resends 2.
+    let mut again = e.connect(0);
+    again.logon_resuming(1, "demo-alice", &[1, 1]);
+    let mut got = Vec::new();
+    e.run_until(|| {
+        got.extend(again.received());
+        got.iter().filter(|g| matches!(g, Got::Resumed(_))).count() == 2
+    });
+    assert!(
+        matches!(got[0], Got::LogonAck { streams: 2, .. }),
+        "{got:?}"
+    );
+    assert_eq!(stream_reports(&got), [(ExecType::PartiallyFilled, 1, 1, 2)]);
+    let resumed = |stream: u16| {
+        got.iter()
+            .position(|g| matches!(g, Got::Resumed(r) if r.stream == stream))
+            .expect("resumed")
+    };
+    let report_at = got
+        .iter()
+        .position(|g| matches!(g, Got::Report { .. }))
+        .expect("the resent report");
+    assert!(report_at < resumed(1), "resent before its stream's Resumed");
+    let Got::Resumed(r0) = got[resumed(0)] else {
+        unreachable!()
+    };
+    let Got::Resumed(r1) = got[resumed(1)] else {
+        unreachable!()
+    };
+    assert_eq!(
+        (r0.after, r0.last, r0.resent, r0.first_retained),
+        (1, 1, 0, 1)
+    );
+    assert_eq!(
+        (r1.after, r1.last, r1.resent, r1.first_retained),
+        (1, 2, 1, 1)
+    );
+    assert_eq!(e.shards[1].metrics.counters.reports_resent, 1);
+
+    // From now on both sessions get each new report once.
+    bob.order(&limit(2, 2, 10, Side::Buy, 2_200_000, 1));
+    e.run_until(|| {
+        until_reports(&mut again, &mut got, 2) & until_reports(&mut alice_b, &mut got_b, 4)
+    });
+    for _ in 0..10 {
+        for s in &mut e.shards {
+            s.pass();
+        }
+    }
+    got.extend(again.received());
+    got_b.extend(alice_b.received());
+    let last = (ExecType::PartiallyFilled, 1, 1, 3);
+    assert_eq!(stream_reports(&got)[1..], [last]);
+    assert_eq!(stream_reports(&got_b)[3..], [last]);
 }
 
 #[test]
@@ -211,4 +352,55 @@ fn a_full_ring_stalls_the_session_and_its_orders_keep_their_order() {
     let shared = Arc::clone(&e.shared);
     e.run_until(|| e_idle(&shared));
     assert!(e.shards[0].gateway.is_idle());
+}
+
+#[test]
+fn cancel_on_disconnect_cancels_on_every_shard_and_the_reports_wait_in_the_streams() {
+    let mut e = cluster(2, testkit::config());
+    let mut alice = e.connect(0);
+    alice.logon_cancelling(1, "demo-alice", Some(true));
+    alice.order(&limit(1, 1, 1, Side::Buy, 1_890_000, 1)); // AAPL: shard 0
+    alice.order(&limit(1, 2, 2, Side::Buy, 2_190_000, 1)); // AMZN: shard 1
+    let mut got = Vec::new();
+    e.run_until(|| until_reports(&mut alice, &mut got, 2));
+
+    // Her only session goes: each shard cancels her resting order, with nobody to tell.
+    drop(alice);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while e
+        .shards
+        .iter()
+        .any(|s| s.sequencer.engine().stream_last(1) < 3)
+    {
+        for s in &mut e.shards {
+            s.pass();
+        }
+        assert!(Instant::now() < deadline, "never cancelled");
+    }
+    let shared = Arc::clone(&e.shared);
+    e.run_until(|| e_idle(&shared));
+
+    // Logging on again after position 1 of each stream, she gets what happened.
+    let mut again = e.connect(1);
+    again.logon_resuming(1, "demo-alice", &[1, 1]);
+    let mut got = Vec::new();
+    e.run_until(|| {
+        got.extend(again.received());
+        got.iter().filter(|g| matches!(g, Got::Resumed(_))).count() == 2
+    });
+    for stream in 0..2u16 {
+        let mine: Vec<_> = stream_reports(&got)
+            .into_iter()
+            .filter(|r| r.2 == stream)
+            .map(|(t, _, _, n)| (t, n))
+            .collect();
+        assert_eq!(
+            mine,
+            [(ExecType::Cancelled, 2), (ExecType::MassCancelled, 3)],
+            "stream {stream}: {got:?}"
+        );
+    }
+    assert!(got
+        .iter()
+        .any(|g| matches!(g, Got::Resumed(r) if r.stream == 1 && r.resent == 2)));
 }

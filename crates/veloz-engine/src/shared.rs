@@ -2,6 +2,7 @@
 //! the routing, the account table, and the few atomics of start-up and shutdown.
 //!
 //! Invariants: nothing here is written on the order path. The counters are touched when a
+//! session logs on or ends (`account_sessions`, for cancel-on-disconnect), when a
 //! command crosses to another shard and when its `Done` comes back (`in_flight`), when a
 //! shard stops reading (`stopped_reading`), and once per shard at start-up (the recovery
 //! barrier and the gateway socket: bound by `serve`, listened on by shard 0, a handle on it
@@ -12,10 +13,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use veloz_config::routing::Routing;
 use veloz_config::Config;
+use veloz_core::AccountId;
 
 use super::auth::Authenticator;
+use super::gateway::throttle::Throttles;
 use super::io::{BoundSocket, Listener};
 
 /// Shared, read-mostly state of one engine run.
@@ -24,6 +28,8 @@ pub struct Shared {
     pub config: Config,
     pub routing: Routing,
     pub auth: Authenticator,
+    /// Order rates per account and the logon limiter (touched at accept and logon only).
+    pub throttles: Arc<Throttles>,
     /// Process-wide time base for ingress stamps (TSC, comparable across cores); each
     /// shard reads it through its [`Clock`](crate::io::Clock).
     pub epoch: minstant::Instant,
@@ -35,6 +41,9 @@ pub struct Shared {
     pub in_flight: Vec<AtomicU64>,
     /// Per shard: sessions open, as last published by [`Shared::may_accept`].
     sessions_open: Vec<AtomicU64>,
+    /// Per configured account: its logged-on sessions, engine-wide (cancel-on-disconnect
+    /// acts when the last one ends).
+    account_sessions: FxHashMap<AccountId, AtomicU64>,
     /// Shards done with recovery (successfully or not): the port opens when all are.
     recovered: Mutex<usize>,
     recovered_cv: Condvar,
@@ -64,6 +73,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             auth: Authenticator::new(&config),
+            throttles: Arc::new(Throttles::new(&config)),
             routing,
             data_dir,
             repair: false,
@@ -73,6 +83,11 @@ impl Shared {
             stopped_reading: AtomicUsize::new(0),
             in_flight: cores.iter().map(|_| AtomicU64::new(0)).collect(),
             sessions_open: cores.iter().map(|_| AtomicU64::new(0)).collect(),
+            account_sessions: config
+                .accounts
+                .iter()
+                .map(|a| (a.id, AtomicU64::new(0)))
+                .collect(),
             recovered: Mutex::new(0),
             recovered_cv: Condvar::new(),
             gateway: Mutex::new(GatewaySocket::Absent),
@@ -201,4 +216,22 @@ enum GatewaySocket {
     Taken,
     /// Why shard 0 could not listen, or would not.
     Failed(String),
+}
+
+impl Shared {
+    /// A session of `account` logged on (at logon, on its shard).
+    pub fn session_started(&self, account: AccountId) {
+        if let Some(n) = self.account_sessions.get(&account) {
+            n.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A logged-on session of `account` ended; returns whether it was the account's last
+    /// one anywhere in the engine (one atomic step: of two sessions ending at once, exactly
+    /// one is the last).
+    pub fn session_ended(&self, account: AccountId) -> bool {
+        self.account_sessions
+            .get(&account)
+            .is_some_and(|n| n.fetch_sub(1, Ordering::SeqCst) == 1)
+    }
 }

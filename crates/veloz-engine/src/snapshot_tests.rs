@@ -145,20 +145,33 @@ fn recovery_loads_the_newest_snapshot_and_replays_the_tail() {
         }
     }
     let hash = seq.state_hash();
+    // The accounts' report streams (not in the hash) must come back too.
+    let streams = |e: &Engine| [1, 2].map(|account| e.stream_last(account));
+    let live_streams = streams(seq.engine());
+    assert!(live_streams.iter().all(|&n| n >= 17), "{live_streams:?}");
     // Kept: the two newest.
     assert_eq!(snapshot::list_snapshots(&mem).unwrap(), vec![30, 20]);
     assert_eq!(seq.snapshot_counts(), (3, 0));
     drop(seq); // a crash: no checkpoint
 
     let mut engine = testkit::engine(&shared, 0);
+    engine.set_report_retention(100);
     let (_j, recovered) =
         ShardJournal::recover(mem.clone(), &shared.config.journal, 0, false, &mut engine)
             .expect("recover");
     let (file, at) = recovered.snapshot.clone().expect("a snapshot was loaded");
     assert_eq!(at, 30);
+    // The loaded engine keeps the resend window, filled by the tail after the snapshot.
+    assert_eq!(engine.report_retention(), 100);
+    let tail: Vec<u64> = [1, 2]
+        .iter()
+        .flat_map(|&a| engine.stream_retained_after(a, 0).map(|r| r.seq))
+        .collect();
+    assert!(!tail.is_empty() && tail.iter().all(|&s| s > 30), "{tail:?}");
     assert!(file.ends_with(&snapshot::snapshot_name(30)), "{file}");
     assert_eq!((recovered.replayed, recovered.last_seq), (5, 35));
     assert_eq!(engine.state_hash(), hash);
+    assert_eq!(streams(&engine), live_streams, "snapshot plus tail");
     drop(_j);
 
     // Damage the newest snapshot: recovery falls back to the older one, saying which it skipped.
@@ -173,6 +186,7 @@ fn recovery_loads_the_newest_snapshot_and_replays_the_tail() {
     assert_eq!(recovered.snapshot.as_ref().map(|s| s.1), Some(20));
     assert_eq!(recovered.replayed, 15);
     assert_eq!(engine.state_hash(), hash);
+    assert_eq!(streams(&engine), live_streams, "older snapshot plus tail");
     let w = recovered.warnings.join("\n");
     assert!(
         w.contains("skipped snapshot") && w.contains(&snapshot::snapshot_name(30)),

@@ -11,15 +11,18 @@ use std::sync::Arc;
 
 use veloz_config::routing::Routing;
 use veloz_config::Config;
-use veloz_core::{AccountId, ClientOrderId, Command, Engine, NewOrder, Price, Qty, Side, SymbolId};
+use veloz_core::{
+    AccountId, ClientOrderId, Command, Engine, Event, Fill, NewOrder, Price, Qty, Side, SymbolId,
+};
 use veloz_journal::{Durability, MemStorage, Storage};
 use veloz_wire::{
     decode_engine, EngineMessage, ExecType, FrameDecoder, FrameEncoder, LogoutReason,
+    OpenOrdersEnd, OrderStatus, StreamResumed,
 };
 
 use crate::io::Clock;
 use crate::journal::ShardJournal;
-use crate::mesh::{Inbound, SessionRef};
+use crate::mesh::{Delivery, Inbound, Part, SessionRef};
 use crate::sequencer::Sequencer;
 use crate::shared::Shared;
 
@@ -99,6 +102,50 @@ pub fn limit(
     ))
 }
 
+/// A trade of `qty` on symbol 1 at 1_900_000, the taker buying; `maker` and `taker` are
+/// (order id, account, client order id, leaves qty).
+pub fn trade(
+    qty: Qty,
+    maker: (u64, AccountId, ClientOrderId, Qty),
+    taker: (u64, AccountId, ClientOrderId, Qty),
+) -> Event {
+    let fill = |(order_id, account, client_order_id, leaves_qty)| Fill {
+        order_id,
+        account,
+        client_order_id,
+        leaves_qty,
+    };
+    Event::Trade {
+        trade_id: 1,
+        symbol: 1,
+        price: 1_900_000,
+        qty,
+        aggressor: Side::Buy,
+        maker: fill(maker),
+        taker: fill(taker),
+    }
+}
+
+/// The `part` of `event` for session `to`, at `stream_seq` of stream `stream` (sequence 1).
+pub fn delivery(
+    to: SessionRef,
+    event: Event,
+    part: Part,
+    stream: u16,
+    stream_seq: u64,
+) -> Delivery {
+    Delivery {
+        to,
+        seq: 1,
+        ts: 1,
+        part,
+        ingress: 0,
+        stream,
+        stream_seq,
+        event,
+    }
+}
+
 /// `cmd` as sent by `from` at `ingress`.
 pub fn inbound(from: SessionRef, ingress: u64, cmd: Command) -> Inbound {
     Inbound { from, ingress, cmd }
@@ -114,6 +161,8 @@ pub fn peer() -> SocketAddr {
 pub enum Got {
     LogonAck {
         session_id: u64,
+        /// Report streams of the account (one per shard).
+        streams: u16,
     },
     Logout {
         reason: LogoutReason,
@@ -128,8 +177,16 @@ pub enum Got {
         leaves_qty: Qty,
         reject: Option<veloz_core::RejectReason>,
         mass_cancel_count: u32,
+        /// The report's stream (shard) and position in it (0 for a gateway reject).
+        stream: u16,
+        stream_seq: u64,
     },
     Trade,
+    /// A resend is complete on one stream.
+    Resumed(StreamResumed),
+    /// An answer to an order status or open-orders request.
+    OrderStatus(OrderStatus),
+    OpenOrdersEnd(OpenOrdersEnd),
 }
 
 /// The client end of a session: frames out through [`FrameEncoder`], frames in through
@@ -175,6 +232,34 @@ impl Client {
 
     pub fn logon(&mut self, account: AccountId, token: &str) {
         let frame = self.enc.logon(account, token).to_vec();
+        self.send(&frame);
+    }
+
+    /// Log on asking for the reports after `resume_after[stream]` on each stream.
+    pub fn logon_resuming(&mut self, account: AccountId, token: &str, resume_after: &[u64]) {
+        let frame = self
+            .enc
+            .logon_resuming(account, token, Some(resume_after))
+            .to_vec();
+        self.send(&frame);
+    }
+
+    /// Log on choosing cancel-on-disconnect (`None`: the account's default).
+    pub fn logon_cancelling(&mut self, account: AccountId, token: &str, cancel: Option<bool>) {
+        let logon = veloz_wire::Logon {
+            cancel_on_disconnect: cancel,
+            ..veloz_wire::Logon::new(account, token)
+        };
+        let frame = self.enc.logon_with(&logon).to_vec();
+        self.send(&frame);
+    }
+
+    pub fn logout(&mut self) {
+        let logout = veloz_wire::Logout {
+            reason: LogoutReason::Requested,
+            text: "",
+        };
+        let frame = self.enc.logout(&logout).to_vec();
         self.send(&frame);
     }
 
@@ -227,6 +312,7 @@ impl Client {
             got.push(match decode_engine(frame).expect("engine frame decodes") {
                 EngineMessage::LogonAck(a) => Got::LogonAck {
                     session_id: a.session_id,
+                    streams: a.streams,
                 },
                 EngineMessage::Logout(l) => Got::Logout {
                     reason: l.reason,
@@ -241,8 +327,13 @@ impl Client {
                     leaves_qty: r.leaves_qty,
                     reject: r.reject_reason,
                     mass_cancel_count: r.mass_cancel_count,
+                    stream: r.stream,
+                    stream_seq: r.stream_seq,
                 },
                 EngineMessage::Trade(_) => Got::Trade,
+                EngineMessage::StreamResumed(r) => Got::Resumed(r),
+                EngineMessage::OrderStatus(o) => Got::OrderStatus(o),
+                EngineMessage::OpenOrdersEnd(e) => Got::OpenOrdersEnd(e),
             });
         }
         got
@@ -258,6 +349,18 @@ pub fn reports(got: &[Got]) -> Vec<(ExecType, ClientOrderId)> {
                 client_order_id,
                 ..
             } => Some((*exec, *client_order_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The (stream, stream position) of the execution reports in `got`.
+pub fn positions(got: &[Got]) -> Vec<(u16, u64)> {
+    got.iter()
+        .filter_map(|g| match g {
+            Got::Report {
+                stream, stream_seq, ..
+            } => Some((*stream, *stream_seq)),
             _ => None,
         })
         .collect()

@@ -47,10 +47,10 @@ use veloz_core::{
     ReferenceEngine, ReplaceOrder, SelfTradePrevention, Seq, Side, SymbolId, TimeInForce,
     Timestamp,
 };
-use veloz_engine::dispatcher::{Dispatcher, Released};
+use veloz_engine::dispatcher::Dispatcher;
 use veloz_engine::io::Clock;
 use veloz_engine::journal::ShardJournal;
-use veloz_engine::mesh::{Delivery, Inbound, SessionRef, ShardMsg};
+use veloz_engine::mesh::{Delivery, Inbound, SessionRef, ShardMsg, Subscription};
 use veloz_engine::metrics::ShardMetrics;
 use veloz_engine::sequencer::Sequencer;
 use veloz_journal::{
@@ -367,11 +367,22 @@ impl Sim {
         let sequencer =
             Sequencer::new(SHARD as usize, engine, journal, n as Seq, Clock::new(epoch));
         let (producer, remote) = RingBuffer::new(1 << 12);
+        let mut dispatcher = Dispatcher::new(SHARD as usize, vec![None, Some(producer)]);
+        let mut metrics = ShardMetrics::new(SHARD, 0);
+        // Each session is its account's only one (account = session index + 1).
+        for i in 0..LOCAL_SESSIONS + REMOTE_SESSIONS {
+            let sub = Subscription {
+                session: session(i),
+                account: i as u32 + 1,
+                resume_after: None,
+            };
+            dispatcher.subscribe(sub, sequencer.engine(), &mut metrics, |_, _| {});
+        }
         Ok(Life {
             sequencer,
-            dispatcher: Dispatcher::new(SHARD as usize, vec![None, Some(producer)]),
+            dispatcher,
             remote,
-            metrics: ShardMetrics::new(SHARD, 0),
+            metrics,
             clock: Clock::new(epoch),
             failed: false,
             fault: "none",
@@ -543,6 +554,7 @@ impl Sim {
                     symbol,
                     client_order_id,
                     order_id,
+                    orig_client_order_id: 0,
                 })
             }
             80..=94 => {
@@ -557,6 +569,7 @@ impl Sim {
                     symbol,
                     client_order_id,
                     order_id,
+                    orig_client_order_id: 0,
                     price: price_near(inst, rng),
                     qty: inst.lot_size * rng.random_range(1..=10),
                 })
@@ -565,6 +578,7 @@ impl Sim {
                 account,
                 client_order_id,
                 symbol: rng.random_bool(0.5).then_some(inst.id),
+                reason: veloz_core::CancelReason::MassCancel,
             }),
         }
     }
@@ -574,10 +588,11 @@ impl Sim {
     fn release(&mut self, l: &mut Life) -> Outcome {
         let durable = l.sequencer.durable_seq(&mut l.metrics);
         let now = l.clock.now_ns();
-        while let Some(r) = l.dispatcher.release(durable, now, &mut l.metrics) {
-            if let Released::Local(d) = r {
-                self.ack(&d, durable)?;
-            }
+        let mut local = Vec::new();
+        l.dispatcher
+            .release(durable, now, &mut l.metrics, |d, _| local.push(*d));
+        for d in &local {
+            self.ack(d, durable)?;
         }
         while let Ok(msg) = l.remote.pop() {
             if let ShardMsg::Deliver(d) = msg {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use veloz_core::{AccountId, Command, SymbolId};
 use veloz_wire::{
     decode_engine, EngineMessage, ExecutionReport, FrameDecoder, FrameEncoder, LogoutReason,
-    TradePrint, WireError,
+    OpenOrdersEnd, OrderStatus, Query, StreamResumed, TradePrint, WireError,
 };
 
 /// Client-side failures, naming the peer and what was expected.
@@ -49,6 +49,8 @@ pub enum Received {
         heartbeat_interval_ms: u32,
         /// (id, symbol)
         instruments: Vec<(SymbolId, String)>,
+        /// The account's report streams (one per shard).
+        streams: u16,
     },
     Logout {
         reason: LogoutReason,
@@ -57,6 +59,9 @@ pub enum Received {
     Heartbeat,
     Report(ExecutionReport<'static>),
     Trade(TradePrint),
+    StreamResumed(StreamResumed),
+    OrderStatus(OrderStatus),
+    OpenOrdersEnd(OpenOrdersEnd),
 }
 
 /// A blocking client session.
@@ -67,6 +72,8 @@ pub struct Client {
     decoder: FrameDecoder,
     encoder: FrameEncoder,
     closed: bool,
+    /// The account's report streams, from the LogonAck (0 before logon).
+    streams: u16,
 }
 
 impl Client {
@@ -92,6 +99,7 @@ impl Client {
             decoder: FrameDecoder::new(1 << 20),
             encoder: FrameEncoder::new(),
             closed: false,
+            streams: 0,
         })
     }
 
@@ -108,11 +116,33 @@ impl Client {
         account: AccountId,
         token: &str,
     ) -> Result<(Client, u64), ClientError> {
+        Client::logon_resuming(addr, account, token, None)
+    }
+
+    /// Connect and log on asking for the reports after `resume_after[stream]` on each
+    /// stream (`None`: no resend); returns the client and the session id. The resent
+    /// reports and one `StreamResumed` per stream follow the LogonAck.
+    pub fn logon_resuming(
+        addr: impl ToSocketAddrs,
+        account: AccountId,
+        token: &str,
+        resume_after: Option<&[u64]>,
+    ) -> Result<(Client, u64), ClientError> {
         let mut c = Client::connect(addr)?;
-        let frame = c.encoder.logon(account, token).to_vec();
+        let frame = c
+            .encoder
+            .logon_resuming(account, token, resume_after)
+            .to_vec();
         c.send_raw(&frame)?;
         match c.recv_within(Duration::from_secs(5), "LogonAck")? {
-            Received::LogonAck { session_id, .. } => Ok((c, session_id)),
+            Received::LogonAck {
+                session_id,
+                streams,
+                ..
+            } => {
+                c.streams = streams;
+                Ok((c, session_id))
+            }
             Received::Logout { reason, text } => Err(ClientError::LogonRefused {
                 peer: c.peer.to_string(),
                 reason,
@@ -124,6 +154,12 @@ impl Client {
                 what: "LogonAck",
             }),
         }
+    }
+
+    /// Send an order-status or open-orders request.
+    pub fn query(&mut self, q: &Query) -> Result<(), ClientError> {
+        let frame = self.encoder.query(q).to_vec();
+        self.send_raw(&frame)
     }
 
     /// Send one order-entry command (its account field is ignored by the engine).
@@ -243,6 +279,11 @@ impl Client {
         }
     }
 
+    /// How many report streams the account has (from the LogonAck).
+    pub fn streams(&self) -> u16 {
+        self.streams
+    }
+
     /// Stop the socket from being read by us (tests of slow consumers).
     pub fn stream(&self) -> &TcpStream {
         &self.stream
@@ -260,6 +301,7 @@ fn own(msg: EngineMessage<'_>) -> Received {
                 .iter()
                 .map(|i| (i.id, i.symbol.to_string()))
                 .collect(),
+            streams: a.streams,
         },
         EngineMessage::Logout(l) => Received::Logout {
             reason: l.reason,
@@ -275,5 +317,8 @@ fn own(msg: EngineMessage<'_>) -> Received {
             Received::Report(ExecutionReport { reason_text, ..r })
         }
         EngineMessage::Trade(t) => Received::Trade(t),
+        EngineMessage::StreamResumed(r) => Received::StreamResumed(r),
+        EngineMessage::OrderStatus(o) => Received::OrderStatus(o),
+        EngineMessage::OpenOrdersEnd(e) => Received::OpenOrdersEnd(e),
     }
 }

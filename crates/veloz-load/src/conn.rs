@@ -406,6 +406,7 @@ impl Conn {
                 account: 0,
                 client_order_id: self.base,
                 symbol: None,
+                reason: veloz_core::CancelReason::MassCancel,
             });
             self.out.extend_from_slice(self.encoder.command(&cmd));
         }

@@ -217,6 +217,7 @@ impl OrderFlow {
             symbol: self.books[b].model.symbol,
             client_order_id,
             order_id,
+            orig_client_order_id: 0,
         }))
     }
 
@@ -245,6 +246,7 @@ impl OrderFlow {
             symbol,
             client_order_id,
             order_id,
+            orig_client_order_id: 0,
             price,
             qty,
         }))
@@ -436,7 +438,7 @@ mod tests {
                         ..
                     } => flow.on_replaced(order_id, price, qty),
                     Event::Rejected { .. } => rejected = true,
-                    Event::MassCancelled { .. } => {}
+                    Event::MassCancelled { .. } | Event::Admin { .. } => {}
                 }
             }
             (traded, rejected)

@@ -20,7 +20,9 @@
 //!   never holds more than `outbound_limit_bytes`: a session that lets more pile up is
 //!   disconnected as a slow consumer, the shard never waits for it;
 //! - a [`SessionRef`] names a slot and its generation: a delivery for a session that has
-//!   gone (or whose slot was reused) is counted as undeliverable and dropped;
+//!   gone (or whose slot was reused) is dropped (the report stays in its account's stream);
+//! - a session that logs on is subscribed to its account's stream on every shard, and
+//!   unsubscribed when it is dropped ([`Gateway::take_changes`]);
 //! - nothing allocates per message: buffers are reused, routing is a range of shards.
 //!
 //! Logging (target `veloz::gateway`): a refused logon, a bad frame or a slow consumer is
@@ -32,7 +34,9 @@
 //! stream pairs), with static dispatch.
 
 mod repeats;
+mod requests;
 mod session;
+pub mod throttle;
 
 use std::net::{SocketAddr, TcpStream};
 use std::ops::Range;
@@ -43,13 +47,15 @@ use veloz_wire::{FrameEncoder, LogonAck, LogoutReason};
 
 use crate::auth::LogonResult;
 use crate::io::{Clock, Stream};
-use crate::mesh::{Delivery, Inbound, Part, SessionRef, ShardMsg};
+use crate::mesh::{Delivery, Inbound, QueryMsg, SessionRef, ShardMsg};
 use crate::metrics::{Latency, ShardMetrics};
 use crate::shared::Shared;
 
 use repeats::{Repeat, Repeats};
+pub use requests::StreamChange;
 use session::{ClientFrame, ReadOutcome, Timers};
 pub use session::{Session, State};
+use throttle::Admission;
 use veloz_report::grouped;
 
 /// Bytes a session may read per pass (fairness).
@@ -112,6 +118,10 @@ pub struct Gateway<T: Stream = TcpStream> {
     orphans: Vec<(usize, ShardMsg)>,
     /// Bursts of repeated events, summarised in the log.
     repeats: Repeats,
+    /// Logons and ends of logged-on sessions not yet told to the dispatchers.
+    changes: Vec<StreamChange>,
+    /// Queries read and not yet taken by the shard, with their target shard.
+    queries: Vec<(QueryMsg, usize)>,
 }
 
 impl<T: Stream> Gateway<T> {
@@ -143,24 +153,53 @@ impl<T: Stream> Gateway<T> {
             stalled: 0,
             orphans: Vec::new(),
             repeats,
+            changes: Vec::new(),
+            queries: Vec::new(),
         }
     }
 
     /// Take a new connection. Returns its reference, or `None` when the shard has no free
-    /// slot (65k sessions): the stream is dropped.
+    /// slot (65k sessions) or the logon limiter refuses the address (backed off after
+    /// failed logons, or too many of its connections not logged on yet): the stream is
+    /// dropped unread.
     pub fn open(
         &mut self,
         stream: T,
         peer: SocketAddr,
         metrics: &mut ShardMetrics,
     ) -> Option<SessionRef> {
+        let now = self.clock.now_ns();
+        let throttles = &self.shared.throttles;
+        let why = match throttles.admit(peer.ip(), now) {
+            Admission::Open => None,
+            Admission::BackedOff => {
+                metrics.counters.connections_backed_off += 1;
+                Some("its address is in logon back-off")
+            }
+            Admission::TooManyPending => {
+                metrics.counters.connections_over_pending_limit += 1;
+                Some("too many connections from its address not logged on")
+            }
+        };
+        if let Some(why) = why {
+            drop(stream);
+            if self.repeats.note(Repeat::RefusedLogon, peer.ip(), now) {
+                tracing::warn!(target: "veloz::gateway", shard = self.shard, %peer, "connection from {peer} closed at accept: {why}");
+            } else {
+                tracing::debug!(target: "veloz::gateway", shard = self.shard, %peer, "connection from {peer} closed at accept: {why}");
+            }
+            return None;
+        }
         let slot = match self.free_slots.pop() {
             Some(s) => s,
             None if self.sessions.len() < u16::MAX as usize => {
                 self.sessions.push((0, None));
                 (self.sessions.len() - 1) as u16
             }
-            None => return None,
+            None => {
+                throttles.closed_before_logon(peer.ip());
+                return None;
+            }
         };
         let entry = &mut self.sessions[slot as usize];
         entry.0 = entry.0.wrapping_add(1);
@@ -169,8 +208,15 @@ impl<T: Stream> Gateway<T> {
             slot,
             generation: entry.0,
         };
-        let now = self.clock.now_ns();
-        entry.1 = Some(Session::new(me, stream, peer, self.settings.max_frame, now));
+        let throttles = Arc::clone(&self.shared.throttles);
+        entry.1 = Some(Session::new(
+            me,
+            stream,
+            peer,
+            self.settings.max_frame,
+            now,
+            throttles,
+        ));
         metrics.counters.sessions_accepted += 1;
         metrics.counters.sessions_open += 1;
         Some(me)
@@ -305,47 +351,71 @@ impl<T: Stream> Gateway<T> {
                         return None;
                     }
                 }
-                Ok(ClientFrame::Logon(claimed, result)) => match (session.state(), result) {
-                    (State::AwaitingLogon, LogonResult::Ok { account, stp }) => {
-                        session.log_on(account, stp);
-                        let instruments = self.shared.config.instruments();
-                        let ack = LogonAck {
-                            session_id: me.id(),
-                            heartbeat_interval_ms: heartbeat_ms,
-                            instruments: instruments.iter().map(Into::into).collect(),
-                        };
-                        let frame = self.encoder.logon_ack(&ack);
-                        session.buffer(frame, outbound_limit, now);
-                    }
-                    (State::AwaitingLogon, LogonResult::Denied) => {
-                        metrics.counters.logons_refused += 1;
-                        let peer = session.peer();
-                        if self.repeats.note(Repeat::RefusedLogon, peer.ip(), now) {
-                            tracing::warn!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, "logon refused for account {claimed} from {peer}");
-                        } else {
-                            tracing::debug!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, "logon refused for account {claimed} from {peer}");
+                Ok(ClientFrame::Logon(claimed, result, resume_after, cod)) => {
+                    match (session.state(), result) {
+                        (
+                            State::AwaitingLogon,
+                            LogonResult::Ok {
+                                account,
+                                stp,
+                                cancel_on_disconnect,
+                            },
+                        ) => {
+                            let cancel_on_disconnect = cod.unwrap_or(cancel_on_disconnect);
+                            session.log_on(account, stp, cancel_on_disconnect);
+                            self.shared.session_started(account);
+                            let instruments = self.shared.config.instruments();
+                            let ack = LogonAck {
+                                session_id: me.id(),
+                                heartbeat_interval_ms: heartbeat_ms,
+                                instruments: instruments.iter().map(Into::into).collect(),
+                                streams: self.shared.shards() as u16,
+                            };
+                            let frame = self.encoder.logon_ack(&ack);
+                            session.buffer(frame, outbound_limit, now);
+                            // Subscribed on every shard before any of its commands leaves.
+                            self.changes.push(StreamChange::Subscribe {
+                                session: me,
+                                account,
+                                resume_after,
+                            });
                         }
-                        session.logout(
-                            &mut self.encoder,
-                            LogoutReason::AuthenticationFailed,
-                            "unknown account or wrong token",
-                        );
-                        return None;
+                        (State::AwaitingLogon, LogonResult::Denied) => {
+                            metrics.counters.logons_refused += 1;
+                            let peer = session.peer();
+                            // Refused by a back-off, the token not checked: the client is told
+                            // the same (it learns nothing about the token).
+                            let backed_off = session.logon_backed_off();
+                            metrics.counters.logons_backed_off += backed_off as u64;
+                            let how = if backed_off { " (back-off)" } else { "" };
+                            if self.repeats.note(Repeat::RefusedLogon, peer.ip(), now) {
+                                tracing::warn!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, backed_off, "logon refused for account {claimed} from {peer}{how}");
+                            } else {
+                                tracing::debug!(target: "veloz::gateway", shard = self.shard, account = claimed, %peer, backed_off, "logon refused for account {claimed} from {peer}{how}");
+                            }
+                            session.logout(
+                                &mut self.encoder,
+                                LogoutReason::AuthenticationFailed,
+                                "unknown account or wrong token",
+                            );
+                            return None;
+                        }
+                        _ => {
+                            session.logout(
+                                &mut self.encoder,
+                                LogoutReason::AlreadyLoggedOn,
+                                "second logon",
+                            );
+                            return None;
+                        }
                     }
-                    _ => {
-                        session.logout(
-                            &mut self.encoder,
-                            LogoutReason::AlreadyLoggedOn,
-                            "second logon",
-                        );
-                        return None;
-                    }
-                },
+                }
                 Ok(ClientFrame::Logout) => {
                     session.logout(&mut self.encoder, LogoutReason::Requested, "");
                     return None;
                 }
                 Ok(ClientFrame::Heartbeat) => {}
+                Ok(ClientFrame::Query(query)) => self.route_query(slot, me, query, metrics),
                 Ok(ClientFrame::Order(cmd)) => {
                     let State::Active { stp, .. } = session.state() else {
                         // Rejected with a reason; repeated, it ends the session like garbage.
@@ -361,6 +431,12 @@ impl<T: Stream> Gateway<T> {
                         self.reject(me, &cmd, symbol, RejectReason::NotLoggedOn, metrics);
                         continue;
                     };
+                    // Over the session's rate: answered at once, never reaches a shard.
+                    if !session.take_order(now) {
+                        let symbol = cmd.symbol().unwrap_or(0);
+                        self.reject(me, &cmd, symbol, RejectReason::Throttled, metrics);
+                        continue;
+                    }
                     let cmd = match cmd {
                         Command::New(mut o) if o.stp == SelfTradePrevention::Allow => {
                             o.stp = stp;
@@ -377,7 +453,7 @@ impl<T: Stream> Gateway<T> {
     }
 
     /// The shards that own `cmd`: its instrument's, or every shard for a mass cancel over
-    /// all symbols (the session adds up the answers into one report). A range, so routing
+    /// all symbols (each shard answers with its own MassCancelled, in its stream). A range, so routing
     /// allocates nothing. An unknown symbol is rejected here.
     fn route(
         &mut self,
@@ -395,12 +471,7 @@ impl<T: Stream> Gateway<T> {
                     return None;
                 }
             },
-            None => {
-                if let Some(s) = self.session_mut(from) {
-                    s.expect_mass(cmd.client_order_id(), n);
-                }
-                0..n
-            }
+            None => 0..n,
         };
         Some(Routed {
             inbound: Inbound { from, ingress, cmd },
@@ -486,8 +557,9 @@ impl<T: Stream> Gateway<T> {
         self.stalled == 0 && self.orphans.is_empty()
     }
 
-    /// Encode `d`'s report(s) for its session and buffer them; a session over its outbound
-    /// limit is disconnected as a slow consumer.
+    /// Encode `d`'s report for its session and buffer it; a session over its outbound
+    /// limit is disconnected as a slow consumer. A report for a session that has gone is
+    /// dropped: it stays in its account's stream for the next logon's resend.
     pub fn deliver(&mut self, d: &Delivery, metrics: &mut ShardMetrics) {
         let limit = self.settings.outbound_limit;
         let now = self.clock.now_ns();
@@ -495,31 +567,18 @@ impl<T: Stream> Gateway<T> {
             metrics.record(Latency::IngressToAck, now.saturating_sub(d.ingress));
         }
         let Some((generation, Some(session))) = self.sessions.get_mut(d.to.slot as usize) else {
-            metrics.counters.undeliverable_reports += 1;
             return;
         };
         if *generation != d.to.generation || session.is_closing() {
-            metrics.counters.undeliverable_reports += 1;
             return;
         }
-        let mut event = d.event;
-        if !session.fold_mass(&mut event) {
+        let Some(frame) =
+            self.encoder
+                .stream_report(&d.event, d.part, d.seq, d.ts, d.stream, d.stream_seq)
+        else {
             return;
-        }
-        let mut ok = true;
-        let mut index = 0;
-        let part = d.part;
-        self.encoder.event(&event, d.seq, d.ts, |_account, frame| {
-            let wanted = match part {
-                Part::All => true,
-                Part::Maker => index == 0,
-                Part::Taker => index == 1,
-            };
-            index += 1;
-            if wanted {
-                ok &= session.buffer(frame, limit, now);
-            }
-        });
+        };
+        let ok = session.buffer(frame, limit, now);
         if !ok {
             metrics.counters.slow_consumers += 1;
             let (id, peer, unread) = (session.me().id(), session.peer(), session.pending_out());
@@ -624,6 +683,14 @@ impl<T: Stream> Gateway<T> {
 
     fn drop_session(&mut self, slot: usize, metrics: &mut ShardMetrics) {
         if let Some(mut s) = self.sessions[slot].1.take() {
+            if let Some((account, cancel_on_disconnect)) = s.logged_on() {
+                let last = self.shared.session_ended(account);
+                self.changes.push(StreamChange::Unsubscribe {
+                    session: s.me(),
+                    account,
+                    cancel: last && cancel_on_disconnect,
+                });
+            }
             // A command read before the disconnect is still executed (and counted in
             // flight): it goes to the ordered overflow of its target.
             if let Some(orphan) = s.take_stalled() {
@@ -633,20 +700,6 @@ impl<T: Stream> Gateway<T> {
             s.close();
             self.free_slots.push(slot as u16);
             metrics.counters.sessions_open -= 1;
-        }
-    }
-}
-
-impl Delivery {
-    /// A report that needs no durability and has no sequence number (a gateway reject).
-    fn immediate(to: SessionRef, event: Event) -> Delivery {
-        Delivery {
-            to,
-            seq: 0,
-            ts: 0,
-            part: Part::All,
-            ingress: 0,
-            event,
         }
     }
 }

@@ -14,12 +14,18 @@
 //! - the outbound buffer holds at most `outbound_limit_bytes` of reports; past that the
 //!   session is a slow consumer and is aborted (the gateway decides).
 //!
+//! Throttles (module `throttle`): a session counts as pending for its address until it logs
+//! on or is dropped (`Drop` releases it); its Logon is checked only when neither its address
+//! nor the claimed account is backed off, and the outcome is told to the limiter here; once
+//! logged on, every order takes a token from the session's [`OrderBucket`].
+//!
 //! Secrets: the logon token is hashed by [`Authenticator`] while the frame is being decoded
 //! and exists nowhere else; [`Session`]'s Debug output names the peer and account only.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
-use veloz_core::{AccountId, ClientOrderId, Command, Event, SelfTradePrevention};
+use veloz_core::{AccountId, Command, SelfTradePrevention};
 use veloz_wire::{
     decode_client, ClientMessage, FrameDecoder, FrameEncoder, Logout, LogoutReason, WireError,
 };
@@ -27,6 +33,8 @@ use veloz_wire::{
 use crate::auth::{Authenticator, LogonResult};
 use crate::io::{self, Stream, Transfer};
 use crate::mesh::{SessionRef, ShardMsg};
+
+use super::throttle::{OrderBucket, Throttles};
 
 /// How long a closing session may take to accept its last frames before it is dropped.
 const CLOSE_GRACE_NS: u64 = 1_000_000_000;
@@ -61,10 +69,14 @@ pub(crate) enum ReadOutcome {
 /// A decoded client frame, owned (the token is already checked and gone).
 #[derive(Debug)]
 pub(crate) enum ClientFrame {
-    Logon(AccountId, LogonResult),
+    /// The claimed account, the check's result, the resend request and the session's
+    /// cancel-on-disconnect choice (`None`: the account's default).
+    Logon(AccountId, LogonResult, Option<Vec<u64>>, Option<bool>),
     Logout,
     Heartbeat,
     Order(Command),
+    /// A read-only request about the account's orders.
+    Query(veloz_wire::Query),
 }
 
 /// The timers of [`Session::tick`], in ns.
@@ -94,9 +106,23 @@ pub struct Session<T: Stream> {
     bad_messages: u32,
     /// A command that did not fit into a full ring: reading is paused until it is sent.
     stalled: Option<(usize, ShardMsg)>,
-    /// Mass cancels over all symbols waiting for every shard's answer:
-    /// (client order id, shards still to answer, orders cancelled so far).
-    pending_mass: Vec<(ClientOrderId, usize, u32)>,
+    /// Set at logon, kept while closing: (account, cancel-on-disconnect).
+    logged_on: Option<(AccountId, bool)>,
+    throttles: Arc<Throttles>,
+    /// Counted as pending (not logged on) for its address in `throttles`.
+    pending: bool,
+    /// The last Logon was refused by a back-off, its token not checked.
+    logon_backed_off: bool,
+    /// The order rate limit, set at logon.
+    bucket: OrderBucket,
+}
+
+impl<T: Stream> Drop for Session<T> {
+    fn drop(&mut self) {
+        if self.pending {
+            self.throttles.closed_before_logon(self.peer.ip());
+        }
+    }
 }
 
 impl<T: Stream> std::fmt::Debug for Session<T> {
@@ -116,6 +142,7 @@ impl<T: Stream> Session<T> {
         peer: SocketAddr,
         max_frame: u32,
         now: u64,
+        throttles: Arc<Throttles>,
     ) -> Session<T> {
         Session {
             me,
@@ -124,6 +151,7 @@ impl<T: Stream> Session<T> {
             decoder: FrameDecoder::new(max_frame),
             out: Vec::with_capacity(OUT_CAPACITY),
             out_pos: 0,
+            logged_on: None,
             state: State::AwaitingLogon,
             last_in: now,
             last_out: now,
@@ -131,12 +159,20 @@ impl<T: Stream> Session<T> {
             closing_since: 0,
             bad_messages: 0,
             stalled: None,
-            pending_mass: Vec::new(),
+            throttles,
+            pending: true,
+            logon_backed_off: false,
+            bucket: OrderBucket::default(),
         }
     }
 
     pub fn me(&self) -> SessionRef {
         self.me
+    }
+
+    /// When it connected (ns since the epoch).
+    pub fn connected_at(&self) -> u64 {
+        self.connected_at
     }
 
     pub fn peer(&self) -> SocketAddr {
@@ -186,7 +222,8 @@ impl<T: Stream> Session<T> {
     }
 
     /// Decode the next complete frame received at `now`; `None` when none is complete.
-    /// A Logon's token is checked here and dropped.
+    /// A Logon's token is checked here and dropped (not even hashed while the address or
+    /// the account is backed off; [`Session::logon_backed_off`] says so).
     pub(crate) fn next_frame(
         &mut self,
         now: u64,
@@ -196,19 +233,55 @@ impl<T: Stream> Session<T> {
         let decoded = match self.decoder.next_frame() {
             Ok(None) => return None,
             Ok(Some(frame)) => match decode_client(frame, account) {
-                Ok(ClientMessage::Logon(l)) => Ok(ClientFrame::Logon(
-                    l.account,
-                    auth.logon(l.account, l.token.as_bytes()),
-                )),
+                Ok(ClientMessage::Logon(l)) => {
+                    self.logon_backed_off = false;
+                    let ip = self.peer.ip();
+                    let result = if self.state != State::AwaitingLogon {
+                        // Answered AlreadyLoggedOn whatever the token.
+                        LogonResult::Denied
+                    } else if !self.throttles.logon_allowed(ip, l.account, now) {
+                        self.logon_backed_off = true;
+                        LogonResult::Denied
+                    } else {
+                        let result = auth.logon(l.account, l.token.as_bytes());
+                        if let LogonResult::Ok { account, .. } = result {
+                            self.throttles.succeeded(ip, account);
+                            self.pending = false;
+                            self.bucket = self.throttles.order_bucket(account);
+                        } else {
+                            self.throttles.failed(ip, l.account, now);
+                        }
+                        result
+                    };
+                    Ok(ClientFrame::Logon(
+                        l.account,
+                        result,
+                        l.resume_after,
+                        l.cancel_on_disconnect,
+                    ))
+                }
                 Ok(ClientMessage::Logout(_)) => Ok(ClientFrame::Logout),
                 Ok(ClientMessage::Heartbeat(_)) => Ok(ClientFrame::Heartbeat),
                 Ok(ClientMessage::Order(cmd)) => Ok(ClientFrame::Order(cmd)),
+                Ok(ClientMessage::Query(q)) => Ok(ClientFrame::Query(q)),
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
         self.last_in = now;
         Some(decoded)
+    }
+
+    /// Whether the last Logon was refused by a back-off (its token not checked).
+    pub(crate) fn logon_backed_off(&self) -> bool {
+        self.logon_backed_off
+    }
+
+    /// Take one order's token from the session's bucket at `now`: false when the order is
+    /// over the session's rate (reject it `Throttled`).
+    #[inline]
+    pub(crate) fn take_order(&mut self, now: u64) -> bool {
+        self.bucket.take(now)
     }
 
     /// Count a malformed or misplaced message; returns how many there were.
@@ -218,12 +291,26 @@ impl<T: Stream> Session<T> {
     }
 
     /// AwaitingLogon -> Active. Returns `false` (and changes nothing) in any other state.
-    pub(crate) fn log_on(&mut self, account: AccountId, stp: SelfTradePrevention) -> bool {
+    /// `cancel_on_disconnect`: this session's end, as its account's last, cancels the
+    /// account's resting orders.
+    pub(crate) fn log_on(
+        &mut self,
+        account: AccountId,
+        stp: SelfTradePrevention,
+        cancel_on_disconnect: bool,
+    ) -> bool {
         if self.state != State::AwaitingLogon {
             return false;
         }
         self.state = State::Active { account, stp };
+        self.logged_on = Some((account, cancel_on_disconnect));
         true
+    }
+
+    /// The account this session logged on as and its cancel-on-disconnect choice, also
+    /// after it started closing; `None` when it never logged on.
+    pub(crate) fn logged_on(&self) -> Option<(AccountId, bool)> {
+        self.logged_on
     }
 
     /// Buffer a frame sent at `now`. Returns `false` when the outbound buffer is over
@@ -317,42 +404,6 @@ impl<T: Stream> Session<T> {
     /// Give up the held command (it was sent, or the session is going).
     pub(crate) fn take_stalled(&mut self) -> Option<(usize, ShardMsg)> {
         self.stalled.take()
-    }
-
-    /// A mass cancel over all symbols went to `shards` shards: its answers are added up.
-    pub(crate) fn expect_mass(&mut self, client_order_id: ClientOrderId, shards: usize) {
-        self.pending_mass.push((client_order_id, shards, 0));
-    }
-
-    /// Fold one shard's answer to a mass cancel over all symbols into the total. Returns
-    /// `false` while other shards' answers are still to come (nothing is reported yet);
-    /// with the last one, `event` carries the total count.
-    pub(crate) fn fold_mass(&mut self, event: &mut Event) -> bool {
-        let Event::MassCancelled {
-            client_order_id,
-            symbol: None,
-            count,
-            ..
-        } = event
-        else {
-            return true;
-        };
-        let Some(i) = self
-            .pending_mass
-            .iter()
-            .position(|p| p.0 == *client_order_id)
-        else {
-            return true;
-        };
-        let entry = &mut self.pending_mass[i];
-        entry.1 -= 1;
-        entry.2 += *count;
-        if entry.1 > 0 {
-            return false;
-        }
-        *count = entry.2;
-        self.pending_mass.swap_remove(i);
-        true
     }
 
     /// Apply the timers at `now`: logon timeout, idle timeout, heartbeat when silent, and

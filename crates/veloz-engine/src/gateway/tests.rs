@@ -1,15 +1,17 @@
 use std::os::unix::net::UnixStream;
 
-use veloz_core::{CancelReason, RejectReason, Side};
-use veloz_wire::{ExecType, LogoutReason};
+use veloz_core::{CancelReason, Part, RejectReason, Side};
+use veloz_wire::{ExecType, LogoutReason, StreamResumed};
 
 use super::*;
-use crate::testkit::{self, limit, reports, Client, Got};
+use crate::mesh::Resumed;
+use crate::testkit::{self, delivery, limit, reports, Client, Got};
 
 struct Fixture {
     gateway: Gateway<UnixStream>,
     metrics: ShardMetrics,
     clock: Clock,
+    shards: u16,
 }
 
 fn fixture(shards: usize, config: veloz_config::Config) -> Fixture {
@@ -19,6 +21,7 @@ fn fixture(shards: usize, config: veloz_config::Config) -> Fixture {
         gateway: Gateway::new(0, shared, clock),
         metrics: ShardMetrics::new(0, 0),
         clock,
+        shards: shards as u16,
     }
 }
 
@@ -54,6 +57,7 @@ impl Fixture {
         (routed, client.received())
     }
 
+    /// A session of account 1 (alice), logged on and subscribed.
     fn logged_on(&mut self) -> (Client, SessionRef) {
         let (mut client, me) = self.connect();
         client.logon(1, "demo-alice");
@@ -61,10 +65,27 @@ impl Fixture {
         assert_eq!(
             got,
             [Got::LogonAck {
-                session_id: me.id()
+                session_id: me.id(),
+                streams: self.shards,
             }]
         );
+        let changes = self.changes();
+        assert!(
+            matches!(&changes[..], [StreamChange::Subscribe { session, account: 1,
+                resume_after: None, .. }] if *session == me),
+            "{changes:?}"
+        );
         (client, me)
+    }
+
+    fn changes(&mut self) -> Vec<StreamChange> {
+        self.gateway.take_changes().collect()
+    }
+
+    /// Whether the only change since the last call is session `me` (of account 1) ending.
+    fn unsubscribed(&mut self, me: SessionRef) -> bool {
+        let changes = self.changes();
+        matches!(&changes[..], [StreamChange::Unsubscribe { session, account: 1, cancel: false }] if *session == me)
     }
 }
 
@@ -79,9 +100,11 @@ fn frames_split_across_reads_are_put_back_together() {
     assert_eq!(
         f.exchange(&mut client).1,
         [Got::LogonAck {
-            session_id: me.id()
+            session_id: me.id(),
+            streams: 2
         }]
     );
+    assert_eq!(f.changes().len(), 1, "subscribed once whole");
     assert_eq!(
         f.gateway.session(me).map(|s| s.state()),
         Some(State::Active {
@@ -133,22 +156,8 @@ fn a_client_that_does_not_read_is_cut_off_as_a_slow_consumer() {
     config.gateway.outbound_limit_bytes = 64 * 1024;
     let mut f = fixture(1, config);
     let (mut client, me) = f.logged_on();
-    let report = Delivery {
-        to: me,
-        seq: 1,
-        ts: 1,
-        part: Part::All,
-        ingress: 0,
-        event: Event::Cancelled {
-            order_id: 1,
-            account: 1,
-            client_order_id: 1,
-            symbol: 1,
-            side: Side::Buy,
-            qty: 1,
-            reason: CancelReason::Requested,
-        },
-    };
+    let trade = testkit::trade(1, (1, 2, 20, 0), (2, 1, 10, 0));
+    let report = delivery(me, trade, Part::Taker, 0, 1);
     let mut delivered = 0;
     while f.gateway.session(me).is_some_and(|s| !s.is_closing()) {
         f.gateway.deliver(&report, &mut f.metrics);
@@ -160,9 +169,11 @@ fn a_client_that_does_not_read_is_cut_off_as_a_slow_consumer() {
     f.flush();
     assert!(f.gateway.session(me).is_none(), "dropped");
     assert_eq!(f.metrics.counters.sessions_open, 0);
-    // Later reports for it are counted, not written.
+    // Later reports for it are dropped (they stay in the account's stream).
+    let out = f.metrics.counters.bytes_out;
     f.gateway.deliver(&report, &mut f.metrics);
-    assert_eq!(f.metrics.counters.undeliverable_reports, 1);
+    f.flush();
+    assert_eq!(f.metrics.counters.bytes_out, out);
     // The client sees what was written before the cut, then the end of the stream.
     let bytes = client.read_to_end();
     assert!(bytes > 0, "{bytes} bytes of {delivered} reports");
@@ -249,6 +260,8 @@ fn bad_frames_are_rejected_then_end_the_session() {
                 leaves_qty: 0,
                 reject: Some(RejectReason::MalformedMessage),
                 mass_cancel_count: 0,
+                stream: 0,
+                stream_seq: 0,
             };
             3
         ]
@@ -396,49 +409,141 @@ fn the_stalled_command_of_a_session_that_goes_away_is_handed_back() {
 }
 
 #[test]
-fn a_mass_cancel_over_all_symbols_is_answered_once_with_the_total() {
+fn a_mass_cancel_over_all_symbols_is_answered_by_every_shard_in_its_stream() {
     let mut f = fixture(3, testkit::config());
     let (mut client, me) = f.logged_on();
     client.order(&veloz_core::Command::MassCancel(veloz_core::MassCancel {
         account: 1,
         client_order_id: 40,
         symbol: None,
+        reason: CancelReason::MassCancel,
     }));
-    let routed = f.read();
-    assert_eq!(routed[0].targets, 0..3, "every shard");
+    assert_eq!(f.read()[0].targets, 0..3, "every shard");
+    // Each shard's MassCancelled is written as it comes, with its own count and stream.
     for (shard, count) in [(0, 2), (2, 0), (1, 5)] {
-        f.gateway.deliver(
-            &Delivery {
-                to: me,
-                seq: 1,
-                ts: 1,
-                part: Part::All,
-                ingress: 0,
-                event: Event::MassCancelled {
-                    account: 1,
-                    client_order_id: 40,
-                    symbol: None,
-                    count,
-                },
-            },
-            &mut f.metrics,
-        );
+        let event = Event::MassCancelled {
+            account: 1,
+            client_order_id: 40,
+            symbol: None,
+            count,
+        };
+        f.gateway
+            .deliver(&delivery(me, event, Part::All, shard, 7), &mut f.metrics);
         f.flush();
         let got = client.received();
-        if shard == 1 {
-            assert!(
-                matches!(
-                    &got[..],
-                    [Got::Report {
-                        exec: ExecType::MassCancelled,
-                        mass_cancel_count: 7,
-                        ..
-                    }]
-                ),
-                "{got:?}"
-            );
-        } else {
-            assert_eq!(got, [], "waits for every shard");
-        }
+        assert!(
+            matches!(&got[..], [Got::Report { exec: ExecType::MassCancelled, client_order_id: 40,
+                mass_cancel_count, stream, stream_seq: 7, .. }]
+                if *mass_cancel_count == count && *stream == shard),
+            "{got:?}"
+        );
     }
+}
+
+#[test]
+fn a_logon_subscribes_with_its_resend_request_and_the_end_unsubscribes() {
+    let mut f = fixture(2, testkit::config());
+    // A connection that never logs on, or whose logon is refused, changes nothing.
+    let (anonymous, _) = f.connect();
+    drop(anonymous);
+    let (mut intruder, _) = f.connect();
+    intruder.logon(1, "wrong");
+    f.exchange(&mut intruder);
+    f.flush();
+    assert!(f.changes().is_empty());
+
+    let (mut client, me) = f.connect();
+    client.logon_resuming(1, "demo-alice", &[3, 7]);
+    let (_, got) = f.exchange(&mut client);
+    assert!(matches!(got[..], [Got::LogonAck { streams: 2, .. }]));
+    let changes = f.changes();
+    assert!(
+        matches!(&changes[..], [StreamChange::Subscribe { session, account: 1,
+            resume_after: Some(after), .. }] if *session == me && after[..] == [3, 7]),
+        "{changes:?}"
+    );
+    assert!(f.changes().is_empty(), "taken once");
+
+    // The client goes away: the session is dropped and unsubscribed.
+    drop(client);
+    f.read();
+    assert!(f.gateway.session(me).is_none());
+    assert!(f.unsubscribed(me));
+
+    // So is one that ends through `Closing` (here its Logout; also a slow consumer, a
+    // heartbeat timeout, a protocol violation, shutdown).
+    let (mut client, me) = f.logged_on();
+    client.logout();
+    f.exchange(&mut client);
+    f.flush();
+    assert!(f.gateway.session(me).is_none());
+    assert!(f.unsubscribed(me));
+}
+
+#[test]
+fn a_report_is_written_as_its_part_with_its_stream_position() {
+    let mut f = fixture(2, testkit::config());
+    let (mut client, me) = f.logged_on();
+    let trade = testkit::trade(3, (1, 2, 20, 2), (2, 1, 10, 0));
+    f.gateway
+        .deliver(&delivery(me, trade, Part::Taker, 1, 9), &mut f.metrics);
+    f.gateway
+        .deliver(&delivery(me, trade, Part::Maker, 0, 4), &mut f.metrics);
+    let info = StreamResumed {
+        stream: 1,
+        after: 5,
+        last: 9,
+        resent: 4,
+        first_retained: 1,
+    };
+    f.gateway.resumed(&Resumed { to: me, info });
+    f.flush();
+    let got = client.received();
+    let kinds = [(ExecType::Filled, 10), (ExecType::PartiallyFilled, 20)];
+    assert_eq!(reports(&got), kinds);
+    assert_eq!(testkit::positions(&got), [(1, 9), (0, 4)]);
+    assert_eq!(got.last(), Some(&Got::Resumed(info)));
+
+    // For a session that has gone, reports and Resumed are dropped silently.
+    let gone = SessionRef {
+        generation: me.generation + 1,
+        ..me
+    };
+    let out = f.metrics.counters.bytes_out;
+    f.gateway
+        .deliver(&delivery(gone, trade, Part::Taker, 1, 10), &mut f.metrics);
+    f.gateway.resumed(&Resumed { to: gone, info });
+    f.flush();
+    assert_eq!(f.metrics.counters.bytes_out, out);
+    assert_eq!(client.received(), []);
+}
+
+/// Cancel-on-disconnect acts when the account's last session (engine-wide) ends, by that
+/// session's own choice (the Logon's, else the account's default: off).
+#[test]
+fn only_the_last_session_of_an_account_ends_with_its_cancel_on_disconnect() {
+    let mut f = fixture(2, testkit::config());
+    let logon = |f: &mut Fixture, cancel_on_disconnect| {
+        let (mut client, me) = f.connect();
+        client.logon_cancelling(1, "demo-alice", cancel_on_disconnect);
+        f.exchange(&mut client);
+        assert_eq!(f.changes().len(), 1, "subscribed");
+        (client, me)
+    };
+    let ended = |f: &mut Fixture, client: Client, me| {
+        drop(client);
+        f.read();
+        match &f.changes()[..] {
+            [StreamChange::Unsubscribe {
+                session, cancel, ..
+            }] if *session == me => *cancel,
+            other => panic!("{other:?}"),
+        }
+    };
+    let (a, a_ref) = logon(&mut f, Some(true));
+    let (b, b_ref) = logon(&mut f, None);
+    assert!(!ended(&mut f, a, a_ref), "another session remains");
+    assert!(!ended(&mut f, b, b_ref), "the last one did not ask");
+    let (c, c_ref) = logon(&mut f, Some(true));
+    assert!(ended(&mut f, c, c_ref), "the last one asked");
 }

@@ -1,0 +1,166 @@
+//! The gateway's side of what is not order entry: sessions logging on and ending (handed
+//! to the shard as [`StreamChange`]s for the report-stream subscriptions), members' queries
+//! (queued for the shard that owns the orders, or answered here), answers and resend
+//! notices written to sessions, and the operator's list of sessions and disconnects.
+
+use veloz_core::{AccountId, RejectReason};
+use veloz_wire::{LogoutReason, OpenOrdersEnd, OrderStatus, Query};
+
+use crate::io::Stream;
+use crate::mesh::{Answer, AnswerKind, QueryMsg, Resumed, SessionRef};
+use crate::metrics::ShardMetrics;
+use crate::queries;
+
+use super::{Gateway, State};
+
+/// A logged-on session started or ended (see [`Gateway::take_changes`]).
+#[derive(Debug)]
+pub enum StreamChange {
+    Subscribe {
+        session: SessionRef,
+        account: AccountId,
+        /// The Logon's resend request, per stream.
+        resume_after: Option<Vec<u64>>,
+    },
+    Unsubscribe {
+        session: SessionRef,
+        account: AccountId,
+        /// It was the account's last session anywhere and asked for cancel-on-disconnect:
+        /// cancel the account's resting orders on every shard.
+        cancel: bool,
+    },
+}
+
+impl<T: Stream> Gateway<T> {
+    /// A query of session `slot`: queued for the shard that owns its orders (the shard
+    /// takes it with [`Gateway::take_queries`], in order with the session's commands), or
+    /// answered here when it needs no shard (not logged on, an unknown symbol, a cursor
+    /// past the last shard).
+    pub(super) fn route_query(
+        &mut self,
+        slot: usize,
+        from: SessionRef,
+        query: Query,
+        metrics: &mut ShardMetrics,
+    ) {
+        let Some(session) = self.sessions[slot].1.as_mut() else {
+            return;
+        };
+        let State::Active { account, .. } = session.state() else {
+            session.bad_message();
+            let kind = match query {
+                Query::Status {
+                    request_id, symbol, ..
+                } => AnswerKind::Status(OrderStatus::refused(
+                    request_id,
+                    symbol,
+                    0,
+                    RejectReason::NotLoggedOn,
+                )),
+                Query::OpenOrders { request_id, .. } => AnswerKind::End(OpenOrdersEnd {
+                    client_order_id: request_id,
+                    count: 0,
+                    next_after_order_id: 0,
+                    reject_reason: Some(RejectReason::NotLoggedOn),
+                }),
+            };
+            metrics.counters.reject(RejectReason::NotLoggedOn);
+            self.answer(&Answer { to: from, kind });
+            return;
+        };
+        let routing = &self.shared.routing;
+        match queries::target(&query, |s| routing.shard_of(s), self.shared.shards()) {
+            Ok(target) => self.queries.push((
+                QueryMsg {
+                    from,
+                    account,
+                    query,
+                },
+                target,
+            )),
+            Err(kind) => self.answer(&Answer { to: from, kind }),
+        }
+    }
+
+    /// Queries read since the last call, each with the shard that answers it, in order.
+    pub fn take_queries(&mut self) -> std::vec::Drain<'_, (QueryMsg, usize)> {
+        self.queries.drain(..)
+    }
+
+    /// Write an answer to a query to its session.
+    pub fn answer(&mut self, a: &Answer) {
+        let limit = self.settings.outbound_limit;
+        let now = self.clock.now_ns();
+        let Some((generation, Some(session))) = self.sessions.get_mut(a.to.slot as usize) else {
+            return;
+        };
+        if *generation != a.to.generation || session.is_closing() {
+            return;
+        }
+        let frame = match &a.kind {
+            AnswerKind::Status(s) => self.encoder.order_status(s),
+            AnswerKind::End(e) => self.encoder.open_orders_end(e),
+        };
+        // Over the outbound limit shows (and disconnects) at the next report's delivery.
+        let _ = session.buffer(frame, limit, now);
+    }
+
+    /// Tell session `r.to` that a resend is complete on one stream.
+    pub fn resumed(&mut self, r: &Resumed) {
+        let limit = self.settings.outbound_limit;
+        let now = self.clock.now_ns();
+        let Some((generation, Some(session))) = self.sessions.get_mut(r.to.slot as usize) else {
+            return;
+        };
+        if *generation != r.to.generation || session.is_closing() {
+            return;
+        }
+        let frame = self.encoder.stream_resumed(&r.info);
+        // A resend that overflows the buffer shows at the next report's delivery.
+        let _ = session.buffer(frame, limit, now);
+    }
+
+    /// Sessions that logged on or ended since the last call, in order: the shard tells
+    /// every shard's dispatcher (a logon before any command of the session).
+    pub fn take_changes(&mut self) -> std::vec::Drain<'_, StreamChange> {
+        self.changes.drain(..)
+    }
+
+    /// Every session of this shard, for the operator (`GET /admin/sessions`).
+    pub fn sessions_info(&self) -> Vec<crate::admin::SessionInfo> {
+        let now = self.clock.now_ns();
+        self.sessions
+            .iter()
+            .filter_map(|(_, s)| s.as_ref())
+            .map(|s| crate::admin::SessionInfo {
+                session: s.me().id(),
+                shard: self.shard as u16,
+                account: s.logged_on().map(|(a, _)| a),
+                peer: s.peer(),
+                state: match s.state() {
+                    State::AwaitingLogon => "awaiting_logon",
+                    State::Active { .. } => "active",
+                    State::Closing => "closing",
+                },
+                age_ms: now.saturating_sub(s.connected_at()) / 1_000_000,
+            })
+            .collect()
+    }
+
+    /// Log out the session with id `id` for the operator; `false` when it is not here.
+    pub fn disconnect(&mut self, id: u64) -> bool {
+        let encoder = &mut self.encoder;
+        for (_, entry) in self.sessions.iter_mut() {
+            if let Some(s) = entry.as_mut().filter(|s| s.me().id() == id) {
+                tracing::warn!(target: "veloz::gateway", shard = self.shard, session = id, peer = %s.peer(), "session {id} ({}) disconnected by the operator", s.peer());
+                s.logout(
+                    encoder,
+                    LogoutReason::OperatorDisconnect,
+                    "disconnected by the operator",
+                );
+                return true;
+            }
+        }
+        false
+    }
+}
