@@ -73,10 +73,8 @@ pub struct Dispatcher {
     subscribers: FxHashMap<AccountId, Vec<Subscriber>>,
     /// (sequence, ns when it was appended, what) in sequence order.
     held: VecDeque<(Seq, u64, Held)>,
-    /// `rings[j]`: producer to shard `j` (`None` for this shard itself).
-    rings: Vec<Option<Producer<ShardMsg>>>,
-    /// Per destination shard: messages waiting for room in its ring, in order.
-    overflow: Vec<VecDeque<ShardMsg>>,
+    /// The rings to the other shards and their overflow queues.
+    outbox: Outbox,
     /// Sequence number of the last entry released (the commit wait is recorded once per
     /// command).
     last_released: Seq,
@@ -92,8 +90,11 @@ impl Dispatcher {
             shard,
             subscribers: FxHashMap::default(),
             held: VecDeque::with_capacity(HELD_CAPACITY),
-            overflow: rings.iter().map(|_| VecDeque::new()).collect(),
-            rings,
+            outbox: Outbox {
+                shard,
+                overflow: rings.iter().map(|_| VecDeque::new()).collect(),
+                rings,
+            },
             last_released: 0,
             local_answers: Vec::new(),
         }
@@ -199,9 +200,10 @@ impl Dispatcher {
                     origin,
                     report,
                 } => {
-                    let n = self.subscribers.get(&account).map_or(0, Vec::len);
-                    for i in 0..n {
-                        let sub = self.subscribers[&account][i];
+                    let Some(subs) = self.subscribers.get(&account) else {
+                        continue;
+                    };
+                    for sub in subs {
                         if report.stream_seq <= sub.seen {
                             continue;
                         }
@@ -210,31 +212,21 @@ impl Dispatcher {
                         if sub.session != origin {
                             d.ingress = 0;
                         }
-                        self.deliver(d, metrics, &mut local);
+                        self.outbox.deliver(d, metrics, &mut local);
                     }
                 }
-                Held::Done { shard } => self.send(shard as usize, ShardMsg::Done, metrics),
+                Held::Done { shard } => self.outbox.send(shard as usize, ShardMsg::Done, metrics),
                 Held::Answer(a) if a.to.shard as usize == self.shard => {
                     self.local_answers.push(a);
                     break;
                 }
-                Held::Answer(a) => self.send(a.to.shard as usize, ShardMsg::Answer(a), metrics),
+                Held::Answer(a) => {
+                    self.outbox
+                        .send(a.to.shard as usize, ShardMsg::Answer(a), metrics)
+                }
             }
         }
         released
-    }
-
-    fn deliver(
-        &mut self,
-        d: Delivery,
-        metrics: &mut ShardMetrics,
-        local: &mut impl FnMut(&Delivery, &mut ShardMetrics),
-    ) {
-        if d.to.shard as usize == self.shard {
-            local(&d, metrics);
-        } else {
-            self.send(d.to.shard as usize, ShardMsg::Deliver(d), metrics);
-        }
     }
 
     /// A session subscribes to its account's stream here: first, when it asked for a
@@ -279,7 +271,7 @@ impl Dispatcher {
                         stream_seq: r.stream_seq,
                         event: r.event,
                     };
-                    self.deliver(d, metrics, &mut local);
+                    self.outbox.deliver(d, metrics, &mut local);
                     resent += 1;
                 }
                 metrics.counters.reports_resent += resent;
@@ -334,12 +326,7 @@ impl Dispatcher {
 
     /// Send to shard `dest`'s ring, in order behind anything already waiting for it.
     pub fn send(&mut self, dest: usize, msg: ShardMsg, metrics: &mut ShardMetrics) {
-        if !self.overflow[dest].is_empty() {
-            self.overflow[dest].push_back(msg);
-        } else if let Err(rtrb::PushError::Full(msg)) = self.ring(dest).push(msg) {
-            metrics.counters.ring_full += 1;
-            self.overflow[dest].push_back(msg);
-        }
+        self.outbox.send(dest, msg, metrics);
     }
 
     /// Push to shard `dest`'s ring now unless something waits in its overflow (order per
@@ -349,30 +336,12 @@ impl Dispatcher {
     #[allow(clippy::result_large_err)]
     #[inline]
     pub fn try_send(&mut self, dest: usize, msg: ShardMsg) -> Result<(), ShardMsg> {
-        if !self.overflow[dest].is_empty() {
-            return Err(msg);
-        }
-        self.ring(dest)
-            .push(msg)
-            .map_err(|rtrb::PushError::Full(m)| m)
+        self.outbox.try_send(dest, msg)
     }
 
     /// Move waiting messages into their rings as far as there is room, in order.
     pub fn flush_overflow(&mut self) -> usize {
-        let mut work = 0;
-        for dest in 0..self.overflow.len() {
-            while let Some(&msg) = self.overflow[dest].front() {
-                let Some(ring) = self.rings[dest].as_mut() else {
-                    break;
-                };
-                if ring.push(msg).is_err() {
-                    break;
-                }
-                self.overflow[dest].pop_front();
-                work += 1;
-            }
-        }
-        work
+        self.outbox.flush()
     }
 
     /// Give up what is held (shutdown while the journal is unavailable: its records may
@@ -395,7 +364,7 @@ impl Dispatcher {
     pub fn is_idle(&self) -> bool {
         self.held.is_empty()
             && self.local_answers.is_empty()
-            && self.overflow.iter().all(|q| q.is_empty())
+            && self.outbox.overflow.iter().all(|q| q.is_empty())
     }
 
     /// Deliveries and `Done`s held for durability.
@@ -405,7 +374,73 @@ impl Dispatcher {
 
     /// Messages waiting for room in shard `dest`'s ring.
     pub fn overflowing(&self, dest: usize) -> usize {
-        self.overflow[dest].len()
+        self.outbox.overflow[dest].len()
+    }
+}
+
+/// The rings from one shard to the others, with an overflow queue per ring: a message
+/// waits behind everything sent to the same shard before it, and the shard never waits for
+/// a ring.
+#[derive(Debug)]
+struct Outbox {
+    shard: usize,
+    /// `rings[j]`: producer to shard `j` (`None` for this shard itself).
+    rings: Vec<Option<Producer<ShardMsg>>>,
+    /// Per destination shard: messages waiting for room in its ring, in order.
+    overflow: Vec<VecDeque<ShardMsg>>,
+}
+
+impl Outbox {
+    /// A report for a session here goes to `local`, one for another shard's to its ring.
+    #[inline]
+    fn deliver(
+        &mut self,
+        d: Delivery,
+        metrics: &mut ShardMetrics,
+        local: &mut impl FnMut(&Delivery, &mut ShardMetrics),
+    ) {
+        if d.to.shard as usize == self.shard {
+            local(&d, metrics);
+        } else {
+            self.send(d.to.shard as usize, ShardMsg::Deliver(d), metrics);
+        }
+    }
+
+    fn send(&mut self, dest: usize, msg: ShardMsg, metrics: &mut ShardMetrics) {
+        if !self.overflow[dest].is_empty() {
+            self.overflow[dest].push_back(msg);
+        } else if let Err(rtrb::PushError::Full(msg)) = self.ring(dest).push(msg) {
+            metrics.counters.ring_full += 1;
+            self.overflow[dest].push_back(msg);
+        }
+    }
+
+    #[allow(clippy::result_large_err)]
+    #[inline]
+    fn try_send(&mut self, dest: usize, msg: ShardMsg) -> Result<(), ShardMsg> {
+        if !self.overflow[dest].is_empty() {
+            return Err(msg);
+        }
+        self.ring(dest)
+            .push(msg)
+            .map_err(|rtrb::PushError::Full(m)| m)
+    }
+
+    fn flush(&mut self) -> usize {
+        let mut work = 0;
+        for dest in 0..self.overflow.len() {
+            while let Some(&msg) = self.overflow[dest].front() {
+                let Some(ring) = self.rings[dest].as_mut() else {
+                    break;
+                };
+                if ring.push(msg).is_err() {
+                    break;
+                }
+                self.overflow[dest].pop_front();
+                work += 1;
+            }
+        }
+        work
     }
 
     fn ring(&mut self, dest: usize) -> &mut Producer<ShardMsg> {
