@@ -225,14 +225,7 @@ fn halt_kill_switch_sessions_and_disconnect_then_replay_and_restart_agree() {
     let data = engine.data.clone();
     let (code, _, stderr) = engine.stop();
     assert_eq!(code, 0, "{}", stderr.join("\n"));
-    let (rc, out, err) = veloz(&[
-        "replay",
-        "--data",
-        data.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--verify",
-    ]);
+    let (rc, out, err) = replay_verify(&data, &config);
     assert_eq!(rc, Some(0), "replay --verify: {out}\n{err}");
 
     let engine = EngineProcess::start(&config);

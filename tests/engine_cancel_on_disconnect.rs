@@ -186,14 +186,7 @@ fn a_closed_socket_cancels_the_last_sessions_orders_and_replay_agrees() {
     let (code, stdout, stderr) = engine.stop();
     assert_eq!(code, 0, "{}", stderr.join("\n"));
     // The cancels were journaled: the offline replay verifies the live state hashes.
-    let (rc, out, err) = veloz(&[
-        "replay",
-        "--data",
-        data.to_str().unwrap(),
-        "--config",
-        config.to_str().unwrap(),
-        "--verify",
-    ]);
+    let (rc, out, err) = replay_verify(&data, &config);
     assert_eq!(
         rc,
         Some(0),

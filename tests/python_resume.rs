@@ -25,19 +25,6 @@ use veloz_wire::ExecType;
 const WAIT: Duration = Duration::from_secs(10);
 const PRICE: i64 = 1_900_000;
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VELOZ_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-    assert!(
-        local.exists(),
-        "python with flatbuffers not found: set VELOZ_PYTHON or run `make tools` (creates {})",
-        local.display()
-    );
-    local
-}
-
 /// What one run of the Python client did.
 struct Run {
     code: Option<i32>,
@@ -65,7 +52,7 @@ impl Run {
 /// `veloz_client.py --connect ADDR --account A --token T --state STATE ARGS...`
 fn client(addr: &str, account: (u32, &str), state: &Path, args: &[&str]) -> Run {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/veloz_client.py");
-    let py = python();
+    let py = python("flatbuffers");
     let out = Command::new(&py)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg(&script)

@@ -5,10 +5,13 @@
 //! Python: `$VELOZ_PYTHON`, else `.tools/venv/bin/python` under the crate root (`make tools`
 //! creates it with `hdrhistogram` installed); without either the test fails and says so.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, UNIX_EPOCH};
 
+use common::python;
 use hdrhistogram::Histogram;
 use veloz_report::{read_log_file, summarize, IntervalLog};
 
@@ -36,20 +39,6 @@ print("start", reader.get_start_time_sec())
 print("merged", n, total.get_total_count(), total.get_value_at_percentile(99.0),
       total.get_value_at_percentile(50.0), total.get_max_value())
 "#;
-
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VELOZ_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-    assert!(
-        local.exists(),
-        "python with the hdrhistogram package not found: set VELOZ_PYTHON or run `make tools` \
-         (creates {})",
-        local.display()
-    );
-    local
-}
 
 /// A deterministic histogram: `n` values from 1 µs to `spread` µs (xorshift64).
 fn histogram(seed: u64, n: u64, spread: u64) -> Histogram<u64> {
@@ -87,7 +76,7 @@ fn python_hdrhistogram_reads_veloz_logs() {
     }
     drop(log);
 
-    let py = python();
+    let py = python("the hdrhistogram package");
     let out = Command::new(&py)
         .arg("-c")
         .arg(SCRIPT)

@@ -6,8 +6,12 @@
 //! creates it, with the `flatbuffers` package at the pinned version); without either the
 //! test fails and says so.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
+
+use common::python;
 
 use veloz_core::{
     Command as CoreCommand, NewOrder, OrderKind, RejectReason, SelfTradePrevention, Side,
@@ -50,19 +54,6 @@ print(r.ExecType(), r.OrderId(), r.ClientOrderId(), r.SymbolId(), r.HasSymbol(),
       r.RejectReason(), r.CancelReason(), r.ReasonText().decode(), r.Seq(), r.TimestampNs())
 "#;
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("VELOZ_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-    assert!(
-        local.exists(),
-        "python with flatbuffers not found: set VELOZ_PYTHON or run `make tools` (creates {})",
-        local.display()
-    );
-    local
-}
-
 #[test]
 fn python_and_rust_read_each_others_frames() {
     let report = ExecutionReport {
@@ -82,7 +73,7 @@ fn python_and_rust_read_each_others_frames() {
         .map(|b| format!("{b:02x}"))
         .collect();
     let client_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/client");
-    let out = Command::new(python())
+    let out = Command::new(python("flatbuffers"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg("-c")
         .arg(SCRIPT)

@@ -268,6 +268,33 @@ fn pipe_lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {
     rx
 }
 
+/// The Python of the project's venv (`make tools` creates `.tools/venv` with flatbuffers and
+/// hdrhistogram), or `$VELOZ_PYTHON`; `needs` names what the test uses it for.
+pub fn python(needs: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os("VELOZ_PYTHON") {
+        return PathBuf::from(p);
+    }
+    let local = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
+    assert!(
+        local.exists(),
+        "python with {needs} not found: set VELOZ_PYTHON or run `make tools` (creates {})",
+        local.display()
+    );
+    local
+}
+
+/// `veloz replay --data DATA --config CONFIG --verify`: (exit code, stdout, stderr).
+pub fn replay_verify(data: &Path, config: &Path) -> (Option<i32>, String, String) {
+    veloz(&[
+        "replay",
+        "--data",
+        data.to_str().expect("utf-8 path"),
+        "--config",
+        config.to_str().expect("utf-8 path"),
+        "--verify",
+    ])
+}
+
 pub const ALICE: (AccountId, &str) = (1, "demo-alice");
 pub const BOB: (AccountId, &str) = (2, "demo-bob");
 
