@@ -23,12 +23,19 @@
 //! 6. flush the sessions' outbound buffers; check timers (logon, heartbeat, idle) and send
 //!    metrics snapshots.
 //!
+//! Logons and session ends (report-stream subscriptions on every shard, cancel-on-disconnect),
+//! members' queries and the operator's requests are handed on by `requests` (the
+//! `shard/requests.rs` half of this module): in order with the session's commands, never
+//! waiting.
+//!
 //! A shard never waits on another shard. When a pass did work the task yields to the
 //! executor every 64 busy passes; when nothing happened it spins for `spin_us`, then parks
 //! ([`io::Idle`]).
 //!
 //! Shutdown (stop flag set by the control side on SIGINT/SIGTERM): stop accepting and
-//! reading; keep working until every shard has stopped reading, no command anywhere is
+//! taking new work (sessions are still read: their orders and queries are answered
+//! `EngineShuttingDown` at once, logons refused); keep working until every shard has
+//! stopped taking work (`stopped_reading`), no command anywhere is
 //! unanswered (`in_flight`, one counter per shard, counts remote commands until their
 //! `Done` comes back), and this shard's components and rings are empty; then checkpoint and
 //! sync the journal, flush and log out the sessions, and report the final sequence and
@@ -367,10 +374,8 @@ impl<S: Storage, T: Stream> Shard<S, T> {
 
     /// One pass over every component but the listener. Returns how much work it found.
     pub(crate) fn pass(&mut self) -> usize {
-        let mut work = 0;
-        if !self.stopping {
-            work += self.read_sessions();
-        }
+        // Also while stopping: what sessions send then is answered `EngineShuttingDown`.
+        let mut work = self.read_sessions();
         work += self.resend_stalled();
         work += self.drain_rings();
         work += self.run_sequencer();
@@ -385,6 +390,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
 
     fn begin_stop(&mut self) {
         self.stopping = true;
+        self.gateway.refuse_new_work();
         self.stop_began = Some(self.clock.instant());
         self.listener = None;
         // Commands read but stalled on a full ring still count: they will be sent.

@@ -122,6 +122,9 @@ pub struct Gateway<T: Stream = TcpStream> {
     changes: Vec<StreamChange>,
     /// Queries read and not yet taken by the shard, with their target shard.
     queries: Vec<(QueryMsg, usize)>,
+    /// The engine is stopping: sessions are still read, but orders and queries are
+    /// rejected `EngineShuttingDown` and logons refused.
+    stopping: bool,
 }
 
 impl<T: Stream> Gateway<T> {
@@ -155,7 +158,14 @@ impl<T: Stream> Gateway<T> {
             repeats,
             changes: Vec::new(),
             queries: Vec::new(),
+            stopping: false,
         }
+    }
+
+    /// The engine is stopping: from now on orders and queries are answered
+    /// `EngineShuttingDown` at once (nothing new reaches a shard) and logons are refused.
+    pub fn refuse_new_work(&mut self) {
+        self.stopping = true;
     }
 
     /// Take a new connection. Returns its reference, or `None` when the shard has no free
@@ -361,6 +371,14 @@ impl<T: Stream> Gateway<T> {
                                 cancel_on_disconnect,
                             },
                         ) => {
+                            if self.stopping {
+                                session.logout(
+                                    &mut self.encoder,
+                                    LogoutReason::EngineShutdown,
+                                    "engine shutting down",
+                                );
+                                return None;
+                            }
                             let cancel_on_disconnect = cod.unwrap_or(cancel_on_disconnect);
                             session.log_on(account, stp, cancel_on_disconnect);
                             self.shared.session_started(account);
@@ -431,6 +449,13 @@ impl<T: Stream> Gateway<T> {
                         self.reject(me, &cmd, symbol, RejectReason::NotLoggedOn, metrics);
                         continue;
                     };
+                    // The engine is stopping: nothing new reaches a shard.
+                    if self.stopping {
+                        let symbol = cmd.symbol().unwrap_or(0);
+                        let reason = RejectReason::EngineShuttingDown;
+                        self.reject(me, &cmd, symbol, reason, metrics);
+                        continue;
+                    }
                     // Over the session's rate: answered at once, never reaches a shard.
                     if !session.take_order(now) {
                         let symbol = cmd.symbol().unwrap_or(0);

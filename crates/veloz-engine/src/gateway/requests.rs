@@ -48,26 +48,17 @@ impl<T: Stream> Gateway<T> {
         };
         let State::Active { account, .. } = session.state() else {
             session.bad_message();
-            let kind = match query {
-                Query::Status {
-                    request_id, symbol, ..
-                } => AnswerKind::Status(OrderStatus::refused(
-                    request_id,
-                    symbol,
-                    0,
-                    RejectReason::NotLoggedOn,
-                )),
-                Query::OpenOrders { request_id, .. } => AnswerKind::End(OpenOrdersEnd {
-                    client_order_id: request_id,
-                    count: 0,
-                    next_after_order_id: 0,
-                    reject_reason: Some(RejectReason::NotLoggedOn),
-                }),
-            };
+            let kind = refused(query, RejectReason::NotLoggedOn);
             metrics.counters.reject(RejectReason::NotLoggedOn);
             self.answer(&Answer { to: from, kind });
             return;
         };
+        if self.stopping {
+            let kind = refused(query, RejectReason::EngineShuttingDown);
+            metrics.counters.reject(RejectReason::EngineShuttingDown);
+            self.answer(&Answer { to: from, kind });
+            return;
+        }
         let routing = &self.shared.routing;
         match queries::target(&query, |s| routing.shard_of(s), self.shared.shards()) {
             Ok(target) => self.queries.push((
@@ -162,5 +153,20 @@ impl<T: Stream> Gateway<T> {
             }
         }
         false
+    }
+}
+
+/// The answer refusing `query` for `reason` (nothing was looked at).
+fn refused(query: Query, reason: RejectReason) -> AnswerKind {
+    match query {
+        Query::Status {
+            request_id, symbol, ..
+        } => AnswerKind::Status(OrderStatus::refused(request_id, symbol, 0, reason)),
+        Query::OpenOrders { request_id, .. } => AnswerKind::End(OpenOrdersEnd {
+            client_order_id: request_id,
+            count: 0,
+            next_after_order_id: 0,
+            reject_reason: Some(reason),
+        }),
     }
 }

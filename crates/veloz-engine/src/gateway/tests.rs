@@ -547,3 +547,55 @@ fn only_the_last_session_of_an_account_ends_with_its_cancel_on_disconnect() {
     let (c, c_ref) = logon(&mut f, Some(true));
     assert!(ended(&mut f, c, c_ref), "the last one asked");
 }
+
+#[test]
+fn a_stopping_engine_answers_orders_and_queries_engine_shutting_down_and_refuses_logons() {
+    let mut f = fixture(1, testkit::config());
+    let (mut alice, _) = f.logged_on();
+    let (mut late, _) = f.connect();
+    f.gateway.refuse_new_work();
+    alice.order(&limit(1, 1, 7, Side::Buy, 1_900_000, 1));
+    let mut enc = veloz_wire::FrameEncoder::new();
+    let query = enc
+        .query(&veloz_wire::Query::Status {
+            request_id: 8,
+            symbol: 1,
+            by: veloz_core::OrderRef::ClientId(7),
+        })
+        .to_vec();
+    alice.send(&query);
+    let (routed, got) = f.exchange(&mut alice);
+    assert!(routed.is_empty(), "nothing new reaches a shard");
+    assert!(f.gateway.take_queries().next().is_none());
+    assert!(
+        matches!(
+            got[..],
+            [
+                Got::Report {
+                    client_order_id: 7,
+                    reject: Some(RejectReason::EngineShuttingDown),
+                    stream_seq: 0,
+                    ..
+                },
+                Got::OrderStatus(s),
+            ] if s.client_order_id == 8 && s.reject_reason == Some(RejectReason::EngineShuttingDown)
+        ),
+        "{got:?}"
+    );
+    late.logon(2, "demo-bob");
+    let (_, got) = f.exchange(&mut late);
+    assert!(
+        matches!(
+            &got[..],
+            [Got::Logout {
+                reason: LogoutReason::EngineShutdown,
+                ..
+            }]
+        ),
+        "{got:?}"
+    );
+    assert!(
+        f.changes().is_empty(),
+        "a refused logon subscribes to nothing"
+    );
+}
