@@ -309,8 +309,9 @@ impl Engine {
         let mut engine = Engine::new(shard, &instruments);
         engine.order_seq = order_seq;
         engine.trade_seq = trade_seq;
-        engine.streams.counters.reserve(counters.len());
-        engine.streams.counters.extend(counters);
+        for (account, last) in counters {
+            engine.streams.counters.set(account, last);
+        }
         engine.apply_admin(admin)?;
         let mut seen = 0u64;
         for (b, (last_trade, oat, orders)) in bodies.into_iter().enumerate() {

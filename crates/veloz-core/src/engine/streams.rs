@@ -71,12 +71,92 @@ pub struct StreamReport {
     pub event: Event,
 }
 
+/// Account ids below this count in a table indexed by id (one load per report); larger ones
+/// in a hash map. Venues number their members densely from 1.
+const DIRECT_ACCOUNTS: AccountId = 1 << 16;
+
+/// Last stream number per account: a table for ids below [`DIRECT_ACCOUNTS`] (0 = no report
+/// yet), a map for the rest. Only probed on the event path; [`Counters::sorted`] walks it
+/// for a snapshot.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    direct: Vec<u64>,
+    /// Accounts in `direct` with a counter.
+    direct_len: usize,
+    pub(super) far: FxHashMap<AccountId, u64>,
+}
+
+impl Counters {
+    /// The account's next number (1 for its first report).
+    #[inline]
+    fn bump(&mut self, account: AccountId) -> u64 {
+        if account < DIRECT_ACCOUNTS {
+            let i = account as usize;
+            if i >= self.direct.len() {
+                self.direct.resize((i + 1).next_power_of_two(), 0);
+            }
+            let c = &mut self.direct[i];
+            self.direct_len += (*c == 0) as usize;
+            *c += 1;
+            *c
+        } else {
+            let c = self.far.entry(account).or_insert(0);
+            *c += 1;
+            *c
+        }
+    }
+
+    /// The account's last number (0: none).
+    #[inline]
+    pub(super) fn get(&self, account: AccountId) -> u64 {
+        if account < DIRECT_ACCOUNTS {
+            self.direct.get(account as usize).copied().unwrap_or(0)
+        } else {
+            self.far.get(&account).copied().unwrap_or(0)
+        }
+    }
+
+    /// Accounts with a counter.
+    pub(super) fn len(&self) -> usize {
+        self.direct_len + self.far.len()
+    }
+
+    /// Set `account`'s counter (a snapshot being loaded; `last` > 0).
+    pub(super) fn set(&mut self, account: AccountId, last: u64) {
+        if account < DIRECT_ACCOUNTS {
+            let i = account as usize;
+            if i >= self.direct.len() {
+                self.direct.resize((i + 1).next_power_of_two(), 0);
+            }
+            self.direct_len += (self.direct[i] == 0) as usize;
+            self.direct[i] = last;
+        } else {
+            self.far.insert(account, last);
+        }
+    }
+
+    /// Every counter, ascending by account.
+    fn sorted(&self) -> Vec<(AccountId, u64)> {
+        let mut all: Vec<(AccountId, u64)> = self
+            .direct
+            .iter()
+            .enumerate()
+            .filter(|(_, &c)| c > 0)
+            .map(|(a, &c)| (a as AccountId, c))
+            .collect();
+        let mut far: Vec<(AccountId, u64)> = self.far.iter().map(|(&a, &c)| (a, c)).collect();
+        far.sort_unstable_by_key(|&(a, _)| a);
+        all.extend(far);
+        all
+    }
+}
+
 /// The report streams of one engine (see the module docs).
 #[derive(Debug, Default)]
 pub(super) struct ReportStreams {
     /// Last stream number assigned, per account (point lookups only; iterated only to write
     /// a snapshot, and then sorted).
-    pub(super) counters: FxHashMap<AccountId, u64>,
+    pub(super) counters: Counters,
     /// The reports of the last apply, in report order.
     assigned: Vec<Assigned>,
     /// Window length per account; 0 = keep nothing, only count.
@@ -120,9 +200,7 @@ impl ReportStreams {
         account: AccountId,
         part: Part,
     ) {
-        let last = self.counters.entry(account).or_insert(0);
-        *last += 1;
-        let stream_seq = *last;
+        let stream_seq = self.counters.bump(account);
         self.assigned.push(Assigned {
             account,
             part,
@@ -151,11 +229,11 @@ impl ReportStreams {
     /// The invariants of the module docs ([`Engine::validate`]); `Err` names the account.
     /// Walks the maps (off the event path; the first violation found may be any).
     pub(super) fn check(&self) -> Result<(), String> {
-        if let Some((account, _)) = self.counters.iter().find(|(_, &n)| n == 0) {
+        if let Some((account, _)) = self.counters.far.iter().find(|(_, &n)| n == 0) {
             return Err(format!("report stream of account {account} has counter 0"));
         }
         for (&account, w) in &self.windows {
-            let last = self.counters.get(&account).copied().unwrap_or(0);
+            let last = self.counters.get(account);
             if w.len() > self.retain {
                 return Err(format!(
                     "report window of account {account} holds {} > retention {}",
@@ -178,9 +256,7 @@ impl ReportStreams {
 
     /// The counters ascending by account (for the snapshot).
     pub(super) fn counters_sorted(&self) -> Vec<(AccountId, u64)> {
-        let mut all: Vec<(AccountId, u64)> = self.counters.iter().map(|(&a, &s)| (a, s)).collect();
-        all.sort_unstable_by_key(|&(a, _)| a);
-        all
+        self.counters.sorted()
     }
 }
 
@@ -215,7 +291,7 @@ impl Engine {
 
     /// The last stream number assigned to `account` (0 when none).
     pub fn stream_last(&self, account: AccountId) -> u64 {
-        self.streams.counters.get(&account).copied().unwrap_or(0)
+        self.streams.counters.get(account)
     }
 
     /// The oldest stream number still retained for `account` (`None` when nothing is).

@@ -366,3 +366,28 @@ fn same_commands_give_the_same_streams_and_match_a_naive_count() {
         assert_eq!(x.state_hash(), y.state_hash());
     }
 }
+
+#[test]
+fn small_and_large_account_ids_count_alike_and_list_in_order() {
+    let mut c = Counters::default();
+    for (account, times) in [(70_000, 2), (3, 1), (DIRECT_ACCOUNTS - 1, 3), (0, 1)] {
+        for n in 1..=times {
+            assert_eq!(c.bump(account), n, "account {account}");
+        }
+    }
+    assert_eq!(
+        (c.get(70_000), c.get(3), c.get(4), c.get(1 << 20)),
+        (2, 1, 0, 0)
+    );
+    assert_eq!(c.len(), 4);
+    assert_eq!(
+        c.sorted(),
+        vec![(0, 1), (3, 1), (DIRECT_ACCOUNTS - 1, 3), (70_000, 2)]
+    );
+    let mut loaded = Counters::default();
+    for (account, last) in c.sorted() {
+        loaded.set(account, last);
+    }
+    assert_eq!((loaded.sorted(), loaded.len()), (c.sorted(), 4));
+    assert_eq!(loaded.bump(3), 2, "a loaded counter continues");
+}
