@@ -272,7 +272,6 @@ fn post_only_rests_or_is_rejected() {
         symbol: S,
         client_order_id: 4,
         order_id: id,
-        orig_client_order_id: 0,
         price: 1_000,
         qty: 10,
     }));
@@ -373,7 +372,6 @@ fn cancel_and_its_rejects() {
             symbol: S,
             client_order_id: coid,
             order_id,
-            orig_client_order_id: 0,
         })
     };
     assert_eq!(
@@ -389,7 +387,6 @@ fn cancel_and_its_rejects() {
         symbol: 99,
         client_order_id: 9,
         order_id: id,
-        orig_client_order_id: 0,
     });
     assert_eq!(
         rejected(&t.apply(wrong_symbol)),
@@ -421,7 +418,6 @@ fn replace(account: AccountId, order_id: OrderId, price: Price, qty: Qty) -> Com
         symbol: S,
         client_order_id: 77,
         order_id,
-        orig_client_order_id: 0,
         price,
         qty,
     })
@@ -706,7 +702,6 @@ fn halt_and_kill_switch_come_first_in_validation() {
         symbol: S,
         client_order_id: 6,
         order_id: resting,
-        orig_client_order_id: 0,
     });
     assert_eq!(rejected(&t.apply(cancel)), RejectReason::UnknownOrder);
     t.apply(admin(4, AdminAction::EnableAccount(A)));

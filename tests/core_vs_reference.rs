@@ -215,7 +215,6 @@ fn to_command(op: &Op, known: &Known) -> Command {
                 symbol: SYMBOLS[symbol],
                 client_order_id: 1_000,
                 order_id,
-                orig_client_order_id: 0,
             })
         }
         Op::Replace {
@@ -232,7 +231,6 @@ fn to_command(op: &Op, known: &Known) -> Command {
                 symbol: SYMBOLS[symbol],
                 client_order_id: 2_000,
                 order_id,
-                orig_client_order_id: 0,
                 price,
                 qty,
             })
@@ -260,8 +258,7 @@ fn to_command(op: &Op, known: &Known) -> Command {
             account,
             symbol: SYMBOLS[symbol],
             client_order_id: 4_000,
-            order_id: 0,
-            orig_client_order_id: coid,
+            order_id: veloz_core::OrderRef::ClientId(coid).raw(),
         }),
         Op::ByClientId {
             account,
@@ -272,8 +269,7 @@ fn to_command(op: &Op, known: &Known) -> Command {
             account,
             symbol: SYMBOLS[symbol],
             client_order_id: 5_000,
-            order_id: 0,
-            orig_client_order_id: coid,
+            order_id: veloz_core::OrderRef::ClientId(coid).raw(),
             price,
             qty,
         }),

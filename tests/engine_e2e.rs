@@ -181,7 +181,6 @@ fn authentication_authorisation_and_bad_input_leave_the_engine_serving() {
         symbol: 1,
         client_order_id: 9,
         order_id: mine.order_id,
-        orig_client_order_id: 0,
         price: 1_880_000,
         qty: 3,
     }))

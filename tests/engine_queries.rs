@@ -54,8 +54,7 @@ fn cancel_by_client_id(symbol: u32, coid: u64, orig: u64) -> Command {
         account: 0,
         symbol,
         client_order_id: coid,
-        order_id: 0,
-        orig_client_order_id: orig,
+        order_id: veloz_core::OrderRef::ClientId(orig).raw(),
     })
 }
 
@@ -87,8 +86,7 @@ fn new_and_cancel_or_replace_by_client_id_pipeline_without_waiting() {
                     account: 0,
                     symbol: 1,
                     client_order_id: 20_000 + i,
-                    order_id: 0,
-                    orig_client_order_id: 10_000 + i,
+                    order_id: veloz_core::OrderRef::ClientId(10_000 + i).raw(),
                     price: px - 100 * (i as i64 % 50),
                     qty: 1,
                 }))

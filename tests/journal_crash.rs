@@ -36,7 +36,6 @@ fn cmd_for(seq: u64) -> Command {
             symbol: 9,
             client_order_id: seq,
             order_id: seq / 2,
-            orig_client_order_id: 0,
             price: 7_000 + (seq % 13) as i64,
             qty: seq,
         })

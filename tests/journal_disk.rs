@@ -49,7 +49,6 @@ fn cmd_for(seq: u64) -> Command {
             symbol: 1,
             client_order_id: seq,
             order_id: seq - 1,
-            orig_client_order_id: 0,
         })
     } else {
         Command::New(NewOrder {

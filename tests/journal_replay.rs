@@ -147,7 +147,6 @@ fn fixture_commands() -> Vec<Command> {
             symbol: 1,
             client_order_id: 22,
             order_id: 3,
-            orig_client_order_id: 0,
             price: 1_001,
             qty: 8,
         }),
@@ -156,7 +155,6 @@ fn fixture_commands() -> Vec<Command> {
             symbol: 1,
             client_order_id: 13,
             order_id: 2,
-            orig_client_order_id: 0,
         }),
         Command::New(NewOrder {
             account: 4,

@@ -55,7 +55,6 @@ fn corpus() -> Vec<Vec<u8>> {
             symbol: 2,
             client_order_id: 2,
             order_id: 99,
-            orig_client_order_id: 0,
         }))
         .to_vec(),
         enc.command(&Command::Replace(ReplaceOrder {
@@ -63,7 +62,6 @@ fn corpus() -> Vec<Vec<u8>> {
             symbol: 2,
             client_order_id: 3,
             order_id: 99,
-            orig_client_order_id: 0,
             price: 1_900_100,
             qty: 50,
         }))

@@ -214,6 +214,14 @@ fn shard_list(one: Option<usize>, shards: usize) -> Vec<usize> {
     }
 }
 
+/// A cancel's or replace's order as the protocol's `(order_id, orig_client_order_id)`.
+fn order_ref_json(raw: u64) -> (u64, u64) {
+    match veloz_core::OrderRef::from_raw(raw) {
+        veloz_core::OrderRef::Id(id) => (id, 0),
+        veloz_core::OrderRef::ClientId(c) => (0, c),
+    }
+}
+
 /// A command as JSON (field names as in docs/protocol.md).
 fn command_json(cmd: &Command) -> serde_json::Value {
     match cmd {
@@ -223,15 +231,20 @@ fn command_json(cmd: &Command) -> serde_json::Value {
             "tif": format!("{:?}", o.tif).to_lowercase(), "post_only": o.post_only,
             "stp": format!("{:?}", o.stp).to_lowercase(), "price": o.price, "qty": o.qty,
         }),
-        Command::Cancel(c) => json!({
-            "kind": "cancel", "account": c.account, "symbol": c.symbol,
-            "client_order_id": c.client_order_id, "order_id": c.order_id,
-            "orig_client_order_id": c.orig_client_order_id,
-        }),
-        Command::Replace(r) => json!({
-            "kind": "replace", "account": r.account, "symbol": r.symbol, "client_order_id": r.client_order_id,
-            "order_id": r.order_id, "orig_client_order_id": r.orig_client_order_id, "price": r.price, "qty": r.qty,
-        }),
+        Command::Cancel(c) => {
+            let (order_id, orig) = order_ref_json(c.order_id);
+            json!({
+                "kind": "cancel", "account": c.account, "symbol": c.symbol,
+                "client_order_id": c.client_order_id, "order_id": order_id, "orig_client_order_id": orig,
+            })
+        }
+        Command::Replace(r) => {
+            let (order_id, orig) = order_ref_json(r.order_id);
+            json!({
+                "kind": "replace", "account": r.account, "symbol": r.symbol, "client_order_id": r.client_order_id,
+                "order_id": order_id, "orig_client_order_id": orig, "price": r.price, "qty": r.qty,
+            })
+        }
         Command::MassCancel(m) => json!({
             "kind": "mass_cancel", "account": m.account, "client_order_id": m.client_order_id, "symbol": m.symbol,
             "reason": m.reason.name(),

@@ -309,6 +309,5 @@ pub fn cancel(symbol: SymbolId, coid: u64, order_id: OrderId) -> Command {
         symbol,
         client_order_id: coid,
         order_id,
-        orig_client_order_id: 0,
     })
 }

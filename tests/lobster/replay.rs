@@ -234,7 +234,6 @@ impl<'a> Replay<'a> {
                 symbol: SYMBOL,
                 client_order_id,
                 order_id: id,
-                orig_client_order_id: 0,
             }));
             assert!(
                 matches!(self.out[..], [Event::Cancelled { qty: q, .. }] if q == leaves),
@@ -248,7 +247,6 @@ impl<'a> Replay<'a> {
                 symbol: SYMBOL,
                 client_order_id,
                 order_id: id,
-                orig_client_order_id: 0,
                 price: m.price,
                 qty: leaves - qty,
             }));

@@ -224,7 +224,6 @@ fn messages_in_the_wrong_direction_are_unknown_messages() {
             symbol: 1,
             client_order_id: 1,
             order_id: 1,
-            orig_client_order_id: 0,
         }))
         .to_vec(),
     ];
@@ -314,5 +313,53 @@ fn inconsistent_execution_reports_are_refused_by_the_client_decoder() {
     assert_eq!(
         client_err(&frame).to_string(),
         "Logout.reason = 99 is not a valid LogoutReason"
+    );
+}
+
+#[test]
+fn a_cancel_names_an_engine_order_id_or_a_client_order_id_below_two_to_the_63() {
+    let cancel = |order_id: u64, orig_client_order_id: u64| {
+        raw_frame(fb::Payload::Cancel, |fbb| {
+            Some(
+                fb::Cancel::create(
+                    fbb,
+                    &fb::CancelArgs {
+                        client_order_id: 9,
+                        symbol_id: 1,
+                        order_id,
+                        orig_client_order_id,
+                    },
+                )
+                .as_union_value(),
+            )
+        })
+    };
+    assert_eq!(
+        client_err(&cancel(1 << 63, 0)).to_string(),
+        format!(
+            "Cancel.order_id = {} is invalid: is no engine order id (those are below 2^63) (client_order_id 9)",
+            1u64 << 63
+        )
+    );
+    assert_eq!(
+        client_err(&cancel(0, u64::MAX)).to_string(),
+        format!(
+            "Cancel.orig_client_order_id = {} is invalid: must be below 2^63 to name an order (client_order_id 9)",
+            u64::MAX
+        )
+    );
+    // Both set: the engine id wins; by client id: the core's reference.
+    let ClientMessage::Order(Command::Cancel(c)) = decode_client(&cancel(5, 7), ACCOUNT).unwrap()
+    else {
+        panic!("not a cancel");
+    };
+    assert_eq!(c.order_id, 5);
+    let ClientMessage::Order(Command::Cancel(c)) = decode_client(&cancel(0, 7), ACCOUNT).unwrap()
+    else {
+        panic!("not a cancel");
+    };
+    assert_eq!(
+        veloz_core::OrderRef::from_raw(c.order_id),
+        veloz_core::OrderRef::ClientId(7)
     );
 }

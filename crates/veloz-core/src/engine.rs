@@ -73,7 +73,7 @@ mod streams;
 mod validate;
 
 pub use inspect::LevelView;
-pub use query::{OpenOrdersPage, OrderRef, OrderView};
+pub use query::{OpenOrdersPage, OrderView};
 pub use snapshot::{
     SnapshotError, SNAPSHOT_ADMIN_ENTRY_LEN, SNAPSHOT_ADMIN_HEADER_LEN, SNAPSHOT_BODY_HEADER_LEN,
     SNAPSHOT_FLAG_ADMIN, SNAPSHOT_FLAG_STREAMS, SNAPSHOT_INSTRUMENT_LEN, SNAPSHOT_ORDER_LEN,
@@ -222,6 +222,12 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// An empty engine for `instruments` (their ids must be distinct).
     pub fn new(shard: u16, instruments: &[Instrument]) -> Engine {
+        // Order ids carry the shard in bits 48..63; bit 63 marks a client order id in a
+        // cancel or replace (`BY_CLIENT_ID`), so no engine order id may have it.
+        assert!(
+            shard < 1 << 15,
+            "shard {shard}: at most 32768 shards (order ids keep bit 63 clear)"
+        );
         let mut sorted = instruments.to_vec();
         sorted.sort_by_key(|i| i.id);
         let mut book_index = FxHashMap::default();

@@ -24,8 +24,8 @@ pub mod types;
 pub mod workload;
 
 pub use engine::{
-    Assigned, Engine, InvariantError, LevelView, OpenOrdersPage, OrderRef, OrderView,
-    SnapshotError, StreamReport,
+    Assigned, Engine, InvariantError, LevelView, OpenOrdersPage, OrderView, SnapshotError,
+    StreamReport,
 };
 pub use hash::StateHasher;
 pub use instrument::Instrument;

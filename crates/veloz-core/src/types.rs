@@ -178,6 +178,42 @@ impl NewOrder {
     }
 }
 
+/// Bit 63 of a cancel's or replace's `order_id`: the other bits are the client order id the
+/// order was entered with, not an engine order id. Engine order ids never have it (their
+/// top 16 bits are the shard, below 2^15); a client order id used this way must be below
+/// 2^63. Kept in the one field so that a [`Command`] stays 48 bytes.
+pub const BY_CLIENT_ID: OrderId = 1 << 63;
+
+/// How a request names an order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderRef {
+    /// The engine's order id.
+    Id(OrderId),
+    /// The client order id the order was entered with (below 2^63).
+    ClientId(ClientOrderId),
+}
+
+impl OrderRef {
+    /// As a cancel's or replace's `order_id`.
+    #[inline]
+    pub fn raw(self) -> OrderId {
+        match self {
+            OrderRef::Id(id) => id,
+            OrderRef::ClientId(c) => BY_CLIENT_ID | c,
+        }
+    }
+
+    /// What a cancel's or replace's `order_id` names.
+    #[inline]
+    pub fn from_raw(raw: OrderId) -> OrderRef {
+        if raw & BY_CLIENT_ID != 0 {
+            OrderRef::ClientId(raw & !BY_CLIENT_ID)
+        } else {
+            OrderRef::Id(raw)
+        }
+    }
+}
+
 /// Cancel the rest of a resting order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CancelOrder {
@@ -185,12 +221,10 @@ pub struct CancelOrder {
     pub symbol: SymbolId,
     /// The id of this request, echoed in the report.
     pub client_order_id: ClientOrderId,
-    /// The order to cancel; 0: the account's resting order in `symbol` entered with
-    /// `orig_client_order_id`.
+    /// The order to cancel, as [`OrderRef::raw`]: its engine id, or [`BY_CLIENT_ID`] with
+    /// the client order id it was entered with (so a client can cancel before it has seen
+    /// the Accepted).
     pub order_id: OrderId,
-    /// With `order_id` 0: the client order id the order was entered with (so a client can
-    /// cancel before it has seen the Accepted). Ignored when `order_id` is set.
-    pub orig_client_order_id: ClientOrderId,
 }
 
 /// Change the price and/or open quantity of a resting order.
@@ -204,11 +238,8 @@ pub struct ReplaceOrder {
     pub symbol: SymbolId,
     /// The id of this request, echoed in the report.
     pub client_order_id: ClientOrderId,
-    /// The order to change; 0: the one entered with `orig_client_order_id`.
+    /// The order to change, as [`OrderRef::raw`] (see [`CancelOrder::order_id`]).
     pub order_id: OrderId,
-    /// With `order_id` 0: the client order id the order was entered with. Ignored when
-    /// `order_id` is set.
-    pub orig_client_order_id: ClientOrderId,
     pub price: Price,
     pub qty: Qty,
 }

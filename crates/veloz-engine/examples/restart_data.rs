@@ -131,7 +131,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 symbol,
                 client_order_id: k + done,
                 order_id,
-                orig_client_order_id: 0,
             })
         };
         append(&mut writer, &mut engine, cmd, &mut live);

@@ -554,7 +554,6 @@ impl Sim {
                     symbol,
                     client_order_id,
                     order_id,
-                    orig_client_order_id: 0,
                 })
             }
             80..=94 => {
@@ -569,7 +568,6 @@ impl Sim {
                     symbol,
                     client_order_id,
                     order_id,
-                    orig_client_order_id: 0,
                     price: price_near(inst, rng),
                     qty: inst.lot_size * rng.random_range(1..=10),
                 })

@@ -23,7 +23,7 @@
 
 use veloz_core::{
     AdminAction, AdminCommand, CancelOrder, CancelReason, Command, MassCancel, NewOrder, OrderKind,
-    ReplaceOrder, SelfTradePrevention, Seq, Side, TimeInForce, Timestamp,
+    OrderRef, ReplaceOrder, SelfTradePrevention, Seq, Side, TimeInForce, Timestamp, BY_CLIENT_ID,
 };
 
 use super::format::{RecordType, FORMAT_VERSION, MIN_READ_VERSION};
@@ -69,7 +69,7 @@ pub const CMD_MASS_REASON: usize = CMD_ORDER_KIND;
 /// `CMD_FLAGS` bit: the mass cancel names a symbol.
 pub const FLAG_HAS_SYMBOL: u8 = 1;
 /// `CMD_FLAGS` bit of a cancel or replace: the order is named by the client order id it was
-/// entered with, held in the `order_id` field (`orig_client_order_id`; `order_id` is 0).
+/// entered with, held in the `order_id` field (the core's [`OrderRef::ClientId`]).
 pub const FLAG_BY_CLIENT_ID: u8 = 2;
 
 // Checkpoint payload offsets.
@@ -217,14 +217,14 @@ pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
             put_u32(&mut b, CMD_ACCOUNT, c.account);
             put_u32(&mut b, CMD_SYMBOL, c.symbol);
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, c.client_order_id);
-            put_order_ref(&mut b, c.order_id, c.orig_client_order_id);
+            put_order_ref(&mut b, c.order_id);
         }
         Command::Replace(r) => {
             b[CMD_KIND] = KIND_REPLACE;
             put_u32(&mut b, CMD_ACCOUNT, r.account);
             put_u32(&mut b, CMD_SYMBOL, r.symbol);
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, r.client_order_id);
-            put_order_ref(&mut b, r.order_id, r.orig_client_order_id);
+            put_order_ref(&mut b, r.order_id);
             put_u64(&mut b, CMD_PRICE, r.price as u64);
             put_u64(&mut b, CMD_QTY, r.qty);
         }
@@ -291,14 +291,15 @@ fn decode_admin(b: &[u8]) -> Result<Command, PayloadError> {
     }))
 }
 
-/// A cancel's or replace's order: by id, or (id 0) by the client order id it was entered
-/// with. The core ignores `orig_client_order_id` when `order_id` is set, so it is not kept.
-fn put_order_ref(b: &mut [u8; COMMAND_PAYLOAD_LEN], order_id: u64, orig_client_order_id: u64) {
-    if order_id == 0 && orig_client_order_id != 0 {
-        b[CMD_FLAGS] = FLAG_BY_CLIENT_ID;
-        put_u64(b, CMD_ORDER_ID, orig_client_order_id);
-    } else {
-        put_u64(b, CMD_ORDER_ID, order_id);
+/// A cancel's or replace's order ([`OrderRef::raw`]): its engine id, or, under
+/// [`FLAG_BY_CLIENT_ID`], the client order id it was entered with.
+fn put_order_ref(b: &mut [u8; COMMAND_PAYLOAD_LEN], raw: u64) {
+    match OrderRef::from_raw(raw) {
+        OrderRef::Id(id) => put_u64(b, CMD_ORDER_ID, id),
+        OrderRef::ClientId(c) => {
+            b[CMD_FLAGS] = FLAG_BY_CLIENT_ID;
+            put_u64(b, CMD_ORDER_ID, c);
+        }
     }
 }
 
@@ -339,10 +340,19 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
     let account = get_u32(b, CMD_ACCOUNT);
     let symbol = get_u32(b, CMD_SYMBOL);
     let client_order_id = get_u64(b, CMD_CLIENT_ORDER_ID);
-    let (order_id, orig_client_order_id) = if flags & FLAG_BY_CLIENT_ID != 0 {
-        (0, get_u64(b, CMD_ORDER_ID))
+    let stored = get_u64(b, CMD_ORDER_ID);
+    if stored & BY_CLIENT_ID != 0 && matches!(kind, KIND_CANCEL | KIND_REPLACE) {
+        // Neither an engine order id nor a client order id a command can name.
+        return Err(PayloadError::UnknownValue {
+            what: "command",
+            field: "order_id",
+            value: stored,
+        });
+    }
+    let order_id = if flags & FLAG_BY_CLIENT_ID != 0 {
+        OrderRef::ClientId(stored).raw()
     } else {
-        (get_u64(b, CMD_ORDER_ID), 0)
+        stored
     };
     let price = get_u64(b, CMD_PRICE) as i64;
     let qty = get_u64(b, CMD_QTY);
@@ -369,14 +379,12 @@ pub fn decode_command(b: &[u8]) -> Result<Command, PayloadError> {
             symbol,
             client_order_id,
             order_id,
-            orig_client_order_id,
         }),
         KIND_REPLACE => Command::Replace(ReplaceOrder {
             account,
             symbol,
             client_order_id,
             order_id,
-            orig_client_order_id,
             price,
             qty,
         }),

@@ -47,22 +47,19 @@ pub(crate) fn every_command() -> Vec<Command> {
         symbol: 2,
         client_order_id: 3,
         order_id: u64::MAX,
-        orig_client_order_id: 0,
     }));
     // By client order id (the id the order was entered with).
     v.push(Command::Cancel(CancelOrder {
         account: 1,
         symbol: 2,
         client_order_id: 3,
-        order_id: 0,
-        orig_client_order_id: 77,
+        order_id: OrderRef::ClientId(77).raw(),
     }));
     v.push(Command::Replace(ReplaceOrder {
         account: 4,
         symbol: 5,
         client_order_id: 6,
-        order_id: 0,
-        orig_client_order_id: u64::MAX,
+        order_id: OrderRef::ClientId(u64::MAX >> 1).raw(),
         price: 8,
         qty: 9,
     }));
@@ -71,7 +68,6 @@ pub(crate) fn every_command() -> Vec<Command> {
         symbol: 0,
         client_order_id: 5,
         order_id: 6,
-        orig_client_order_id: 0,
         price: -7,
         qty: 8,
     }));

@@ -217,7 +217,6 @@ impl OrderFlow {
             symbol: self.books[b].model.symbol,
             client_order_id,
             order_id,
-            orig_client_order_id: 0,
         }))
     }
 
@@ -246,7 +245,6 @@ impl OrderFlow {
             symbol,
             client_order_id,
             order_id,
-            orig_client_order_id: 0,
             price,
             qty,
         }))

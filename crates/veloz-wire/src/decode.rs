@@ -17,7 +17,9 @@
 
 use flatbuffers::VerifierOptions;
 
-use veloz_core::{AccountId, CancelOrder, Command, MassCancel, NewOrder, OrderRef, ReplaceOrder};
+use veloz_core::{
+    AccountId, CancelOrder, Command, MassCancel, NewOrder, OrderRef, ReplaceOrder, BY_CLIENT_ID,
+};
 
 use super::convert::{self, At};
 use super::error::{Direction, WireError};
@@ -139,25 +141,23 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         fb::Payload::Cancel => {
             let m = payload(msg.payload_as_cancel())?;
             let coid = m.client_order_id();
-            names_an_order("Cancel", coid, m.order_id(), m.orig_client_order_id())?;
+            let order_id = named_order("Cancel", coid, m.order_id(), m.orig_client_order_id())?;
             Ok(ClientMessage::Order(Command::Cancel(CancelOrder {
                 account,
                 symbol: m.symbol_id(),
                 client_order_id: coid,
-                order_id: m.order_id(),
-                orig_client_order_id: m.orig_client_order_id(),
+                order_id,
             })))
         }
         fb::Payload::Replace => {
             let m = payload(msg.payload_as_replace())?;
             let coid = m.client_order_id();
-            names_an_order("Replace", coid, m.order_id(), m.orig_client_order_id())?;
+            let order_id = named_order("Replace", coid, m.order_id(), m.orig_client_order_id())?;
             Ok(ClientMessage::Order(Command::Replace(ReplaceOrder {
                 account,
                 symbol: m.symbol_id(),
                 client_order_id: coid,
-                order_id: m.order_id(),
-                orig_client_order_id: m.orig_client_order_id(),
+                order_id,
                 price: m.price(),
                 qty: m.qty(),
             })))
@@ -165,7 +165,7 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         fb::Payload::OrderStatusRequest => {
             let m = payload(msg.payload_as_order_status_request())?;
             let coid = m.client_order_id();
-            names_an_order(
+            let raw = named_order(
                 "OrderStatusRequest",
                 coid,
                 m.order_id(),
@@ -174,11 +174,7 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
             Ok(ClientMessage::Query(Query::Status {
                 request_id: coid,
                 symbol: m.symbol_id(),
-                by: if m.order_id() != 0 {
-                    OrderRef::Id(m.order_id())
-                } else {
-                    OrderRef::ClientId(m.orig_client_order_id())
-                },
+                by: OrderRef::from_raw(raw),
             }))
         }
         fb::Payload::OpenOrdersRequest => {
@@ -235,20 +231,32 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
     }
 }
 
-/// A cancel, replace or status request must name its order: by engine id or by the
-/// client order id it was entered with.
-fn names_an_order(
+/// The order a cancel, replace or status request names, as the core's
+/// [`OrderRef::raw`]: its engine id (`order_id`, which wins when both are set), or the
+/// client order id it was entered with (`orig_client_order_id`, below 2^63).
+fn named_order(
     message: &'static str,
     coid: u64,
     order_id: u64,
     orig_client_order_id: u64,
-) -> Result<(), WireError> {
-    if order_id == 0 && orig_client_order_id == 0 {
-        return Err(At::new(message, "order_id")
-            .coid(coid)
-            .invalid(0, "names no order: set order_id or orig_client_order_id"));
+) -> Result<u64, WireError> {
+    let at = |field| At::new(message, field).coid(coid);
+    if order_id != 0 {
+        if order_id & BY_CLIENT_ID != 0 {
+            return Err(at("order_id").invalid(
+                order_id.into(),
+                "is no engine order id (those are below 2^63)",
+            ));
+        }
+        return Ok(order_id);
     }
-    Ok(())
+    match orig_client_order_id {
+        0 => Err(at("order_id").invalid(0, "names no order: set order_id or orig_client_order_id")),
+        c if c & BY_CLIENT_ID != 0 => {
+            Err(at("orig_client_order_id").invalid(c.into(), "must be below 2^63 to name an order"))
+        }
+        c => Ok(OrderRef::ClientId(c).raw()),
+    }
 }
 
 /// Decode a frame the engine sent (the client side of the protocol; tests and tools).

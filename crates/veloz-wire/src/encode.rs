@@ -209,13 +209,14 @@ impl FrameEncoder {
     /// Client -> engine: cancel a resting order (its `account` is not sent).
     pub fn cancel(&mut self, c: &CancelOrder) -> &[u8] {
         self.fbb.reset();
+        let (order_id, orig_client_order_id) = wire_order_ref(c.order_id);
         let m = fb::Cancel::create(
             &mut self.fbb,
             &fb::CancelArgs {
                 client_order_id: c.client_order_id,
                 symbol_id: c.symbol,
-                order_id: c.order_id,
-                orig_client_order_id: c.orig_client_order_id,
+                order_id,
+                orig_client_order_id,
             },
         );
         self.finish(fb::Payload::Cancel, m.as_union_value())
@@ -224,13 +225,14 @@ impl FrameEncoder {
     /// Client -> engine: replace a resting order (its `account` is not sent).
     pub fn replace(&mut self, r: &ReplaceOrder) -> &[u8] {
         self.fbb.reset();
+        let (order_id, orig_client_order_id) = wire_order_ref(r.order_id);
         let m = fb::Replace::create(
             &mut self.fbb,
             &fb::ReplaceArgs {
                 client_order_id: r.client_order_id,
                 symbol_id: r.symbol,
-                order_id: r.order_id,
-                orig_client_order_id: r.orig_client_order_id,
+                order_id,
+                orig_client_order_id,
                 price: r.price,
                 qty: r.qty,
             },
@@ -247,10 +249,7 @@ impl FrameEncoder {
                 symbol,
                 by,
             } => {
-                let (order_id, orig_client_order_id) = match by {
-                    OrderRef::Id(id) => (id, 0),
-                    OrderRef::ClientId(c) => (0, c),
-                };
+                let (order_id, orig_client_order_id) = wire_order_ref(by.raw());
                 let m = fb::OrderStatusRequest::create(
                     &mut self.fbb,
                     &fb::OrderStatusRequestArgs {
@@ -419,5 +418,14 @@ impl FrameEncoder {
         report.stream = stream;
         report.stream_seq = stream_seq;
         Some(self.execution_report(&report))
+    }
+}
+
+/// The wire's `(order_id, orig_client_order_id)` for a core order reference
+/// ([`OrderRef::raw`]).
+fn wire_order_ref(raw: u64) -> (u64, u64) {
+    match OrderRef::from_raw(raw) {
+        OrderRef::Id(id) => (id, 0),
+        OrderRef::ClientId(c) => (0, c),
     }
 }

@@ -39,26 +39,20 @@ impl Engine {
         Ok(slot)
     }
 
-    /// The order a cancel or replace names: `order_id`, or with 0 the account's resting
-    /// order in `symbol` entered with `orig_client_order_id` (0 when there is none: then
-    /// `owned_order` says `UnknownOrder`). Another account's client order ids are never
-    /// looked at, so this cannot reach another account's order.
-    fn named_order(
-        &self,
-        account: AccountId,
-        symbol: SymbolId,
-        order_id: OrderId,
-        orig_client_order_id: ClientOrderId,
-    ) -> OrderId {
-        if order_id != 0 || orig_client_order_id == 0 {
-            return order_id;
+    /// The engine id of the order a cancel or replace names ([`OrderRef::raw`]): its id, or
+    /// the account's resting order in `symbol` entered with the client order id (0 when
+    /// there is none: then `owned_order` says `UnknownOrder`). Another account's client
+    /// order ids are never looked at, so this cannot reach another account's order.
+    #[inline]
+    fn named_order(&self, account: AccountId, symbol: SymbolId, raw: OrderId) -> OrderId {
+        match OrderRef::from_raw(raw) {
+            OrderRef::Id(id) => id,
+            OrderRef::ClientId(c) => self.order_by_client_id(symbol, account, c).unwrap_or(0),
         }
-        self.order_by_client_id(symbol, account, orig_client_order_id)
-            .unwrap_or(0)
     }
 
     pub(super) fn cancel(&mut self, c: &CancelOrder, out: &mut Vec<Event>) {
-        let order_id = self.named_order(c.account, c.symbol, c.order_id, c.orig_client_order_id);
+        let order_id = self.named_order(c.account, c.symbol, c.order_id);
         match self.owned_order(c.account, c.symbol, order_id) {
             Err(reason) => out.push(Event::Rejected {
                 account: c.account,
@@ -83,7 +77,7 @@ impl Engine {
     }
 
     pub(super) fn replace(&mut self, seq: Seq, r: &ReplaceOrder, out: &mut Vec<Event>) {
-        let order_id = self.named_order(r.account, r.symbol, r.order_id, r.orig_client_order_id);
+        let order_id = self.named_order(r.account, r.symbol, r.order_id);
         let reject = |reason| Event::Rejected {
             account: r.account,
             client_order_id: r.client_order_id,

@@ -30,15 +30,6 @@ pub struct OrderView {
     pub entered_ns: Timestamp,
 }
 
-/// How a query names its order.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum OrderRef {
-    /// The engine's order id.
-    Id(OrderId),
-    /// The client order id the order was entered with.
-    ClientId(ClientOrderId),
-}
-
 /// One page of an account's open orders.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenOrdersPage {

@@ -22,16 +22,11 @@ impl ReferenceEngine {
 
     /// The order id a cancel/replace names: its `order_id`, or with 0 the id of the
     /// account's resting order in `symbol` entered with `orig` (0 when none).
-    fn named(
-        &self,
-        account: AccountId,
-        symbol: SymbolId,
-        id: OrderId,
-        orig: ClientOrderId,
-    ) -> OrderId {
-        if id != 0 || orig == 0 {
-            return id;
-        }
+    fn named(&self, account: AccountId, symbol: SymbolId, raw: OrderId) -> OrderId {
+        let orig = match OrderRef::from_raw(raw) {
+            OrderRef::Id(id) => return id,
+            OrderRef::ClientId(c) => c,
+        };
         self.books
             .get(&symbol)
             .and_then(|b| {
@@ -43,7 +38,7 @@ impl ReferenceEngine {
     }
 
     pub(super) fn cancel(&mut self, c: &CancelOrder, out: &mut Vec<Event>) {
-        let order_id = self.named(c.account, c.symbol, c.order_id, c.orig_client_order_id);
+        let order_id = self.named(c.account, c.symbol, c.order_id);
         match self.lookup(c.account, c.symbol, order_id) {
             Err(reason) => out.push(Event::Rejected {
                 account: c.account,
@@ -68,7 +63,7 @@ impl ReferenceEngine {
     }
 
     pub(super) fn replace(&mut self, seq: Seq, r: &ReplaceOrder, out: &mut Vec<Event>) {
-        let order_id = self.named(r.account, r.symbol, r.order_id, r.orig_client_order_id);
+        let order_id = self.named(r.account, r.symbol, r.order_id);
         let reject = |reason| Event::Rejected {
             account: r.account,
             client_order_id: r.client_order_id,

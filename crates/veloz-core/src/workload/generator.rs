@@ -148,7 +148,6 @@ impl Generator {
             symbol: self.books[b].model.symbol,
             client_order_id: self.client_id(),
             order_id,
-            orig_client_order_id: 0,
         }))
     }
 
@@ -172,7 +171,6 @@ impl Generator {
             symbol,
             client_order_id: self.client_id(),
             order_id,
-            orig_client_order_id: 0,
             price,
             qty,
         }))

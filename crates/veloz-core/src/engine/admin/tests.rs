@@ -89,7 +89,6 @@ fn replace(
         symbol,
         client_order_id: 900,
         order_id,
-        orig_client_order_id: 0,
         price,
         qty,
     })
@@ -101,7 +100,6 @@ fn cancel(account: AccountId, symbol: SymbolId, order_id: OrderId) -> Command {
         symbol,
         client_order_id: 901,
         order_id,
-        orig_client_order_id: 0,
     })
 }
 
@@ -328,8 +326,7 @@ fn a_disabled_accounts_cancels_are_answered_not_refused() {
         account: 6,
         symbol: 1,
         client_order_id: 904,
-        order_id: 0,
-        orig_client_order_id: 1,
+        order_id: OrderRef::ClientId(1).raw(),
     });
     assert_eq!(rejected(&p.run(by_coid)), RejectReason::UnknownOrder);
 }

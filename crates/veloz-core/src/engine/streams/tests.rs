@@ -100,7 +100,6 @@ fn every_other_event_gives_one_report() {
         symbol: 1,
         client_order_id: 3,
         order_id: id,
-        orig_client_order_id: 0,
     });
     let ev = step(&mut e, 3, &cancel);
     assert!(matches!(ev[..], [Event::Cancelled { .. }]));
@@ -115,7 +114,6 @@ fn every_other_event_gives_one_report() {
             symbol: 1,
             client_order_id: 1,
             order_id: id,
-            orig_client_order_id: 0,
         }),
     );
     assert!(matches!(ev[..], [Event::Rejected { account: 8, .. }]));
@@ -129,7 +127,6 @@ fn every_other_event_gives_one_report() {
             symbol: 1,
             client_order_id: 6,
             order_id: id,
-            orig_client_order_id: 0,
             price: 91,
             qty: 5,
         }),
@@ -280,14 +277,12 @@ fn random_commands(seed: u64, n: usize) -> Vec<Command> {
                 symbol,
                 client_order_id: k,
                 order_id: rng.random_range(1..=max_id),
-                orig_client_order_id: 0,
             }),
             8 => Command::Replace(ReplaceOrder {
                 account,
                 symbol,
                 client_order_id: k,
                 order_id: rng.random_range(1..=max_id),
-                orig_client_order_id: 0,
                 price: rng.random_range(95..=105),
                 qty: rng.random_range(1..=5),
             }),
