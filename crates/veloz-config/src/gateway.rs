@@ -30,7 +30,8 @@ pub struct GatewayConfig {
     pub max_bad_messages: u32,
     /// Reports per account and stream (shard) kept in memory for resend at logon, newest
     /// (rebuilt from the journal at start). A resend is written at once: keep it well
-    /// below what `outbound_limit_bytes` holds (a report frame is about 200 bytes).
+    /// below what `outbound_limit_bytes` holds (a report frame is 160-168 bytes: what
+    /// `FrameEncoder::stream_report` writes for a cancel and a fill).
     pub resend_window: usize,
     /// Orders (new, cancel, replace, mass cancel) a session may send per second, on
     /// average; one over the rate is rejected at once with `Throttled` (104) and never
