@@ -151,11 +151,27 @@ fn a_closed_socket_cancels_the_last_sessions_orders_and_replay_agrees() {
         (ExecType::Accepted, 900),
         "with a session left nothing is cancelled: {r:?}"
     );
-    // The last session's socket closes without a Logout: everything is cancelled.
+    // A monitor without cancel-on-disconnect neither holds the cancel up nor triggers it:
+    // when the last protected session's socket closes without a Logout, everything is
+    // cancelled, and the monitor sees it live.
+    let (mut monitor, shards) = logon_full(&addr, ALICE, Some(false), None);
     drop(two);
     let mut want = ids(&orders);
     want.push(r.order_id);
     want.sort_unstable();
+    let mut seen = Vec::new();
+    let mut mass_cancelled = 0;
+    while mass_cancelled < shards {
+        let r = report(&mut monitor);
+        match r.exec_type {
+            ExecType::Cancelled => seen.push(r.order_id),
+            ExecType::MassCancelled => mass_cancelled += 1,
+            other => panic!("the monitor got {other:?}: {r:?}"),
+        }
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, want, "the monitor sees every cancel live");
+    monitor.logout().unwrap();
     let all = wait_for_cancels(&addr, &want);
     let (cancelled, done) = cod_cancels(&all);
     assert_eq!(cancelled, want, "every resting order cancelled once");

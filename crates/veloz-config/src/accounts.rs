@@ -18,9 +18,9 @@ pub struct AccountConfig {
     /// Self-trade prevention applied when an order asks for the account default.
     #[serde(default)]
     pub stp: StpConfig,
-    /// Cancel the account's resting orders when its last session ends (Logout, a closed
-    /// connection, a heartbeat timeout); a Logon may override it for its session. Default
-    /// off.
+    /// Cancel the account's resting orders when its last session with this on ends
+    /// (Logout, a closed connection, a heartbeat timeout), whatever sessions with it off
+    /// remain; a Logon may override it for its session. Default off.
     #[serde(default)]
     pub cancel_on_disconnect: bool,
     /// The account's sessions' order rate, replacing `gateway.order_rate_per_s` (0:

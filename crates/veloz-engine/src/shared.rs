@@ -2,7 +2,7 @@
 //! the routing, the account table, and the few atomics of start-up and shutdown.
 //!
 //! Invariants: nothing here is written on the order path. The counters are touched when a
-//! session logs on or ends (`account_sessions`, for cancel-on-disconnect), when a
+//! session logs on or ends (`cod_sessions`, for cancel-on-disconnect), when a
 //! command crosses to another shard and when its `Done` comes back (`in_flight`), when a
 //! shard stops reading (`stopped_reading`), and once per shard at start-up (the recovery
 //! barrier and the gateway socket: bound by `serve`, listened on by shard 0, a handle on it
@@ -41,9 +41,10 @@ pub struct Shared {
     pub in_flight: Vec<AtomicU64>,
     /// Per shard: sessions open, as last published by [`Shared::may_accept`].
     sessions_open: Vec<AtomicU64>,
-    /// Per configured account: its logged-on sessions, engine-wide (cancel-on-disconnect
-    /// acts when the last one ends).
-    account_sessions: FxHashMap<AccountId, AtomicU64>,
+    /// Per configured account: its logged-on sessions with cancel-on-disconnect on,
+    /// engine-wide (the cancel acts when the last of them ends; sessions without it, such
+    /// as a drop copy or a monitor, neither count nor hold the orders up).
+    cod_sessions: FxHashMap<AccountId, AtomicU64>,
     /// Shards done with recovery (successfully or not): the port opens when all are.
     recovered: Mutex<usize>,
     recovered_cv: Condvar,
@@ -83,7 +84,7 @@ impl Shared {
             stopped_reading: AtomicUsize::new(0),
             in_flight: cores.iter().map(|_| AtomicU64::new(0)).collect(),
             sessions_open: cores.iter().map(|_| AtomicU64::new(0)).collect(),
-            account_sessions: config
+            cod_sessions: config
                 .accounts
                 .iter()
                 .map(|a| (a.id, AtomicU64::new(0)))
@@ -219,19 +220,25 @@ enum GatewaySocket {
 }
 
 impl Shared {
-    /// A session of `account` logged on (at logon, on its shard).
-    pub fn session_started(&self, account: AccountId) {
-        if let Some(n) = self.account_sessions.get(&account) {
+    /// A session of `account` logged on (at logon, on its shard), with cancel-on-disconnect
+    /// on or off.
+    pub fn session_started(&self, account: AccountId, cancel_on_disconnect: bool) {
+        if !cancel_on_disconnect {
+            return;
+        }
+        if let Some(n) = self.cod_sessions.get(&account) {
             n.fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    /// A logged-on session of `account` ended; returns whether it was the account's last
-    /// one anywhere in the engine (one atomic step: of two sessions ending at once, exactly
-    /// one is the last).
-    pub fn session_ended(&self, account: AccountId) -> bool {
-        self.account_sessions
-            .get(&account)
-            .is_some_and(|n| n.fetch_sub(1, Ordering::SeqCst) == 1)
+    /// A logged-on session of `account` ended; returns whether it had cancel-on-disconnect
+    /// on and was the account's last such session anywhere in the engine (one atomic step:
+    /// of two sessions ending at once, exactly one is the last).
+    pub fn session_ended(&self, account: AccountId, cancel_on_disconnect: bool) -> bool {
+        cancel_on_disconnect
+            && self
+                .cod_sessions
+                .get(&account)
+                .is_some_and(|n| n.fetch_sub(1, Ordering::SeqCst) == 1)
     }
 }

@@ -81,14 +81,14 @@ class CancelReason(object):
     MassCancel = 5
     ProtectionBand = 6
     NoLiquidity = 7
-    # The account's last session went away and cancel-on-disconnect was on.
+    # The account's last session with cancel-on-disconnect on went away.
     CancelOnDisconnect = 8
     # The operator disabled the account (kill switch).
     AccountDisabled = 9
 
 
 # Whether a session's end cancels its account's resting orders (when it is the account's
-# last session). Logon.cancel_on_disconnect.
+# last session with it on; sessions with it off do not count). Logon.cancel_on_disconnect.
 class CancelOnDisconnect(object):
     # What the account's configuration says (`cancel_on_disconnect`, default off).
     AccountDefault = 0

@@ -120,7 +120,7 @@ pub enum CancelReason {
     ProtectionBand = 6,
     /// A market order that found no opposite side.
     NoLiquidity = 7,
-    /// The account's last session went away with cancel-on-disconnect on.
+    /// The account's last session with cancel-on-disconnect on went away.
     CancelOnDisconnect = 8,
     /// The operator disabled the account (`AdminAction::DisableAccount`, the kill switch).
     AccountDisabled = 9,

@@ -381,7 +381,7 @@ impl<T: Stream> Gateway<T> {
                             }
                             let cancel_on_disconnect = cod.unwrap_or(cancel_on_disconnect);
                             session.log_on(account, stp, cancel_on_disconnect);
-                            self.shared.session_started(account);
+                            self.shared.session_started(account, cancel_on_disconnect);
                             let instruments = self.shared.config.instruments();
                             let ack = LogonAck {
                                 session_id: me.id(),
@@ -709,11 +709,11 @@ impl<T: Stream> Gateway<T> {
     fn drop_session(&mut self, slot: usize, metrics: &mut ShardMetrics) {
         if let Some(mut s) = self.sessions[slot].1.take() {
             if let Some((account, cancel_on_disconnect)) = s.logged_on() {
-                let last = self.shared.session_ended(account);
+                let cancel = self.shared.session_ended(account, cancel_on_disconnect);
                 self.changes.push(StreamChange::Unsubscribe {
                     session: s.me(),
                     account,
-                    cancel: last && cancel_on_disconnect,
+                    cancel,
                 });
             }
             // A command read before the disconnect is still executed (and counted in

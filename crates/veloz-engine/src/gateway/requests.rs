@@ -25,8 +25,9 @@ pub enum StreamChange {
     Unsubscribe {
         session: SessionRef,
         account: AccountId,
-        /// It was the account's last session anywhere and asked for cancel-on-disconnect:
-        /// cancel the account's resting orders on every shard.
+        /// It asked for cancel-on-disconnect and was the account's last such session
+        /// anywhere (sessions without it do not count): cancel the account's resting
+        /// orders on every shard.
         cancel: bool,
     },
 }

@@ -518,10 +518,11 @@ fn a_report_is_written_as_its_part_with_its_stream_position() {
     assert_eq!(client.received(), []);
 }
 
-/// Cancel-on-disconnect acts when the account's last session (engine-wide) ends, by that
-/// session's own choice (the Logon's, else the account's default: off).
+/// Cancel-on-disconnect acts when the account's last session (engine-wide) that asked for
+/// it ends (the Logon's choice, else the account's default: off); a session without it (a
+/// drop copy, a monitor) neither triggers the cancel nor holds it up.
 #[test]
-fn only_the_last_session_of_an_account_ends_with_its_cancel_on_disconnect() {
+fn the_last_cancel_on_disconnect_session_of_an_account_cancels_whoever_remains() {
     let mut f = fixture(2, testkit::config());
     let logon = |f: &mut Fixture, cancel_on_disconnect| {
         let (mut client, me) = f.connect();
@@ -541,11 +542,21 @@ fn only_the_last_session_of_an_account_ends_with_its_cancel_on_disconnect() {
         }
     };
     let (a, a_ref) = logon(&mut f, Some(true));
-    let (b, b_ref) = logon(&mut f, None);
-    assert!(!ended(&mut f, a, a_ref), "another session remains");
-    assert!(!ended(&mut f, b, b_ref), "the last one did not ask");
-    let (c, c_ref) = logon(&mut f, Some(true));
-    assert!(ended(&mut f, c, c_ref), "the last one asked");
+    let (b, b_ref) = logon(&mut f, Some(true));
+    let (monitor, monitor_ref) = logon(&mut f, None);
+    assert!(
+        !ended(&mut f, a, a_ref),
+        "another session that asked remains"
+    );
+    assert!(
+        ended(&mut f, b, b_ref),
+        "the last one that asked, though a session without it remains"
+    );
+    assert!(!ended(&mut f, monitor, monitor_ref), "it did not ask");
+    let (c, c_ref) = logon(&mut f, Some(false));
+    assert!(!ended(&mut f, c, c_ref), "the only one, but it did not ask");
+    let (d, d_ref) = logon(&mut f, Some(true));
+    assert!(ended(&mut f, d, d_ref), "the last one asked");
 }
 
 #[test]

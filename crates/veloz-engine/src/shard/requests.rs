@@ -56,7 +56,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                     cancel,
                 } => {
                     if cancel {
-                        tracing::info!(target: "veloz::gateway", shard = self.index, account, session = session.id(), "account {account}'s last session {} ended: cancel-on-disconnect cancels its resting orders", session.id());
+                        tracing::info!(target: "veloz::gateway", shard = self.index, account, session = session.id(), "account {account}'s last cancel-on-disconnect session {} ended: its resting orders are cancelled", session.id());
                     }
                     for shard in 0..self.shared.shards() {
                         if shard == self.index {
@@ -169,9 +169,9 @@ impl<S: Storage, T: Stream> Shard<S, T> {
 }
 
 /// The engine's own mass cancel of `account`'s orders on a shard when its last session
-/// went away with cancel-on-disconnect on (client order id 0, no session: a journaled mass
+/// with cancel-on-disconnect on went away (client order id 0, no session: a journaled mass
 /// cancel like any other, its reports wait in the account's stream). The session's shard
-/// decides, from the engine-wide session count ([`Shared::session_ended`]), and sends it to
+/// decides, from the engine-wide count of such sessions ([`Shared::session_ended`]), and sends it to
 /// every shard: all of them cancel, or none.
 fn cancel_on_disconnect(account: AccountId) -> Inbound {
     Inbound {

@@ -571,7 +571,7 @@ impl CancelReason {
   pub const MassCancel: Self = Self(5);
   pub const ProtectionBand: Self = Self(6);
   pub const NoLiquidity: Self = Self(7);
-  /// The account's last session went away and cancel-on-disconnect was on.
+  /// The account's last session with cancel-on-disconnect on went away.
   pub const CancelOnDisconnect: Self = Self(8);
   /// The operator disabled the account (kill switch).
   pub const AccountDisabled: Self = Self(9);
@@ -668,7 +668,7 @@ pub const ENUM_VALUES_CANCEL_ON_DISCONNECT: [CancelOnDisconnect; 3] = [
 ];
 
 /// Whether a session's end cancels its account's resting orders (when it is the account's
-/// last session). Logon.cancel_on_disconnect.
+/// last session with it on; sessions with it off do not count). Logon.cancel_on_disconnect.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 #[repr(transparent)]
 pub struct CancelOnDisconnect(pub u8);
