@@ -174,9 +174,10 @@ impl EngineProcess {
             }
         }
         engine.collect();
+        let threads = thread_dump(engine.child.id());
         let _ = engine.child.kill();
         Err((
-            "no 'listening on' line within 30 s".into(),
+            format!("no 'listening on' line within 30 s; its threads:\n{threads}"),
             engine.stderr_lines.clone(),
         ))
     }
@@ -253,6 +254,39 @@ impl Drop for EngineProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Each thread of process `pid`: its name, state, kernel wait channel and kernel stack
+/// (root reads the stack), for a test that gives up waiting on the engine.
+fn thread_dump(pid: u32) -> String {
+    let read = |path: std::path::PathBuf| {
+        std::fs::read_to_string(&path)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("({}: {e})", path.display()))
+    };
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return format!("(no /proc/{pid}/task)");
+    };
+    let mut out = String::new();
+    for task in tasks.flatten() {
+        let dir = task.path();
+        let state = read(dir.join("stat"));
+        let state = state
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .next();
+        out.push_str(&format!(
+            "-- {} {} state {} wchan {}\n{}\n",
+            task.file_name().to_string_lossy(),
+            read(dir.join("comm")),
+            state.unwrap_or("?"),
+            read(dir.join("wchan")),
+            read(dir.join("stack")),
+        ));
+    }
+    out
 }
 
 fn pipe_lines(r: impl Read + Send + 'static) -> mpsc::Receiver<String> {

@@ -83,6 +83,10 @@ pub use shard::ShardOutcome;
 /// File name of the clean-shutdown marker inside the data directory.
 pub const SHUTDOWN_MARKER: &str = "shutdown.json";
 
+/// The shard executors' glommio preemption timer: longer than any start-up delay (see
+/// where the executors are built in [`serve`]).
+const SHARD_PREEMPT_TIMER: Duration = Duration::from_secs(3600);
+
 /// Everything that can stop `veloz serve`, each naming what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -287,8 +291,14 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         let index = links.shard;
         let handle = LocalExecutorBuilder::new(Placement::Fixed(core))
             .name(&format!("veloz-shard-{index}"))
-            // A shorter preemption timer can hang the executor.
-            .preempt_timer(Duration::from_millis(1))
+            // The shard task never yields and uses none of glommio's IO or timers, so the
+            // preemption timer has nothing to preempt. A short one hangs the executor: when
+            // it fires before the executor's first pass over its task queues (the thread
+            // was descheduled between arming it and running: common at start-up on a busy
+            // host), glommio 0.9 skips the queue, finds no IO and parks in io_uring with no
+            // timeout, and the shard never starts recovery. Seen with 1 ms about once in 100
+            // starts, with 50 us once in 5; an hour leaves no such window.
+            .preempt_timer(SHARD_PREEMPT_TIMER)
             .spawn(move || async move { shard::run(for_shard, links).await });
         match handle {
             Ok(h) => handles.push(h),
