@@ -1,9 +1,9 @@
 //! The workspace's shape as a gate: the layering of its crates, where `unsafe` may live, and
 //! the size of its source files (docs/ARCHITECTURE.md draws the same picture).
 //!
-//! - A crate depends only on crates below it: core and report at the bottom; wire and
-//!   journal on core; config on core and journal; engine and load on those (never on each
-//!   other); the `veloz` binary on all of them. Offline tools (load, the audit in the
+//! - A crate depends only on crates below it: core and report at the bottom; wire, journal
+//!   and md (market data) on core; config on core and journal; engine and load on those
+//!   (never on each other); the `veloz` binary on all of them. Offline tools (load, the audit in the
 //!   binary) never reach the engine runtime through a lower crate.
 //! - Every crate root forbids `unsafe_code`, except veloz-journal and veloz-wire, which deny
 //!   it and allow it in exactly one module each (the mmap backend, the generated
@@ -19,8 +19,9 @@ fn repo() -> &'static Path {
 }
 
 /// Which workspace crates each crate may depend on (normal dependencies).
-const ALLOWED: [(&str, &[&str]); 8] = [
+const ALLOWED: [(&str, &[&str]); 9] = [
     ("veloz-core", &[]),
+    ("veloz-md", &["veloz-core"]),
     ("veloz-report", &[]),
     ("veloz-wire", &["veloz-core"]),
     ("veloz-journal", &["veloz-core"]),
@@ -33,6 +34,7 @@ const ALLOWED: [(&str, &[&str]); 8] = [
             "veloz-journal",
             "veloz-config",
             "veloz-report",
+            "veloz-md",
         ],
     ),
     (
@@ -49,6 +51,7 @@ const ALLOWED: [(&str, &[&str]); 8] = [
             "veloz-report",
             "veloz-engine",
             "veloz-load",
+            "veloz-md",
         ],
     ),
 ];

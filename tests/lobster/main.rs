@@ -105,6 +105,7 @@
 //! with the orderbook rows and the documented re-syncs); this file holds the counts, the
 //! report and the pinned tests.
 
+mod feed;
 mod files;
 mod replay;
 

@@ -17,6 +17,7 @@ use veloz_core::{
     Price, Qty, ReplaceOrder, SelfTradePrevention, Side, TimeInForce,
 };
 
+use crate::feed::FeedCheck;
 use crate::files::{Msg, Row};
 use crate::{Counts, FAILURES_KEPT, STREET, SYMBOL, SYNTHETIC_ACCOUNTS, TICK, VALIDATE_EVERY};
 
@@ -48,6 +49,8 @@ pub(crate) struct Replay<'a> {
     seq: u64,
     ts: u64,
     out: Vec<Event>,
+    /// The market-data feed built from the same events, and its subscribers.
+    pub(crate) feed: FeedCheck,
     meta: HashMap<OrderId, Meta>,
     by_lobster: HashMap<u64, OrderId>,
     /// LOBSTER ids whose engine order a re-sync took quantity from.
@@ -98,6 +101,7 @@ impl<'a> Replay<'a> {
             seq: 0,
             ts: 0,
             out: Vec::with_capacity(16),
+            feed: FeedCheck::new(SYMBOL),
             meta: HashMap::new(),
             by_lobster: HashMap::new(),
             resynced_away: HashSet::new(),
@@ -121,6 +125,8 @@ impl<'a> Replay<'a> {
         self.seq += 1;
         self.out.clear();
         self.engine.apply(self.seq, self.ts, &cmd, &mut self.out);
+        self.feed
+            .on_command(self.name, self.seq, self.ts, &self.out);
     }
 
     fn client_id(&mut self) -> u64 {
@@ -387,10 +393,20 @@ impl<'a> Replay<'a> {
             self.compare_and_resync(i, m, focus);
             if (i + 1) % VALIDATE_EVERY == 0 {
                 self.validate(m);
+                self.feed.check(self.name, &self.engine, i, msgs.len());
             }
         }
         let last = &msgs[msgs.len() - 1];
         self.validate(last);
+        self.feed
+            .check(self.name, &self.engine, msgs.len(), msgs.len());
+        assert!(
+            self.feed.reconnected && self.feed.published > 0,
+            "{}: the feed published {} messages and was checked {} times",
+            self.name,
+            self.feed.published,
+            self.feed.checks
+        );
         let hash = self.engine.state_hash();
         self.counts.engine_commands = self.seq;
         self.counts.resting_at_end = self.engine.resting_orders();
