@@ -1,12 +1,19 @@
 //! `veloz report FILE... [--tag TAG] [--json] [--compare] [--plot OUT.svg|OUT.png]`:
 //! summarise HdrHistogram interval logs (see [`veloz_report`]).
 //!
-//! - Without `--compare`, all FILEs are one run (one log per shard, say): intervals are
-//!   merged per tag and printed as one percentile table, a column per tag.
-//! - With `--compare`, exactly two FILEs: run A and run B side by side with B/A ratios.
+//! - Without `--compare`, the FILEs' intervals are grouped into series, one tag of one
+//!   source ([`veloz_report::series`] has the rule: files are one source when their names
+//!   without `.hlog` and their descriptions match). Intervals of a series merge, across
+//!   files too; series never do. One source prints one table with a column per tag; several
+//!   sources print one table each, after a line that says so.
+//! - With `--compare`, exactly two FILEs: A and B side by side with B/A ratios (per tag, or
+//!   the single series of each whatever their tags: a load log against its echo baseline).
 //! - `--json` prints the same as JSON ([`Report`] or [`CompareReport`]).
-//! - `--plot` also writes the percentile-distribution chart, a curve per tag and run.
+//! - `--plot` also writes the percentile-distribution chart, a curve per series.
+//! - The tables go to stdout, flushed before the note naming the plot goes to stderr, so
+//!   the two never share a line when both streams go to one terminal or file.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -14,15 +21,15 @@ use anyhow::{bail, Context};
 
 use veloz_report::summary::tag_label;
 use veloz_report::{
-    compare, merge_by_tag, read_log_file, render_comparison, render_report, write_plot,
+    compare, merge_series, read_log_file, render_comparison, render_report, write_plot,
     CompareReport, LogFile, Merged, Report, Series, Summary,
 };
 
 /// Arguments of `veloz report`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportArgs {
-    /// HdrHistogram interval logs (values in nanoseconds). Several files without --compare
-    /// are one run and are merged.
+    /// HdrHistogram interval logs (values in nanoseconds). Without --compare, each tag of
+    /// each source (files with the same name and description) is its own series.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
     /// Only the intervals with this tag (metric); by default every tag, each on its own.
@@ -48,7 +55,13 @@ struct Rendered {
 /// `veloz report`.
 pub fn run_report(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     let out = render(args)?;
-    print!("{}", out.text);
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(out.text.as_bytes())?;
+    if !out.text.ends_with('\n') {
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    drop(stdout);
     if let Some(path) = &args.plot {
         let series: Vec<Series<'_>> = out
             .curves
@@ -81,15 +94,12 @@ fn render(args: &ReportArgs) -> anyhow::Result<Rendered> {
         };
         let (fa, fb) = (read(a)?, read(b)?);
         let (ma, mb) = (
-            merge_by_tag(std::slice::from_ref(&fa), tag)?,
-            merge_by_tag(std::slice::from_ref(&fb), tag)?,
+            merge_series(std::slice::from_ref(&fa), tag)?,
+            merge_series(std::slice::from_ref(&fb), tag)?,
         );
         let report = |f: &LogFile, m: &[Merged]| Report {
             files: vec![f.path.display().to_string()],
-            summaries: m
-                .iter()
-                .map(|m| Summary::from_merged(&f.path.display().to_string(), m))
-                .collect(),
+            summaries: m.iter().map(Summary::from_merged).collect(),
         };
         let cmp: CompareReport = compare(&report(&fa, &ma), &report(&fb, &mb));
         if cmp.comparisons.is_empty() {
@@ -129,28 +139,25 @@ fn render(args: &ReportArgs) -> anyhow::Result<Rendered> {
         .iter()
         .map(|p| read(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let merged = merge_by_tag(&files, tag)?;
-    let source = files
-        .iter()
-        .map(|f| f.path.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
+    let merged = merge_series(&files, tag)?;
     let report = Report {
         files: files.iter().map(|f| f.path.display().to_string()).collect(),
-        summaries: merged
-            .iter()
-            .map(|m| Summary::from_merged(&source, m))
-            .collect(),
+        summaries: merged.iter().map(Summary::from_merged).collect(),
     };
     let text = if args.json {
         format!("{}\n", serde_json::to_string_pretty(&report)?)
     } else {
         render_report(&report)
     };
+    // One source: its tags name the curves; several: source and tag.
+    let one_source = merged.iter().all(|m| m.source == merged[0].source);
     let curves = merged
         .into_iter()
         .map(|m| {
-            let label = tag_label(m.tag.as_deref()).to_owned();
+            let label = match (&m.tag, one_source) {
+                (Some(t), true) => t.clone(),
+                _ => m.label(),
+            };
             (label, m)
         })
         .collect();

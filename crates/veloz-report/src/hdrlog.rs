@@ -32,6 +32,10 @@
 //! - Tags never contain `,`, ` `, `\r` or `\n` (rejected with [`HdrLogError::InvalidTag`]).
 //! - Reading resolves StartTime/BaseTime as Java's `HistogramLogReader` does, so
 //!   [`Interval::start`] is an offset from the log's start whatever wrote the log.
+//! - Reading keeps the free comment lines (not the `#[...]` headers) in
+//!   [`LogFile::comments`]; the first one after the units comment is the writer's
+//!   [`description`](LogFile::description) of what the file measures, which
+//!   [`series`](crate::series) uses to tell sources apart.
 //!
 //! Parsing is hdrhistogram's `IntervalLogIterator`; decoding is its `Deserializer`, which
 //! also accepts uncompressed V2 histograms. Errors name the file and, when reading, the line.
@@ -314,6 +318,23 @@ pub struct LogFile {
     pub start_time: Option<Duration>,
     /// The intervals, in the order of the file.
     pub intervals: Vec<Interval>,
+    /// The free comment lines, without their `#`, in file order (the `#[...]` headers such
+    /// as StartTime are not comments).
+    pub comments: Vec<String>,
+}
+
+impl LogFile {
+    /// What the writer says the file measures: its first comment other than Veloz's units
+    /// comment ([`UNITS_COMMENT`]); `None` when there is none.
+    ///
+    /// The engine writes `veloz <metric>: <help> (ns); tag = shard`, the load generator
+    /// `veloz load against <addr> (veloz|echo baseline): round trip ...`.
+    pub fn description(&self) -> Option<&str> {
+        self.comments
+            .iter()
+            .map(String::as_str)
+            .find(|c| *c != UNITS_COMMENT)
+    }
 }
 
 /// Read the intervals of the log at `path` (see [`read_log_file`]).
@@ -407,7 +428,22 @@ pub fn parse_log(bytes: &[u8], path: &Path) -> Result<LogFile, HdrLogError> {
         path: path.to_path_buf(),
         start_time,
         intervals,
+        comments: comments(bytes),
     })
+}
+
+/// The free comment lines of a log (`#text`, not `#[...]`), without the `#`; `\r` of CRLF
+/// files dropped.
+fn comments(bytes: &[u8]) -> Vec<String> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(|l| l.strip_prefix(b"#"))
+        .filter(|l| !l.starts_with(b"["))
+        .map(|l| {
+            let l = l.strip_suffix(b"\r").unwrap_or(l);
+            String::from_utf8_lossy(l).into_owned()
+        })
+        .collect()
 }
 
 /// Byte offset of `part` inside `whole` (`part` is a slice the parser took from `whole`).
@@ -518,6 +554,32 @@ mod tests {
         }
         let log = parse_log(&buf, Path::new("mem.hlog")).expect("parses");
         assert_eq!(log.intervals[0].start, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn comments_are_kept_and_the_first_free_one_describes_the_file() {
+        let text = format!(
+            "#{UNITS_COMMENT}\r\n#veloz matching: time (ns); tag = shard\n#[StartTime: 5.000 (seconds since epoch)]\n#second\n"
+        );
+        let log = parse_log(text.as_bytes(), Path::new("m.hlog")).expect("parses");
+        assert_eq!(
+            log.comments,
+            vec![
+                UNITS_COMMENT.to_owned(),
+                "veloz matching: time (ns); tag = shard".to_owned(),
+                "second".to_owned()
+            ]
+        );
+        assert_eq!(
+            log.description(),
+            Some("veloz matching: time (ns); tag = shard")
+        );
+        let bare = parse_log(
+            b"#[StartTime: 5.000 (seconds since epoch)]\n",
+            Path::new("x"),
+        )
+        .expect("parses");
+        assert_eq!(bare.description(), None);
     }
 
     #[test]

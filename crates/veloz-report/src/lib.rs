@@ -3,8 +3,10 @@
 //! | module | what |
 //! |---|---|
 //! | [`hdrlog`] | write and read the standard HdrHistogram interval log (V2 deflate histograms, values in ns) |
-//! | [`summary`] | merge intervals per tag, percentile table in text or JSON, two runs side by side |
+//! | [`series`] | which intervals belong together (sources and series) and merging them |
+//! | [`summary`] | the percentile table of each series in text or JSON, two runs side by side |
 //! | [`plot`] | the percentile-distribution chart (log scale `1 / (1 - p)`) as SVG or PNG |
+//! | [`text`] | number formatting shared by everything that prints figures |
 //!
 //! Writers (the engine's control thread, the load generator) need only [`IntervalLog`]:
 //! ```no_run
@@ -25,6 +27,7 @@
 
 pub mod hdrlog;
 pub mod plot;
+pub mod series;
 pub mod summary;
 pub mod text;
 
@@ -33,8 +36,9 @@ pub use hdrlog::{
     MAX_VALUE_DIVISOR,
 };
 pub use plot::{render_png, render_svg, write_plot, PlotError, Series};
+pub use series::{merge_series, sources, Merged, Source};
 pub use summary::{
-    compare, compare_summaries, merge_by_tag, render_comparison, render_report, summarize,
-    CompareReport, Comparison, Merged, Ratios, Report, Summary, SummaryError,
+    compare, compare_summaries, render_comparison, render_report, summarize, CompareReport,
+    Comparison, Ratios, Report, Summary, SummaryError,
 };
 pub use text::grouped;

@@ -2,20 +2,46 @@
 //! (that SVG rasterized with resvg).
 //!
 //! # The chart
-//! - x axis: percentile on the scale `log10(1 / (1 - p))`, ticks at 0%, 90%, 99%, 99.9%,
-//!   99.99% and 99.999% (one decade each). Points beyond 99.999% (and the max, p = 100%)
-//!   are drawn at the right edge, so every curve ends at its max.
-//! - y axis: latency, linear from 0 to a round value above the largest max, in microseconds;
-//!   in milliseconds (or seconds) when the max reaches 100,000 µs (or 100,000 ms), so tick
-//!   labels stay short.
-//! - One `<polyline class="series">` per series, through the points of the histogram's
+//! - x axis: percentile on HdrHistogram's scale `log10(1 / (1 - p))`, ticks at 0%, 90%,
+//!   99%, 99.9%, 99.99% and 99.999% (one decade each), so the tail gets as much room as the
+//!   body. Points beyond 99.999% (and the max, p = 100%) are drawn at the right edge, so
+//!   every curve ends at its max.
+//! - y axis ([`LatencyAxis`]): **log10** when the plotted latencies (the positive ones)
+//!   span more than two decades ([`LOG_AXIS_RATIO`]), from the power of ten below the
+//!   smallest to the power of ten above the largest, ticks at each decade (and at 2 and 5
+//!   of each when there are at most three decades), each labelled with its unit (`500 ns`,
+//!   `10 µs`, `2 ms`); a value of 0 sits on the bottom. Otherwise **linear** from 0 to a
+//!   round value above the largest max, in µs, or ms (s) when the max reaches 100,000 µs
+//!   (ms), the unit in the axis title. A linear axis over a wide range would squash
+//!   everything below the tail onto the floor; a log axis over a narrow one would hide
+//!   differences that matter.
+//! - One `<polyline class="series">` per [`Series`] (one per metric and source: the caller
+//!   decides, see [`series`](crate::series)), through the points of the histogram's
 //!   quantile iteration with 5 ticks per half distance (what HdrHistogram's
-//!   `outputPercentileDistribution` prints), and a legend entry per series.
+//!   `outputPercentileDistribution` prints), and a legend entry per series. The y tick
+//!   group carries `data-scale="log"` or `"linear"`.
 //!
-//! The SVG text depends only on the inputs (coordinates with two decimals): the same
-//! histograms give the same bytes. PNG text needs a system font (any TrueType/OpenType
-//! face, e.g. Debian's `fonts-dejavu-core`); without one [`render_png`] refuses with
-//! [`PlotError::NoFonts`] rather than drawing a chart without labels.
+//! The SVG text depends only on the inputs (coordinates with two decimals, no clock, no
+//! randomness): the same histograms give the same bytes. PNG text needs a system font (any
+//! TrueType/OpenType face, e.g. Debian's `fonts-dejavu-core`); without one [`render_png`]
+//! refuses with [`PlotError::NoFonts`] rather than drawing a chart without labels.
+//!
+//! # Why hand-written SVG rather than `plotters`
+//! Weighed for this chart (measured on the 2-core machine, clean builds of plotters 0.3.7
+//! alone):
+//! - `plotters` with only its SVG backend is small (3 crates, ~6 s) and its output is
+//!   deterministic, but it would still need this module's two custom parts: the
+//!   `1 / (1 - p)` percentile axis (a custom coordinate or a relabelled linear one) and the
+//!   log-or-linear choice with unit-carrying labels. Its SVG has no classes to find the
+//!   curves and axes by, which the tests here use.
+//! - PNG through `plotters` means its bitmap backend with default features: ~40 more crates
+//!   (`image`, `font-kit`, `freetype-sys` compiling C, `fontconfig` at run time, `chrono`),
+//!   about 80 s wall (30 s CPU) on two cores, and a second text renderer beside resvg, which
+//!   the PNG already uses (one SVG, rasterized: SVG and PNG always show the same chart).
+//! - The chart is one kind (a few polylines, grid, ticks, legend): about 300 lines here,
+//!   with every pixel decision testable as text.
+//!
+//! So the SVG stays hand-written and the PNG stays resvg's rendering of it.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -117,6 +143,135 @@ fn tick_label(v: f64) -> String {
     s.to_owned()
 }
 
+/// Latency axes spanning more than this ratio (two decades) are drawn on a log scale.
+pub const LOG_AXIS_RATIO: f64 = 100.0;
+
+/// The latency axis of a chart: how a latency (µs) maps to a height, and its ticks.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LatencyAxis {
+    /// From 0 to `max` in `unit`s (`per_unit` µs each), a tick every `step` units.
+    Linear {
+        unit: &'static str,
+        per_unit: f64,
+        step: f64,
+        max: f64,
+    },
+    /// From `lo` to `hi` µs (both powers of 10), log10 scale; ticks at `ticks` (µs).
+    Log { lo: f64, hi: f64, ticks: Vec<f64> },
+}
+
+impl LatencyAxis {
+    /// The axis for curves whose latencies (µs) are `values`: log when the positive values
+    /// span more than [`LOG_AXIS_RATIO`], else linear from 0.
+    pub fn for_values(values: impl IntoIterator<Item = f64>) -> LatencyAxis {
+        let (mut lo, mut hi) = (f64::INFINITY, 0.0f64);
+        for v in values {
+            if v > 0.0 {
+                lo = lo.min(v);
+                hi = hi.max(v);
+            }
+        }
+        if hi > 0.0 && hi / lo > LOG_AXIS_RATIO {
+            let lo = 10f64.powf(lo.log10().floor());
+            let hi = 10f64.powf(hi.log10().ceil());
+            let decades = (hi / lo).log10().round() as i32;
+            // Few decades: 1, 2 and 5 of each; many: the decades alone.
+            let steps: &[f64] = if decades <= 3 {
+                &[1.0, 2.0, 5.0]
+            } else {
+                &[1.0]
+            };
+            let mut ticks = Vec::new();
+            for d in 0..=decades {
+                let base = lo * 10f64.powi(d);
+                for m in steps {
+                    if m * base <= hi * (1.0 + 1e-9) {
+                        ticks.push(m * base);
+                    }
+                }
+            }
+            return LatencyAxis::Log { lo, hi, ticks };
+        }
+        let max = if hi > 0.0 { hi } else { 1.0 };
+        // Show ms or s when the values are that large.
+        let (unit, per_unit) = if max >= 1e8 {
+            ("s", 1e6)
+        } else if max >= 1e5 {
+            ("ms", 1e3)
+        } else {
+            ("µs", 1.0)
+        };
+        let step = nice_step(max / per_unit, 6.0);
+        LatencyAxis::Linear {
+            unit,
+            per_unit,
+            step,
+            max: (max / per_unit / step).ceil() * step,
+        }
+    }
+
+    /// Where `us` lies on the axis: 0.0 at the bottom, 1.0 at the top (values below a log
+    /// axis' bottom, zero included, sit on the bottom).
+    pub fn fraction(&self, us: f64) -> f64 {
+        match self {
+            LatencyAxis::Linear { per_unit, max, .. } => us / per_unit / max,
+            LatencyAxis::Log { lo, hi, .. } => (us.max(*lo) / lo).log10() / (hi / lo).log10(),
+        }
+    }
+
+    /// The ticks: (µs, label).
+    pub fn ticks(&self) -> Vec<(f64, String)> {
+        match self {
+            LatencyAxis::Linear {
+                per_unit,
+                step,
+                max,
+                ..
+            } => {
+                let n = (max / step).round() as u32;
+                (0..=n)
+                    .map(|i| {
+                        let v = f64::from(i) * step;
+                        (v * per_unit, tick_label(v))
+                    })
+                    .collect()
+            }
+            LatencyAxis::Log { ticks, .. } => {
+                ticks.iter().map(|&us| (us, duration_label(us))).collect()
+            }
+        }
+    }
+
+    /// `log` or `linear`.
+    pub fn scale(&self) -> &'static str {
+        match self {
+            LatencyAxis::Linear { .. } => "linear",
+            LatencyAxis::Log { .. } => "log",
+        }
+    }
+
+    /// The axis title.
+    pub fn title(&self) -> String {
+        match self {
+            LatencyAxis::Linear { unit, .. } => format!("Latency ({unit})"),
+            LatencyAxis::Log { .. } => "Latency (log scale)".to_owned(),
+        }
+    }
+}
+
+/// A latency in µs with its unit: `500 ns`, `2 µs`, `10 ms`, `1.5 s`.
+pub fn duration_label(us: f64) -> String {
+    if us < 1.0 {
+        format!("{} ns", tick_label(us * 1e3))
+    } else if us < 1e3 {
+        format!("{} µs", tick_label(us))
+    } else if us < 1e6 {
+        format!("{} ms", tick_label(us / 1e3))
+    } else {
+        format!("{} s", tick_label(us / 1e6))
+    }
+}
+
 /// Escape text for XML content and attributes.
 fn xml_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
@@ -141,22 +296,10 @@ pub fn render_svg(title: &str, series: &[Series<'_>]) -> String {
         .iter()
         .map(|s| distribution_points(s.histogram))
         .collect();
-    let ymax_data = curves.iter().flatten().map(|p| p.1).fold(0.0f64, f64::max);
-    let ymax_data = if ymax_data > 0.0 { ymax_data } else { 1.0 };
-    // Points are in µs; show ms or s when the values are that large.
-    let (unit, per_unit) = if ymax_data >= 1e8 {
-        ("s", 1e6)
-    } else if ymax_data >= 1e5 {
-        ("ms", 1e3)
-    } else {
-        ("µs", 1.0)
-    };
-    let ymax_data = ymax_data / per_unit;
-    let step = nice_step(ymax_data, 6.0);
-    let ymax = (ymax_data / step).ceil() * step;
+    let axis = LatencyAxis::for_values(curves.iter().flatten().map(|p| p.1));
     let px = |x: f64| LEFT + x / f64::from(DECADES) * pw;
-    let py = |y: f64| TOP + ph - y / ymax * ph;
-    let py_us = |y: f64| py(y / per_unit);
+    let py = |us: f64| TOP + ph - axis.fraction(us) * ph;
+    let yticks = axis.ticks();
 
     let mut s = String::new();
     let _ = writeln!(s, r#"<?xml version="1.0" encoding="UTF-8"?>"#);
@@ -185,9 +328,8 @@ pub fn render_svg(title: &str, series: &[Series<'_>]) -> String {
             TOP + ph
         );
     }
-    let ticks = (ymax / step).round() as u32;
-    for i in 0..=ticks {
-        let y = py(f64::from(i) * step);
+    for &(v, _) in &yticks {
+        let y = py(v);
         let _ = writeln!(
             s,
             r#"<line x1="{LEFT:.2}" y1="{y:.2}" x2="{:.2}" y2="{y:.2}"/>"#,
@@ -212,15 +354,17 @@ pub fn render_svg(title: &str, series: &[Series<'_>]) -> String {
         );
     }
     let _ = writeln!(s, "</g>");
-    let _ = writeln!(s, r#"<g class="y-ticks" text-anchor="end">"#);
-    for i in 0..=ticks {
-        let v = f64::from(i) * step;
+    let _ = writeln!(
+        s,
+        r#"<g class="y-ticks" data-scale="{}" text-anchor="end">"#,
+        axis.scale()
+    );
+    for (v, label) in &yticks {
         let _ = writeln!(
             s,
-            r#"<text x="{:.2}" y="{:.2}">{}</text>"#,
+            r#"<text x="{:.2}" y="{:.2}">{label}</text>"#,
             LEFT - 8.0,
-            py(v) + 4.0,
-            tick_label(v)
+            py(*v) + 4.0,
         );
     }
     let _ = writeln!(s, "</g>");
@@ -236,9 +380,10 @@ pub fn render_svg(title: &str, series: &[Series<'_>]) -> String {
     );
     let _ = writeln!(
         s,
-        r#"<text x="24" y="{:.2}" text-anchor="middle" transform="rotate(-90 24 {:.2})">Latency ({unit})</text>"#,
+        r#"<text x="24" y="{:.2}" text-anchor="middle" transform="rotate(-90 24 {:.2})">{}</text>"#,
         TOP + ph / 2.0,
-        TOP + ph / 2.0
+        TOP + ph / 2.0,
+        axis.title()
     );
 
     // Curves.
@@ -248,7 +393,7 @@ pub fn render_svg(title: &str, series: &[Series<'_>]) -> String {
             if k > 0 {
                 pts.push(' ');
             }
-            let _ = write!(pts, "{:.2},{:.2}", px(x), py_us(y));
+            let _ = write!(pts, "{:.2},{:.2}", px(x), py(y));
         }
         let _ = writeln!(
             s,
@@ -379,6 +524,57 @@ mod tests {
         assert_eq!(last.0, f64::from(DECADES));
         assert_eq!(last.1, h.highest_equivalent(h.max()) as f64 / 1000.0);
         assert!(p.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
+    }
+
+    #[test]
+    fn narrow_ranges_get_a_linear_axis_from_zero() {
+        let axis = LatencyAxis::for_values([0.0, 12.0, 95.0]);
+        assert_eq!(axis.scale(), "linear");
+        assert_eq!(axis.title(), "Latency (µs)");
+        let ticks = axis.ticks();
+        assert_eq!(ticks.first().map(|t| t.1.as_str()), Some("0"));
+        assert_eq!(ticks.last().map(|t| t.1.as_str()), Some("100"));
+        assert_eq!(axis.fraction(50.0), 0.5);
+        // Exactly two decades is still linear; in ms when the max is that large.
+        let ms = LatencyAxis::for_values([2_000.0, 200_000.0]);
+        assert_eq!(
+            (ms.scale(), ms.title().as_str()),
+            ("linear", "Latency (ms)")
+        );
+    }
+
+    #[test]
+    fn ranges_over_two_decades_get_a_log_axis_with_unit_labels() {
+        // 0.8 µs .. 3.5 ms: from 100 ns to 10 ms, four decades, decade ticks only.
+        let axis = LatencyAxis::for_values([0.0, 0.8, 40.0, 3_500.0]);
+        assert_eq!(axis.scale(), "log");
+        let labels: Vec<String> = axis.ticks().into_iter().map(|t| t.1).collect();
+        assert_eq!(
+            labels,
+            ["100 ns", "1 µs", "10 µs", "100 µs", "1 ms", "10 ms"]
+        );
+        assert_eq!(axis.fraction(0.1), 0.0);
+        assert_eq!(axis.fraction(0.0), 0.0);
+        assert!((axis.fraction(10.0) - 0.4).abs() < 1e-12);
+        assert!((axis.fraction(10_000.0) - 1.0).abs() < 1e-12);
+        // Three decades or fewer: 1, 2 and 5 of each.
+        let axis = LatencyAxis::for_values([1.5, 150.0 + 1.0]);
+        let labels: Vec<String> = axis.ticks().into_iter().map(|t| t.1).collect();
+        assert_eq!(
+            labels,
+            [
+                "1 µs", "2 µs", "5 µs", "10 µs", "20 µs", "50 µs", "100 µs", "200 µs", "500 µs",
+                "1 ms"
+            ]
+        );
+    }
+
+    #[test]
+    fn duration_labels_carry_their_unit() {
+        assert_eq!(duration_label(0.5), "500 ns");
+        assert_eq!(duration_label(2.0), "2 µs");
+        assert_eq!(duration_label(10_000.0), "10 ms");
+        assert_eq!(duration_label(1_500_000.0), "1.5 s");
     }
 
     #[test]

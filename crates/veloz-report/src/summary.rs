@@ -1,17 +1,12 @@
-//! Percentile summaries of interval logs: merge intervals per tag, compute the table
-//! (p50, p90, p99, p99.9, p99.99, max, mean, count, throughput), render it as text or
-//! serialize it (serde, for JSON), and compare two runs side by side.
+//! Percentile summaries of interval logs: the table of each series (p50, p90, p99, p99.9,
+//! p99.99, max, mean, count, throughput), rendered as text or serialized (serde, for JSON),
+//! and two runs compared side by side.
 //!
 //! # Definitions
-//! - **Merging**: all intervals with the same tag (across every file of a run) are added into
-//!   one auto-resizing histogram with the finest precision among them. Different tags are
-//!   different metrics and are never merged; an untagged line has tag `None`.
+//! - **Series**: one tag of one source; which intervals merge into which series, and what
+//!   covered time is, is [`series`](crate::series)'s rule. A table never sums two series.
 //! - **Percentiles** are HdrHistogram's `value_at_quantile`: the highest value equivalent to
 //!   the recorded value at that rank (so within the histogram's precision, never below it).
-//! - **Covered time** is the length of the union of the intervals' `[start, start +
-//!   duration)` spans, with each file's spans shifted by its start time relative to the
-//!   earliest file. Files of one run (one per shard, say) recorded over the same wall time
-//!   thus cover it once, and gaps between intervals are not counted.
 //! - **Throughput** is `count / covered time` (recorded values per second); `None` when the
 //!   covered time is zero.
 //! - Values are nanoseconds in [`Summary`] (exact integers); the text table shows
@@ -28,6 +23,7 @@ use hdrhistogram::{AdditionError, Histogram};
 use serde::{Deserialize, Serialize};
 
 use super::hdrlog::LogFile;
+use super::series::{merge_series, Merged};
 
 /// The percentiles of the table: labels and quantiles. The quantiles are written out (not
 /// `p / 100.0`, whose rounding turns 99.9 into 0.9990000000000001 and moves the rank).
@@ -65,127 +61,10 @@ pub enum SummaryError {
     },
 }
 
-/// All intervals of one tag merged.
-#[derive(Debug, Clone)]
-pub struct Merged {
-    /// The tag (`None`: untagged lines).
-    pub tag: Option<String>,
-    /// Sum of the intervals' histograms.
-    pub histogram: Histogram<u64>,
-    /// Number of intervals merged.
-    pub intervals: usize,
-    /// Union of the intervals' spans (see the module docs).
-    pub covered: Duration,
-}
-
-/// Merge the intervals of `files` (one run) per tag, in the order tags first appear; with
-/// `tag`, only that tag (an error when no interval has it).
-pub fn merge_by_tag(files: &[LogFile], tag: Option<&str>) -> Result<Vec<Merged>, SummaryError> {
-    let names = file_names(files);
-    let mut tags: Vec<Option<String>> = Vec::new();
-    for f in files {
-        for i in &f.intervals {
-            if !tags.contains(&i.tag) {
-                tags.push(i.tag.clone());
-            }
-        }
-    }
-    if tags.is_empty() {
-        return Err(SummaryError::NoIntervals { files: names });
-    }
-    if let Some(want) = tag {
-        if !tags.iter().any(|t| t.as_deref() == Some(want)) {
-            return Err(SummaryError::TagNotFound {
-                files: names,
-                tag: want.to_owned(),
-                available: tags
-                    .iter()
-                    .map(|t| tag_label(t.as_deref()).to_owned())
-                    .collect(),
-            });
-        }
-        tags.retain(|t| t.as_deref() == Some(want));
-    }
-    let earliest = files.iter().filter_map(|f| f.start_time).min();
-    tags.into_iter()
-        .map(|t| merge_tag(files, t, earliest))
-        .collect()
-}
-
-fn merge_tag(
-    files: &[LogFile],
-    tag: Option<String>,
-    earliest: Option<Duration>,
-) -> Result<Merged, SummaryError> {
-    let wanted = &tag;
-    let selected = || {
-        files.iter().flat_map(move |f| {
-            f.intervals
-                .iter()
-                .filter(move |i| &i.tag == wanted)
-                .map(move |i| (f, i))
-        })
-    };
-    // The finest precision and lowest unit among the inputs, so merging loses nothing.
-    let (mut low, mut sigfig) = (u64::MAX, 0u8);
-    for (_, i) in selected() {
-        low = low.min(i.histogram.low());
-        sigfig = sigfig.max(i.histogram.sigfig());
-    }
-    let mut histogram = Histogram::<u64>::new_with_bounds(low.max(1), (low.max(1)) * 2, sigfig)
-        .expect("bounds taken from valid histograms");
-    histogram.auto(true);
-    let mut spans = Vec::new();
-    let mut intervals = 0;
-    for (f, i) in selected() {
-        histogram
-            .add(&i.histogram)
-            .map_err(|source| SummaryError::Merge {
-                path: f.path.clone(),
-                tag: tag.clone(),
-                source,
-            })?;
-        let shift = match (f.start_time, earliest) {
-            (Some(s), Some(e)) => s.saturating_sub(e),
-            _ => Duration::ZERO,
-        };
-        spans.push((shift + i.start, i.duration));
-        intervals += 1;
-    }
-    Ok(Merged {
-        tag,
-        histogram,
-        intervals,
-        covered: covered_time(&mut spans),
-    })
-}
-
-/// Length of the union of `(start, duration)` spans (sorts `spans`).
-pub fn covered_time(spans: &mut [(Duration, Duration)]) -> Duration {
-    spans.sort_unstable();
-    let mut total = Duration::ZERO;
-    let mut current: Option<(Duration, Duration)> = None;
-    for &(start, len) in spans.iter() {
-        let end = start + len;
-        current = match current {
-            Some((s, e)) if start <= e => Some((s, e.max(end))),
-            Some((s, e)) => {
-                total += e - s;
-                Some((start, end))
-            }
-            None => Some((start, end)),
-        };
-    }
-    if let Some((s, e)) = current {
-        total += e - s;
-    }
-    total
-}
-
 /// The percentile table of one metric of one run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
-    /// The file or files summarised (comma-separated).
+    /// The file or files summarised (comma-separated): the files of the series' source.
     pub source: String,
     /// The metric's tag; `null` for untagged lines.
     pub tag: Option<String>,
@@ -251,10 +130,10 @@ impl Summary {
         }
     }
 
-    /// The table of one merged tag of a run.
-    pub fn from_merged(source: &str, merged: &Merged) -> Summary {
+    /// The table of one series; its `source` is the series' files.
+    pub fn from_merged(merged: &Merged) -> Summary {
         Summary::from_histogram(
-            source,
+            &merged.files_label(),
             merged.tag.as_deref(),
             &merged.histogram,
             merged.intervals,
@@ -275,21 +154,21 @@ impl Summary {
     }
 }
 
-/// The whole report of one run (what `veloz report --json` prints).
+/// The whole report of some files (what `veloz report --json` prints).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     /// The files read.
     pub files: Vec<String>,
-    /// One summary per tag.
+    /// One summary per series: summaries of one source are consecutive and share their
+    /// `source`.
     pub summaries: Vec<Summary>,
 }
 
-/// Summaries of one run's files, one per tag (or only `tag`).
+/// Summaries of `files`, one per series (or only the series tagged `tag`).
 pub fn summarize(files: &[LogFile], tag: Option<&str>) -> Result<Report, SummaryError> {
-    let source = file_names(files);
-    let summaries = merge_by_tag(files, tag)?
+    let summaries = merge_series(files, tag)?
         .iter()
-        .map(|m| Summary::from_merged(&source, m))
+        .map(Summary::from_merged)
         .collect();
     Ok(Report {
         files: files.iter().map(|f| f.path.display().to_string()).collect(),
@@ -406,14 +285,6 @@ pub fn tag_label(tag: Option<&str>) -> &str {
     tag.unwrap_or(UNTAGGED)
 }
 
-fn file_names(files: &[LogFile]) -> String {
-    files
-        .iter()
-        .map(|f| f.path.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// Nanoseconds as microseconds with three decimals.
 pub fn us(ns: f64) -> String {
     format!("{:.3}", ns / 1000.0)
@@ -455,13 +326,41 @@ fn layout(rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The text table of a run: one column per tag.
+/// The text of a report: one table per source (summaries sharing their `source`), a column
+/// per series (tag). With more than one source, a line says how many tables follow and
+/// that they are not summed, and each table is headed by its source's files.
 pub fn render_report(report: &Report) -> String {
+    let mut groups: Vec<&[Summary]> = Vec::new();
+    let mut rest = report.summaries.as_slice();
+    while let Some(first) = rest.first() {
+        let n = rest.iter().take_while(|s| s.source == first.source).count();
+        groups.push(&rest[..n]);
+        rest = &rest[n..];
+    }
+    let mut out = format!("files: {}\n", report.files.join(", "));
+    if groups.len() <= 1 {
+        out.push_str(&render_table(&report.summaries));
+        return out;
+    }
+    let _ = writeln!(
+        out,
+        "{} series from {} different sources: one table per source, a column per series, never summed (compare two with --compare A B)",
+        report.summaries.len(),
+        groups.len()
+    );
+    for g in groups {
+        let _ = writeln!(out, "\n== {}", g[0].source);
+        out.push_str(&render_table(g));
+    }
+    out
+}
+
+/// One table: a column per summary.
+fn render_table(summaries: &[Summary]) -> String {
     let mut rows: Vec<Vec<String>> = Vec::new();
     let mut header = vec!["latency (us)".to_owned()];
     header.extend(
-        report
-            .summaries
+        summaries
             .iter()
             .map(|s| tag_label(s.tag.as_deref()).to_owned()),
     );
@@ -473,17 +372,12 @@ pub fn render_report(report: &Report) -> String {
         .enumerate()
     {
         let mut row = vec![format!("  {label}")];
-        row.extend(
-            report
-                .summaries
-                .iter()
-                .map(|s| us(s.latency_rows()[i].1 as f64)),
-        );
+        row.extend(summaries.iter().map(|s| us(s.latency_rows()[i].1 as f64)));
         rows.push(row);
     }
     let mut push = |label: &str, f: &dyn Fn(&Summary) -> String| {
         let mut row = vec![label.to_owned()];
-        row.extend(report.summaries.iter().map(f));
+        row.extend(summaries.iter().map(f));
         rows.push(row);
     };
     push("  mean", &|s| us(s.mean_ns));
@@ -491,7 +385,7 @@ pub fn render_report(report: &Report) -> String {
     push("intervals", &|s| s.intervals.to_string());
     push("covered (s)", &|s| format!("{:.3}", s.covered_s));
     push("throughput (/s)", &|s| opt_rate(s.throughput_per_s));
-    format!("files: {}\n{}", report.files.join(", "), layout(&rows))
+    layout(&rows)
 }
 
 /// The text of a comparison: per tag, A and B side by side with B/A.
@@ -560,7 +454,6 @@ pub fn render_comparison(cmp: &CompareReport) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::hdrlog::Interval;
 
     fn h(values: &[(u64, u64)]) -> Histogram<u64> {
         let mut h = Histogram::<u64>::new(3).expect("valid");
@@ -570,80 +463,58 @@ mod tests {
         h
     }
 
-    fn interval(tag: Option<&str>, start_s: u64, hist: Histogram<u64>) -> Interval {
-        Interval {
-            tag: tag.map(str::to_owned),
-            start: Duration::from_secs(start_s),
-            duration: Duration::from_secs(1),
-            histogram: hist,
-        }
-    }
-
-    fn file(name: &str, start: u64, intervals: Vec<Interval>) -> LogFile {
-        LogFile {
-            path: PathBuf::from(name),
-            start_time: Some(Duration::from_secs(start)),
-            intervals,
-        }
+    fn summary(source: &str, tag: Option<&str>, values: &[(u64, u64)]) -> Summary {
+        Summary::from_histogram(source, tag, &h(values), 2, Duration::from_secs(1))
     }
 
     #[test]
-    fn covered_time_is_the_union_of_spans() {
-        let s = |a: u64, d: u64| (Duration::from_secs(a), Duration::from_secs(d));
-        let mut spans = vec![s(5, 1), s(0, 2), s(1, 2), s(10, 0)];
-        assert_eq!(covered_time(&mut spans), Duration::from_secs(4));
-        assert_eq!(covered_time(&mut []), Duration::ZERO);
-    }
-
-    #[test]
-    fn tags_are_merged_separately_in_order_of_appearance() {
-        let f = file(
-            "a.hlog",
-            100,
-            vec![
-                interval(Some("match"), 0, h(&[(10, 1)])),
-                interval(None, 0, h(&[(7, 2)])),
-                interval(Some("match"), 1, h(&[(20, 1)])),
+    fn one_source_is_one_table_with_a_column_per_tag() {
+        let report = Report {
+            files: vec!["m.hlog".to_owned()],
+            summaries: vec![
+                summary("m.hlog", Some("shard0"), &[(1000, 3)]),
+                summary("m.hlog", Some("shard1"), &[(2000, 5)]),
             ],
+        };
+        let text = render_report(&report);
+        assert!(
+            text.starts_with("files: m.hlog\nlatency (us)     shard0  shard1\n"),
+            "{text}"
         );
-        let m = merge_by_tag(std::slice::from_ref(&f), None).expect("merges");
-        assert_eq!(m.len(), 2);
-        assert_eq!(m[0].tag.as_deref(), Some("match"));
-        assert_eq!(m[0].histogram.len(), 2);
-        assert_eq!(m[0].intervals, 2);
-        assert_eq!(m[0].covered, Duration::from_secs(2));
-        assert_eq!(m[1].tag, None);
-        assert_eq!(m[1].histogram.len(), 2);
-        let only = merge_by_tag(std::slice::from_ref(&f), Some("match")).expect("tag exists");
-        assert_eq!(only.len(), 1);
-        let e = merge_by_tag(&[f], Some("nope")).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "a.hlog: no interval has tag \"nope\" (tags present: match, (untagged))"
+        assert!(
+            text.contains("\ncount                 3       5\n"),
+            "{text}"
         );
+        assert!(!text.contains("=="), "{text}");
     }
 
     #[test]
-    fn files_of_one_run_are_aligned_on_their_start_times() {
-        // Two shards over the same two seconds, logs started one second apart.
-        let a = file(
-            "s0.hlog",
-            100,
-            vec![
-                interval(None, 0, h(&[(1, 1)])),
-                interval(None, 1, h(&[(1, 1)])),
+    fn several_sources_are_separate_tables_and_say_so() {
+        let report = Report {
+            files: vec!["a.hlog".to_owned(), "b.hlog".to_owned()],
+            summaries: vec![
+                summary("a.hlog", Some("shard0"), &[(1000, 3)]),
+                summary("a.hlog", Some("shard1"), &[(1000, 4)]),
+                summary("b.hlog", Some("shard0"), &[(2000, 5)]),
             ],
+        };
+        let text = render_report(&report);
+        let expected_start = "files: a.hlog, b.hlog\n\
+             3 series from 2 different sources: one table per source, a column per series, never summed (compare two with --compare A B)\n\
+             \n== a.hlog\n\
+             latency (us)     shard0  shard1\n";
+        assert!(text.starts_with(expected_start), "{text}");
+        let b = text
+            .find("\n== b.hlog\nlatency (us)     shard0\n")
+            .expect("b's table");
+        // Counts per column, and no column anywhere holds the sum (12).
+        assert!(
+            text[..b].contains("\ncount                 3       4\n"),
+            "{text}"
         );
-        let b = file("s1.hlog", 101, vec![interval(None, 0, h(&[(1, 1)]))]);
-        let m = merge_by_tag(&[a, b], None).expect("merges");
-        assert_eq!(m[0].covered, Duration::from_secs(2));
-        assert_eq!(m[0].histogram.len(), 3);
-    }
-
-    #[test]
-    fn empty_run_is_an_error() {
-        let e = merge_by_tag(&[file("e.hlog", 0, Vec::new())], None).unwrap_err();
-        assert_eq!(e.to_string(), "e.hlog: no intervals in the log");
+        assert!(text[b..].contains("\ncount                 5\n"), "{text}");
+        assert!(!text.contains(" 12\n"), "{text}");
+        assert_eq!(text.matches("\nintervals ").count(), 2, "{text}");
     }
 
     #[test]
