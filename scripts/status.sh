@@ -4,7 +4,9 @@
 # Is the engine that scripts/start.sh started running (same --config/--data/--run-dir, which
 # locate its pid file)? When it is, prints its pid and uptime, the address it listens on and
 # its cores (from its log), then what its metrics socket says: sessions open per shard,
-# commands by type, and the ingress-to-ack latency summary (p50, p99, p99.9).
+# commands by type, and the ingress-to-ack latency (p50, p99, p99.9 over every shard,
+# interpolated within the histogram's buckets as Prometheus' histogram_quantile does; and
+# the largest value).
 # The metrics address is the engine's `veloz: metrics on HOST:PORT` log line, or --metrics.
 # It is read with curl when installed, else with bash's /dev/tcp. An engine without a metrics
 # socket, or one that does not answer, is still reported as running.
@@ -140,6 +142,7 @@ awk -v addr="$metrics" '
   function us(v) {
     if (v ~ /^[+-]?(NaN|nan|Inf|inf)/) return "n/a"
     v = v * 1e6
+    if (v >= 1e6) return sprintf("%.2f s", v / 1e6)
     if (v >= 1000) return sprintf("%.2f ms", v / 1000)
     return sprintf("%.1f us", v)
   }
@@ -162,9 +165,34 @@ awk -v addr="$metrics" '
     cmds[t] += $2
     total_cmds += $2
   }
-  name == "veloz_ingress_to_ack_seconds" && label($1, "shard") == "all" { q[label($1, "quantile")] = $2 }
-  name == "veloz_ingress_to_ack_seconds_count" && label($1, "shard") == "all" { count = $2 }
+  name == "veloz_ingress_to_ack_seconds_bucket" {
+    le = label($1, "le")
+    if (le == "+Inf") { inf += $2; next }
+    if (!(le in cum)) bounds[++n_bounds] = le
+    cum[le] += $2
+  }
+  name == "veloz_ingress_to_ack_seconds_count" { count += $2; counted = 1 }
+  name == "veloz_ingress_to_ack_max_seconds" && (max == "" || $2 + 0 > max + 0) { max = $2 }
+  # quantile(Q): histogram_quantile over the buckets summed over the shards
+  function quantile(q,   rank, i, lo, below) {
+    rank = q * inf
+    lo = 0; below = 0
+    for (i = 1; i <= n_bounds; i++) {
+      if (cum[bounds[i]] >= rank) {
+        return lo + (bounds[i] - lo) * (rank - below) / (cum[bounds[i]] - below)
+      }
+      lo = bounds[i] + 0; below = cum[bounds[i]]
+    }
+    return -lo
+  }
+  function shown(v) { return v < 0 ? "over " us(-v) : us(v) }
   END {
+    # The bounds in numeric order (insertion sort: a couple of dozen of them).
+    for (i = 2; i <= n_bounds; i++) {
+      b = bounds[i]
+      for (j = i - 1; j >= 1 && bounds[j] + 0 > b + 0; j--) bounds[j + 1] = bounds[j]
+      bounds[j + 1] = b
+    }
     line = "  metrics:   " addr
     if (up != "" || shards != "") line = line " (veloz_up " (up == "" ? "?" : up) ", " (shards == "" ? "?" : shards) " shard(s))"
     print line
@@ -179,12 +207,12 @@ awk -v addr="$metrics" '
       for (i = 1; i <= n_types; i++) line = line (i > 1 ? ", " : "") types[i] " " cmds[types[i]]
       printf "  commands:  %d (%s)\n", total_cmds, line
     }
-    if (!("0.5" in q)) { print "  latency:   no veloz_ingress_to_ack_seconds{shard=\"all\"} in the metrics" }
-    else if (count == 0 && count != "") { print "  latency:   ingress to ack: no command measured yet" }
+    if (n_bounds == 0 || !counted) { print "  latency:   no veloz_ingress_to_ack_seconds histogram in the metrics" }
+    else if (inf == 0) { print "  latency:   ingress to ack: no command measured yet" }
     else {
-      printf "  latency:   ingress to ack p50 %s, p99 %s, p99.9 %s", us(q["0.5"]), us(q["0.99"]), us(q["0.999"])
-      if (count != "") printf " (%d commands)", count
-      printf "\n"
+      printf "  latency:   ingress to ack p50 %s, p99 %s, p99.9 %s", shown(quantile(0.5)), shown(quantile(0.99)), shown(quantile(0.999))
+      if (max != "") printf ", max %s", us(max)
+      printf " (%d commands; p from the histogram buckets)\n", count
     }
   }
 ' <<<"$text"

@@ -1,6 +1,7 @@
 //! The control thread's outputs over a real engine process: the metrics socket (HTTP and
-//! raw), `promtool check metrics` on what it serves, counters that move under load, the
-//! HdrHistogram interval logs and the shutdown latency report.
+//! raw), `promtool check metrics` on what it serves, counters and per-shard latency
+//! histograms that move under load, the HdrHistogram interval logs and the shutdown latency
+//! report. (tests/engine_prometheus.rs has a real Prometheus server scrape it.)
 
 mod common;
 
@@ -40,11 +41,33 @@ fn total(text: &str, name: &str) -> f64 {
         .sum()
 }
 
-/// The value of the series `name{labels}` exactly.
-fn series(text: &str, name_and_labels: &str) -> f64 {
+/// The largest value of every series of `name` (any labels), from exposition text.
+fn series_max(text: &str, name: &str) -> f64 {
     text.lines()
-        .find_map(|l| l.strip_prefix(name_and_labels)?.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no series {name_and_labels} in:\n{text}"))
+        .filter(|l| l.starts_with(name) && l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .fold(f64::NEG_INFINITY, f64::max)
+}
+
+/// The buckets of the histogram series `name` (`..._bucket`) summed over every shard by
+/// `le`, in ascending `le` order: what `sum by (le)` gives in Prometheus.
+fn le_buckets(text: &str, name: &str) -> Vec<(f64, f64)> {
+    let mut by_le: Vec<(f64, f64)> = Vec::new();
+    for l in text.lines().filter(|l| l.starts_with(&format!("{name}{{"))) {
+        let le = l.split("le=\"").nth(1).and_then(|r| r.split('"').next());
+        let le: f64 = match le {
+            Some("+Inf") => f64::INFINITY,
+            Some(v) => v.parse().unwrap(),
+            None => panic!("no le label: {l}"),
+        };
+        let n: f64 = l.rsplit(' ').next().unwrap().parse().unwrap();
+        match by_le.iter_mut().find(|(b, _)| *b == le) {
+            Some(slot) => slot.1 += n,
+            None => by_le.push((le, n)),
+        }
+    }
+    by_le.sort_by(|a, b| a.0.total_cmp(&b.0));
+    by_le
 }
 
 fn trade_round(c: &mut Client, coid: u64) {
@@ -112,18 +135,37 @@ fn metrics_socket_serves_valid_exposition_and_counters_move() {
     assert_eq!(commands(&second), 300.0);
     assert_eq!(total(&first, "veloz_trades_total"), 50.0);
     assert_eq!(total(&second, "veloz_trades_total"), 150.0);
-    let acks = |t: &str| series(t, "veloz_ingress_to_ack_seconds_count{shard=\"all\"}");
+    // Latencies are histograms per shard, summed here as Prometheus would (`sum by (le)`):
+    // every command acknowledged is counted, in `_count` and in the `+Inf` bucket.
+    let acks = |t: &str| total(t, "veloz_ingress_to_ack_seconds_count");
     assert_eq!(acks(&first), 100.0);
     assert_eq!(acks(&second), 300.0);
-    let p50 = series(
-        &second,
-        "veloz_ingress_to_ack_seconds{shard=\"all\",quantile=\"0.5\"}",
+    let buckets = le_buckets(&second, "veloz_ingress_to_ack_seconds_bucket");
+    assert_eq!(buckets.last(), Some(&(f64::INFINITY, 300.0)), "{buckets:?}");
+    assert!(
+        buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1),
+        "bounds ascend, counts are cumulative: {buckets:?}"
     );
-    let p99 = series(
-        &second,
-        "veloz_ingress_to_ack_seconds{shard=\"all\",quantile=\"0.99\"}",
+    // The median's bucket is at or under the one holding the largest value, which counts
+    // every ack.
+    let p50_bound = buckets.iter().find(|(_, n)| *n >= 150.0).unwrap().0;
+    let max = series_max(&second, "veloz_ingress_to_ack_max_seconds");
+    let (max_bound, at_max) = *buckets.iter().find(|(le, _)| *le >= max).unwrap();
+    assert!(
+        max > 0.0 && p50_bound <= max_bound && at_max == 300.0,
+        "max {max}, p50 bucket {p50_bound}: {buckets:?}"
     );
-    assert!(p50 > 0.0 && p50 <= p99, "p50 {p50} p99 {p99}");
+    assert!(
+        !second.contains("shard=\"all\"") && !second.contains("quantile="),
+        "no merged series or summaries (Prometheus aggregates the shards)"
+    );
+    // Each shard's heartbeat moved between the scrapes.
+    assert!(
+        total(&second, "veloz_shard_intervals_total")
+            > total(&first, "veloz_shard_intervals_total")
+    );
     assert_eq!(total(&second, "veloz_sessions_open"), 1.0);
     assert!(
         total(&second, "veloz_journal_written_bytes_total")

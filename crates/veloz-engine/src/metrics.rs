@@ -116,6 +116,10 @@ pub struct Counters {
     pub snapshots_written: u64,
     /// Errors of the snapshot helper (a snapshot not written or pruned, the shadow stopped).
     pub snapshot_failures: u64,
+    /// Metrics intervals the shard has closed ([`ShardMetrics::snapshot`]): one every
+    /// `metrics.interval_ms` while its event loop runs, so a count that stops moving while
+    /// the engine serves is a stalled shard (its heartbeat, `veloz_shard_intervals_total`).
+    pub intervals: u64,
 }
 
 impl Counters {
@@ -164,8 +168,10 @@ impl ShardMetrics {
         self.hist[metric as usize].saturating_record(ns.max(1));
     }
 
-    /// Take the interval's histograms (leaving empty ones) into a snapshot.
+    /// Take the interval's histograms (leaving empty ones) into a snapshot; counts the
+    /// interval in [`Counters::intervals`].
     pub fn snapshot(&mut self, now_ns: u64) -> Box<ShardSnapshot> {
+        self.counters.intervals += 1;
         let intervals = std::array::from_fn(|i| {
             let mut fresh = new_histogram();
             std::mem::swap(&mut fresh, &mut self.hist[i]);
@@ -208,9 +214,11 @@ mod tests {
         assert!(s.intervals[Latency::IngressToAck as usize].max() >= HIST_MAX_NS / 2);
         assert_eq!(s.counters.trades, 7);
         assert_eq!(s.counters.rejects[1], 1); // price_off_tick is second in ALL
+        assert_eq!(s.counters.intervals, 1);
         let next = m.snapshot(2_100);
         assert_eq!(next.start_ns, 1_100);
         assert!(next.intervals.iter().all(|h| h.is_empty()));
         assert_eq!(next.counters.trades, 7, "counters are cumulative");
+        assert_eq!(next.counters.intervals, 2, "each snapshot is one interval");
     }
 }

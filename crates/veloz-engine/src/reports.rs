@@ -109,7 +109,7 @@ pub fn render_shutdown(control: &Totals, dir: &Path) -> String {
                     metric.name(),
                     Some(&format!("shard{i}")),
                     &s.latencies[metric as usize],
-                    1,
+                    s.counters.intervals as usize,
                     elapsed,
                 )
             })
@@ -118,7 +118,11 @@ pub fn render_shutdown(control: &Totals, dir: &Path) -> String {
             metric.name(),
             Some("all"),
             &merged[metric as usize],
-            1,
+            control
+                .shards
+                .iter()
+                .map(|s| s.counters.intervals as usize)
+                .sum(),
             elapsed,
         ));
         let report = Report {

@@ -74,7 +74,6 @@ impl Totals {
             .collect();
         exposition::render(
             &views,
-            &self.merged(),
             self.started.elapsed().as_secs_f64(),
             crate::logging::dropped(),
         )
