@@ -478,7 +478,7 @@ fn python_client_logs_on_trades_and_cancels() {
         )
     };
     let (code, lines, err) = run(&[
-        "session", "--symbol", "1", "--price", "1890000", "--orders", "3",
+        "session", "--symbol", "1", "--price", "189.00", "--orders", "3",
     ]);
     assert_eq!(code, Some(0), "{lines:?}\n{err}");
     let kinds: Vec<&str> = lines
@@ -507,7 +507,7 @@ fn python_client_logs_on_trades_and_cancels() {
     assert_eq!(lines[0]["instruments"][0]["symbol"], "AAPL");
     // One resting order from Python, crossed by a Rust client: the Python side's reports.
     let (code, lines, err) = run(&[
-        "order", "--symbol", "3", "--side", "sell", "--price", "4200000", "--qty", "4", "--coid",
+        "order", "--symbol", "3", "--side", "sell", "--price", "420.00", "--qty", "4", "--coid",
         "77",
     ]);
     assert_eq!(code, Some(0), "{lines:?}\n{err}");

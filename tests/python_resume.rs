@@ -1,4 +1,5 @@
-//! The Python client (scripts/veloz_client.py) resumes its report streams against a real
+//! The Python client (the veloz_client package in clients/python, run as
+//! `python -m veloz_client` from the source tree) resumes its report streams against a real
 //! `veloz serve` over loopback TCP: alice rests an order with `--state FILE` and logs out,
 //! bob fills it while she is away, and `resume` prints the fill she missed (the next
 //! stream_seq on her stream) and one StreamResumed per stream; a second `resume` resends
@@ -49,13 +50,14 @@ impl Run {
     }
 }
 
-/// `veloz_client.py --connect ADDR --account A --token T --state STATE ARGS...`
+/// `python -m veloz_client --connect ADDR --account A --token T --state STATE ARGS...`
 fn client(addr: &str, account: (u32, &str), state: &Path, args: &[&str]) -> Run {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/veloz_client.py");
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/python/src");
     let py = python("flatbuffers");
     let out = Command::new(&py)
         .env("PYTHONDONTWRITEBYTECODE", "1")
-        .arg(&script)
+        .env("PYTHONPATH", &src)
+        .args(["-m", "veloz_client"])
         .args(["--connect", addr, "--account", &account.0.to_string()])
         .args(["--token", account.1, "--state"])
         .arg(state)
@@ -97,7 +99,7 @@ fn python_client_resumes_the_reports_it_missed() {
         ALICE,
         &state,
         &[
-            "order", "--symbol", "1", "--side", "sell", "--price", "1900000", "--qty", "10",
+            "order", "--symbol", "1", "--side", "sell", "--price", "190.00", "--qty", "10",
             "--coid", "7",
         ],
     );
@@ -166,7 +168,8 @@ fn python_client_resumes_the_reports_it_missed() {
     assert_eq!(fill["order_id"], order_id);
     assert_eq!(fill["client_order_id"], 7);
     assert_eq!(fill["last_qty"], 10);
-    assert_eq!(fill["last_price"], PRICE);
+    // Prices are exact decimal strings in quote units: 1_900_000 at price_scale 4.
+    assert_eq!(fill["last_price"], "190.00");
     assert_eq!(fill["leaves_qty"], 0);
     assert_eq!(fill["stream"], stream);
     assert_eq!(fill["stream_seq"], seq + 1, "{}", resumed.context());

@@ -1,6 +1,6 @@
-//! The committed Python code (scripts/client/veloz_wire) speaks the same protocol as the
-//! Rust side: a frame built in Python with `FinishSizePrefixed` decodes in Rust, and a
-//! report encoded in Rust reads back in Python field for field.
+//! The committed Python code (clients/python/src/veloz_client/generated) speaks the same
+//! protocol as the Rust side: a frame built in Python with `FinishSizePrefixed` decodes in
+//! Rust, and a report encoded in Rust reads back in Python field for field.
 //!
 //! Python: `$VELOZ_PYTHON`, else `.tools/venv/bin/python` under the crate root (`make tools`
 //! creates it, with the `flatbuffers` package at the pinned version); without either the
@@ -23,7 +23,7 @@ const SCRIPT: &str = r#"
 import sys
 import flatbuffers
 sys.path.insert(0, sys.argv[1])
-import veloz_wire as w
+from veloz_client import generated as w
 
 b = flatbuffers.Builder(128)
 w.NewOrderStart(b)
@@ -72,7 +72,7 @@ fn python_and_rust_read_each_others_frames() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
-    let client_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/client");
+    let client_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/python/src");
     let out = Command::new(python("flatbuffers"))
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .arg("-c")

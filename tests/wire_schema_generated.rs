@@ -1,5 +1,6 @@
-//! The committed generated code (crates/veloz-wire/src/generated/, scripts/client/veloz_wire/) must be
-//! exactly what flatc 25.12.19 makes of schemas/veloz.fbs.
+//! The committed generated code (crates/veloz-wire/src/generated/,
+//! clients/python/src/veloz_client/generated/) must be exactly what flatc 25.12.19 makes of
+//! schemas/veloz.fbs.
 //!
 //! The test runs scripts/dev/gen-schema.sh itself into a temporary directory, so the flatc
 //! flags live in that script only and cannot drift from what `make schema` does.
@@ -12,7 +13,7 @@ use std::process::Command;
 
 const GENERATED_DIRS: [&str; 2] = [
     "crates/veloz-wire/src/generated",
-    "scripts/client/veloz_wire",
+    "clients/python/src/veloz_client/generated",
 ];
 
 fn root() -> PathBuf {

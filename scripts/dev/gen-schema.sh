@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Regenerate the FlatBuffers code of the wire protocol from schemas/veloz.fbs:
 #   Rust   -> crates/veloz-wire/src/generated/{mod.rs,veloz_generated.rs}
-#   Python -> scripts/client/veloz_wire/{__init__.py,veloz_generated.py}
+#   Python -> clients/python/src/veloz_client/generated/{__init__.py,veloz_generated.py}
+#             (the generated half of the veloz_client package; its hand-written codec.py
+#             beside it converts)
 #
 # Usage: scripts/dev/gen-schema.sh [OUT_ROOT]
 #   OUT_ROOT defaults to the repository root. tests/wire_schema_generated.rs runs this very
@@ -41,7 +43,7 @@ python_flags=(--python --gen-onefile)
 
 schema=schemas/veloz.fbs
 rust_dir="$out/crates/veloz-wire/src/generated"
-py_dir="$out/scripts/client/veloz_wire"
+py_dir="$out/clients/python/src/veloz_client/generated"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -116,13 +118,15 @@ EOF
   cat <<'EOF'
 """FlatBuffers code for the Veloz wire protocol (schemas/veloz.fbs, namespace veloz.wire).
 
-Needs the `flatbuffers` Python package (25.12.19). A frame is a size-prefixed buffer: build
-with `builder.FinishSizePrefixed(message)`; see docs/protocol.md.
+Quarantined: generated code only. veloz_client.codec, beside it, is the one hand-written
+module that builds frames with it and converts what it reads into veloz_client's
+dataclasses. Needs the `flatbuffers` Python package (25.12.19). A frame is a size-prefixed
+buffer: build with `builder.FinishSizePrefixed(message)`; see docs/protocol.md.
 """
 from .veloz_generated import *  # noqa: F401,F403
 EOF
 } >"$py_dir/__init__.py"
 
 if [ "$out" = "$root" ]; then
-  echo "gen-schema: wrote crates/veloz-wire/src/generated/ and scripts/client/veloz_wire/ with flatc $want" >&2
+  echo "gen-schema: wrote crates/veloz-wire/src/generated/ and clients/python/src/veloz_client/generated/ with flatc $want" >&2
 fi

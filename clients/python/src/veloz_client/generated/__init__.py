@@ -3,7 +3,9 @@
 # when this file differs from what flatc produces.
 """FlatBuffers code for the Veloz wire protocol (schemas/veloz.fbs, namespace veloz.wire).
 
-Needs the `flatbuffers` Python package (25.12.19). A frame is a size-prefixed buffer: build
-with `builder.FinishSizePrefixed(message)`; see docs/protocol.md.
+Quarantined: generated code only. veloz_client.codec, beside it, is the one hand-written
+module that builds frames with it and converts what it reads into veloz_client's
+dataclasses. Needs the `flatbuffers` Python package (25.12.19). A frame is a size-prefixed
+buffer: build with `builder.FinishSizePrefixed(message)`; see docs/protocol.md.
 """
 from .veloz_generated import *  # noqa: F401,F403
