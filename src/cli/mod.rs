@@ -1,7 +1,15 @@
 //! The `veloz` command line: one subcommand per job, each in its own module.
 //!
 //! `anyhow` is used here, at the binary's edge, and nowhere below.
+//!
+//! **A closed stdout ends a command as it ends a Unix filter.** `veloz journal dump | head`
+//! closes the pipe while the dump still writes: the process is then ended by the default
+//! action of SIGPIPE (no message; a shell reports status 141), for every subcommand, not with
+//! an error line. Writes through [`stdout()`] end it there; `println!` anywhere in the process
+//! (the report, workload and load subcommands, the engine's `listening on` line) panics on the
+//! closed pipe, and the panic hook installed by [`main`] ends it the same way.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -64,6 +72,7 @@ pub enum Command {
 
 /// Parse the command line, run the subcommand, map errors to a non-zero exit.
 pub fn main() -> ExitCode {
+    end_quietly_when_println_finds_stdout_closed();
     let cli = Cli::parse();
     let result = run(cli);
     // What the log writer still holds goes out before the process ends.
@@ -81,7 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Config { config } => {
             let config = Config::load_or_default(config.as_deref())?;
-            print!("{}", config.to_toml_string());
+            let mut out = stdout();
+            write!(out, "{}", config.to_toml_string())?;
+            out.flush()?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(args) => serve::run_serve(&args),
@@ -93,4 +104,64 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run_demo(&args),
         Command::Report(args) => report::run_report(&args),
     }
+}
+
+/// Standard output for a subcommand's results, buffered by the caller as it needs; a reader
+/// that went away ends the process quietly ([`stdout_closed`]) instead of returning an error.
+pub fn stdout() -> Stdout {
+    Stdout(std::io::stdout().lock())
+}
+
+/// See [`stdout()`].
+#[derive(Debug)]
+pub struct Stdout(std::io::StdoutLock<'static>);
+
+impl Write for Stdout {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write(buf).map_err(end_if_closed)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(end_if_closed)
+    }
+}
+
+fn end_if_closed(e: std::io::Error) -> std::io::Error {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        stdout_closed();
+    }
+    e
+}
+
+/// The reader of stdout is gone: what the log writer holds goes out on stderr, then the
+/// process ends by SIGPIPE's default action, as `cat` or `grep` would (the Rust runtime
+/// ignores SIGPIPE, which is why the write failed instead; signal-hook restores the default
+/// action and raises it, without unsafe code here).
+pub fn stdout_closed() -> ! {
+    crate::logging::flush();
+    let _ = signal_hook::low_level::emulate_default_handler(signal_hook::consts::SIGPIPE);
+    // Only if the signal could not be raised: the status a shell shows for it.
+    std::process::exit(128 + signal_hook::consts::SIGPIPE)
+}
+
+/// `println!` panics with "failed printing to stdout: Broken pipe (os error 32)" when the
+/// reader is gone; that panic ends the process by [`stdout_closed`], any other goes to the
+/// default hook.
+fn end_quietly_when_println_finds_stdout_closed() {
+    let closed = format!(
+        "failed printing to stdout: {}",
+        std::io::Error::from_raw_os_error(nix::errno::Errno::EPIPE as i32)
+    );
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied());
+        if message == Some(closed.as_str()) {
+            stdout_closed();
+        }
+        default(info);
+    }));
 }

@@ -1,5 +1,6 @@
 //! `veloz replay`: rebuild a data directory's shards offline and print (or verify) them.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -71,27 +72,30 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| audit::verify(&args.data, s, args.until))
         .collect();
+    // Line-buffered, as println! would be: stdout and stderr lines keep their order.
+    let mut out = super::stdout();
     if args.json {
-        let out: Vec<_> = shards
+        let json: Vec<_> = shards
             .iter()
             .zip(&verdicts)
             .map(|(s, v)| serde_json::json!({ "shard": s, "verify": if args.verify { Some(v) } else { None } }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&out)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&json)?)?;
     } else {
         for s in &shards {
-            println!(
+            writeln!(
+                out,
                 "shard {}: {} records ({} commands, {} trades), last sequence {}, state hash {}",
                 s.shard, s.records, s.commands, s.trades, s.last_seq, s.state_hash
-            );
+            )?;
             if let Some((seq, file)) = &s.snapshot {
-                println!("  started from snapshot {file} (sequence {seq})");
+                writeln!(out, "  started from snapshot {file} (sequence {seq})")?;
             }
             for line in &s.snapshots_checked {
-                println!("  {line}");
+                writeln!(out, "  {line}")?;
             }
             for w in &s.warnings {
-                println!("  warning: {w}");
+                writeln!(out, "  warning: {w}")?;
             }
             for (id, st) in &s.symbols {
                 let side = |levels: &[(i64, u64, u32)]| {
@@ -105,14 +109,15 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                             .join(" ")
                     }
                 };
-                println!(
+                writeln!(
+                    out,
                     "  {} (id {id}): {} commands, {} trades\n    bids {}\n    asks {}",
                     st.symbol,
                     st.commands,
                     st.trades,
                     side(&st.bids),
                     side(&st.asks)
-                );
+                )?;
             }
         }
         let records: u64 = shards.iter().map(|s| s.records).sum();
@@ -122,6 +127,8 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
             records as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
         );
     }
+    out.flush()?;
+    drop(out);
     if !args.verify {
         return Ok(ExitCode::SUCCESS);
     }

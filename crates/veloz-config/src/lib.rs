@@ -14,6 +14,7 @@ pub mod preflight;
 pub mod retention;
 pub mod routing;
 pub mod snapshot;
+pub mod symbol;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ pub use admin::AdminConfig;
 pub use gateway::GatewayConfig;
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
+pub use symbol::{symbol_char, SYMBOL_MAX_LEN};
 
 /// The embedded default configuration.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
@@ -83,6 +85,16 @@ pub enum ConfigError {
     },
     #[error(transparent)]
     Journal(#[from] JournalConfigError),
+    #[error(
+        "instrument {id}: symbol {symbol:?} {why}: a symbol is 1 to {SYMBOL_MAX_LEN} characters \
+         out of A-Z 0-9 . _ / -"
+    )]
+    InvalidSymbol {
+        id: u32,
+        symbol: String,
+        /// What is wrong: the offending character and its position, or the length.
+        why: String,
+    },
     #[error("instrument {symbol}: {field} = {value} is invalid: {why}")]
     InvalidInstrument {
         symbol: String,
@@ -249,7 +261,9 @@ impl Default for LogConfig {
 pub struct InstrumentConfig {
     /// Numeric id used on the wire and in the journal; stable for the instrument's life.
     pub id: u32,
-    /// Human-readable symbol, unique.
+    /// Human-readable symbol, unique: 1 to [`SYMBOL_MAX_LEN`] characters out of `A-Z`,
+    /// `0-9`, `.`, `_`, `/` and `-` (`AAPL`, `BRK.B`, `ES_Z5`, `BTC/USD`, `BTC-PERP`), so that it
+    /// needs no quoting in the trade tape's CSV, the logs, metrics labels or an admin URL.
     pub symbol: String,
     /// Prices are integer counts of `10^-price_scale` quote units (0..=18).
     #[serde(default)]
@@ -443,13 +457,7 @@ impl InstrumentConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        if self.symbol.is_empty() || self.symbol.len() > 32 {
-            return Err(self.invalid(
-                "symbol",
-                self.symbol.len() as i128,
-                "symbol length must be 1..=32 bytes",
-            ));
-        }
+        symbol::check(self.id, &self.symbol)?;
         if self.price_scale > 18 {
             return Err(self.invalid("price_scale", self.price_scale as i128, "must be <= 18"));
         }

@@ -48,6 +48,14 @@ pub enum Side {
 }
 
 impl Side {
+    /// The one spelling of the side in JSON, CSV, logs and the docs: `buy`, `sell`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+
     pub fn opposite(self) -> Side {
         match self {
             Side::Buy => Side::Sell,
@@ -76,6 +84,14 @@ pub enum OrderKind {
 }
 
 impl OrderKind {
+    /// The one spelling of the order type in JSON, CSV, logs and the docs: `limit`, `market`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderKind::Limit => "limit",
+            OrderKind::Market => "market",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<OrderKind> {
         match v {
             0 => Some(OrderKind::Limit),
@@ -98,6 +114,16 @@ pub enum TimeInForce {
 }
 
 impl TimeInForce {
+    /// The one spelling of the time in force in JSON, CSV, logs and the docs: `gtc`, `ioc`,
+    /// `fok`.
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeInForce::Gtc => "gtc",
+            TimeInForce::Ioc => "ioc",
+            TimeInForce::Fok => "fok",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<TimeInForce> {
         match v {
             0 => Some(TimeInForce::Gtc),
@@ -124,6 +150,18 @@ pub enum SelfTradePrevention {
 }
 
 impl SelfTradePrevention {
+    /// The one spelling of the mode in JSON, CSV, logs and the docs, the one the
+    /// configuration takes (`stp = "cancel_resting"`): `allow`, `cancel_resting`,
+    /// `cancel_incoming`, `cancel_both`.
+    pub fn name(self) -> &'static str {
+        match self {
+            SelfTradePrevention::Allow => "allow",
+            SelfTradePrevention::CancelResting => "cancel_resting",
+            SelfTradePrevention::CancelIncoming => "cancel_incoming",
+            SelfTradePrevention::CancelBoth => "cancel_both",
+        }
+    }
+
     pub fn from_u8(v: u8) -> Option<SelfTradePrevention> {
         match v {
             0 => Some(SelfTradePrevention::Allow),

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use super::admin::{self, Request, ShardReply};
 use super::mesh::{AdminMsg, ControlLinks, ControlMsg};
 use super::metrics_server::MetricsServer;
+use super::notify::Notifier;
 use super::reports::Reports;
 use super::shared::Shared;
 use super::totals::Totals;
@@ -172,6 +173,7 @@ fn run(
     })?;
     let mut totals = Totals::new(n);
     let mut ready = 0;
+    let mut notify = Notifier::recovering(n);
     let mut result = Ok(());
     loop {
         let mut idle = true;
@@ -197,6 +199,7 @@ fn run(
                             result = Err(e);
                         }
                         ready += 1;
+                        notify.shard_recovered(ready);
                         if ready == n && result.is_ok() {
                             let host = shared
                                 .config
@@ -208,6 +211,7 @@ fn run(
                             println!("veloz: listening on {host}:{port}");
                             println!("veloz: metrics on {metrics_addr}");
                             let _ = std::io::stdout().flush();
+                            notify.ready(&format!("{host}:{port}"), &metrics_addr);
                             tracing::info!(
                                 target: "veloz::control",
                                 orders = %format_args!("{host}:{port}"),
@@ -233,6 +237,7 @@ fn run(
                 }
             }
         }
+        notify.stop_flag(shared.stop.load(Ordering::SeqCst));
         for (id, response) in operator.expired() {
             server.complete(id, response);
         }

@@ -56,6 +56,7 @@ pub mod logging;
 pub mod mesh;
 pub mod metrics;
 pub mod metrics_server;
+pub mod notify;
 pub mod queries;
 pub mod reports;
 pub mod sequencer;
