@@ -7,13 +7,15 @@
 //!   mode as `stp = "..."` takes it, and that spelling read back as configuration is the same
 //!   mode.
 
+mod common;
 mod offline_datadir;
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command as Process, ExitStatus, Stdio};
 
+use common::{veloz_bin, TempDir};
 use offline_datadir::Marker;
 use veloz_config::Config;
 use veloz_core::{
@@ -21,31 +23,6 @@ use veloz_core::{
 };
 
 const SIGPIPE: i32 = 13;
-
-fn veloz_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_veloz")
-}
-
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("veloz-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// `n` crossing pairs on the default config's four instruments, near each one's reference
 /// price (inside its band): every pair trades.

@@ -5,38 +5,19 @@
 //! `veloz replay` refuses, no data directory). The running-engine refusal (3) is checked
 //! against a real engine in tests/ops_scripts.rs.
 
+mod common;
 mod offline_datadir;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
+use common::TempDir;
 use offline_datadir::Marker;
 use veloz_config::Config;
 use veloz_core::{Command, NewOrder, Side};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// A fresh temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let dir = std::env::temp_dir().join(format!("veloz-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 struct Run {

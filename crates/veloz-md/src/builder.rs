@@ -160,6 +160,20 @@ impl FeedBuilder {
         self.get(symbol).map(|i| i.top)
     }
 
+    /// The feed state of `symbol`, which order `order_id` of command `cmd_seq` names.
+    fn carried(
+        &mut self,
+        cmd_seq: Seq,
+        symbol: SymbolId,
+        order_id: OrderId,
+    ) -> Result<&mut Instrument, FeedError> {
+        self.get_mut(symbol).ok_or(FeedError::UnknownSymbol {
+            cmd_seq,
+            symbol,
+            order_id,
+        })
+    }
+
     /// The messages of command `cmd_seq` (time `ts`) whose core events are `events`,
     /// appended to `out`. On an error, `out` holds the messages up to the mismatch and the
     /// feed's books are no longer trustworthy: rebuild the feed.
@@ -201,13 +215,7 @@ impl FeedBuilder {
                     maker,
                     taker,
                 } => {
-                    let Some(inst) = self.get_mut(symbol) else {
-                        return Err(FeedError::UnknownSymbol {
-                            cmd_seq,
-                            symbol,
-                            order_id: maker.order_id,
-                        });
-                    };
+                    let inst = self.carried(cmd_seq, symbol, maker.order_id)?;
                     emit(
                         inst,
                         symbol,
@@ -269,13 +277,7 @@ impl FeedBuilder {
                         i.cancelled = true;
                         continue;
                     }
-                    let Some(inst) = self.get_mut(symbol) else {
-                        return Err(FeedError::UnknownSymbol {
-                            cmd_seq,
-                            symbol,
-                            order_id,
-                        });
-                    };
+                    let inst = self.carried(cmd_seq, symbol, order_id)?;
                     let (side, price, _) = inst.book.remove(order_id).map_err(book_err)?;
                     emit(
                         inst,
@@ -300,13 +302,7 @@ impl FeedBuilder {
                     kept_priority,
                     ..
                 } => {
-                    let Some(inst) = self.get_mut(symbol) else {
-                        return Err(FeedError::UnknownSymbol {
-                            cmd_seq,
-                            symbol,
-                            order_id,
-                        });
-                    };
+                    let inst = self.carried(cmd_seq, symbol, order_id)?;
                     if kept_priority {
                         let (side, price) = inst.book.reduce(order_id, qty).map_err(book_err)?;
                         emit(
@@ -357,13 +353,7 @@ impl FeedBuilder {
             if i.cancelled || i.leaves == 0 {
                 continue;
             }
-            let Some(inst) = self.get_mut(i.symbol) else {
-                return Err(FeedError::UnknownSymbol {
-                    cmd_seq,
-                    symbol: i.symbol,
-                    order_id: i.order_id,
-                });
-            };
+            let inst = self.carried(cmd_seq, i.symbol, i.order_id)?;
             inst.book
                 .add(i.order_id, i.side, i.price, i.leaves)
                 .map_err(book_err)?;
