@@ -121,13 +121,7 @@ impl MetricsServer {
                         Reply::Later(id) => c.waiting = Some(id),
                     }
                     busy = true;
-                } else if http
-                    || raw
-                    || (!c.request.is_empty()
-                        && !c.request.starts_with(b"GET ")
-                        && !c.request.starts_with(b"HEAD ")
-                        && !c.request.starts_with(b"POST "))
-                {
+                } else if http || raw || (!c.request.is_empty() && !may_be_http(&c.request)) {
                     let body = text.get_or_insert_with(&mut render).clone();
                     c.answer = Some((answer(&c.request, body), 0));
                 }
@@ -153,6 +147,19 @@ impl MetricsServer {
         });
         busy
     }
+}
+
+/// What has arrived so far is, or may still become, an HTTP request of ours: it starts with
+/// `GET `, `HEAD ` or `POST `, or is a beginning of one (a client may write the method in
+/// pieces: `write!` on a socket sends each formatted piece as its own segment).
+fn may_be_http(request: &[u8]) -> bool {
+    [&b"GET "[..], b"HEAD ", b"POST "].iter().any(|m| {
+        if request.len() >= m.len() {
+            request.starts_with(m)
+        } else {
+            m.starts_with(request)
+        }
+    })
 }
 
 /// The request line asks for a path under `/admin/`.
@@ -262,9 +269,16 @@ mod tests {
         junk.write_all(b"hello\n").unwrap();
         assert!(serve_until_closed(&mut server, junk).starts_with("HTTP/1.0 400"));
 
-        // A POST under /admin/ goes to the admin handler, also when it arrives in pieces.
+        // A POST under /admin/ goes to the admin handler, also when it arrives in pieces,
+        // even one that splits the method.
         let mut admin = TcpStream::connect(addr).unwrap();
-        admin.write_all(b"POST /admin/halt?sym").unwrap();
+        admin.write_all(b"POST").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        server.poll(
+            || unreachable!("a method cut short is not junk"),
+            |_| unreachable!("incomplete"),
+        );
+        admin.write_all(b" /admin/halt?sym").unwrap();
         std::thread::sleep(Duration::from_millis(20));
         server.poll(
             || unreachable!("no metrics asked"),
