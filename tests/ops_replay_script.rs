@@ -11,29 +11,10 @@ mod offline_datadir;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 
-use common::TempDir;
+use common::{repo, Run, TempDir};
 use offline_datadir::Marker;
 use veloz_config::Config;
 use veloz_core::{Command, NewOrder, Side};
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
 
 /// `scripts/replay.sh --data DATA --bin veloz ARGS` on a clean VELOZ_* environment.
 fn replay_sh(data: &Path, args: &[&str]) -> Run {

@@ -20,24 +20,8 @@ use veloz_core::Side;
 use veloz_load::client::Client;
 use veloz_wire::ExecType;
 
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
+/// Script output reading, beside [`Run::show`] in tests/common.
 impl Run {
-    fn show(&self) -> String {
-        format!(
-            "exit {}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
     /// The value of an indented `  name: value` line of the output.
     fn field(&self, name: &str) -> &str {
         self.stdout

@@ -78,6 +78,28 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
     path
 }
 
+/// The repository's root (the root package's manifest directory).
+pub fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// What a script or command run by a test printed, and how it ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    /// Everything, for an assertion message.
+    pub fn show(&self) -> String {
+        format!(
+            "exit {}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
 /// A running `veloz serve` process.
 pub struct EngineProcess {
     pub child: Child,

@@ -277,21 +277,7 @@ impl FeedBuilder {
                         i.cancelled = true;
                         continue;
                     }
-                    let inst = self.carried(cmd_seq, symbol, order_id)?;
-                    let (side, price, _) = inst.book.remove(order_id).map_err(book_err)?;
-                    emit(
-                        inst,
-                        symbol,
-                        cmd_seq,
-                        ts,
-                        out,
-                        MdBody::Delete {
-                            order_id,
-                            side,
-                            price,
-                        },
-                    );
-                    self.touch(symbol, side, price);
+                    self.delete(cmd_seq, ts, symbol, order_id, out)?;
                 }
                 Event::Replaced {
                     order_id,
@@ -302,8 +288,8 @@ impl FeedBuilder {
                     kept_priority,
                     ..
                 } => {
-                    let inst = self.carried(cmd_seq, symbol, order_id)?;
                     if kept_priority {
+                        let inst = self.carried(cmd_seq, symbol, order_id)?;
                         let (side, price) = inst.book.reduce(order_id, qty).map_err(book_err)?;
                         emit(
                             inst,
@@ -320,21 +306,7 @@ impl FeedBuilder {
                         );
                         self.touch(symbol, side, price);
                     } else {
-                        let (old_side, old_price, _) =
-                            inst.book.remove(order_id).map_err(book_err)?;
-                        emit(
-                            inst,
-                            symbol,
-                            cmd_seq,
-                            ts,
-                            out,
-                            MdBody::Delete {
-                                order_id,
-                                side: old_side,
-                                price: old_price,
-                            },
-                        );
-                        self.touch(symbol, old_side, old_price);
+                        self.delete(cmd_seq, ts, symbol, order_id, out)?;
                         self.incoming.push(Incoming {
                             order_id,
                             symbol,
@@ -409,6 +381,36 @@ impl FeedBuilder {
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Take resting `order_id` out of `symbol`'s book and publish its `Delete`.
+    fn delete(
+        &mut self,
+        cmd_seq: Seq,
+        ts: Timestamp,
+        symbol: SymbolId,
+        order_id: OrderId,
+        out: &mut Vec<MdMessage>,
+    ) -> Result<(), FeedError> {
+        let inst = self.carried(cmd_seq, symbol, order_id)?;
+        let (side, price, _) = inst
+            .book
+            .remove(order_id)
+            .map_err(|source| FeedError::Book { cmd_seq, source })?;
+        emit(
+            inst,
+            symbol,
+            cmd_seq,
+            ts,
+            out,
+            MdBody::Delete {
+                order_id,
+                side,
+                price,
+            },
+        );
+        self.touch(symbol, side, price);
         Ok(())
     }
 

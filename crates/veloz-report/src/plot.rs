@@ -38,6 +38,11 @@
 //!   (`image`, `font-kit`, `freetype-sys` compiling C, `fontconfig` at run time, `chrono`),
 //!   about 80 s wall (30 s CPU) on two cores, and a second text renderer beside resvg, which
 //!   the PNG already uses (one SVG, rasterized: SVG and PNG always show the same chart).
+//!
+//!   Build times are clean `cargo build`s of a scratch crate depending only on
+//!   `plotters = "0.3.7"` (SVG backend only: `default-features = false, features =
+//!   ["svg_backend"]`; then default features), 2026-11-30, on the 2-vCPU machine of
+//!   docs/BENCHMARKS.md, with other builds running.
 //! - The chart is one kind (a few polylines, grid, ticks, legend): about 300 lines here,
 //!   with every pixel decision testable as text.
 //!
