@@ -1,6 +1,7 @@
 //! The committed generated code (crates/veloz-wire/src/generated/,
-//! clients/python/src/veloz_client/generated/) must be exactly what flatc 25.12.19 makes of
-//! schemas/veloz.fbs.
+//! clients/python/src/veloz_client/generated/ from schemas/veloz.fbs, and
+//! crates/veloz-md/src/generated/ from schemas/md.fbs) must be exactly what flatc 25.12.19
+//! makes of the schemas.
 //!
 //! The test runs scripts/dev/gen-schema.sh itself into a temporary directory, so the flatc
 //! flags live in that script only and cannot drift from what `make schema` does.
@@ -11,9 +12,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GENERATED_DIRS: [&str; 2] = [
+const GENERATED_DIRS: [&str; 3] = [
     "crates/veloz-wire/src/generated",
     "clients/python/src/veloz_client/generated",
+    "crates/veloz-md/src/generated",
 ];
 
 fn root() -> PathBuf {

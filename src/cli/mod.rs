@@ -18,6 +18,7 @@ use clap::{Parser, Subcommand};
 use veloz_config::Config;
 
 pub mod demo;
+pub mod feed;
 pub mod journal;
 pub mod load;
 pub mod replay;
@@ -68,6 +69,9 @@ pub enum Command {
     /// directory, driven by the load generator (with the loopback echo floor), stopped
     /// cleanly, its journals replayed and verified, then the latency reports and plot.
     Demo(demo::DemoArgs),
+    /// Subscribe to a running engine's binary market-data feed and print it (or --record
+    /// the frames, --read a recording); --books keeps the books and prints their hashes.
+    Feed(feed::FeedArgs),
 }
 
 /// Parse the command line, run the subcommand, map errors to a non-zero exit.
@@ -103,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Load(args) => load::run_load(&args),
         Command::Demo(args) => demo::run_demo(&args),
         Command::Report(args) => report::run_report(&args),
+        Command::Feed(args) => feed::run_feed(&args),
     }
 }
 

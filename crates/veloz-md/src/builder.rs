@@ -21,7 +21,7 @@
 //! rebuilt, the engine is not affected.
 
 use rustc_hash::FxHashSet;
-use veloz_core::{Event, OrderId, Price, Qty, Seq, Side, SymbolId, Timestamp};
+use veloz_core::{Engine, Event, OrderId, Price, Qty, Seq, Side, SymbolId, Timestamp};
 
 use crate::book::{BookError, L2Snapshot, L3Book, L3Snapshot};
 use crate::message::{Channel, MdBody, MdMessage, Quote};
@@ -112,6 +112,28 @@ impl FeedBuilder {
             touched_set: FxHashSet::default(),
             touched_symbols: Vec::new(),
         }
+    }
+
+    /// A feed for `symbols` whose books are `engine`'s books now (each order at its place
+    /// in its queue), every channel's sequence at 0: the start of a feed session after
+    /// recovery. `engine` must carry every symbol.
+    pub fn from_engine(
+        engine: &Engine,
+        symbols: impl IntoIterator<Item = SymbolId>,
+    ) -> Result<FeedBuilder, BookError> {
+        let mut feed = FeedBuilder::new(symbols);
+        for (symbol, inst) in &mut feed.instruments {
+            for side in [Side::Buy, Side::Sell] {
+                for level in engine.depth(*symbol, side, usize::MAX) {
+                    for id in engine.queue(*symbol, side, level.price) {
+                        let leaves = engine.order_leaves(id).unwrap_or(0);
+                        inst.book.add(id, side, level.price, leaves)?;
+                    }
+                }
+            }
+            inst.top = (inst.book.best(Side::Buy), inst.book.best(Side::Sell));
+        }
+        Ok(feed)
     }
 
     /// The instruments this feed carries, ascending.

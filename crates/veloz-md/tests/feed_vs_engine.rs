@@ -156,7 +156,7 @@ fn check(seed: u64, seq: Seq, engine: &Engine, feed: &FeedBuilder, subs: &[Subsc
     }
 }
 
-fn run(seed: u64, commands: u64, tally: &mut [u64; 8]) {
+fn run(seed: u64, commands: u64, restart_at: Option<Seq>, tally: &mut [u64; 8]) {
     let mut rng = Pcg64::seed_from_u64(seed);
     let mut engine = Engine::new(0, &instruments());
     let mut feed = FeedBuilder::new(SYMBOLS);
@@ -166,6 +166,14 @@ fn run(seed: u64, commands: u64, tally: &mut [u64; 8]) {
     let mut last = std::collections::BTreeMap::new();
     let mut subs: Vec<Subscriber> = Vec::new();
     for seq in 1..=commands {
+        if restart_at == Some(seq) {
+            // An engine restart: a new feed session seeded from the recovered books, every
+            // channel numbered from 1 again, subscribers start over from snapshots.
+            feed = FeedBuilder::from_engine(&engine, SYMBOLS).unwrap();
+            last.clear();
+            subs.clear();
+            check(seed, seq - 1, &engine, &feed, &subs);
+        }
         let cmd = command(&mut rng, &live, seq);
         events.clear();
         msgs.clear();
@@ -221,13 +229,22 @@ fn run(seed: u64, commands: u64, tally: &mut [u64; 8]) {
 fn the_feed_and_its_subscribers_hold_the_engines_books_after_every_command() {
     let mut tally = [0u64; 8];
     for seed in 0..40 {
-        run(0xFEED_0000 + seed, 2_000, &mut tally);
+        run(0xFEED_0000 + seed, 2_000, None, &mut tally);
     }
     // Every kind of message and some subscribers were exercised.
     assert!(
         tally.iter().all(|&n| n >= 20),
         "coverage [trade, add, modify, delete, execute, level, top, joins]: {tally:?}"
     );
+}
+
+#[test]
+fn a_feed_seeded_from_the_engine_mid_stream_holds_its_books_from_then_on() {
+    let mut tally = [0u64; 8];
+    for seed in 0..10 {
+        run(0x5EED_0000 + seed, 2_000, Some(700 + seed * 50), &mut tally);
+    }
+    assert!(tally.iter().all(|&n| n >= 5), "coverage: {tally:?}");
 }
 
 #[test]

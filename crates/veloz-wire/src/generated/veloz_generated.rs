@@ -3445,8 +3445,9 @@ impl ::core::fmt::Debug for ExecutionReport<'_> {
 pub enum TradeOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
-/// Engine -> client: a public trade print. Market data proper (book updates, snapshots,
-/// its own channel) comes later as new union members appended to Payload.
+/// Reserved, never sent on order-entry sessions: public trades are published on the
+/// market-data feeds (schemas/md.fbs, docs/market-data.md). Kept so that the union's
+/// numbering does not change.
 pub struct Trade<'a> {
   pub _tab: ::flatbuffers::Table<'a>,
 }

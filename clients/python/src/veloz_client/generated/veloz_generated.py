@@ -1306,8 +1306,9 @@ def ExecutionReportEnd(builder):
 
 
 
-# Engine -> client: a public trade print. Market data proper (book updates, snapshots,
-# its own channel) comes later as new union members appended to Payload.
+# Reserved, never sent on order-entry sessions: public trades are published on the
+# market-data feeds (schemas/md.fbs, docs/market-data.md). Kept so that the union's
+# numbering does not change.
 class Trade(object):
     __slots__ = ['_tab']
 
