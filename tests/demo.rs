@@ -109,6 +109,26 @@ fn demo_runs_end_to_end_states_its_setup_and_judges_every_figure() {
         assert!(stdout.contains(needle), "{needle:?} missing:\n{stdout}");
     }
 
+    // The feed was served and watched: the page's address, updates on both feeds.
+    assert_eq!(starting("   market data on ").len(), 2, "{stdout}");
+    assert!(starting("   market data on ")[0].contains("book page http://127.0.0.1:"));
+    for kind in ["binary", "websocket"] {
+        let line = stdout
+            .lines()
+            .find(|l| {
+                l.trim_start()
+                    .starts_with(&format!("{kind} subscribers: 1 connected, 0 cut off"))
+            })
+            .unwrap_or_else(|| panic!("no {kind} subscriber line:\n{stdout}"));
+        let updates: u64 = line
+            .split("; ")
+            .nth(1)
+            .and_then(|p| p.split(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"));
+        assert!(updates > 100, "{line}");
+    }
+
     // One verdict per figure, each OK or SLOW (SLOW naming the debug build), replay OK.
     let verdicts = starting("verdict: ");
     assert_eq!(verdicts.len(), Figure::ALL.len(), "{stdout}");

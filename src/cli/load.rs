@@ -10,6 +10,7 @@ use clap::Args;
 
 use veloz_config::Config;
 use veloz_core::workload::DEFAULT_SEED;
+use veloz_load::subscribers::{SubscriberConfig, Subscribers};
 use veloz_load::{Credential, LoadConfig, Mode};
 
 /// Open loop at this many orders per second when neither --rate nor --closed-loop is given.
@@ -87,6 +88,33 @@ pub struct LoadArgs {
     /// Cores of the echo server (default: every online core but the load cores, or all).
     #[arg(long, value_name = "LIST", requires = "baseline")]
     pub baseline_cores: Option<String>,
+    /// Market-data fan-out: open this many WebSocket subscribers (l2, trades, ticker of
+    /// every instrument) on the feed at --ws for the whole run, and report their feed
+    /// latency (update receive time minus the command's engine timestamp).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "ws")]
+    pub ws_subscribers: usize,
+    /// Channels each WebSocket subscriber watches, of one instrument (dealt round-robin
+    /// over the instruments traded).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "l2,trades,ticker"
+    )]
+    pub ws_channels: Vec<String>,
+    /// The WebSocket feed's HOST:PORT (what `veloz serve` printed after "ws://").
+    #[arg(long, value_name = "ADDR")]
+    pub ws: Option<String>,
+    /// Market-data fan-out: this many binary subscribers (every channel of every
+    /// instrument) on the feed at --feed.
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "feed")]
+    pub feed_subscribers: usize,
+    /// The binary feed's HOST:PORT (what `veloz serve` printed after "market data on").
+    #[arg(long, value_name = "ADDR")]
+    pub feed: Option<String>,
+    /// Core of the subscriber threads (default: not pinned).
+    #[arg(long, value_name = "CORE")]
+    pub subscriber_core: Option<usize>,
 }
 
 fn seconds(option: &str, s: f64) -> anyhow::Result<Duration> {
@@ -147,8 +175,42 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         baseline: args.baseline,
         baseline_cores,
     };
+    let subscriber_config = SubscriberConfig {
+        ws: args
+            .ws
+            .clone()
+            .filter(|_| args.ws_subscribers > 0)
+            .map(|a| (a, args.ws_subscribers)),
+        binary: args
+            .feed
+            .clone()
+            .filter(|_| args.feed_subscribers > 0)
+            .map(|a| (a, args.feed_subscribers)),
+        core: args.subscriber_core,
+        ws_symbols: if args.symbols.is_empty() {
+            load_config
+                .config
+                .instruments
+                .iter()
+                .map(|i| i.symbol.clone())
+                .collect()
+        } else {
+            args.symbols.clone()
+        },
+        ws_channels: args.ws_channels.clone(),
+        binary_channels: Vec::new(),
+    };
+    let subscribers = if subscriber_config.ws.is_some() || subscriber_config.binary.is_some() {
+        Some(Subscribers::start(&subscriber_config).map_err(|e| anyhow::anyhow!(e))?)
+    } else {
+        None
+    };
     let report =
         veloz_load::run(&load_config).with_context(|| format!("load on {}", args.connect))?;
+    let feed_reports = match subscribers {
+        Some(s) => s.stop().map_err(|e| anyhow::anyhow!(e))?,
+        None => Vec::new(),
+    };
     if args.json {
         println!(
             "{}",
@@ -156,6 +218,14 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         print!("{}", report.to_text());
+    }
+    // On stderr with --json, so that stdout stays one JSON document.
+    for r in &feed_reports {
+        if args.json {
+            eprintln!("{}", r.line());
+        } else {
+            println!("{}", r.line());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -21,6 +21,8 @@ pub struct EngineChild {
     pub orders: String,
     /// Its metrics socket.
     pub metrics: String,
+    /// The market-data line: binary feed, WebSocket feed and book page addresses.
+    pub market_data: String,
 }
 
 impl std::fmt::Debug for EngineChild {
@@ -69,10 +71,30 @@ impl EngineChild {
             log: log.to_path_buf(),
             orders: String::new(),
             metrics: String::new(),
+            market_data: String::new(),
         };
+        // Printed before the listening line.
+        engine.market_data = engine.line("veloz: market data on ", Duration::from_secs(60))?;
         engine.orders = engine.line("veloz: listening on ", Duration::from_secs(60))?;
         engine.metrics = engine.line("veloz: metrics on ", Duration::from_secs(5))?;
         Ok(engine)
+    }
+
+    /// The binary feed's and the WebSocket feed's `HOST:PORT`, from the market-data line
+    /// (`ADDR (binary), ws://HOST:PORT/ws (websocket), book page http://HOST:PORT/`).
+    pub fn feed_addrs(&self) -> anyhow::Result<(String, String)> {
+        let line = &self.market_data;
+        let binary = line.split(' ').next().unwrap_or("").to_string();
+        let ws = line
+            .split("ws://")
+            .nth(1)
+            .and_then(|r| r.split('/').next())
+            .unwrap_or("")
+            .to_string();
+        if binary.is_empty() || ws.is_empty() {
+            bail!("cannot read the feed addresses from the engine's line {line:?}");
+        }
+        Ok((binary, ws))
     }
 
     /// Wait for a stdout line starting with `prefix`; returns the rest.

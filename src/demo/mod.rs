@@ -38,6 +38,7 @@ use engine::EngineChild;
 use plan::{print_host, Plan};
 use veloz_config::Config;
 use veloz_journal::Durability;
+use veloz_load::subscribers::{SubscriberConfig, Subscribers};
 use veloz_load::{Credential, LoadConfig, LoadReport, Mode, DEFAULT_WINDOW};
 use veloz_report::{write_plot, Series};
 use verdict::{Figures, ShardReplay};
@@ -91,6 +92,8 @@ struct Phase {
     replay_lines: Vec<String>,
     /// CPU steal while the load ran.
     steal_pct: Option<f64>,
+    /// What the market-data subscribers watching the phase saw.
+    feed_lines: Vec<String>,
 }
 
 /// Run one phase in `dir` (created): `veloz.toml`, `engine.log`, `data/`, `load-rtt.hlog`.
@@ -110,6 +113,8 @@ fn run_phase(
     config.engine.cores = options.cores.clone();
     config.gateway.listen = "127.0.0.1:0".into();
     config.metrics.listen = "127.0.0.1:0".into();
+    config.feed.listen = "127.0.0.1:0".into();
+    config.feed.ws_listen = "127.0.0.1:0".into();
     config.journal.durability = durability;
     let config_path = dir.join("veloz.toml");
     std::fs::write(&config_path, config.to_toml_string())?;
@@ -126,6 +131,7 @@ fn run_phase(
         engine.metrics,
         log_path.display()
     );
+    println!("   market data on {}", engine.market_data);
     let hlog = dir.join("load-rtt.hlog");
     let load_config = LoadConfig {
         connect: engine.orders.clone(),
@@ -147,8 +153,27 @@ fn run_phase(
         baseline,
         baseline_cores: Some(plan.floor_cores.clone()),
     };
+    // One subscriber on each market-data feed watches the phase: trades and the top of
+    // book of every instrument, what a ticker screen shows (the full book of every
+    // instrument would cost the 2-core layout's shared cores enough to move the figures).
+    let (binary, ws) = engine.feed_addrs()?;
+    let subscribers = Subscribers::start(&SubscriberConfig {
+        ws: Some((ws, 1)),
+        binary: Some((binary, 1)),
+        core: None,
+        ws_symbols: Vec::new(),
+        ws_channels: vec!["trades".into(), "ticker".into()],
+        binary_channels: vec![veloz_md::Channel::Trades, veloz_md::Channel::Top],
+    })
+    .map_err(|e| anyhow::anyhow!("market-data subscribers: {e}"))?;
     let before = host::sample_stat()?;
     let report = veloz_load::run(&load_config)?;
+    let feed_lines = subscribers
+        .stop()
+        .map_err(|e| anyhow::anyhow!("market-data subscribers: {e}"))?
+        .iter()
+        .map(|r| r.line())
+        .collect();
     let steal_pct = host::steal_pct(before.cpu, host::sample_stat()?.cpu);
     let metrics = engine.scrape().unwrap_or_default();
     let stopped = engine.stop(Duration::from_secs(60))?;
@@ -187,6 +212,7 @@ fn run_phase(
         replay,
         replay_lines,
         steal_pct,
+        feed_lines,
     })
 }
 
@@ -206,6 +232,10 @@ impl Phase {
     }
 
     fn print_stop_and_replay(&self) {
+        println!("market data, one subscriber per feed:");
+        for l in &self.feed_lines {
+            println!("  {l}");
+        }
         println!("engine stopped cleanly:");
         for l in self
             .stopped

@@ -62,9 +62,10 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
         4 << 20
     ));
     text.push_str("[metrics]\nlisten = \"127.0.0.1:0\"\ninterval_ms = 200\n\n");
+    text.push_str("[feed]\nlisten = \"127.0.0.1:0\"\nws_listen = \"127.0.0.1:0\"\n\n");
     let mut rest = base.to_toml_string();
     // Drop the [engine]/[gateway]/[journal] tables of the default; keep instruments/accounts.
-    for table in ["[engine]", "[gateway]", "[journal]", "[metrics]"] {
+    for table in ["[engine]", "[gateway]", "[journal]", "[metrics]", "[feed]"] {
         if let Some(start) = rest.find(table) {
             let end = rest[start + table.len()..]
                 .find("\n[")
@@ -106,6 +107,10 @@ pub struct EngineProcess {
     pub addr: String,
     /// The metrics socket's address.
     pub metrics: String,
+    /// The binary market-data feed's address (empty when the feed is off).
+    pub feed: String,
+    /// The WebSocket feed's host:port (`ws://{ws}/ws`; the book page is `http://{ws}/`).
+    pub ws: String,
     pub config: PathBuf,
     pub data: PathBuf,
     /// Everything the engine printed on stderr so far (collected by a thread).
@@ -169,6 +174,8 @@ impl EngineProcess {
             child,
             addr: String::new(),
             metrics: String::new(),
+            feed: String::new(),
+            ws: String::new(),
             config: config.to_path_buf(),
             data,
             stderr,
@@ -183,6 +190,15 @@ impl EngineProcess {
                     engine.addr = addr.trim().to_string();
                 } else if let Some(addr) = line.strip_prefix("veloz: metrics on ") {
                     engine.metrics = addr.trim().to_string();
+                } else if let Some(rest) = line.strip_prefix("veloz: market data on ") {
+                    // "ADDR (binary), ws://HOST:PORT/ws (websocket), book page ..."
+                    engine.feed = rest.split(' ').next().unwrap_or("").to_string();
+                    engine.ws = rest
+                        .split("ws://")
+                        .nth(1)
+                        .and_then(|r| r.split('/').next())
+                        .unwrap_or("")
+                        .to_string();
                 }
                 engine.stdout_lines.push(line);
                 if !engine.addr.is_empty() && !engine.metrics.is_empty() {
@@ -366,4 +382,19 @@ pub fn cancel(symbol: SymbolId, coid: u64, order_id: OrderId) -> Command {
         client_order_id: coid,
         order_id,
     })
+}
+
+/// One raw scrape of the metrics socket at `addr` (Prometheus text).
+pub fn scrape(addr: &str) -> String {
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    text
+}
+
+/// The value of the series `series` (name with its labels, as printed) in `text`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }

@@ -105,6 +105,9 @@
 //! with the orderbook rows and the documented re-syncs); this file holds the counts, the
 //! report and the pinned tests.
 
+#[path = "../common/mod.rs"]
+mod common;
+mod engine_feed;
 mod feed;
 mod files;
 mod replay;
@@ -245,7 +248,7 @@ fn replay(name: &str, folder: &str, stem: &str, levels: usize) -> (Counts, u64) 
     let book_path = dir.join(format!("{stem}_orderbook_{levels}.csv"));
     let msgs = read_messages(&msg_path);
     let rows = read_rows(&book_path, levels);
-    let (counts, hash, failures) = Replay::new(name, levels, &msgs, &rows).run();
+    let (counts, hash, failures, _) = Replay::new(name, levels, &msgs, &rows).run();
     println!(
         "{}",
         report(

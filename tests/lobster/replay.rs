@@ -65,6 +65,8 @@ pub(crate) struct Replay<'a> {
     next_client_id: u64,
     counts: Counts,
     failures: Vec<String>,
+    /// Every command applied, in order (the real engine's test sends them again).
+    commands: Vec<Command>,
 }
 
 impl<'a> Replay<'a> {
@@ -111,6 +113,7 @@ impl<'a> Replay<'a> {
             next_client_id: 1,
             counts: Counts::default(),
             failures: Vec::new(),
+            commands: Vec::new(),
         }
     }
 
@@ -122,6 +125,7 @@ impl<'a> Replay<'a> {
     }
 
     fn apply(&mut self, cmd: Command) {
+        self.commands.push(cmd);
         self.seq += 1;
         self.out.clear();
         self.engine.apply(self.seq, self.ts, &cmd, &mut self.out);
@@ -350,7 +354,9 @@ impl<'a> Replay<'a> {
         }
     }
 
-    pub(crate) fn run(mut self) -> (Counts, u64, Vec<String>) {
+    /// Replay the file; returns the counts, the engine's final state hash, the failures and
+    /// every command the engine took.
+    pub(crate) fn run(mut self) -> (Counts, u64, Vec<String>, Vec<Command>) {
         self.seed();
         let msgs = self.msgs;
         for (i, m) in msgs.iter().enumerate() {
@@ -410,7 +416,7 @@ impl<'a> Replay<'a> {
         let hash = self.engine.state_hash();
         self.counts.engine_commands = self.seq;
         self.counts.resting_at_end = self.engine.resting_orders();
-        (self.counts, hash, self.failures)
+        (self.counts, hash, self.failures, self.commands)
     }
 
     fn validate(&mut self, m: &Msg) {

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod feed;
 pub mod gateway;
 pub mod preflight;
 pub mod retention;
@@ -26,6 +27,7 @@ use veloz_journal::{JournalConfig, JournalConfigError};
 
 pub use accounts::{AccountConfig, StpConfig};
 pub use admin::AdminConfig;
+pub use feed::FeedConfig;
 pub use gateway::GatewayConfig;
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
@@ -59,6 +61,12 @@ pub enum ConfigError {
     DuplicateSymbol { symbol: String },
     #[error("invalid [admin]: {why}")]
     InvalidAdmin { why: String },
+    #[error("feed.{field} = {value} is invalid: {why}")]
+    InvalidFeed {
+        field: &'static str,
+        value: u64,
+        why: &'static str,
+    },
     #[error("account id {id} is used twice")]
     DuplicateAccount { id: u32 },
     #[error(
@@ -135,6 +143,9 @@ pub struct Config {
     /// The operator interface (halt, kill switch, sessions) on the metrics socket.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The public market-data feeds (binary, WebSocket, book page).
+    #[serde(default)]
+    pub feed: FeedConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -359,6 +370,9 @@ impl Config {
         self.admin
             .check()
             .map_err(|why| ConfigError::InvalidAdmin { why })?;
+        self.feed
+            .check()
+            .map_err(|(field, value, why)| ConfigError::InvalidFeed { field, value, why })?;
         let mut symbols = BTreeSet::new();
         for (i, inst) in self.instruments.iter().enumerate() {
             if let Some(prev) = self.instruments[..i].iter().find(|p| p.id == inst.id) {

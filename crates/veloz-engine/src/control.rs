@@ -242,7 +242,13 @@ fn run(
             server.complete(id, response);
         }
         idle &= !server.poll(
-            || totals.render(),
+            || {
+                let mut text = totals.render();
+                if shared.config.feed.enabled {
+                    shared.feed_stats.render(&mut text);
+                }
+                text
+            },
             |raw| operator.start(shared, &mut admin, raw),
         );
         if idle {

@@ -286,7 +286,7 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
-fn header(out: &mut String, name: &str, help: &str, kind: &str) {
+pub(crate) fn header(out: &mut String, name: &str, help: &str, kind: &str) {
     let _ = writeln!(out, "# HELP {name} {help}.");
     let _ = writeln!(out, "# TYPE {name} {kind}");
 }

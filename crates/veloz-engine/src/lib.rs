@@ -48,6 +48,7 @@ pub mod auth;
 pub mod control;
 pub mod dispatcher;
 pub mod exposition;
+pub mod feed;
 pub mod gateway;
 pub mod io;
 pub mod journal;
@@ -203,6 +204,61 @@ fn log_config_summary(config: &Config) {
     );
 }
 
+/// Bind the market-data servers, give each shard its ring to the feed thread and start it
+/// on the control core; `None` when `[feed] enabled = false`. Prints the feeds' addresses
+/// on stdout (scripts, tests and the demo read them).
+#[allow(clippy::type_complexity)]
+fn feed_thread(
+    shared: &Arc<shared::Shared>,
+    links: &mut [mesh::ShardLinks],
+) -> Result<Option<(std::thread::JoinHandle<()>, Arc<AtomicBool>)>, ServeError> {
+    let config = &shared.config.feed;
+    if !config.enabled {
+        tracing::info!(target: "veloz::feed", "market data is off ([feed] enabled = false)");
+        return Ok(None);
+    }
+    let bind_error = |what: &str, addr: &str, e: std::io::Error| ServeError::Io {
+        path: format!("{what} address {addr}"),
+        detail: e.to_string(),
+    };
+    let binary = feed::BinaryServer::bind(&config.listen, config)
+        .map_err(|e| bind_error("feed.listen", &config.listen, e))?;
+    let ws = feed::WsServer::bind(&config.ws_listen, config)
+        .map_err(|e| bind_error("feed.ws_listen", &config.ws_listen, e))?;
+    let (binary_addr, ws_addr) = (binary.local_addr(), ws.local_addr());
+    let (producers, consumers) = feed::rings(links.len(), config.ring_slots);
+    for (link, producer) in links.iter_mut().zip(producers) {
+        link.feed = Some(producer);
+    }
+    let symbols = feed::FeedState::symbols_of(&shared.config, |id| {
+        shared.routing.shard_of(id).unwrap_or(0)
+    });
+    let session = feed::unix_now_ns();
+    let done = Arc::new(AtomicBool::new(false));
+    let thread = feed::FeedThread {
+        state: feed::FeedState::new(session, symbols, links.len(), config.recent_trades),
+        rings: consumers,
+        servers: vec![Box::new(binary), Box::new(ws)],
+        stats: Arc::clone(&shared.feed_stats),
+        done: Arc::clone(&done),
+        // No spinning: the feed thread shares the control core, which on small hosts is a
+        // shard's (and the load generator's) core too; a spinning feed thread took a third
+        // of it. Parked, it wakes within `park_max_us` of the next command.
+        spin: Duration::ZERO,
+        park_max: Duration::from_micros(shared.config.engine.park_max_us),
+    }
+    .spawn(shared.control_core);
+    println!("veloz: market data on {binary_addr} (binary), ws://{ws_addr}/ws (websocket), book page http://{ws_addr}/");
+    tracing::info!(
+        target: "veloz::feed",
+        binary = %binary_addr,
+        websocket = %ws_addr,
+        session,
+        "market data: binary feed on {binary_addr}, WebSocket feed on ws://{ws_addr}/ws, book page http://{ws_addr}/ (feed session {session})"
+    );
+    Ok(Some((thread, done)))
+}
+
 /// Run the engine until SIGINT/SIGTERM; returns each shard's final report.
 pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>, ServeError> {
     let online = preflight::online_cores()?;
@@ -262,9 +318,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         stop,
     );
     shared.repair = options.repair;
+    shared.control_core = control_core;
     shared.offer_gateway(gateway);
     let shared = Arc::new(shared);
-    let (links, control_links) = mesh::build(n, shared.config.engine.ring_slots);
+    let (mut links, control_links) = mesh::build(n, shared.config.engine.ring_slots);
+    let feed = feed_thread(&shared, &mut links)?;
     tracing::info!(
         target: "veloz::engine",
         shards = n,
@@ -309,6 +367,10 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
                 for h in handles {
                     let _ = h.join();
                 }
+                if let Some((thread, done)) = feed {
+                    done.store(true, std::sync::atomic::Ordering::SeqCst);
+                    let _ = thread.join();
+                }
                 control_done.store(true, std::sync::atomic::Ordering::SeqCst);
                 let _ = control.join();
                 return Err(ServeError::Executor {
@@ -336,6 +398,12 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
                     detail: e.to_string(),
                 });
             }
+        }
+    }
+    if let Some((thread, done)) = feed {
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        if thread.join().is_err() {
+            tracing::error!(target: "veloz::feed", "the feed thread panicked");
         }
     }
     control_done.store(true, std::sync::atomic::Ordering::SeqCst);

@@ -216,6 +216,8 @@ pub struct ShardLinks {
     pub control: Producer<ControlMsg>,
     /// Operator requests from the control thread.
     pub admin: Consumer<AdminMsg>,
+    /// The ring to the feed thread (`None`: market data is off).
+    pub feed: Option<Producer<crate::feed::FeedItem>>,
 }
 
 /// The control thread's ends of the mesh.
@@ -262,6 +264,7 @@ pub fn build(n: usize, slots: usize) -> (Vec<ShardLinks>, ControlLinks) {
                 from,
                 control: p,
                 admin: admin_c,
+                feed: None,
             }
         })
         .collect();

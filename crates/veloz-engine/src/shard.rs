@@ -62,6 +62,7 @@ use veloz_wire::LogoutReason;
 
 use super::admin::ShardReply;
 use super::dispatcher::Dispatcher;
+use super::feed::FeedTap;
 use super::gateway::{Gateway, ReadStep, Routed};
 use super::io::{self, Clock, Idle, Listener, Stream};
 use super::journal::ShardJournal;
@@ -130,6 +131,8 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
     stop_began: Option<minstant::Instant>,
     /// Whether the journal takes appends, and the transitions' log lines.
     journal_state: JournalState,
+    /// Market data to the feed thread (`None`: off).
+    feed: Option<FeedTap>,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
@@ -348,8 +351,11 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             from,
             control,
             admin,
+            feed,
         } = links;
         let clock = Clock::new(shared.epoch);
+        // The feed session starts from the recovered books.
+        let feed = feed.map(|ring| FeedTap::for_shard(index, ring, &shared, &engine, last_seq));
         Shard {
             index,
             clock,
@@ -368,6 +374,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                 index,
                 veloz_journal::shard_dir(&shared.data_dir, index as u16),
             ),
+            feed,
             shared,
         }
     }
@@ -414,7 +421,14 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                 );
             }
         }
+        // Market data of what was journaled goes out too (unless the journal is down: then
+        // what waits may never become durable, nor public).
+        let feed_idle = self
+            .feed
+            .as_ref()
+            .is_none_or(|f| f.backlog() == 0 || self.journal_state.is_down());
         let local_idle = self.sequencer.pending() == 0
+            && feed_idle
             && self.dispatcher.is_idle()
             && self.gateway.is_idle()
             && self.inbox.iter().flatten().all(|c| c.is_empty());
@@ -542,6 +556,9 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                 None => break,
                 Some(Ok(sequenced)) => {
                     self.dispatcher.hold(&sequenced, &mut self.metrics);
+                    if let Some(feed) = self.feed.as_mut() {
+                        feed.hold(sequenced.seq, sequenced.ts, sequenced.events);
+                    }
                     // An operator command ends with its Admin event: tell the control thread.
                     if let Some(&Event::Admin {
                         request_id,
@@ -596,6 +613,9 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let durable = self.sequencer.durable_seq(&mut self.metrics);
         let now = self.clock.now_ns();
         let mut work = 0;
+        if let Some(feed) = self.feed.as_mut() {
+            work += feed.release(durable);
+        }
         loop {
             let gateway = &mut self.gateway;
             work += self

@@ -57,6 +57,10 @@ pub struct Shared {
     pub repair: bool,
     /// Core of each shard, by shard index.
     pub cores: Vec<usize>,
+    /// Core of the control thread (the feed thread runs there too).
+    pub control_core: usize,
+    /// The feed thread's figures, for the metrics endpoint.
+    pub feed_stats: Arc<crate::feed::FeedStats>,
     /// Where journal helper threads (segment preparer, group-commit sync) may run: the
     /// online cores no shard spins on, or every online core on hosts that have none.
     pub helper_cores: Vec<usize>,
@@ -78,6 +82,8 @@ impl Shared {
             routing,
             data_dir,
             repair: false,
+            control_core: 0,
+            feed_stats: Arc::default(),
             helper_cores,
             epoch: minstant::Instant::now(),
             stop,

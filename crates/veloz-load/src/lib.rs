@@ -59,6 +59,7 @@ pub mod flow;
 mod hlog;
 mod measure;
 pub mod report;
+pub mod subscribers;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{SocketAddr, ToSocketAddrs};
