@@ -4,123 +4,34 @@
 
 use std::io::Write as _;
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use veloz_config::FeedConfig;
-use veloz_core::{Command, Engine, Instrument, NewOrder, Price, Qty, Side};
+use veloz_core::Side;
 use veloz_md::client::{ClientError, FeedBooks, FeedClient};
 use veloz_md::wire::{decode_server, FrameReader, ServerMsg, Snapshot};
-use veloz_md::{engine_l2_hash, engine_l3_hash, Channel, FeedBuilder, MdBody};
+use veloz_md::{engine_l2_hash, engine_l3_hash, Channel, MdBody};
 
 use super::*;
-use crate::feed::{unix_now_ns, SymbolInfo};
+use crate::feed::test_driver::{Driver, AAPL, MSFT};
+use crate::feed::unix_now_ns;
 
-const AAPL: u32 = 1;
-const MSFT: u32 = 2;
 const T: Duration = Duration::from_secs(10);
 
-/// What the driver thread owns.
-struct World {
-    state: FeedState,
-    server: BinaryServer,
-    engine: Engine,
-    seq: u64,
-}
-
-impl World {
-    fn order(&mut self, side: Side, symbol: u32, price: Price, qty: Qty) {
-        self.seq += 1;
-        let seq = self.seq;
-        let ts = 1_700_000_000_000_000_000 + seq;
-        let mut events = Vec::new();
-        let cmd = Command::New(NewOrder::limit(1, symbol, seq, side, price, qty));
-        self.engine.apply(seq, ts, &cmd, &mut events);
-        for e in events {
-            self.state.push_event(0, e);
-        }
-        let msgs = self.state.end_command(0, seq, ts).to_vec();
-        self.server.publish(&self.state, &msgs);
-    }
-}
-
-type Job = Box<dyn FnOnce(&mut World) + Send>;
-
+/// The driver of a [`BinaryServer`] and the server's address.
 struct Harness {
-    jobs: Sender<Job>,
+    driver: Driver<BinaryServer>,
     addr: String,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Harness {
     fn start(config: FeedConfig) -> Harness {
-        let instruments: Vec<Instrument> = [(AAPL, "AAPL"), (MSFT, "MSFT")]
-            .iter()
-            .map(|&(id, name)| Instrument {
-                price_scale: 2,
-                ..Instrument::simple(id, name)
-            })
-            .collect();
-        let symbols = instruments
-            .iter()
-            .map(|i| SymbolInfo {
-                id: i.id,
-                name: i.symbol.clone(),
-                price_scale: i.price_scale,
-                shard: 0,
-            })
-            .collect();
-        let mut state = FeedState::new(42, symbols, 1, 5);
-        state.seed(0, FeedBuilder::new([AAPL, MSFT]));
         let server = BinaryServer::bind("127.0.0.1:0", &config).unwrap();
         let addr = server.local_addr().to_string();
-        let mut world = World {
-            state,
-            server,
-            engine: Engine::new(0, &instruments),
-            seq: 0,
-        };
-        let (jobs, rx) = channel::<Job>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                while let Ok(job) = rx.try_recv() {
-                    job(&mut world);
-                }
-                world.server.poll(&world.state, unix_now_ns());
-                std::thread::sleep(Duration::from_micros(100));
-            }
-        });
         Harness {
-            jobs,
+            driver: Driver::start(server, Duration::from_micros(100)),
             addr,
-            stop,
-            thread: Some(thread),
         }
-    }
-
-    /// Run `f` on the driver thread and return its result.
-    fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut World) -> R + Send + 'static) -> R {
-        let (tx, rx) = channel();
-        self.jobs
-            .send(Box::new(move |w| {
-                let _ = tx.send(f(w));
-            }))
-            .unwrap();
-        rx.recv_timeout(T).unwrap()
-    }
-
-    fn order(&self, side: Side, symbol: u32, price: Price, qty: Qty) {
-        self.with(move |w| w.order(side, symbol, price, qty));
-    }
-
-    fn stats(&self) -> ServerStats {
-        self.with(|w| w.server.stats())
     }
 
     fn connect(&self) -> FeedClient {
@@ -128,12 +39,10 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+impl std::ops::Deref for Harness {
+    type Target = Driver<BinaryServer>;
+    fn deref(&self) -> &Driver<BinaryServer> {
+        &self.driver
     }
 }
 

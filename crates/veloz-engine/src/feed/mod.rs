@@ -28,6 +28,8 @@
 pub mod binary;
 pub mod json;
 pub mod tap;
+#[cfg(test)]
+mod test_driver;
 pub mod ws;
 
 use std::collections::VecDeque;

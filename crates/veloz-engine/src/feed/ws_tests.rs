@@ -4,134 +4,39 @@
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{channel, Sender};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tungstenite::stream::MaybeTlsStream;
 use veloz_config::FeedConfig;
-use veloz_core::{Command, Engine, Instrument, NewOrder, Price, Qty, Side};
+use veloz_core::Side;
 use veloz_md::{FeedBuilder, MdBody, MdMessage};
 
 use super::*;
-use crate::feed::{unix_now_ns, SymbolInfo};
+use crate::feed::test_driver::{Driver, AAPL, MSFT};
+use crate::feed::unix_now_ns;
 
-const AAPL: u32 = 1;
-const MSFT: u32 = 2;
-
-/// What the driver thread owns.
-struct World {
-    state: FeedState,
-    server: WsServer,
-    engine: Engine,
-    seq: u64,
-}
-
-impl World {
-    fn order(&mut self, side: Side, symbol: u32, price: Price, qty: Qty) {
-        self.seq += 1;
-        let seq = self.seq;
-        let mut events = Vec::new();
-        let cmd = Command::New(NewOrder::limit(1, symbol, seq, side, price, qty));
-        self.engine
-            .apply(seq, 1_700_000_000_000_000_000 + seq, &cmd, &mut events);
-        for e in events {
-            self.state.push_event(0, e);
-        }
-        let msgs = self
-            .state
-            .end_command(0, seq, 1_700_000_000_000_000_000 + seq)
-            .to_vec();
-        self.server.publish(&self.state, &msgs);
-    }
-}
-
-type Job = Box<dyn FnOnce(&mut World) + Send>;
-
+/// The driver of a [`WsServer`] and the server's address.
 struct Harness {
-    jobs: Sender<Job>,
+    driver: Driver<WsServer>,
     addr: std::net::SocketAddr,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
 }
 
 impl Harness {
     fn start(config: FeedConfig) -> Harness {
-        let instruments: Vec<Instrument> = [(AAPL, "AAPL"), (MSFT, "MSFT")]
-            .iter()
-            .map(|&(id, name)| Instrument {
-                price_scale: 2,
-                ..Instrument::simple(id, name)
-            })
-            .collect();
-        let symbols = instruments
-            .iter()
-            .map(|i| SymbolInfo {
-                id: i.id,
-                name: i.symbol.clone(),
-                price_scale: i.price_scale,
-                shard: 0,
-            })
-            .collect();
-        let mut state = FeedState::new(42, symbols, 1, 5);
-        state.seed(0, FeedBuilder::new([AAPL, MSFT]));
         let server = WsServer::bind("127.0.0.1:0", &config).unwrap();
         let addr = server.local_addr();
-        let mut world = World {
-            state,
-            server,
-            engine: Engine::new(0, &instruments),
-            seq: 0,
-        };
-        let (jobs, rx) = channel::<Job>();
-        let stop = Arc::new(AtomicBool::new(false));
-        let stop2 = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !stop2.load(Ordering::SeqCst) {
-                while let Ok(job) = rx.try_recv() {
-                    job(&mut world);
-                }
-                world.server.poll(&world.state, unix_now_ns());
-                std::thread::sleep(Duration::from_micros(200));
-            }
-        });
         Harness {
-            jobs,
+            driver: Driver::start(server, Duration::from_micros(200)),
             addr,
-            stop,
-            thread: Some(thread),
         }
-    }
-
-    /// Run `f` on the driver thread and return its result.
-    fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut World) -> R + Send + 'static) -> R {
-        let (tx, rx) = channel();
-        self.jobs
-            .send(Box::new(move |w| {
-                let _ = tx.send(f(w));
-            }))
-            .unwrap();
-        rx.recv_timeout(Duration::from_secs(10)).unwrap()
-    }
-
-    fn order(&self, side: Side, symbol: u32, price: Price, qty: Qty) {
-        self.with(move |w| w.order(side, symbol, price, qty));
-    }
-
-    fn stats(&self) -> ServerStats {
-        self.with(|w| w.server.stats())
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
+impl std::ops::Deref for Harness {
+    type Target = Driver<WsServer>;
+    fn deref(&self) -> &Driver<WsServer> {
+        &self.driver
     }
 }
 
