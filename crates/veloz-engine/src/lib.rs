@@ -242,8 +242,9 @@ fn feed_thread(
         stats: Arc::clone(&shared.feed_stats),
         done: Arc::clone(&done),
         // No spinning: the feed thread shares the control core, which on small hosts is a
-        // shard's (and the load generator's) core too; a spinning feed thread took a third
-        // of it. Parked, it wakes within `park_max_us` of the next command.
+        // shard's (and the load generator's) core too, where a spinning feed thread is one
+        // more busy thread (docs/BENCHMARKS.md, "Market-data fan-out"). Parked, it wakes
+        // within `park_max_us` of the next command.
         spin: Duration::ZERO,
         park_max: Duration::from_micros(shared.config.engine.park_max_us),
     }
