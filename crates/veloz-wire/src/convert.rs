@@ -10,8 +10,8 @@
 //! - sequence number and timestamp are passed in, never read here.
 
 use veloz_core::{
-    AccountId, CancelReason, ClientOrderId, Event, Fill, OrderKind, RejectReason,
-    SelfTradePrevention, Seq, Side, TimeInForce, Timestamp,
+    AccountId, CancelReason, ClientOrderId, Event, Fill, OrderKind, Price, Qty, RejectReason,
+    SelfTradePrevention, Seq, Side, SymbolId, TimeInForce, Timestamp, TradeId,
 };
 
 use super::error::WireError;
@@ -195,24 +195,9 @@ pub fn execution_reports(event: &Event, seq: Seq, timestamp_ns: Timestamp) -> Ex
             taker,
         } => {
             let fill = |f: Fill, side: Side, liquidity: Liquidity| {
-                let exec_type = if f.leaves_qty == 0 {
-                    ExecType::Filled
-                } else {
-                    ExecType::PartiallyFilled
-                };
-                let report = ExecutionReport {
-                    order_id: f.order_id,
-                    client_order_id: f.client_order_id,
-                    symbol: Some(symbol),
-                    side: Some(side),
-                    last_qty: qty,
-                    last_price: price,
-                    leaves_qty: f.leaves_qty,
-                    trade_id,
-                    liquidity,
-                    ..base(exec_type)
-                };
-                Some((f.account, report))
+                Some(fill_report(
+                    base, f, side, liquidity, symbol, trade_id, price, qty,
+                ))
             };
             ExecutionReports {
                 items: [
@@ -297,6 +282,75 @@ pub fn execution_reports(event: &Event, seq: Seq, timestamp_ns: Timestamp) -> Ex
                 ..base(ExecType::Rejected)
             },
         ),
+    }
+}
+
+/// One side's report of a trade.
+#[allow(clippy::too_many_arguments)]
+fn fill_report(
+    base: impl Fn(ExecType) -> ExecutionReport<'static>,
+    f: Fill,
+    side: Side,
+    liquidity: Liquidity,
+    symbol: SymbolId,
+    trade_id: TradeId,
+    price: Price,
+    qty: Qty,
+) -> (AccountId, ExecutionReport<'static>) {
+    let exec_type = if f.leaves_qty == 0 {
+        ExecType::Filled
+    } else {
+        ExecType::PartiallyFilled
+    };
+    let report = ExecutionReport {
+        order_id: f.order_id,
+        client_order_id: f.client_order_id,
+        symbol: Some(symbol),
+        side: Some(side),
+        last_qty: qty,
+        last_price: price,
+        leaves_qty: f.leaves_qty,
+        trade_id,
+        liquidity,
+        ..base(exec_type)
+    };
+    (f.account, report)
+}
+
+/// The `index`-th of [`execution_reports`] (0: the one report, or a trade's maker's; 1: a
+/// trade's taker's), built alone: what a stream delivers, one report at a time.
+pub(crate) fn execution_report_at(
+    event: &Event,
+    index: usize,
+    seq: Seq,
+    timestamp_ns: Timestamp,
+) -> Option<(AccountId, ExecutionReport<'static>)> {
+    match *event {
+        Event::Trade {
+            trade_id,
+            symbol,
+            price,
+            qty,
+            aggressor,
+            maker,
+            taker,
+        } => {
+            let (f, side, liquidity) = match index {
+                0 => (maker, aggressor.opposite(), Liquidity::Maker),
+                1 => (taker, aggressor, Liquidity::Taker),
+                _ => return None,
+            };
+            let base = |exec_type: ExecType| ExecutionReport {
+                seq,
+                timestamp_ns,
+                ..ExecutionReport::empty(exec_type)
+            };
+            Some(fill_report(
+                base, f, side, liquidity, symbol, trade_id, price, qty,
+            ))
+        }
+        _ if index == 0 => execution_reports(event, seq, timestamp_ns).next(),
+        _ => None,
     }
 }
 

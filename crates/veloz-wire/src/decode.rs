@@ -11,6 +11,13 @@
 //!    side of an order) are present; field combinations are consistent (MassCancel's
 //!    `has_symbol`, an ExecutionReport's reason for its exec type).
 //!
+//! The four flat order requests (NewOrder, Cancel, Replace, MassCancel), the hot path, skip
+//! step 2's verifier run: the crate's `fields` module makes the verifier's checks for exactly
+//! those shapes while reading the fields from the frame, and accepts only frames the verifier
+//! accepts; anything it does not accept (malformed, or another message) goes through the
+//! verifier, so a bad frame gets the same [`WireError`] as before. Steps 3 and 4 are shared:
+//! both paths hand the same plain field values to the same conversion.
+//!
 //! Prices and quantities are not checked here against instruments: that is the matching
 //! core's job, and it answers with its own reject reasons. Nothing here allocates except the
 //! instrument list of a LogonAck and the boxed verifier error.
@@ -23,6 +30,9 @@ use veloz_core::{
 
 use super::convert::{self, At};
 use super::error::{Direction, WireError};
+use super::fields::{
+    self, CancelFields, MassCancelFields, NewOrderFields, OrderFields, ReplaceFields,
+};
 use super::frame::{declared_len, LENGTH_PREFIX_LEN};
 use super::generated as fb;
 use super::message::{
@@ -91,7 +101,27 @@ fn wrong_direction(message: &'static str, direction: Direction) -> WireError {
 /// Decode a frame a client sent. Orders become [`Command`]s for `account`, the account the
 /// session logged on with (the wire never carries the account of an order; before logon
 /// pass any value: the gateway rejects orders with `NotLoggedOn` then anyway).
+///
+/// Order requests (NewOrder, Cancel, Replace, MassCancel) that pass the checks of the
+/// crate's `fields` module are read straight from the frame without running the verifier;
+/// every other frame, malformed ones included, takes the verifier path
+/// ([`decode_client_verified`]), and both give the same result (module docs).
 pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'_>, WireError> {
+    match fields::read_order(frame) {
+        Some(OrderFields::New(f)) => new_order(f, account),
+        Some(OrderFields::Cancel(f)) => cancel(f, account),
+        Some(OrderFields::Replace(f)) => replace(f, account),
+        Some(OrderFields::MassCancel(f)) => mass_cancel(f, account),
+        None => decode_client_verified(frame, account),
+    }
+}
+
+/// [`decode_client`] through the FlatBuffers verifier and the generated readers, for every
+/// message (the reference the order fast path is tested against).
+pub fn decode_client_verified(
+    frame: &[u8],
+    account: AccountId,
+) -> Result<ClientMessage<'_>, WireError> {
     let msg = verify_frame(frame, VerifyLimits::CLIENT)?;
     let dir = Direction::ClientToEngine;
     match msg.payload_type() {
@@ -120,48 +150,9 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         fb::Payload::Heartbeat => Ok(ClientMessage::Heartbeat(heartbeat(payload(
             msg.payload_as_heartbeat(),
         )?))),
-        fb::Payload::NewOrder => {
-            let m = payload(msg.payload_as_new_order())?;
-            let coid = m.client_order_id();
-            let at = |field| At::new("NewOrder", field).coid(coid);
-            let side = m.side().ok_or_else(|| at("side").missing())?;
-            Ok(ClientMessage::Order(Command::New(NewOrder {
-                account,
-                symbol: m.symbol_id(),
-                client_order_id: coid,
-                side: convert::side(side, at("side"))?,
-                kind: convert::kind(m.kind(), at("kind"))?,
-                tif: convert::tif(m.tif(), at("tif"))?,
-                post_only: m.post_only(),
-                stp: convert::stp(m.stp(), at("stp"))?,
-                price: m.price(),
-                qty: m.qty(),
-            })))
-        }
-        fb::Payload::Cancel => {
-            let m = payload(msg.payload_as_cancel())?;
-            let coid = m.client_order_id();
-            let order_id = named_order("Cancel", coid, m.order_id(), m.orig_client_order_id())?;
-            Ok(ClientMessage::Order(Command::Cancel(CancelOrder {
-                account,
-                symbol: m.symbol_id(),
-                client_order_id: coid,
-                order_id,
-            })))
-        }
-        fb::Payload::Replace => {
-            let m = payload(msg.payload_as_replace())?;
-            let coid = m.client_order_id();
-            let order_id = named_order("Replace", coid, m.order_id(), m.orig_client_order_id())?;
-            Ok(ClientMessage::Order(Command::Replace(ReplaceOrder {
-                account,
-                symbol: m.symbol_id(),
-                client_order_id: coid,
-                order_id,
-                price: m.price(),
-                qty: m.qty(),
-            })))
-        }
+        fb::Payload::NewOrder => new_order(payload(msg.payload_as_new_order())?.into(), account),
+        fb::Payload::Cancel => cancel(payload(msg.payload_as_cancel())?.into(), account),
+        fb::Payload::Replace => replace(payload(msg.payload_as_replace())?.into(), account),
         fb::Payload::OrderStatusRequest => {
             let m = payload(msg.payload_as_order_status_request())?;
             let coid = m.client_order_id();
@@ -202,24 +193,7 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
             }))
         }
         fb::Payload::MassCancel => {
-            let m = payload(msg.payload_as_mass_cancel())?;
-            let coid = m.client_order_id();
-            let symbol = if m.has_symbol() {
-                Some(m.symbol_id())
-            } else if m.symbol_id() == 0 {
-                None
-            } else {
-                return Err(At::new("MassCancel", "symbol_id").coid(coid).invalid(
-                    m.symbol_id().into(),
-                    "must be 0 when has_symbol is false (a mass cancel over all symbols)",
-                ));
-            };
-            Ok(ClientMessage::Order(Command::MassCancel(MassCancel {
-                account,
-                client_order_id: coid,
-                symbol,
-                reason: veloz_core::CancelReason::MassCancel,
-            })))
+            mass_cancel(payload(msg.payload_as_mass_cancel())?.into(), account)
         }
         fb::Payload::LogonAck => Err(wrong_direction("LogonAck", dir)),
         fb::Payload::ExecutionReport => Err(wrong_direction("ExecutionReport", dir)),
@@ -229,6 +203,76 @@ pub fn decode_client(frame: &[u8], account: AccountId) -> Result<ClientMessage<'
         fb::Payload::OpenOrdersEnd => Err(wrong_direction("OpenOrdersEnd", dir)),
         other => Err(WireError::UnknownMessageType { value: other.0 }),
     }
+}
+
+fn new_order(m: NewOrderFields, account: AccountId) -> Result<ClientMessage<'static>, WireError> {
+    let coid = m.client_order_id;
+    let at = |field| At::new("NewOrder", field).coid(coid);
+    let side = m.side.ok_or_else(|| at("side").missing())?;
+    Ok(ClientMessage::Order(Command::New(NewOrder {
+        account,
+        symbol: m.symbol_id,
+        client_order_id: coid,
+        side: convert::side(fb::Side(side), at("side"))?,
+        kind: convert::kind(fb::OrderKind(m.kind), at("kind"))?,
+        tif: convert::tif(fb::TimeInForce(m.tif), at("tif"))?,
+        post_only: m.post_only,
+        stp: convert::stp(fb::SelfTradePrevention(m.stp), at("stp"))?,
+        price: m.price,
+        qty: m.qty,
+    })))
+}
+
+fn cancel(m: CancelFields, account: AccountId) -> Result<ClientMessage<'static>, WireError> {
+    let coid = m.client_order_id;
+    let order_id = named_order("Cancel", coid, m.order_id, m.orig_client_order_id)?;
+    Ok(ClientMessage::Order(Command::Cancel(CancelOrder {
+        account,
+        symbol: m.symbol_id,
+        client_order_id: coid,
+        order_id,
+    })))
+}
+
+fn replace(m: ReplaceFields, account: AccountId) -> Result<ClientMessage<'static>, WireError> {
+    let c = m.cancel;
+    let order_id = named_order(
+        "Replace",
+        c.client_order_id,
+        c.order_id,
+        c.orig_client_order_id,
+    )?;
+    Ok(ClientMessage::Order(Command::Replace(ReplaceOrder {
+        account,
+        symbol: c.symbol_id,
+        client_order_id: c.client_order_id,
+        order_id,
+        price: m.price,
+        qty: m.qty,
+    })))
+}
+
+fn mass_cancel(
+    m: MassCancelFields,
+    account: AccountId,
+) -> Result<ClientMessage<'static>, WireError> {
+    let coid = m.client_order_id;
+    let symbol = if m.has_symbol {
+        Some(m.symbol_id)
+    } else if m.symbol_id == 0 {
+        None
+    } else {
+        return Err(At::new("MassCancel", "symbol_id").coid(coid).invalid(
+            m.symbol_id.into(),
+            "must be 0 when has_symbol is false (a mass cancel over all symbols)",
+        ));
+    };
+    Ok(ClientMessage::Order(Command::MassCancel(MassCancel {
+        account,
+        client_order_id: coid,
+        symbol,
+        reason: veloz_core::CancelReason::MassCancel,
+    })))
 }
 
 /// The order a cancel, replace or status request names, as the core's

@@ -6,6 +6,13 @@
 //! largest message sent, encoding allocates nothing. Fields equal to their schema default are
 //! left out (FlatBuffers' rule); optional scalars (`side`, reasons) are written only when
 //! present. The encoder writes what it is given: it does not validate (decoders do).
+//!
+//! Execution reports, the bulk of what the engine sends, skip the builder: the crate's
+//! `template` module patches a frame of fixed layout prepared once (every field present,
+//! defaults included; the reason text in a fixed-capacity slot, a longer text falling back
+//! to the builder). The frame is larger than the builder's but decodes to the same message;
+//! [`FrameEncoder::execution_report_with_builder`] keeps the builder's encoding for tests and
+//! benches to compare against.
 
 use flatbuffers::{FlatBufferBuilder, UnionWIPOffset, WIPOffset};
 
@@ -20,6 +27,7 @@ use super::message::{
     ExecutionReport, Logon, LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query, StreamResumed,
     TradePrint,
 };
+use super::template::ReportTemplates;
 
 /// Builder capacity to start with: room for any order-entry message.
 const INITIAL_CAPACITY: usize = 512;
@@ -29,6 +37,10 @@ pub struct FrameEncoder {
     fbb: FlatBufferBuilder<'static>,
     /// Scratch for a LogonAck's instrument tables, kept across calls.
     instruments: Vec<WIPOffset<fb::InstrumentInfo<'static>>>,
+    /// The prepared execution report frames (shared by every encoder of the process).
+    templates: &'static ReportTemplates,
+    /// The last execution report written from a template.
+    report: Vec<u8>,
 }
 
 impl Default for FrameEncoder {
@@ -48,6 +60,8 @@ impl FrameEncoder {
         FrameEncoder {
             fbb: FlatBufferBuilder::with_capacity(INITIAL_CAPACITY),
             instruments: Vec::new(),
+            templates: ReportTemplates::get(),
+            report: Vec::with_capacity(INITIAL_CAPACITY),
         }
     }
 
@@ -331,8 +345,19 @@ impl FrameEncoder {
         self.finish(fb::Payload::MassCancel, t.as_union_value())
     }
 
-    /// Engine -> client: one execution report.
+    /// Engine -> client: one execution report, patched into the prepared template (through
+    /// the builder when its reason text is longer than any reason name).
     pub fn execution_report(&mut self, r: &ExecutionReport<'_>) -> &[u8] {
+        if self.templates.write(r, &mut self.report) {
+            return &self.report;
+        }
+        self.execution_report_with_builder(r)
+    }
+
+    /// Engine -> client: one execution report through the FlatBuffers builder (smaller frame,
+    /// defaults left out; slower). Decodes to the same message as
+    /// [`FrameEncoder::execution_report`]'s frame.
+    pub fn execution_report_with_builder(&mut self, r: &ExecutionReport<'_>) -> &[u8] {
         self.fbb.reset();
         let reason_text =
             (!r.reason_text.is_empty()).then(|| self.fbb.create_string(r.reason_text));
@@ -414,7 +439,7 @@ impl FrameEncoder {
             Part::All | Part::Maker => 0,
             Part::Taker => 1,
         };
-        let (_, mut report) = execution_reports(event, seq, timestamp_ns).nth(index)?;
+        let (_, mut report) = convert::execution_report_at(event, index, seq, timestamp_ns)?;
         report.stream = stream;
         report.stream_seq = stream_seq;
         Some(self.execution_report(&report))
