@@ -25,6 +25,25 @@ pub enum Durability {
     Group,
 }
 
+/// Who runs group-commit syncs (`durability = "group"`; ignored with `"none"`). See the
+/// writer's module docs, "Who syncs".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyncDriver {
+    /// A helper thread per shard syncs written ranges and advances the durable watermark
+    /// (woken every `group_max_wait_us`, or by the writer after `group_max_batch` records;
+    /// `SCHED_FIFO` when `sync_realtime`). The default.
+    #[default]
+    Thread,
+    /// The writer's caller (the shard loop, which owns an io_uring) runs each sync itself,
+    /// asynchronously: it asks [`Writer::sync_due`](crate::Writer::sync_due) every pass,
+    /// submits the job (`IORING_OP_FSYNC`, datasync, with its range) and hands the outcome
+    /// to [`Writer::sync_completed`](crate::Writer::sync_completed). The helper thread only
+    /// arms pages, under the normal scheduler (`sync_realtime` and `group_max_batch` do not
+    /// apply).
+    Caller,
+}
+
 /// The journal of each shard (`[journal]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -45,6 +64,18 @@ pub struct JournalConfig {
     /// threads. Needs `CAP_SYS_NICE` (root) or an `RLIMIT_RTPRIO` of at least 1; without it
     /// the thread runs normally and the start-up log says why. Default `true`.
     pub sync_realtime: bool,
+    /// Group commit: when the shard's network runs on its own io_uring, submit the syncs on
+    /// that ring from the shard loop (no sync thread; the helper thread only arms pages).
+    /// `false`: a sync thread per shard, as on std sockets. Default `false`: measured inside
+    /// the engine, acknowledgements wait far longer on the ring than with the sync thread
+    /// (docs/BENCHMARKS.md, "Journal sync on the ring"). The engine turns this into
+    /// [`JournalConfig::sync_driver`].
+    pub sync_on_ring: bool,
+    /// Who runs the syncs: set by whoever opens the writer (the engine picks
+    /// [`SyncDriver::Caller`] when its shard has a ring and `sync_on_ring`), never read from a
+    /// file: a caller that does not drive syncs would hold every acknowledgement.
+    #[serde(skip)]
+    pub sync_driver: SyncDriver,
 }
 
 impl Default for JournalConfig {
@@ -55,6 +86,8 @@ impl Default for JournalConfig {
             group_max_batch: 4096,
             group_max_wait_us: 200,
             sync_realtime: true,
+            sync_on_ring: false,
+            sync_driver: SyncDriver::Thread,
         }
     }
 }
@@ -128,6 +161,9 @@ mod tests {
         assert_eq!(d.durability, Durability::Group);
         assert_eq!(d.group_max_batch, 4096);
         assert_eq!(d.group_max_wait_us, 200);
+        assert!(d.sync_realtime);
+        assert!(!d.sync_on_ring);
+        assert_eq!(d.sync_driver, SyncDriver::Thread);
         d.validate().unwrap();
         // An empty section is the default.
         let parsed: JournalConfig = toml::from_str("").unwrap();
@@ -143,6 +179,11 @@ mod tests {
         assert_eq!(c.durability, Durability::None);
         assert_eq!(c.group_max_batch, 10);
         assert_eq!(c.group_max_wait_us, 200);
+        let c: JournalConfig = toml::from_str("sync_on_ring = true\n").unwrap();
+        assert!(c.sync_on_ring);
+        // Who drives the syncs is the opener's choice, never the file's.
+        let e = toml::from_str::<JournalConfig>("sync_driver = \"caller\"").unwrap_err();
+        assert!(e.to_string().contains("unknown field `sync_driver`"), "{e}");
         let e = toml::from_str::<JournalConfig>("segment_sise = 1").unwrap_err();
         assert!(
             e.to_string().contains("unknown field `segment_sise`"),

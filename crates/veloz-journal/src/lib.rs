@@ -65,11 +65,11 @@ pub use backend::{
     fs_space, shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync,
     SegmentFile, Storage,
 };
-pub use config::{Durability, JournalConfig, JournalConfigError};
+pub use config::{Durability, JournalConfig, JournalConfigError, SyncDriver};
 pub use error::{ChainBreak, Corruption, Following, JournalError, JournalWarning, SeqOrNone};
 pub use format::RecordType;
 pub use lock::{DataDirLock, LockError, LOCK_FILE};
 pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
 pub use reader::{EndPosition, JournalReader};
 pub use recovery::{open, open_after_snapshot, open_with, OpenOptions, RecoveryOutcome};
-pub use writer::{DurableWatermark, SyncScheduling, Writer, WriterStats};
+pub use writer::{DurableWatermark, SyncJob, SyncScheduling, Writer, WriterStats};

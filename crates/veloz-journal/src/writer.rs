@@ -22,7 +22,8 @@
 //!   spare ready yet (the preparer fell behind); it waits and counts it in
 //!   [`WriterStats::spare_waits`].
 //! - The durable watermark ([`Writer::durable_seq`], [`DurableWatermark`]) only covers records
-//!   whose bytes (and their segment's header) were synced, in order. Group commit syncs whole
+//!   whose bytes (and their segment's header) were synced, in order (by the sync thread, or
+//!   by the caller's [`SyncJob`]s with [`SyncDriver::Caller`]). Group commit syncs whole
 //!   pages (the writer publishes the last record before its current page at each page
 //!   boundary); the page being filled is synced only after records waited in it for
 //!   `group_max_wait_us`, or at close, because a sync write-protects its pages and a fault on
@@ -32,20 +33,41 @@
 //!   (the failed range is zeroed before the next try), sync or arming makes the journal
 //!   *unavailable*: appends are refused with [`JournalError::Unavailable`] and take no
 //!   sequence number, records written before stay written (and become durable once a sync
-//!   succeeds), and the helpers retry every [`RETRY_EVERY`]; [`Writer::unavailable`] says
+//!   succeeds), and the helpers (for caller-driven syncs, [`Writer::sync_due`]) retry every
+//!   [`RETRY_EVERY`]; [`Writer::unavailable`] says
 //!   whether (and why) it is unavailable now and picks up a spare reserved since. Other
 //!   errors (a failed rename, a lost helper thread) stop the writer for good.
 //! - The record write is not atomic: a crash can leave a partial record, which recovery
 //!   recognizes by its length or CRC and truncates.
 //!
+//! Who syncs (`sync_driver`, [`SyncDriver`]; group commit only):
+//! - `"thread"` (the default): the helper thread syncs and advances the watermark, as drawn
+//!   above (`sync_thread`).
+//! - `"caller"`: the writer's caller (the shard loop, which owns an io_uring) runs the
+//!   syncs, asynchronously, and the helper thread only arms pages (bounded steps, normal
+//!   scheduler, parked between passes). Each pass the caller asks [`Writer::sync_due`];
+//!   a [`SyncJob`] names a file descriptor and a byte range ([`SyncJob::target`]) to submit
+//!   as `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC` (on Linux the same durability as the
+//!   thread's `msync(MS_SYNC)` of that range: mm/msync.c runs `vfs_fsync_range(file, start,
+//!   end, 1)`, as io_uring's fsync does), or to run blocking ([`SyncJob::run_blocking`],
+//!   for backends without a descriptor); the outcome goes to [`Writer::sync_completed`],
+//!   which advances the watermark over exactly what the job covered or makes the journal
+//!   unavailable. Jobs follow the sync thread's rules: whole pages up to the writer's mark,
+//!   the partial page after `group_max_wait_us`, older segments to their end first, a retry
+//!   [`RETRY_EVERY`] after a failure, rewriting the failed range first. One job at a time;
+//!   a job holds its segment's file open until it is dropped, so its descriptor stays valid
+//!   across a rollover (the caller keeps the job until its completion arrives). At close the
+//!   writer syncs what is left itself, blocking. Contract and invariants: `caller_sync`.
+//!
 //! Parts (one file each, in `writer/`): this file holds [`Writer`], the appending side;
 //! `availability` the "journal unavailable" state (refusing, healing, waiting for a spare);
 //! `shared` the atomics it shares with the helper thread and [`DurableWatermark`] handles;
 //! `preparer` the preparer thread; `sync_thread` the helper ("sync") thread: group commit and
-//! arming pages ahead of the writer.
+//! arming pages ahead of the writer; `caller_sync` group commit run by the caller
+//! ([`SyncJob`]).
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
@@ -55,7 +77,7 @@ use veloz_core::{Command, Seq, Timestamp};
 
 use super::backend::{RangeSync, SegmentFile, Storage};
 use super::chain::{write_head, ChainHead, Newest};
-use super::config::{Durability, JournalConfig};
+use super::config::{Durability, JournalConfig, SyncDriver};
 use super::error::JournalError;
 use super::format::{
     encode_record_header, finish_record, link_tail_start, segment_link, RecordType, SegmentHeader,
@@ -65,16 +87,19 @@ use super::layout::{segment_name, SPARE_NAME};
 use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 
 mod availability;
+mod caller_sync;
 mod preparer;
 mod scheduling;
 mod shared;
 mod sync_thread;
 
+use caller_sync::CallerSync;
+pub use caller_sync::SyncJob;
 use preparer::{preparer, PrepMsg, SpareResult};
 pub use scheduling::SyncScheduling;
 pub use shared::DurableWatermark;
-use shared::{pack, Shared};
-use sync_thread::{helper_loop, SyncMsg, SyncSeg};
+use shared::{pack, Shared, NO_REARM};
+use sync_thread::{helper_loop, HelperRole, SyncMsg, SyncSeg, ARM_STEP, ARM_WINDOW};
 
 /// While the journal is unavailable, the preparer retries reserving a spare, and the helper
 /// a failed sync or arming, this often.
@@ -144,6 +169,8 @@ pub struct Writer<S: Storage> {
     spare_refused: bool,
     stats: WriterStats,
     sync_scheduling: SyncScheduling,
+    /// Group commit run by the caller ([`SyncDriver::Caller`]): its state.
+    caller: Option<CallerSync>,
     closed: bool,
 }
 
@@ -153,6 +180,7 @@ impl<S: Storage> std::fmt::Debug for Writer<S> {
         f.debug_struct("Writer")
             .field("shard", &self.shard)
             .field("group", &self.group)
+            .field("caller_syncs", &self.caller.is_some())
             .field(
                 "segment",
                 &self.active.as_ref().map(|a| (&a.name, a.offset)),
@@ -178,6 +206,7 @@ impl<S: Storage> Writer<S> {
     ) -> Result<Writer<S>, JournalError> {
         config.validate()?;
         let group = config.durability == Durability::Group;
+        let caller_syncs = group && config.sync_driver == SyncDriver::Caller;
         let last = next_seq - 1;
         let shared = Arc::new(Shared {
             written: AtomicU64::new(last),
@@ -186,10 +215,11 @@ impl<S: Storage> Writer<S> {
             mark_pos: AtomicU64::new(pack(0, resume.as_ref().map_or(0, |r| r.offset))),
             mark_seq: AtomicU64::new(last),
             stop: AtomicBool::new(false),
-            failed: AtomicBool::new(false),
+            failed: AtomicU8::new(0),
             failure: Mutex::new(None),
             reserve_failed: AtomicBool::new(false),
             reserve_failure: Mutex::new(None),
+            rearm: AtomicU64::new(NO_REARM),
         });
         let spawn_err = |e| JournalError::io("start a thread for", storage.display_name(""), e);
 
@@ -235,17 +265,28 @@ impl<S: Storage> Writer<S> {
             prep_thread: Some(prep_thread),
             sync_tx: None,
             sync_thread: None,
-            next_kick: last + config.group_max_batch as u64,
+            // Caller mode: nothing to wake (the caller polls `sync_due`).
+            next_kick: if caller_syncs {
+                Seq::MAX
+            } else {
+                last + config.group_max_batch as u64
+            },
             newest,
             poisoned: None,
             write_failed: None,
             spare_refused: false,
             stats: WriterStats::default(),
             sync_scheduling: SyncScheduling::Normal { why: None },
+            caller: caller_syncs
+                .then(|| CallerSync::new(last, Duration::from_micros(config.group_max_wait_us))),
             closed: false,
         };
         {
             let mut segs = VecDeque::new();
+            if let (Some(a), Some(c)) = (&writer.active, &mut writer.caller) {
+                let file = storage.display_name(&a.name);
+                c.add_segment(0, a.segment.sync_handle(), file, a.offset, None);
+            }
             if let Some(a) = &writer.active {
                 segs.push_back(SyncSeg {
                     gen: 0,
@@ -256,17 +297,24 @@ impl<S: Storage> Writer<S> {
                 });
             }
             let (sync_tx, sync_rx) = mpsc::channel();
-            // Group: the sync batching period. None: only arming pages, every millisecond.
-            let poll = if group {
-                Duration::from_micros(config.group_max_wait_us)
+            // Group: the sync batching period (caller mode: the arming period, in steps as
+            // bounded as the sync thread's). None: only arming pages, every millisecond.
+            let (poll, role) = if !group {
+                let step = ARM_WINDOW;
+                (Duration::from_millis(1), HelperRole::ArmOnly { step })
+            } else if caller_syncs {
+                let step = ARM_STEP;
+                let poll = Duration::from_micros(config.group_max_wait_us);
+                (poll, HelperRole::ArmOnly { step })
             } else {
-                Duration::from_millis(1)
+                let poll = Duration::from_micros(config.group_max_wait_us);
+                (poll, HelperRole::GroupSync)
             };
             let t = thread::Builder::new()
                 .name(format!("veloz-jsync-{shard}"))
-                .spawn(move || helper_loop(shared, sync_rx, segs, poll, group))
+                .spawn(move || helper_loop(shared, sync_rx, segs, poll, role))
                 .map_err(spawn_err)?;
-            if group && config.sync_realtime {
+            if role == HelperRole::GroupSync && config.sync_realtime {
                 writer.sync_scheduling = scheduling::make_realtime(&t);
             }
             writer.sync_tx = Some(sync_tx);
@@ -288,7 +336,8 @@ impl<S: Storage> Writer<S> {
         Ok(writer)
     }
 
-    /// How the sync thread is scheduled (for the start-up log; see [`SyncScheduling`]).
+    /// How the sync thread is scheduled (for the start-up log; see [`SyncScheduling`]). With
+    /// caller-driven syncs the helper only arms pages and runs normally.
     pub fn sync_scheduling(&self) -> &SyncScheduling {
         &self.sync_scheduling
     }
@@ -379,7 +428,7 @@ impl<S: Storage> Writer<S> {
         if self.poisoned.is_some() {
             return Err(self.failure());
         }
-        if self.write_failed.is_some() || self.shared.failed.load(Ordering::Relaxed) {
+        if self.write_failed.is_some() || self.shared.is_failing(Ordering::Relaxed) {
             if let Some(why) = self.unavailable() {
                 return Err(self.refuse(why));
             }
@@ -504,12 +553,17 @@ impl<S: Storage> Writer<S> {
         }
         self.gen += 1;
         let sealed_end = self.active.as_ref().map(|a| a.offset);
+        let file = self.storage.display_name(&name);
+        if let Some(c) = &mut self.caller {
+            let sealed = sealed_end.map(|end| (end, first_seq - 1));
+            c.add_segment(self.gen, segment.sync_handle(), file.clone(), 0, sealed);
+        }
         if let Some(tx) = &self.sync_tx {
             // A send fails only if the sync thread is gone, which it reports itself.
             let _ = tx.send(SyncMsg::Roll {
                 gen: self.gen,
                 handle: segment.sync_handle(),
-                file: self.storage.display_name(&name),
+                file,
                 sealed_end,
             });
             // Everything before this segment may be synced to its end.
@@ -569,21 +623,36 @@ impl<S: Storage> Writer<S> {
         if let Some(p) = &self.poisoned {
             return JournalError::Poisoned(p.clone());
         }
-        let why = Shared::why(&self.shared.failure)
+        let why = self
+            .failing_why()
             .unwrap_or_else(|| "the journal sync thread failed".to_string());
         self.refuse(why)
     }
 
+    /// Why syncs (or arming) fail now: a failed caller-driven sync first, else the helper
+    /// thread's last failure.
+    fn failing_why(&self) -> Option<String> {
+        match self.caller.as_ref().and_then(|c| c.failure()) {
+            Some(why) => Some(why.to_string()),
+            None => Shared::why(&self.shared.failure),
+        }
+    }
+
     /// Wait (sleeping, not on a hot path) until `seq` is durable or `timeout` passes; returns
-    /// whether it became durable. Fails if a sync failed.
+    /// whether it became durable. Fails if a sync failed. With caller-driven syncs it runs
+    /// due jobs itself, blocking, while none is in flight (with one in flight it can only
+    /// wait for `timeout`: the caller hands completions back).
     pub fn wait_durable(&mut self, seq: Seq, timeout: Duration) -> Result<bool, JournalError> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.durable_seq() >= seq {
                 return Ok(true);
             }
-            if self.shared.failed.load(Ordering::Acquire) {
+            if self.shared.is_failing(Ordering::Acquire) {
                 return Err(self.failure());
+            }
+            if self.caller.is_some() && self.run_due_sync() {
+                continue;
             }
             if Instant::now() >= deadline {
                 return Ok(false);
@@ -596,8 +665,10 @@ impl<S: Storage> Writer<S> {
     }
 
     /// Stop the helper threads after making everything written durable (group mode: the sync
-    /// thread's last sync; none mode: the active segment's written range is synced), remove the
-    /// unused spare, and return the durable watermark.
+    /// thread's last sync, or with caller-driven syncs the writer's own, blocking; none mode:
+    /// the active segment's written range is synced), remove the unused spare, and return the
+    /// durable watermark. A caller-driven job still in flight is not waited for: its range is
+    /// synced again here, and the job keeps its file open until the caller drops it.
     pub fn close(mut self) -> Result<Seq, JournalError> {
         self.shutdown(true)
     }
@@ -607,6 +678,8 @@ impl<S: Storage> Writer<S> {
             return Ok(self.durable_seq());
         }
         self.closed = true;
+        // Caller mode: the last sync, as the sync thread makes it at stop (also on drop).
+        self.final_caller_sync();
         let mut result = Ok(());
         if let Some(t) = self.sync_thread.take() {
             self.shared.stop.store(true, Ordering::Release);
@@ -658,7 +731,7 @@ impl<S: Storage> Writer<S> {
         }
         self.active = None;
         result?;
-        if self.shared.failed.load(Ordering::Acquire) {
+        if self.shared.is_failing(Ordering::Acquire) {
             return Err(self.failure());
         }
         Ok(self.durable_seq())
@@ -684,78 +757,4 @@ impl<S: Storage> Drop for Writer<S> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::backend::MemStorage;
-    use crate::recovery::{open, OpenOptions};
-
-    fn mass_cancel() -> Command {
-        Command::MassCancel(veloz_core::MassCancel {
-            account: 1,
-            client_order_id: 2,
-            symbol: None,
-            reason: veloz_core::CancelReason::MassCancel,
-        })
-    }
-
-    fn wait_until(w: &Writer<MemStorage>, seq: Seq, limit: Duration) {
-        let t = Instant::now();
-        while w.durable_seq() < seq && t.elapsed() < limit {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-
-    #[test]
-    fn group_writer_syncs_whole_pages_when_a_batch_is_full() {
-        let mem = MemStorage::new();
-        let config = JournalConfig {
-            segment_size: 1 << 20,
-            durability: Durability::Group,
-            group_max_batch: 64,
-            // A long idle period: only the batch wake-up makes progress quickly.
-            group_max_wait_us: 1_000_000,
-            ..JournalConfig::default()
-        };
-        let (mut w, _) = open(mem.clone(), 1, &config, OpenOptions::default()).unwrap();
-        for _ in 0..64 {
-            w.append_command(5, &mass_cancel()).unwrap();
-        }
-        // Records 1..=50 end by offset 64 + 50 * 80 = 4064, inside the first page; record 51
-        // crosses into the second, which the writer is still filling.
-        wait_until(&w, 50, Duration::from_millis(900));
-        assert_eq!(
-            w.durable_seq(),
-            50,
-            "whole pages are synced at the batch wake-up"
-        );
-        assert!(mem.sync_count() >= 1);
-        assert_eq!(w.stats().records, 64);
-        assert_eq!(w.stats().bytes, 64 * 80);
-        assert_eq!(
-            w.close().unwrap(),
-            64,
-            "the last sync covers the partial page"
-        );
-    }
-
-    #[test]
-    fn group_writer_syncs_a_trickle_after_the_max_wait() {
-        let mem = MemStorage::new();
-        let config = JournalConfig {
-            segment_size: 1 << 20,
-            durability: Durability::Group,
-            group_max_batch: 4096,
-            group_max_wait_us: 1_000,
-            ..JournalConfig::default()
-        };
-        let (mut w, _) = open(mem, 1, &config, OpenOptions::default()).unwrap();
-        let seq = w.append_command(5, &mass_cancel()).unwrap();
-        wait_until(&w, seq, Duration::from_secs(5));
-        assert_eq!(
-            w.durable_seq(),
-            seq,
-            "a lone record in a partial page becomes durable"
-        );
-        w.close().unwrap();
-    }
-}
+mod tests;

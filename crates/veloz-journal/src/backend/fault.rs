@@ -196,12 +196,19 @@ impl<Y: RangeSync> RangeSync for FaultSync<Y> {
         self.inner.sync_range(offset, len)
     }
 
+    // `raw_fd` stays `None` (the default), even over a real file: a caller that synced
+    // through the descriptor would bypass the plan's sync faults.
+
     fn prefault_range(&self, offset: usize, len: usize) -> io::Result<()> {
         if self.plan.fail_prefaults.load(Ordering::SeqCst) {
             const EFAULT: i32 = 14;
             return Err(io::Error::from_raw_os_error(EFAULT));
         }
         self.inner.prefault_range(offset, len)
+    }
+
+    fn rewrite_range(&self, offset: usize, len: usize) -> io::Result<()> {
+        self.inner.rewrite_range(offset, len)
     }
 }
 

@@ -286,11 +286,25 @@ impl SegmentFile for MmapSegment {
 }
 
 impl RangeSync for MmapSync {
+    /// `msync(MS_SYNC)` of the range (memmap2 rounds its start down to a page). On a shared
+    /// file mapping Linux implements that as `vfs_fsync_range(file, start, end, datasync = 1)`
+    /// over the file range the pages map (mm/msync.c): dirty mapped pages are already dirty
+    /// in the page cache (write-protect and `page_mkwrite` track them), so nothing else is
+    /// walked. That is exactly what `fdatasync` of the range does, and what io_uring's
+    /// `IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC`, `off` and `len` runs
+    /// (`vfs_fsync_range(file, off, off + len, 1)`) on [`RangeSync::raw_fd`]: the same
+    /// durability, from another thread or asynchronously.
     fn sync_range(&self, offset: usize, len: usize) -> io::Result<()> {
         if len == 0 {
             return Ok(());
         }
         self.map.flush_range(offset, len)
+    }
+
+    /// The segment file's descriptor: this handle holds the file (an `Arc`), so it stays
+    /// open, and names this segment, while the handle lives (a rename does not change it).
+    fn raw_fd(&self) -> Option<std::os::fd::RawFd> {
+        Some(self.file.as_raw_fd())
     }
 
     /// MADV_POPULATE_WRITE (Linux 5.14+; an error elsewhere, which callers ignore): the write

@@ -28,6 +28,7 @@ mod mmap;
 
 use std::io;
 use std::ops::Deref;
+use std::os::fd::RawFd;
 
 pub use fault::{FaultMode, FaultPlan, FaultStorage};
 pub use memory::MemStorage;
@@ -102,6 +103,15 @@ pub trait SegmentFile: Send + 'static {
 pub trait RangeSync: Send + Sync + 'static {
     /// Write `offset..offset + len` to stable storage and wait for it (msync `MS_SYNC`).
     fn sync_range(&self, offset: usize, len: usize) -> io::Result<()>;
+
+    /// The descriptor of the segment's file, for a caller that syncs ranges itself
+    /// (`IORING_OP_FSYNC` with `IORING_FSYNC_DATASYNC` over the same range does what
+    /// [`RangeSync::sync_range`] does: see [`MmapSync`]). It stays open as long as this
+    /// handle lives. `None` (the default) for backends without a file, or whose syncs must
+    /// go through [`RangeSync::sync_range`] (the fault backend, so that its plan applies).
+    fn raw_fd(&self) -> Option<RawFd> {
+        None
+    }
 
     /// Take the write faults of `offset..offset + len` now (pages cleaned by writeback or by
     /// a sync are write-protected again), so that the writer does not. Best effort; the

@@ -1,6 +1,7 @@
 //! The writer's "journal unavailable" state (`docs/operations.md`, "Journal unavailable"):
 //! a rollover that finds no spare while the preparer fails to reserve one, a record write
-//! that failed, or a sync or arming the helper thread is retrying. While any holds, appends
+//! that failed, a sync or arming the helper thread is retrying, or a failed caller-driven
+//! sync ([`Writer::sync_due`] offers the retry). While any holds, appends
 //! are refused with [`JournalError::Unavailable`] and take no sequence number; each ends by
 //! itself ([`Writer::unavailable`] picks up a spare reserved since and zeroes the range of a
 //! failed write; the helper clears its own flag when a retry succeeds).
@@ -56,8 +57,8 @@ impl<S: Storage> Writer<S> {
         if let Some(p) = &self.poisoned {
             return Some(format!("stopped after an earlier failure: {p}"));
         }
-        if self.shared.failed.load(Ordering::Acquire) {
-            return Some(Shared::why(&self.shared.failure).unwrap_or_default());
+        if self.shared.is_failing(Ordering::Acquire) {
+            return Some(self.failing_why().unwrap_or_default());
         }
         if let Some((off, len, why)) = &self.write_failed {
             let zeros = [0u8; MAX_RECORD_LEN];

@@ -4,13 +4,23 @@
 //! Contract: the writer alone stores `written`, `pos`, `mark_pos` and `mark_seq`, and stores
 //! each position before its sequence number (`pos` then `written`, `mark_pos` then
 //! `mark_seq`), so a reader that loads the sequence number first sees a position that covers
-//! it. The helper thread alone stores `durable`, `failed` and `failure`; the preparer alone
-//! `reserve_failed` and `reserve_failure`; `stop` is set once, at shutdown. `failed` and
-//! `reserve_failed` are set while the thread is failing and retrying, and cleared when it
-//! succeeds again (the "journal unavailable" state); their messages stay for the log. A position packs the segment generation (high 24 bits) and the offset in the
-//! segment (low 40 bits): [`pack`], [`unpack`].
+//! it. `durable` is stored by whoever runs group-commit syncs: the helper thread
+//! ([`SyncDriver::Thread`]) or the writer itself ([`SyncDriver::Caller`]). `failed` is a set
+//! of bits, one per party that can fail: [`HELPER_FAILING`] (the helper thread's sync or
+//! arming; it alone sets and clears that bit and stores `failure`) and
+//! [`CALLER_SYNC_FAILING`] (a caller-driven sync; the writer alone sets and clears it and
+//! keeps its message itself), so that one party's success never clears the other's failure.
+//! The preparer alone stores `reserve_failed` and `reserve_failure`; `stop` is set once, at
+//! shutdown; `rearm` is stored by the writer (caller-driven partial syncs) and taken by the
+//! helper thread. `failed` and `reserve_failed` are set while a party is failing and
+//! retrying, and cleared when it succeeds again (the "journal unavailable" state); their
+//! messages stay for the log. A position packs the segment generation (high 24 bits) and the
+//! offset in the segment (low 40 bits): [`pack`], [`unpack`].
+//!
+//! [`SyncDriver::Thread`]: crate::config::SyncDriver::Thread
+//! [`SyncDriver::Caller`]: crate::config::SyncDriver::Caller
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use veloz_core::Seq;
@@ -19,6 +29,13 @@ use veloz_core::Seq;
 /// generation the high 24.
 const OFFSET_BITS: u32 = 40;
 const OFFSET_MASK: u64 = (1 << OFFSET_BITS) - 1;
+
+/// A bit of [`Shared::failed`]: the helper thread's last sync or arming failed.
+pub(super) const HELPER_FAILING: u8 = 1;
+/// A bit of [`Shared::failed`]: the last caller-driven sync failed (`SyncDriver::Caller`).
+pub(super) const CALLER_SYNC_FAILING: u8 = 2;
+/// [`Shared::rearm`] when no page waits to be re-armed.
+pub(super) const NO_REARM: u64 = u64::MAX;
 
 pub(super) fn pack(gen: u64, offset: usize) -> u64 {
     (gen << OFFSET_BITS) | offset as u64
@@ -42,14 +59,18 @@ pub(super) struct Shared {
     pub(super) mark_pos: AtomicU64,
     pub(super) mark_seq: AtomicU64,
     pub(super) stop: AtomicBool,
-    /// The helper's last sync or arming failed; it retries every `RETRY_EVERY`.
-    pub(super) failed: AtomicBool,
+    /// Who is failing now ([`HELPER_FAILING`], [`CALLER_SYNC_FAILING`]; 0: nobody); each
+    /// retries every `RETRY_EVERY`.
+    pub(super) failed: AtomicU8,
     /// Why (the message of the helper's last failure).
     pub(super) failure: Mutex<Option<String>>,
     /// The preparer could not reserve the next spare; it retries every `RETRY_EVERY`.
     pub(super) reserve_failed: AtomicBool,
     /// Why (the message of the preparer's last failure).
     pub(super) reserve_failure: Mutex<Option<String>>,
+    /// A page (packed like `pos`) that a caller-driven partial sync write-protected: the
+    /// helper thread arms it again at its next pass ([`NO_REARM`]: none).
+    pub(super) rearm: AtomicU64,
 }
 
 impl Shared {
@@ -57,6 +78,28 @@ impl Shared {
     pub(super) fn set_failing(flag: &AtomicBool, slot: &Mutex<Option<String>>, why: String) {
         *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
         flag.store(true, Ordering::Release);
+    }
+
+    /// Record the helper thread's failure (`failure` kept for the log, its bit set).
+    pub(super) fn set_helper_failing(&self, why: String) {
+        *self.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(why);
+        self.set_failed(HELPER_FAILING);
+    }
+
+    /// Mark `who` (one of the `failed` bits) as failing.
+    pub(super) fn set_failed(&self, who: u8) {
+        self.failed.fetch_or(who, Ordering::AcqRel);
+    }
+
+    /// `who` succeeded again: clear its bit (the other party's stays).
+    pub(super) fn clear_failed(&self, who: u8) {
+        self.failed.fetch_and(!who, Ordering::AcqRel);
+    }
+
+    /// Whether any party is failing.
+    #[inline]
+    pub(super) fn is_failing(&self, order: Ordering) -> bool {
+        self.failed.load(order) != 0
     }
 
     /// The last failure message in `slot`.
@@ -101,10 +144,10 @@ impl DurableWatermark {
         self.shared.written.load(Ordering::Acquire)
     }
 
-    /// True while the helper's syncs (or the arming of pages ahead of the writer) fail:
-    /// nothing more becomes durable until a retry succeeds.
+    /// True while group-commit syncs (the helper thread's or the caller's) or the arming of
+    /// pages ahead of the writer fail: nothing more becomes durable until a retry succeeds.
     pub fn failed(&self) -> bool {
-        self.shared.failed.load(Ordering::Acquire)
+        self.shared.is_failing(Ordering::Acquire)
     }
 }
 

@@ -1,5 +1,9 @@
-//! The journal's helper ("sync") thread: group commit when `durability = "group"`, and in
-//! both modes keeping the [`ARM_WINDOW`] bytes just ahead of the writer mapped writable.
+//! The journal's helper ("sync") thread: group commit when `durability = "group"` with
+//! `sync_driver = "thread"` ([`HelperRole::GroupSync`]), and in every mode keeping the
+//! [`ARM_WINDOW`] bytes just ahead of the writer mapped writable. With `sync_driver =
+//! "caller"` it only arms ([`HelperRole::ArmOnly`]: bounded steps, normal scheduler, parked
+//! between passes, never a sync; it also re-arms the page a caller-driven partial sync
+//! write-protected, `Shared::rearm`): the writer's caller runs the syncs (`caller_sync`).
 //!
 //! Contract: it learns of new segments from [`SyncMsg`]s (sent before any position names
 //! their generation) and of the writer's progress from the shared atomics. In group mode it
@@ -12,7 +16,8 @@
 //! writeback the kernel may have marked its pages clean, so a bare second sync could succeed
 //! without writing them), then synced; when that and the arming succeed the flag is cleared
 //! and the watermark moves on. Nothing becomes durable that was not synced after the error.
-//! At stop while failing, the thread ends without the last sync.
+//! At stop while failing, the thread ends without the last sync. Its failures set only its
+//! own bit of `failed` ([`HELPER_FAILING`]), and its success clears only that bit.
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
@@ -21,7 +26,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::shared::{unpack, Shared};
+use super::shared::{unpack, Shared, HELPER_FAILING, NO_REARM};
 use super::RETRY_EVERY;
 use crate::backend::RangeSync;
 use crate::error::JournalError;
@@ -41,7 +46,18 @@ const REARM_EVERY: Duration = Duration::from_millis(100);
 /// behind a long arming call. At one pass per `group_max_wait_us` (200 us) that still arms
 /// over 1 GB/s, above the append rate group commit sustains. With `durability = "none"` a
 /// pass arms the whole window (nothing waits behind it, and appends run faster).
-const ARM_STEP: usize = 256 << 10;
+pub(super) const ARM_STEP: usize = 256 << 10;
+
+/// What the helper thread does besides arming pages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HelperRole {
+    /// Group commit run by this thread (`SyncDriver::Thread`): sync, advance the watermark;
+    /// arm [`ARM_STEP`] per pass.
+    GroupSync,
+    /// Only arm pages, `step` bytes per pass: the whole window with `durability = "none"`,
+    /// [`ARM_STEP`] when the caller runs group commit (`SyncDriver::Caller`).
+    ArmOnly { step: usize },
+}
 
 pub(super) enum SyncMsg<Y> {
     /// A new segment of generation `gen`; the previous one ended at `sealed_end`.
@@ -90,24 +106,27 @@ impl Armed {
     }
 }
 
-/// The journal's helper thread: group commit (when `group`), and keeping the pages just ahead
-/// of the writer mapped writable in both modes.
+/// The journal's helper thread: group commit (when its role is [`HelperRole::GroupSync`]),
+/// and keeping the pages just ahead of the writer mapped writable in every role.
 pub(super) fn helper_loop<Y: RangeSync>(
     shared: Arc<Shared>,
     rx: Receiver<SyncMsg<Y>>,
     mut segs: VecDeque<SyncSeg<Y>>,
     poll: Duration,
-    group: bool,
+    role: HelperRole,
 ) {
     let mut durable = shared.durable.load(Ordering::Acquire);
-    let step = if group { ARM_STEP } else { ARM_WINDOW };
+    let (group, step) = match role {
+        HelperRole::GroupSync => (true, ARM_STEP),
+        HelperRole::ArmOnly { step } => (false, step),
+    };
     let mut armed = Armed::none();
     // Since when records have been waiting (group mode).
     let mut pending_since: Option<Instant> = None;
     // While failing: when to try again.
     let mut retry: Option<Instant> = None;
     let fail = |why: String| {
-        Shared::set_failing(&shared.failed, &shared.failure, why);
+        shared.set_helper_failing(why);
         Some(Instant::now() + RETRY_EVERY)
     };
     loop {
@@ -196,6 +215,14 @@ pub(super) fn helper_loop<Y: RangeSync>(
             while segs.front().is_some_and(|s| s.gen < gen) {
                 segs.pop_front();
             }
+            // A caller-driven partial sync cleaned, and so write-protected, the writer's page.
+            let rearm = shared.rearm.swap(NO_REARM, Ordering::AcqRel);
+            if rearm != NO_REARM {
+                let (g, o) = unpack(rearm);
+                if let Some(cur) = segs.iter().find(|s| s.gen == g) {
+                    let _ = cur.handle.prefault_range(o, 1);
+                }
+            }
         }
         if let Err(e) = arm_ahead(&segs, gen, offset, &mut armed, step) {
             retry = fail(e.to_string());
@@ -203,7 +230,7 @@ pub(super) fn helper_loop<Y: RangeSync>(
         }
         if retrying {
             retry = None;
-            shared.failed.store(false, Ordering::Release);
+            shared.clear_failed(HELPER_FAILING);
         }
         if synced {
             continue;
