@@ -11,6 +11,7 @@ use std::process::{Command as Process, Output};
 
 use common::*;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 /// Run `veloz load` against `addr` at 2,000 orders/s for 2 s; `extra` arguments appended.
 fn load(addr: &str, hlog: &Path, extra: &[&str]) -> Output {
@@ -189,6 +190,83 @@ fn closed_loop_keeps_the_pipeline_full() {
     assert_eq!(v["instruments"], serde_json::json!(["AAPL", "MSFT"]));
     check_result(&v, "veloz");
     assert!(v["hlog"].is_null());
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
+}
+
+#[test]
+fn many_sessions_on_one_thread_and_the_engine_cpu() {
+    const SESSIONS: u32 = 200;
+    let _serial = serial();
+    let dir = TempDir::new("load-many");
+    // One account per session, as a venue's members have (sessions of one account each get
+    // every report of the account).
+    let config = test_config(dir.path(), "none", "");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    let mut accounts = String::from("1:demo-alice\n2:demo-bob\n");
+    for id in 3..=SESSIONS {
+        let token = format!("session-{id}");
+        let hash: String = Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        toml.push_str(&format!(
+            "\n[[accounts]]\nid = {id}\nname = \"s{id}\"\ntoken_sha256 = \"{hash}\"\n"
+        ));
+        accounts.push_str(&format!("{id}:{token}\n"));
+    }
+    std::fs::write(&config, toml).unwrap();
+    let accounts_file = dir.path().join("accounts");
+    std::fs::write(&accounts_file, accounts).unwrap();
+    let engine = EngineProcess::start(&config);
+    let pid = engine.child.id().to_string();
+    // 200 sessions on one load thread (past the direct reads, through its epoll set) at
+    // 10 orders/s each.
+    let v = report(&load(
+        &engine.addr,
+        &dir.path().join("many.hlog"),
+        &[
+            "--connections",
+            &SESSIONS.to_string(),
+            "--accounts",
+            accounts_file.to_str().unwrap(),
+            "--engine-pid",
+            &pid,
+        ],
+    ));
+    assert!(
+        !v["notes"].to_string().contains("connections share"),
+        "{}",
+        v["notes"]
+    );
+    assert_eq!(num(&v, &["connections"]), SESSIONS as f64);
+    check_result(&v, "veloz");
+    let cpu = &v["engine_cpu"];
+    assert_eq!(num(cpu, &["pid"]), engine.child.id() as f64, "{cpu}");
+    assert_eq!(num(cpu, &["orders"]), num(&v, &["veloz", "sent"]));
+    assert!(
+        num(cpu, &["shard_threads"]) >= 1.0,
+        "no shard thread found: {cpu}"
+    );
+    let (process, shard) = (num(cpu, &["process_ms"]), num(cpu, &["shard_ms"]));
+    assert!(process > 0.0 && shard <= process, "{cpu}");
+    let per_1000 = process * 1_000.0 / num(cpu, &["orders"]);
+    assert!(
+        (num(cpu, &["process_ms_per_1000_orders"]) - per_1000).abs() < 1e-6 * per_1000.max(1.0),
+        "{cpu}"
+    );
+    assert!(num(cpu, &["window_s"]) > 0.0, "{cpu}");
+
+    // A process that is not there: refused before the run.
+    let out = load(
+        &engine.addr,
+        &dir.path().join("nopid.hlog"),
+        &["--engine-pid", "4294967295"],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--engine-pid 4294967295"), "{stderr}");
+
     let (code, _, stderr) = engine.stop();
     assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
 }

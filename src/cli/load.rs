@@ -115,6 +115,10 @@ pub struct LoadArgs {
     /// Core of the subscriber threads (default: not pinned).
     #[arg(long, value_name = "CORE")]
     pub subscriber_core: Option<usize>,
+    /// The engine's process id (on this host): report its CPU time over the measured
+    /// window, per 1,000 orders (from /proc/PID/stat; its shard threads apart).
+    #[arg(long, value_name = "PID")]
+    pub engine_pid: Option<u32>,
 }
 
 fn seconds(option: &str, s: f64) -> anyhow::Result<Duration> {
@@ -175,6 +179,12 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
         baseline: args.baseline,
         baseline_cores,
     };
+    // Every socket of the run: connections (twice with the echo baseline, its server side
+    // being in this process) and subscribers, opened before the run raises the limit itself.
+    let sockets = args.connections * if args.baseline { 2 } else { 1 }
+        + args.ws_subscribers
+        + args.feed_subscribers;
+    veloz_load::raise_fd_limit(sockets as u64 + veloz_load::FD_SPARE)?;
     let subscriber_config = SubscriberConfig {
         ws: args
             .ws
@@ -205,8 +215,8 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let report =
-        veloz_load::run(&load_config).with_context(|| format!("load on {}", args.connect))?;
+    let report = veloz_load::run_with(&load_config, args.engine_pid)
+        .with_context(|| format!("load on {}", args.connect))?;
     let feed_reports = match subscribers {
         Some(s) => s.stop().map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),

@@ -4,15 +4,22 @@
 //! Requests are numbered by their `client_order_id`: `base | n` with `n` counting from 1, so
 //! ids never repeat within a run, across the connections of one account, or (through the
 //! run nonce in `base`) across runs against the same engine. The request of number `n` lives
-//! in slot `n % WINDOW` until it is answered; a connection never has more than `WINDOW`
-//! requests in flight: when the slot it would use next still waits for its answer, it stops
-//! sending (the open-loop schedule keeps running, so that wait is counted).
+//! in slot `n % slots` until it is answered, `slots` being the run's window (or pipeline)
+//! rounded up to a power of two, at most [`WINDOW`]: a connection never has more requests in
+//! flight than that; when the slot it would use next still waits for its answer, it stops
+//! sending (the open-loop schedule keeps running, so that wait is counted). Slots are sized
+//! to the window, not to [`WINDOW`], so that a thousand connections cost kilobytes each.
 //!
 //! The answer to a request is the first report carrying its `client_order_id`: Accepted or
 //! Rejected for a new order, Cancelled or Rejected for a cancel, Replaced or Rejected for a
 //! replace. Later reports with the same id (fills, the cancel of an IOC's rest) only update
 //! the order flow and the trade count. Against the echo baseline the answer is the request's
 //! own frame coming back.
+//!
+//! The engine sends every report of an account to each session of that account: a
+//! connection sharing its account with others reads their reports too, and skips them (the
+//! connection index in the request id tells them apart), so that its order flow only ever
+//! holds its own orders.
 
 use std::collections::BTreeMap;
 use std::io::{ErrorKind, Read, Write};
@@ -32,8 +39,14 @@ use super::flow::{FlowConfig, OrderFlow};
 use super::{Clock, LoadError};
 use veloz_wire::skim;
 
+/// Bits of the request number in a request id; above them, the connection index (12 bits)
+/// and the run nonce (12 bits).
+pub(crate) const ID_BITS: u32 = 40;
 /// Requests in flight per connection, at most (a power of two).
 pub(crate) const WINDOW: usize = 1 << 14;
+/// Bytes reserved for a connection's outgoing frames (the buffer grows when a burst needs
+/// more): a request is under 100 bytes.
+const OUT_CAPACITY: usize = 4 * 1024;
 /// Bytes read from one socket per poll before the next connection gets its turn.
 const READ_BUDGET: usize = 256 * 1024;
 /// Largest latency a histogram holds (larger values are clamped to it): 100 s.
@@ -99,6 +112,9 @@ pub(crate) struct Recorder {
     pub total: Histogram<u64>,
     /// The current one-second interval of the interval log, ns.
     pub interval: Histogram<u64>,
+    /// How late the load queued each measured request after its intended send time, ns: the
+    /// load's own share of the latency (open loop; 0 in closed loop).
+    pub lag: Histogram<u64>,
     pub counters: Counters,
 }
 
@@ -107,6 +123,7 @@ impl Recorder {
         Recorder {
             total: new_histogram(),
             interval: new_histogram(),
+            lag: new_histogram(),
             counters: Counters::default(),
         }
     }
@@ -138,6 +155,8 @@ pub(crate) struct Conn {
     out_pos: usize,
     flow: OrderFlow,
     slots: Vec<Slot>,
+    /// `slots.len() - 1`: the slot of request `n` is `n & mask`.
+    mask: u64,
     base: u64,
     next: u64,
     pub in_flight: usize,
@@ -295,10 +314,13 @@ pub(crate) struct ConnParts {
     pub heartbeat_ms: u32,
     /// Request ids are `base | n`; `base` holds the run nonce and the connection index.
     pub base: u64,
+    /// Slots of requests in flight: a power of two, at most [`WINDOW`].
+    pub slots: usize,
 }
 
 impl Conn {
     pub fn new(parts: ConnParts, instruments: &[Instrument], flow: &FlowConfig) -> Conn {
+        let slots = parts.slots.clamp(1, WINDOW).next_power_of_two();
         Conn {
             index: parts.index,
             account: parts.account,
@@ -308,10 +330,11 @@ impl Conn {
             stream: parts.stream,
             decoder: parts.decoder,
             encoder: FrameEncoder::new(),
-            out: Vec::with_capacity(64 * 1024),
+            out: Vec::with_capacity(OUT_CAPACITY),
             out_pos: 0,
             flow: OrderFlow::new(instruments, flow, parts.index),
-            slots: vec![Slot::default(); WINDOW],
+            slots: vec![Slot::default(); slots],
+            mask: slots as u64 - 1,
             base: parts.base,
             next: 1,
             in_flight: 0,
@@ -328,25 +351,35 @@ impl Conn {
         self.addr
     }
 
+    /// The socket, for a readiness set.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Queued bytes the socket did not take yet.
+    pub fn wants_write(&self) -> bool {
+        self.out_pos < self.out.len()
+    }
+
     pub fn resting(&self) -> usize {
         self.flow.resting()
     }
 
     /// The slot the next request would use is free.
     pub fn window_open(&self) -> bool {
-        let s = &self.slots[self.next as usize % WINDOW];
+        let s = &self.slots[(self.next & self.mask) as usize];
         s.client_order_id == 0 || s.answered
     }
 
     fn slot_of(&mut self, client_order_id: u64) -> Option<&mut Slot> {
-        let s = &mut self.slots[(client_order_id & (WINDOW as u64 - 1)) as usize];
+        let s = &mut self.slots[(client_order_id & self.mask) as usize];
         (s.client_order_id == client_order_id).then_some(s)
     }
 
     fn push(&mut self, cmd: &Command, intended: u64, measured: bool, now: u64) {
         let client_order_id = cmd.client_order_id();
         self.out.extend_from_slice(self.encoder.command(cmd));
-        self.slots[self.next as usize % WINDOW] = Slot {
+        self.slots[(self.next & self.mask) as usize] = Slot {
             client_order_id,
             intended,
             measured,
@@ -363,6 +396,8 @@ impl Conn {
         let (kind, cmd) = self.flow.next(self.base | self.next);
         self.push(&cmd, intended, measured, now);
         if measured {
+            rec.lag
+                .saturating_record(now.saturating_sub(intended).max(1));
             let c = &mut rec.counters;
             c.sent += 1;
             match kind {
@@ -470,11 +505,15 @@ impl Conn {
     }
 
     /// Read what the socket has and act on every complete frame; arrival times are taken
-    /// once per read. Returns the bytes read.
+    /// once per read. A read that leaves room in the buffer took all there was: no second
+    /// read to hear `WouldBlock` (the next pass, or the next readiness event, comes back).
+    /// Returns the bytes read.
     pub fn poll(&mut self, clock: &Clock, rec: &mut Recorder) -> Result<usize, LoadError> {
         let mut total = 0;
         while total < READ_BUDGET && !self.eof {
-            match self.stream.read(self.decoder.read_buf()) {
+            let buf = self.decoder.read_buf();
+            let offered = buf.len();
+            match self.stream.read(buf) {
                 Ok(0) => {
                     self.eof = true;
                     if !self.closing {
@@ -490,6 +529,9 @@ impl Conn {
                     total += n;
                     let arrival = clock.now();
                     self.handle_frames(arrival, rec)?;
+                    if n < offered {
+                        break;
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
@@ -575,6 +617,10 @@ impl Conn {
 
     fn on_report(&mut self, r: &skim::Report, arrival: u64, rec: &mut Recorder) {
         let coid = r.client_order_id;
+        if coid >> ID_BITS != self.base >> ID_BITS {
+            // Another session's report of the same account.
+            return;
+        }
         match r.exec_type {
             ExecType::Accepted => {
                 if let (Some(symbol), Some(side)) = (r.symbol, r.side) {

@@ -4,8 +4,10 @@
 //! 1. connect and log on (blocking, before the run), then the prefill: GTC orders,
 //!    pipelined, until each connection's books hold their target (not measured);
 //! 2. report ready and wait for the main thread's start time (every thread starts together);
-//! 3. warm-up then the measured window: per connection, read what arrived (arrival time taken
-//!    once per read), queue the commands that are due, write them in one call;
+//! 3. warm-up then the measured window: read the connections that have data (arrival time
+//!    taken once per read), queue the commands that are due, one write per connection that
+//!    queued any, and [`SWEEP_PER_PASS`] connections in turn for heartbeats
+//!    ([`super::agenda`] says which connections a pass visits);
 //! 4. drain: stop sending at the end of the window and wait (at most [`DRAIN_LIMIT_NS`]) for
 //!    the answers still due;
 //! 5. when every thread has drained: mass cancel (first connection of each account), Logout,
@@ -27,6 +29,7 @@ use hdrhistogram::Histogram;
 
 use veloz_core::{AccountId, Instrument};
 
+use super::agenda::{Backlog, Due, Readiness};
 use super::conn::{self, Conn, ConnParts, Counters, Peer, Recorder};
 use super::flow::FlowConfig;
 use super::{Clock, LoadError, Mode, Selection};
@@ -42,6 +45,10 @@ const BARRIER_LIMIT_NS: u64 = 60_000_000_000;
 /// Closing: how long to wait for the engine to close after our Logout.
 const CLOSE_LIMIT_NS: u64 = 2_000_000_000;
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+/// During the run, connections visited per pass for heartbeats, in turn (a pass takes
+/// microseconds: a thousand connections are all visited within a millisecond or so, far
+/// inside the shortest heartbeat half-interval of 5 ms).
+const SWEEP_PER_PASS: usize = 8;
 
 /// What every thread of one measurement shares.
 pub(crate) struct Ctx {
@@ -92,6 +99,8 @@ pub(crate) struct Interval {
 pub(crate) struct ThreadOutcome {
     pub counters: Counters,
     pub total: Histogram<u64>,
+    /// Send lag of the measured requests ([`Recorder::lag`]).
+    pub lag: Histogram<u64>,
     pub instruments: Vec<Instrument>,
 }
 
@@ -129,6 +138,15 @@ fn poll_all(conns: &mut [Conn], ctx: &Ctx, rec: &mut Recorder) -> Result<(), Loa
     Ok(())
 }
 
+/// Slots of requests in flight per connection: what the mode and the prefill keep in flight.
+fn slots(mode: Mode) -> usize {
+    let most = match mode {
+        Mode::Open { window, .. } => window,
+        Mode::Closed { pipeline } => pipeline,
+    };
+    most.max(PREFILL_PIPELINE).next_power_of_two()
+}
+
 fn open(ctx: &Ctx, specs: Vec<ConnSpec>) -> Result<(Vec<Conn>, Vec<Instrument>), LoadError> {
     let mut conns = Vec::with_capacity(specs.len());
     let mut first: Option<Vec<Instrument>> = None;
@@ -157,6 +175,7 @@ fn open(ctx: &Ctx, specs: Vec<ConnSpec>) -> Result<(Vec<Conn>, Vec<Instrument>),
             decoder,
             heartbeat_ms,
             base: spec.base,
+            slots: slots(ctx.mode),
         };
         conns.push(Conn::new(parts, &instruments, &ctx.flow));
         first.get_or_insert(instruments);
@@ -223,6 +242,139 @@ fn set_phase(conns: &mut [Conn], phase: &'static str) {
     }
 }
 
+/// Open loop: the intended time of connection `c`'s next request.
+fn due_of(c: &Conn, start: u64, rate: u64) -> u64 {
+    start + (c.schedule_pos as u128 * 1_000_000_000 / rate as u128) as u64
+}
+
+/// Closed loop: fill `c`'s pipeline.
+fn refill(c: &mut Conn, pipeline: usize, now: u64, window_start: u64, rec: &mut Recorder) {
+    while c.in_flight < pipeline && c.window_open() {
+        c.send_next(now, now >= window_start, now, rec);
+    }
+}
+
+/// Warm-up, measured window and drain of one thread's connections (phase 3 and 4 of the
+/// module docs). Returns when it drained and the index of its last interval.
+fn run_window(
+    thread: usize,
+    conns: &mut [Conn],
+    ctx: &Ctx,
+    tx: &Sender<Interval>,
+    rec: &mut Recorder,
+    start: u64,
+) -> Result<(u64, u64), LoadError> {
+    let window_start = start + ctx.warmup_ns;
+    let window_end = window_start + ctx.duration_ns;
+    let n = ctx.connections as u64;
+    let mut due = Due::new(conns.len());
+    for (i, c) in conns.iter_mut().enumerate() {
+        c.schedule_pos = c.index as u64;
+        if let Mode::Open { rate, .. } = ctx.mode {
+            let d = due_of(c, start, rate);
+            if d < window_end {
+                due.push(d, i);
+            }
+        }
+    }
+    let mut readiness = Readiness::new(conns)?;
+    let mut ready = Vec::with_capacity(conns.len());
+    let mut backlog = Backlog::new(conns.len());
+    let mut sweep = 0usize;
+    let mut interval = 0u64;
+    let mut boundary = window_start + 1_000_000_000;
+    let mut check = 0u32;
+    // Closed loop: every pipeline is filled once, then refilled as answers arrive.
+    let mut fill_all = matches!(ctx.mode, Mode::Closed { .. });
+    loop {
+        let now = ctx.clock.now();
+        // The last interval runs on to the end of the drain: no interval of the answers'
+        // tail alone.
+        while now >= boundary && boundary < window_end {
+            let hist = std::mem::replace(&mut rec.interval, conn::new_histogram());
+            let _ = tx.send(Interval {
+                thread,
+                index: interval,
+                last: false,
+                end: now,
+                hist,
+            });
+            interval += 1;
+            boundary += 1_000_000_000;
+        }
+        let sending = now < window_end;
+        readiness.collect(conns.len(), &mut ready)?;
+        for &i in &ready {
+            let c = &mut conns[i];
+            c.poll(&ctx.clock, rec)?;
+            if !sending {
+                continue;
+            }
+            match ctx.mode {
+                // An answer may have opened a blocked connection's window: its overdue
+                // request goes back on the schedule, under its own intended time.
+                Mode::Open { rate, window } => {
+                    if due.is_blocked(i) && c.in_flight < window && c.window_open() {
+                        due.push(due_of(c, start, rate), i);
+                    }
+                }
+                Mode::Closed { pipeline } => {
+                    refill(c, pipeline, now, window_start, rec);
+                    backlog.flush(conns, i)?;
+                }
+            }
+        }
+        match ctx.mode {
+            Mode::Open { rate, window } if sending => {
+                while let Some((_, i)) = due.pop_due(now) {
+                    let c = &mut conns[i];
+                    let mut next = due_of(c, start, rate);
+                    while c.in_flight < window && c.window_open() && next <= now {
+                        c.send_next(next, next >= window_start, now, rec);
+                        c.schedule_pos += n;
+                        next = due_of(c, start, rate);
+                        if next >= window_end {
+                            break;
+                        }
+                    }
+                    if next > now && next < window_end {
+                        due.push(next, i);
+                    } else if next <= now {
+                        // Due, but its window is full: back when an answer opens it.
+                        due.block(i);
+                    }
+                    backlog.flush(conns, i)?;
+                }
+            }
+            Mode::Closed { pipeline } if fill_all && sending => {
+                fill_all = false;
+                for i in 0..conns.len() {
+                    refill(&mut conns[i], pipeline, now, window_start, rec);
+                    backlog.flush(conns, i)?;
+                }
+            }
+            _ => {}
+        }
+        backlog.retry(conns)?;
+        // A few connections per pass: heartbeats of the idle ones.
+        for _ in 0..SWEEP_PER_PASS.min(conns.len()) {
+            sweep = (sweep + 1) % conns.len();
+            conns[sweep].heartbeat_if_idle(now);
+            backlog.flush(conns, sweep)?;
+        }
+        if !sending {
+            let in_flight: usize = conns.iter().map(|c| c.in_flight).sum();
+            if in_flight == 0 || now >= window_end + DRAIN_LIMIT_NS {
+                return Ok((now, interval));
+            }
+        }
+        check = check.wrapping_add(1);
+        if check.is_multiple_of(1024) {
+            aborted(ctx)?;
+        }
+    }
+}
+
 fn drive(
     thread: usize,
     core: usize,
@@ -246,71 +398,11 @@ fn drive(
         }
         poll_all(&mut conns, ctx, &mut rec)?;
     };
-    let window_start = start + ctx.warmup_ns;
-    let window_end = window_start + ctx.duration_ns;
-    let n = ctx.connections as u128;
-    for c in conns.iter_mut() {
-        c.schedule_pos = c.index as u64;
-    }
     set_phase(&mut conns, "the run (warm-up, window, drain)");
-    let mut interval = 0u64;
-    let mut boundary = window_start + 1_000_000_000;
-    let mut check = 0u32;
-    let drained_at = loop {
-        let now = ctx.clock.now();
-        // The last interval runs on to the end of the drain: no interval of the answers'
-        // tail alone.
-        while now >= boundary && boundary < window_end {
-            let hist = std::mem::replace(&mut rec.interval, conn::new_histogram());
-            let _ = tx.send(Interval {
-                thread,
-                index: interval,
-                last: false,
-                end: now,
-                hist,
-            });
-            interval += 1;
-            boundary += 1_000_000_000;
-        }
-        let sending = now < window_end;
-        let mut in_flight = 0;
-        for c in conns.iter_mut() {
-            c.poll(&ctx.clock, &mut rec)?;
-            if sending {
-                match ctx.mode {
-                    Mode::Open { rate, window } => {
-                        while c.in_flight < window && c.window_open() {
-                            let due = start
-                                + (c.schedule_pos as u128 * 1_000_000_000 / rate as u128) as u64;
-                            if due > now || due >= window_end {
-                                break;
-                            }
-                            c.send_next(due, due >= window_start, now, &mut rec);
-                            c.schedule_pos += n as u64;
-                        }
-                    }
-                    Mode::Closed { pipeline } => {
-                        while c.in_flight < pipeline && c.window_open() {
-                            c.send_next(now, now >= window_start, now, &mut rec);
-                        }
-                    }
-                }
-            }
-            c.heartbeat_if_idle(now);
-            c.flush()?;
-            in_flight += c.in_flight;
-        }
-        if !sending && (in_flight == 0 || now >= window_end + DRAIN_LIMIT_NS) {
-            break now;
-        }
-        check = check.wrapping_add(1);
-        if check.is_multiple_of(1024) {
-            aborted(ctx)?;
-        }
-    };
+    let (drained_at, interval) = run_window(thread, &mut conns, ctx, tx, &mut rec, start)?;
     rec.counters.unanswered = conns.iter().map(Conn::unanswered_measured).sum();
     // The result is what was answered by now; a late answer after this changes nothing.
-    let (counters, total) = (rec.counters.clone(), rec.total.clone());
+    let (counters, total, lag) = (rec.counters.clone(), rec.total.clone(), rec.lag.clone());
     let hist = std::mem::replace(&mut rec.interval, conn::new_histogram());
     let _ = tx.send(Interval {
         thread,
@@ -344,6 +436,7 @@ fn drive(
     Ok(ThreadOutcome {
         counters,
         total,
+        lag,
         instruments,
     })
 }

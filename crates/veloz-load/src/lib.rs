@@ -13,7 +13,7 @@
 //!   baseline, its own frame coming back). Arrival is stamped once per socket read, before the
 //!   frames of that read are decoded.
 //! - So there is no coordinated omission: when the sender falls behind (a stalled engine, a
-//!   full window of `conn::WINDOW` (16,384) requests in flight), the schedule keeps running and the
+//!   full window of `--window` requests in flight, at most 16,384), the schedule keeps running and the
 //!   wait counts in the latency of every request sent late.
 //! - Only requests intended inside the measured window (after `--warmup`, for `--duration`)
 //!   count: in the percentiles, the throughput (`sent`, `answered`, per second of window) and
@@ -27,10 +27,17 @@
 //! One plain thread per load core (`--cores`, default: the last online core), pinned with
 //! `core_affinity`; the connections are dealt round-robin over the threads. Each thread
 //! busy-polls its non-blocking sockets: read and act on the answers, queue what is due, one
-//! write per connection per pass. Answers are read by `skim` (bounds-checked reads of the
+//! write per connection per pass. A pass costs what the traffic costs, not what the
+//! connection count does ([`agenda`]): past a few connections per thread the sockets with data
+//! come from one epoll set, and the open-loop schedule is a heap of due times, so a thread
+//! of a thousand sessions at 100 orders/s each never scans a thousand sockets per order.
+//! Per connection a run holds one socket (two with `--baseline`) and a few kilobytes; the
+//! soft file descriptor limit is raised to the hard one ([`raise_fd_limit`]). Answers are read by `skim` (bounds-checked reads of the
 //! few fields a client needs, a tenth of the full verifier's cost); anything else goes
 //! through the full decoders. Nothing assumes more cores than are online: on a small host
-//! the load shares cores with the engine, and the report says so. The threads log through
+//! the load shares cores with the engine, and the report says so. With `--engine-pid` the
+//! engine's CPU time over the measured window is read from `/proc` ([`cpu`]) and reported
+//! per 1,000 orders. The threads log through
 //! `tracing` (target `veloz::load`) and never print: the `veloz` binary's writer queues each
 //! line and drops it (counted) rather than let a full stderr pipe stall a load thread.
 //!
@@ -51,12 +58,15 @@
 //!   (`conn`), so the engine's duplicate-id check never fires across connections or runs.
 #![forbid(unsafe_code)]
 
+mod agenda;
 pub mod client;
 mod conn;
+pub mod cpu;
 mod driver;
 pub mod echo;
 pub mod flow;
 mod hlog;
+mod limits;
 mod measure;
 pub mod report;
 pub mod subscribers;
@@ -71,7 +81,8 @@ use veloz_core::{AccountId, Instrument, Price, SymbolId};
 use veloz_wire::WireError;
 
 pub use echo::EchoServer;
-pub use report::{LoadReport, MixCounts, Percentiles, Ratios, RunResult};
+pub use limits::{raise_fd_limit, FD_SPARE};
+pub use report::{EngineCpu, LoadReport, MixCounts, Percentiles, Ratios, RunResult};
 
 use conn::Peer;
 use measure::measure;
@@ -315,6 +326,10 @@ pub enum LoadError {
         value: String,
         why: &'static str,
     },
+    #[error("{needed} file descriptors needed: {detail}")]
+    FdLimit { needed: u64, detail: String },
+    #[error("--engine-pid {pid}: {detail}")]
+    EngineCpu { pid: u32, detail: String },
     #[error("cannot write the interval log {path}: {detail}")]
     Hlog { path: String, detail: String },
     #[error("echo baseline: {detail}")]
@@ -519,6 +534,12 @@ fn resolve(addr: &str) -> Result<SocketAddr, LoadError> {
 
 /// Run the load (and the baseline with `config.baseline`) and report.
 pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
+    run_with(config, None)
+}
+
+/// [`run`], and with `engine_pid` (the engine's process on this host) the engine's CPU over
+/// the measured window ([`LoadReport::engine_cpu`]).
+pub fn run_with(config: &LoadConfig, engine_pid: Option<u32>) -> Result<LoadReport, LoadError> {
     validate(config)?;
     let online = online_cores()?;
     let load_cores = match &config.cores {
@@ -529,6 +550,12 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     };
     let threads = load_cores.len().min(config.connections);
     let load_cores = load_cores[..threads].to_vec();
+    let sockets = config.connections as u64 * if config.baseline { 2 } else { 1 };
+    raise_fd_limit(sockets + FD_SPARE)?;
+    if let Some(pid) = engine_pid {
+        // Fail before the run, not after it, when the process is not there.
+        cpu::sample(pid)?;
+    }
     let addr = resolve(&config.connect)?;
     // Request ids carry this, so a run never reuses an id of an earlier run's live order.
     let nonce = SystemTime::now()
@@ -544,6 +571,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         Vec::new(),
         config.hlog.as_deref(),
         nonce,
+        engine_pid,
     )?;
 
     let mut notes = Vec::new();
@@ -573,6 +601,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             veloz.instruments.clone(),
             path.as_deref(),
             nonce,
+            None,
         );
         server.stop();
         (
@@ -583,6 +612,18 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
     } else {
         (None, None, None)
     };
+    let accounts = config
+        .accounts
+        .iter()
+        .map(|c| c.account)
+        .collect::<BTreeSet<_>>()
+        .len();
+    if config.connections > accounts {
+        notes.push(format!(
+            "{} connections share {accounts} account(s): the engine sends every report of an account to each of its sessions, so each connection also reads (and skips) the reports of its account's other sessions; give each connection its own account (--accounts FILE) to measure independent sessions",
+            config.connections
+        ));
+    }
     if veloz.result.unanswered > 0 {
         notes.push(format!(
             "{} measured requests were still unanswered {} s after the window",
@@ -590,6 +631,19 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
             driver::DRAIN_LIMIT_NS / 1_000_000_000
         ));
     }
+    let engine_cpu = veloz.engine_cpu.map(|(pid, before, after, window_s)| {
+        EngineCpu::new(
+            pid,
+            (
+                after.process_ticks.saturating_sub(before.process_ticks),
+                after.shard_ticks.saturating_sub(before.shard_ticks),
+            ),
+            after.shard_threads,
+            cpu::ticks_per_s(),
+            window_s,
+            veloz.result.sent,
+        )
+    });
     let ratio_to_baseline = baseline
         .as_ref()
         .map(|b| Ratios::of(&veloz.result.latency_us, &b.latency_us));
@@ -613,6 +667,7 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
         veloz: veloz.result,
         baseline,
         ratio_to_baseline,
+        engine_cpu,
         hlog: config.hlog.as_ref().map(|p| p.display().to_string()),
         hlog_intervals: veloz.hlog_intervals,
         hlog_baseline,

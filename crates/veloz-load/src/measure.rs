@@ -16,16 +16,22 @@ use veloz_core::workload::Mix;
 use veloz_core::Instrument;
 
 use super::conn::{self, Counters, Peer};
+use super::cpu::{self, CpuSample};
 use super::driver::{self, ConnSpec, Ctx, Interval, ThreadOutcome};
 use super::flow::FlowConfig;
 use super::hlog::HlogWriter;
-use super::{Clock, LoadConfig, LoadError, RunResult, Selection, DEFAULT_DEVIATION_TICKS};
+use super::{
+    Clock, LoadConfig, LoadError, Percentiles, RunResult, Selection, DEFAULT_DEVIATION_TICKS,
+};
 
 /// One measurement against one peer.
 pub(crate) struct Measured {
     pub result: RunResult,
     pub instruments: Vec<Instrument>,
     pub hlog_intervals: Option<usize>,
+    /// `--engine-pid`, against the engine: (pid, sample at the window's start, at its end,
+    /// seconds between them).
+    pub engine_cpu: Option<(u32, CpuSample, CpuSample, f64)>,
 }
 
 /// Merges the threads' interval histograms by interval; an interval is complete when every
@@ -87,6 +93,7 @@ impl IntervalMerger {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn measure(
     config: &LoadConfig,
     peer: Peer,
@@ -95,6 +102,7 @@ pub(crate) fn measure(
     instruments: Vec<Instrument>,
     hlog: Option<&Path>,
     nonce: u64,
+    engine_pid: Option<u32>,
 ) -> Result<Measured, LoadError> {
     let clock = Clock::new();
     let threads = cores.len();
@@ -130,7 +138,7 @@ pub(crate) fn measure(
             account: cred.account,
             token: (peer == Peer::Engine).then(|| cred.token().to_string()),
             first_of_account: accounts_seen.insert(cred.account),
-            base: (nonce << 52) | ((i as u64) << 40),
+            base: (nonce << (conn::ID_BITS + 12)) | ((i as u64) << conn::ID_BITS),
         });
     }
     let (tx, rx) = mpsc::channel();
@@ -212,6 +220,22 @@ pub(crate) fn measure(
     ctx.start.store(start, Ordering::Release);
 
     let window_start = start + ctx.warmup_ns;
+    let window_end = window_start + ctx.duration_ns;
+    // The engine's CPU is sampled by this thread at the window's start and end.
+    let cpu_pid = engine_pid.filter(|_| peer == Peer::Engine);
+    let mut cpu_start: Option<(CpuSample, u64)> = None;
+    let mut cpu_end: Option<(CpuSample, u64)> = None;
+    let mut sample_cpu = |now: u64| -> Result<(), LoadError> {
+        let Some(pid) = cpu_pid else {
+            return Ok(());
+        };
+        if cpu_start.is_none() && now >= window_start {
+            cpu_start = Some((cpu::sample(pid)?, clock.now()));
+        } else if cpu_start.is_some() && cpu_end.is_none() && now >= window_end {
+            cpu_end = Some((cpu::sample(pid)?, clock.now()));
+        }
+        Ok(())
+    };
     let mut merger = IntervalMerger::new(threads);
     let mut write_error = None;
     let mut write = |batch: Vec<(u64, Histogram<u64>, u64)>, writer: &mut Option<HlogWriter>| {
@@ -227,8 +251,19 @@ pub(crate) fn measure(
             }
         }
     };
+    let mut cpu_error = None;
     loop {
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        let now = clock.now();
+        if let Err(e) = sample_cpu(now) {
+            cpu_error.get_or_insert(e);
+        }
+        // Wake for the next sample point, at most 50 ms later.
+        let next_sample = [window_start, window_end]
+            .into_iter()
+            .find(|&t| t > now)
+            .map_or(50_000_000, |t| t - now);
+        let wait = Duration::from_nanos(next_sample.clamp(100_000, 50_000_000));
+        match rx.recv_timeout(wait) {
             Ok(iv) => {
                 merger.push(iv);
                 write(merger.complete(false), &mut writer);
@@ -238,6 +273,15 @@ pub(crate) fn measure(
         }
     }
     let outcomes = join_all(handles)?;
+    if let Some(e) = cpu_error {
+        return Err(e);
+    }
+    let engine_cpu = match (cpu_pid, cpu_start, cpu_end) {
+        (Some(pid), Some((a, at)), Some((b, bt))) => {
+            Some((pid, a, b, bt.saturating_sub(at) as f64 / 1e9))
+        }
+        _ => None,
+    };
     write(merger.complete(true), &mut writer);
     if let Some(e) = write_error {
         return Err(e);
@@ -246,19 +290,25 @@ pub(crate) fn measure(
 
     let mut counters = Counters::default();
     let mut total = conn::new_histogram();
+    let mut lag = conn::new_histogram();
     let mut chosen = Vec::new();
     for o in &outcomes {
         counters.merge(&o.counters);
         total.add(&o.total).expect("same bounds");
+        lag.add(&o.lag).expect("same bounds");
         if chosen.is_empty() {
             chosen = o.instruments.clone();
         }
     }
     let duration_s = config.duration.as_secs_f64();
     Ok(Measured {
-        result: RunResult::new(addr.to_string(), &counters, &total, duration_s),
+        result: RunResult {
+            send_lag_us: Percentiles::of(&lag),
+            ..RunResult::new(addr.to_string(), &counters, &total, duration_s)
+        },
         instruments: chosen,
         hlog_intervals,
+        engine_cpu,
     })
 }
 

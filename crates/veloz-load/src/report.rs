@@ -84,6 +84,10 @@ pub struct RunResult {
     pub sent_per_s: f64,
     pub answered_per_s: f64,
     pub latency_us: Percentiles,
+    /// How late the load queued the requests after their intended send times, us: when it
+    /// is a large part of `latency_us`, the load's core, not the peer, bounds the figures.
+    #[serde(default)]
+    pub send_lag_us: Percentiles,
     pub mix: MixCounts,
     /// Requests that traded (a fill as the taker).
     pub trading: u64,
@@ -128,6 +132,7 @@ impl RunResult {
             sent_per_s: per_s(counters.sent),
             answered_per_s: per_s(counters.answered),
             latency_us: Percentiles::of(hist),
+            send_lag_us: Percentiles::default(),
             mix: MixCounts {
                 gtc: counters.gtc,
                 ioc: counters.ioc,
@@ -183,6 +188,68 @@ impl Ratios {
     }
 }
 
+/// What the measured window cost the engine (`--engine-pid`), from `/proc` (see
+/// [`super::cpu`]): CPU time (user plus system) between the window's start and end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct EngineCpu {
+    pub pid: u32,
+    /// Seconds between the two samples.
+    pub window_s: f64,
+    /// Requests of the window (`veloz.sent`): the orders the CPU is divided by.
+    pub orders: u64,
+    /// The whole process, milliseconds.
+    pub process_ms: f64,
+    /// Its shard threads (`veloz-shard-*`), milliseconds.
+    pub shard_ms: f64,
+    pub shard_threads: usize,
+    /// `process_ms` per 1,000 orders.
+    pub process_ms_per_1000_orders: f64,
+    /// `shard_ms` per 1,000 orders.
+    pub shard_ms_per_1000_orders: f64,
+    /// `process_ms` over the window: the cores the engine kept busy.
+    pub cores_busy: f64,
+    /// Resolution of each sample, milliseconds (one clock tick).
+    pub resolution_ms: f64,
+}
+
+impl EngineCpu {
+    /// From ticks spent by the process and its shards over `window_s`, for `orders`.
+    pub fn new(
+        pid: u32,
+        ticks: (u64, u64),
+        shard_threads: usize,
+        ticks_per_s: u64,
+        window_s: f64,
+        orders: u64,
+    ) -> EngineCpu {
+        let ms = |t: u64| t as f64 * 1_000.0 / ticks_per_s.max(1) as f64;
+        let per_1000 = |v: f64| {
+            if orders > 0 {
+                v * 1_000.0 / orders as f64
+            } else {
+                0.0
+            }
+        };
+        let (process_ms, shard_ms) = (ms(ticks.0), ms(ticks.1));
+        EngineCpu {
+            pid,
+            window_s,
+            orders,
+            process_ms,
+            shard_ms,
+            shard_threads,
+            process_ms_per_1000_orders: per_1000(process_ms),
+            shard_ms_per_1000_orders: per_1000(shard_ms),
+            cores_busy: if window_s > 0.0 {
+                process_ms / 1_000.0 / window_s
+            } else {
+                0.0
+            },
+            resolution_ms: ms(1),
+        }
+    }
+}
+
 /// Everything one `veloz load` run reports.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LoadReport {
@@ -208,6 +275,8 @@ pub struct LoadReport {
     pub veloz: RunResult,
     pub baseline: Option<RunResult>,
     pub ratio_to_baseline: Option<Ratios>,
+    /// The engine's CPU over the window (`--engine-pid`).
+    pub engine_cpu: Option<EngineCpu>,
     /// Interval log of the Veloz run, and how many intervals it holds.
     pub hlog: Option<String>,
     pub hlog_intervals: Option<usize>,
@@ -307,12 +376,33 @@ impl LoadReport {
             let list: Vec<String> = v.rejects.iter().map(|(k, n)| format!("{k} {n}")).collect();
             format!(": {}", list.join(", "))
         };
+        let lag = &v.send_lag_us;
+        if lag.count > 0 {
+            let _ = writeln!(
+                s,
+                "  load send lag (intended to queued), us: p50 {:.1}, p99 {:.1}, p99.9 {:.1}, max {:.1}",
+                lag.p50, lag.p99, lag.p99_9, lag.max
+            );
+        }
         let _ = writeln!(
             s,
             "  rejects {} ({:.3} %){reasons}",
             grouped(v.rejected),
             v.reject_ratio * 100.0
         );
+        if let Some(c) = &self.engine_cpu {
+            let _ = writeln!(
+                s,
+                "  engine CPU (pid {}): {:.3} ms per 1,000 orders ({:.0} ms over {:.2} s, {:.2} cores busy); shard threads ({}) {:.3} ms per 1,000 orders",
+                c.pid,
+                c.process_ms_per_1000_orders,
+                c.process_ms,
+                c.window_s,
+                c.cores_busy,
+                c.shard_threads,
+                c.shard_ms_per_1000_orders
+            );
+        }
         if let Some(path) = &self.hlog {
             let _ = write!(
                 s,
@@ -359,10 +449,24 @@ mod tests {
                 ..RunResult::default()
             },
             ratio_to_baseline: Some(r),
+            engine_cpu: Some(EngineCpu::new(7, (250, 200), 1, 100, 5.0, 500_000)),
             ..LoadReport::default()
         };
+        let cpu = report.engine_cpu.as_ref().unwrap();
+        assert_eq!((cpu.process_ms, cpu.shard_ms), (2_500.0, 2_000.0));
+        assert!(
+            (cpu.process_ms_per_1000_orders - 5.0).abs() < 1e-9,
+            "{cpu:?}"
+        );
+        assert!((cpu.shard_ms_per_1000_orders - 4.0).abs() < 1e-9, "{cpu:?}");
+        assert!((cpu.cores_busy - 0.5).abs() < 1e-9, "{cpu:?}");
+        assert_eq!(cpu.resolution_ms, 10.0);
         let text = report.to_text();
         assert!(text.contains("open loop at 100,000 orders/s"), "{text}");
+        assert!(
+            text.contains("engine CPU (pid 7): 5.000 ms per 1,000 orders"),
+            "{text}"
+        );
         assert!(text.contains("2.00x"), "{text}");
         let json = serde_json::to_string(&report).unwrap();
         assert!(json.contains("\"p99_9\""), "{json}");
