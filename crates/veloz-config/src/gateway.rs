@@ -30,8 +30,8 @@ pub struct GatewayConfig {
     pub max_bad_messages: u32,
     /// Reports per account and stream (shard) kept in memory for resend at logon, newest
     /// (rebuilt from the journal at start). A resend is written at once: keep it well
-    /// below what `outbound_limit_bytes` holds (a report frame is 160-168 bytes: what
-    /// `FrameEncoder::stream_report` writes for a cancel and a fill).
+    /// below what `outbound_limit_bytes` holds (a report frame is 192-222 bytes: what
+    /// `FrameEncoder::stream_report` writes, the reason text's slot included).
     pub resend_window: usize,
     /// Orders (new, cancel, replace, mass cancel) a session may send per second, on
     /// average; one over the rate is rejected at once with `Throttled` (104) and never
@@ -60,6 +60,34 @@ pub struct GatewayConfig {
     /// Connections from one address that have not logged on yet, engine-wide; more are
     /// closed at accept. 0: unlimited.
     pub max_pending_logons_per_ip: u32,
+    /// How the shards' sockets talk to the kernel (`"auto"`, `"io_uring"`, `"std"`).
+    pub network: NetworkPath,
+}
+
+/// `gateway.network`: the shards' network path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NetworkPath {
+    /// io_uring where the kernel offers what the shard needs, else std sockets with a
+    /// warning that says why (the default).
+    #[default]
+    Auto,
+    /// Each shard's own io_uring: multishot accept and receive into provided buffers, one
+    /// submission of every session's sends per loop pass; refuse to start without it.
+    IoUring,
+    /// Non-blocking std sockets, one system call per read and per write.
+    Std,
+}
+
+impl NetworkPath {
+    /// The spelling of the configuration and the metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            NetworkPath::Auto => "auto",
+            NetworkPath::IoUring => "io_uring",
+            NetworkPath::Std => "std",
+        }
+    }
 }
 
 impl Default for GatewayConfig {
@@ -81,6 +109,7 @@ impl Default for GatewayConfig {
             logon_backoff_max_ms: 30_000,
             logon_failure_window_ms: 60_000,
             max_pending_logons_per_ip: 8,
+            network: NetworkPath::Auto,
         }
     }
 }

@@ -28,7 +28,7 @@ use veloz_journal::{JournalConfig, JournalConfigError};
 pub use accounts::{AccountConfig, StpConfig};
 pub use admin::AdminConfig;
 pub use feed::FeedConfig;
-pub use gateway::GatewayConfig;
+pub use gateway::{GatewayConfig, NetworkPath};
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
 pub use symbol::{symbol_char, SYMBOL_MAX_LEN};

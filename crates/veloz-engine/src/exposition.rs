@@ -136,7 +136,7 @@ pub fn render(shards: &[ShardView<'_>], uptime_s: f64, log_dropped: u64) -> Stri
             );
         }
     }
-    let simple: [CounterSeries; 20] = [
+    let simple: [CounterSeries; 25] = [
         ("veloz_trades_total", "Trades executed", "counter", |c| {
             c.trades
         }),
@@ -253,6 +253,36 @@ pub fn render(shards: &[ShardView<'_>], uptime_s: f64, log_dropped: u64) -> Stri
             "Metrics intervals the shard has closed, one every metrics.interval_ms while its event loop runs (the shard's heartbeat: flat while the engine is up means the shard is stalled)",
             "counter",
             |c| c.intervals,
+        ),
+        (
+            "veloz_network_io_uring",
+            "1 while the shard's sockets run on its own io_uring, 0 on std sockets (gateway.network; the start-up log says why)",
+            "gauge",
+            |c| c.net_uring,
+        ),
+        (
+            "veloz_journal_sync_io_uring",
+            "1 while the shard's group-commit data syncs run on its own io_uring (no sync thread), 0 otherwise",
+            "gauge",
+            |c| c.sync_uring,
+        ),
+        (
+            "veloz_io_uring_enters_total",
+            "io_uring_enter calls of the shard's ring (submissions, waits for completions)",
+            "counter",
+            |c| c.uring_enters,
+        ),
+        (
+            "veloz_io_uring_completions_total",
+            "Completions reaped from the shard's ring (accepts, receives, sends, syncs)",
+            "counter",
+            |c| c.uring_completions,
+        ),
+        (
+            "veloz_io_uring_recv_no_buffers_total",
+            "Receives that found every provided buffer of the shard's ring taken (re-armed; nothing is lost)",
+            "counter",
+            |c| c.uring_no_buffers,
         ),
     ];
     for (name, help, kind, get) in simple {

@@ -8,8 +8,13 @@
 //!   clone of it ([`Listener::try_clone`]): every shard's non-blocking accept takes from the
 //!   one queue. Accepted streams are non-blocking with Nagle off.
 //! - [`Stream`], [`read_some`], [`write_some`]: a byte stream the gateway reads frames from and
-//!   writes reports to. Implemented for TCP streams (production) and Unix stream pairs
-//!   (tests); the gateway is generic over it, so there is no dynamic dispatch per read.
+//!   writes reports to. Implemented for [`NetStream`] (production: a connection on the
+//!   shard's io_uring or a std TCP stream) and Unix stream pairs (tests); the gateway is
+//!   generic over it, so there is no dynamic dispatch per read.
+//! - [`Net`]: how a shard's sockets reach the kernel: its own io_uring
+//!   ([`veloz_uring::Ring`]: multishot accept and receive into provided buffers, every
+//!   session's sends in one submission per pass, idle parking in the ring) or std sockets
+//!   (one system call per accept, read and write), chosen at start ([`choose_network`]).
 //! - [`Idle`]: what a shard does when a pass found no work (spin, then park with a growing
 //!   sleep), and [`sleep`].
 //! - [`set_affinity`]: the calling thread's CPU mask.
@@ -189,6 +194,180 @@ impl BoundSocket {
     }
 }
 
+/// A connection of a client session: on the shard's io_uring, or a std TCP stream.
+#[derive(Debug)]
+pub enum NetStream {
+    Uring(veloz_uring::UringStream),
+    Std(TcpStream),
+}
+
+impl Read for NetStream {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            NetStream::Uring(s) => s.read(buf),
+            NetStream::Std(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for NetStream {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            NetStream::Uring(s) => s.write(buf),
+            NetStream::Std(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Stream for NetStream {
+    fn shutdown_both(&self) {
+        match self {
+            NetStream::Uring(s) => s.shutdown(),
+            NetStream::Std(s) => s.shutdown_both(),
+        }
+    }
+}
+
+/// The network path `serve` runs, decided once at start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkChoice {
+    /// Each shard's sockets run on its own io_uring.
+    pub uring: bool,
+    /// The line for the start-up log.
+    pub describe: String,
+    /// With `auto`: why io_uring was not taken (logged as a warning).
+    pub fallback: Option<String>,
+}
+
+/// Decide the network path for `gateway.network`: `auto` takes io_uring when
+/// [`veloz_uring::probe`] finds what the shard needs, else std sockets with the reason;
+/// `io_uring` refuses to start without it (the error says what the kernel lacks).
+pub fn choose_network(
+    wanted: veloz_config::NetworkPath,
+    probe: impl FnOnce() -> Result<(), String>,
+) -> Result<NetworkChoice, String> {
+    use veloz_config::NetworkPath;
+    let uring = "io_uring: one ring per shard, multishot accept and receive into provided \
+                 buffers, every session's sends in one submission per pass";
+    let std = "std sockets: one system call per accept, read and write";
+    match wanted {
+        NetworkPath::Std => Ok(NetworkChoice {
+            uring: false,
+            describe: format!("{std} (gateway.network = \"std\")"),
+            fallback: None,
+        }),
+        NetworkPath::IoUring => match probe() {
+            Ok(()) => Ok(NetworkChoice {
+                uring: true,
+                describe: uring.to_string(),
+                fallback: None,
+            }),
+            Err(why) => Err(format!(
+                "gateway.network = \"io_uring\", but {why}; set gateway.network = \"auto\" or \"std\" to run on std sockets"
+            )),
+        },
+        NetworkPath::Auto => match probe() {
+            Ok(()) => Ok(NetworkChoice {
+                uring: true,
+                describe: uring.to_string(),
+                fallback: None,
+            }),
+            Err(why) => Ok(NetworkChoice {
+                uring: false,
+                describe: format!("{std} (io_uring unavailable)"),
+                fallback: Some(format!(
+                    "network: io_uring unavailable ({why}); the shards use std sockets (slower: one system call per read and write)"
+                )),
+            }),
+        },
+    }
+}
+
+/// How a shard's sockets reach the kernel (see the module docs).
+#[derive(Debug)]
+pub enum Net {
+    Uring(veloz_uring::Ring),
+    Std(Option<Listener>),
+}
+
+impl Net {
+    /// Take connections from `listener`: the ring adopts it; the std path keeps it.
+    pub fn listen(&mut self, listener: Listener) -> std::io::Result<()> {
+        match self {
+            Net::Uring(ring) => ring.listen(listener.into_std())?,
+            Net::Std(l) => *l = Some(listener),
+        }
+        Ok(())
+    }
+
+    /// Stop taking connections for good (shutdown).
+    pub fn close_listener(&mut self) {
+        match self {
+            Net::Uring(ring) => {
+                let _ = ring.stop_accepting();
+            }
+            Net::Std(l) => *l = None,
+        }
+    }
+
+    /// The next waiting connection while `may` says to take one: non-blocking, Nagle off.
+    pub fn accept(&mut self, may: bool) -> Option<(NetStream, SocketAddr)> {
+        match self {
+            Net::Uring(ring) => {
+                if let Err(e) = ring.set_accepting(may) {
+                    tracing::error!(target: "veloz::gateway", "io_uring: cannot arm or cancel the accept: {e}");
+                }
+                let (s, peer) = ring.take_accepted()?;
+                Some((NetStream::Uring(s), peer))
+            }
+            Net::Std(Some(l)) if may => l.accept().map(|(s, p)| (NetStream::Std(s), p)),
+            Net::Std(_) => None,
+        }
+    }
+
+    /// One pass of the ring: submit the sends the sessions wrote, reap what completed.
+    /// Returns completions handled (0 on the std path). A failing ring is fatal to the
+    /// shard's network and logged; the shard keeps running its other work.
+    #[inline]
+    pub fn poll(&mut self) -> usize {
+        match self {
+            Net::Uring(ring) => ring.poll().unwrap_or_else(|e| {
+                tracing::error!(target: "veloz::gateway", "io_uring: submit failed: {e}");
+                0
+            }),
+            Net::Std(_) => 0,
+        }
+    }
+
+    /// Park an idle shard for up to `d`: in the ring (a connection, a receive or a sync
+    /// wakes it early), or a plain sleep.
+    pub fn park(&mut self, d: Duration) {
+        match self {
+            Net::Uring(ring) => {
+                if let Err(e) = ring.wait(d) {
+                    tracing::error!(target: "veloz::gateway", "io_uring: wait failed: {e}");
+                    std::thread::sleep(d);
+                }
+            }
+            Net::Std(_) => std::thread::sleep(d),
+        }
+    }
+
+    /// The ring, when the shard runs on one.
+    pub fn ring(&self) -> Option<&veloz_uring::Ring> {
+        match self {
+            Net::Uring(ring) => Some(ring),
+            Net::Std(_) => None,
+        }
+    }
+}
+
 /// A non-blocking listening socket owned by this process; its clones share one queue of
 /// waiting connections.
 #[derive(Debug)]
@@ -320,10 +499,10 @@ impl Clock {
 
 /// What a shard does between passes that found no work: while the last work is less than
 /// `spin` ago it yields the core to any other runnable thread (returning at once when there
-/// is none); after that it parks with a plain sleep that doubles from 10 us up to
-/// `park_max`.
+/// is none); after that it parks for a time that doubles from 10 us up to `park_max`: in
+/// the shard's io_uring ([`Net::park`]: network completions wake it early) or a plain sleep.
 ///
-/// The sleep is a thread sleep, not the executor's timer: the shard task is its executor's
+/// The park is the shard's own ring or a thread sleep, never the executor's timer: the shard task is its executor's
 /// only task and uses no executor IO, and a spinning task waiting on the executor's timer
 /// wake-up can hang the executor.
 #[derive(Debug)]
@@ -353,12 +532,13 @@ impl Idle {
         self.park = Self::PARK_MIN;
     }
 
-    /// A pass found nothing to do: yield, or park.
-    pub fn wait(&mut self) {
+    /// A pass found nothing to do: yield, or park with `park` (a sleep, or a wait in the
+    /// shard's ring).
+    pub fn wait(&mut self, park: impl FnOnce(Duration)) {
         if self.last_work.elapsed() <= self.spin {
             std::thread::yield_now();
         } else {
-            std::thread::sleep(self.park);
+            park(self.park);
             self.park = (self.park * 2).min(self.park_max);
         }
     }
@@ -380,6 +560,29 @@ mod tests {
         assert_eq!(&buf[..3], b"abc");
         b.shutdown_both();
         assert!(matches!(read_some(&mut a, &mut buf), Transfer::Closed(_)));
+    }
+
+    /// `auto` falls back to std sockets with the kernel's reason; `io_uring` refuses to
+    /// start without it, naming the way out; `std` never asks the kernel.
+    #[test]
+    fn the_network_path_follows_the_config_and_the_kernel() {
+        use veloz_config::NetworkPath;
+        let refused = || Err("the kernel's io_uring lacks recv".to_string());
+        let fine = || Ok(());
+        let auto = choose_network(NetworkPath::Auto, fine).unwrap();
+        assert!(auto.uring && auto.fallback.is_none());
+        assert!(auto.describe.starts_with("io_uring: one ring per shard"));
+        let auto = choose_network(NetworkPath::Auto, refused).unwrap();
+        assert!(!auto.uring);
+        assert_eq!(
+            auto.fallback.as_deref(),
+            Some("network: io_uring unavailable (the kernel's io_uring lacks recv); the shards use std sockets (slower: one system call per read and write)")
+        );
+        let err = choose_network(NetworkPath::IoUring, refused).unwrap_err();
+        assert_eq!(err, "gateway.network = \"io_uring\", but the kernel's io_uring lacks recv; set gateway.network = \"auto\" or \"std\" to run on std sockets");
+        assert!(choose_network(NetworkPath::IoUring, fine).unwrap().uring);
+        let std = choose_network(NetworkPath::Std, || panic!("std does not probe")).unwrap();
+        assert!(!std.uring && std.describe.starts_with("std sockets"));
     }
 
     #[test]

@@ -213,6 +213,19 @@ impl<S: Storage> ShardJournal<S> {
         self.writer.as_ref().map_or(Seq::MAX, |w| w.durable_seq())
     }
 
+    /// Group commit driven by the shard ([`veloz_journal::SyncDriver::Caller`]): the next
+    /// sync to run, when one is due and none is in flight.
+    pub fn sync_due(&mut self) -> Option<veloz_journal::SyncJob> {
+        self.writer.as_mut().and_then(|w| w.sync_due())
+    }
+
+    /// The outcome of a sync [`ShardJournal::sync_due`] handed out.
+    pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
+        if let Some(w) = self.writer.as_mut() {
+            w.sync_completed(job, result);
+        }
+    }
+
     /// The writer's counters (records and bytes appended since it opened).
     pub fn stats(&self) -> veloz_journal::writer::WriterStats {
         self.writer.as_ref().map(|w| w.stats()).unwrap_or_default()

@@ -121,6 +121,8 @@ pub enum ServeError {
     Io { path: String, detail: String },
     #[error("cannot install the SIGINT/SIGTERM handlers: {0}")]
     Signals(String),
+    #[error("{0}")]
+    Network(String),
     #[error("stopped, but not cleanly: shard(s) {shards:?} stopped without the clean-shutdown checkpoint (journal unavailable), so no clean-shutdown marker was written; the next start recovers from the journals")]
     Unclean { shards: Vec<usize> },
 }
@@ -275,6 +277,26 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         tracing::warn!(target: "veloz::engine", "{warning}");
     }
 
+    let network = io::choose_network(config.gateway.network, veloz_uring::probe)
+        .map_err(ServeError::Network)?;
+    if let Some(why) = &network.fallback {
+        tracing::warn!(target: "veloz::engine", "{why}");
+    }
+    tracing::info!(
+        target: "veloz::engine",
+        network = if network.uring { "io_uring" } else { "std" },
+        "network: {}",
+        network.describe
+    );
+    let sync = match config.journal.durability {
+        veloz_journal::Durability::None => "none (durability = \"none\": acknowledged once written)",
+        veloz_journal::Durability::Group if network.uring && config.journal.sync_on_ring => {
+            "io_uring: each shard submits its group-commit data syncs on its own ring, no sync thread"
+        }
+        veloz_journal::Durability::Group => "a sync thread per shard runs group commit",
+    };
+    tracing::info!(target: "veloz::engine", "journal sync: {sync}");
+
     let data_dir = options
         .data_dir
         .clone()
@@ -319,6 +341,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         stop,
     );
     shared.repair = options.repair;
+    shared.net_uring = network.uring;
     shared.control_core = control_core;
     shared.offer_gateway(gateway);
     let shared = Arc::new(shared);

@@ -120,6 +120,15 @@ pub struct Counters {
     /// `metrics.interval_ms` while its event loop runs, so a count that stops moving while
     /// the engine serves is a stalled shard (its heartbeat, `veloz_shard_intervals_total`).
     pub intervals: u64,
+    /// 1 while the shard's sockets run on its io_uring, 0 on std sockets (a gauge).
+    pub net_uring: u64,
+    /// 1 while the shard's group-commit syncs run on its io_uring, 0 otherwise (a gauge).
+    pub sync_uring: u64,
+    /// The shard ring's `io_uring_enter` calls, completions, and receives that ran out of
+    /// provided buffers ([`veloz_uring::RingStats`]).
+    pub uring_enters: u64,
+    pub uring_completions: u64,
+    pub uring_no_buffers: u64,
 }
 
 impl Counters {

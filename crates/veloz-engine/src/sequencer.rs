@@ -229,6 +229,17 @@ impl<S: Storage> Sequencer<S> {
         self.journal.unavailable()
     }
 
+    /// The journal's next sync to run on the shard's ring, if one is due (group commit on
+    /// the ring only).
+    pub fn sync_due(&mut self) -> Option<veloz_journal::SyncJob> {
+        self.journal.sync_due()
+    }
+
+    /// The outcome of a sync from [`Sequencer::sync_due`].
+    pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
+        self.journal.sync_completed(job, result);
+    }
+
     /// The last sequence number journaled.
     pub fn last_seq(&self) -> Seq {
         self.last_seq

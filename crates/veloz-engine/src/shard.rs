@@ -49,7 +49,6 @@
 //! clean-shutdown checkpoint). Any other failed append stops the process (exit code 70,
 //! after a FATAL line): the book must not move past what the journal holds.
 
-use std::net::TcpStream;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,7 +63,7 @@ use super::admin::ShardReply;
 use super::dispatcher::Dispatcher;
 use super::feed::FeedTap;
 use super::gateway::{Gateway, ReadStep, Routed};
-use super::io::{self, Clock, Idle, Listener, Stream};
+use super::io::{self, Clock, Idle, Net, NetStream, Stream};
 use super::journal::ShardJournal;
 use super::journal_state::JournalState;
 use super::mesh::{AdminMsg, ControlMsg, Delivery, SessionRef, ShardLinks, ShardMsg};
@@ -110,11 +109,12 @@ pub struct ShardOutcome {
 
 /// One shard's components and ring ends.
 #[derive(Debug)]
-pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
+pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = NetStream> {
     index: usize,
     shared: Arc<Shared>,
     clock: Clock,
-    listener: Option<Listener>,
+    /// The shard's sockets: its own io_uring, or std sockets (`gateway.network`).
+    net: Net,
     gateway: Gateway<T>,
     sequencer: Sequencer<S>,
     dispatcher: Dispatcher,
@@ -133,6 +133,9 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = TcpStream> {
     journal_state: JournalState,
     /// Market data to the feed thread (`None`: off).
     feed: Option<FeedTap>,
+    /// The journal sync submitted on the ring and not yet completed: its token and job
+    /// (which keeps the segment file open until then).
+    sync_in_flight: Option<(u32, veloz_journal::SyncJob)>,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
@@ -209,7 +212,7 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
     let began = minstant::Instant::now();
     let recovered = ShardJournal::recover_dir(
         &shared.data_dir,
-        &shared.config.journal,
+        &ring::journal_config(shared),
         index as u16,
         shared.repair,
         &mut engine,
@@ -255,27 +258,7 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
     Ok((engine, journal, recovered.last_seq))
 }
 
-impl<S: Storage> Shard<S, TcpStream> {
-    /// Take this shard's handle on the gateway socket `serve` bound: shard 0 starts
-    /// listening on it (every shard has recovered by now), the others wait for that and
-    /// take a clone. All poll the one queue of waiting connections.
-    fn open_listener(&mut self) -> Result<u16, ShardError> {
-        let listener = if self.index == 0 {
-            self.shared.listen_gateway()
-        } else {
-            self.shared.take_gateway()
-        };
-        let listen_err = |detail: String| ShardError::Listen {
-            shard: self.index,
-            addr: self.shared.config.gateway.listen.clone(),
-            detail,
-        };
-        let listener = listener.map_err(listen_err)?;
-        let port = listener.port().map_err(|e| listen_err(e.to_string()))?;
-        self.listener = Some(listener);
-        Ok(port)
-    }
-
+impl<S: Storage> Shard<S, NetStream> {
     /// The busy-poll loop, until shutdown is complete.
     async fn serve(&mut self) {
         let engine = &self.shared.config.engine;
@@ -310,22 +293,20 @@ impl<S: Storage> Shard<S, TcpStream> {
             if work > 0 {
                 idle.worked();
             } else {
-                idle.wait();
+                let net = &mut self.net;
+                idle.wait(|d| net.park(d));
             }
         }
     }
 
     fn accept(&mut self) -> usize {
-        let Some(listener) = &self.listener else {
-            return 0;
-        };
         let mut accepted = 0;
         // One connection at a time, each only while no shard has fewer sessions.
-        while self
-            .shared
-            .may_accept(self.index, self.metrics.counters.sessions_open)
-        {
-            let Some((stream, peer)) = listener.accept() else {
+        loop {
+            let may = self
+                .shared
+                .may_accept(self.index, self.metrics.counters.sessions_open);
+            let Some((stream, peer)) = self.net.accept(may) else {
                 break;
             };
             if self.gateway.open(stream, peer, &mut self.metrics).is_some() {
@@ -359,7 +340,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         Shard {
             index,
             clock,
-            listener: None,
+            net: Net::Std(None),
             gateway: Gateway::new(index, Arc::clone(&shared), clock),
             sequencer: Sequencer::new(index, engine, journal, last_seq, clock),
             dispatcher: Dispatcher::new(index, to),
@@ -375,6 +356,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                 veloz_journal::shard_dir(&shared.data_dir, index as u16),
             ),
             feed,
+            sync_in_flight: None,
             shared,
         }
     }
@@ -386,12 +368,16 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         work += self.resend_stalled();
         work += self.drain_rings();
         work += self.run_sequencer();
+        work += self.drive_syncs();
         work += self.release();
         self.adopt_orphans();
         work += self.dispatcher.flush_overflow();
         work += self.gateway.flush(&mut self.metrics);
         self.adopt_orphans();
         self.tell_stream_changes();
+        // Last: one submission carries every session's sends, and what arrived meanwhile
+        // is reaped for the next pass's reads.
+        work += self.net.poll();
         work
     }
 
@@ -399,7 +385,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         self.stopping = true;
         self.gateway.refuse_new_work();
         self.stop_began = Some(self.clock.instant());
-        self.listener = None;
+        self.net.close_listener();
         // Commands read but stalled on a full ring still count: they will be sent.
         self.shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
     }
@@ -678,6 +664,12 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             self.metrics.counters.snapshots_written,
             self.metrics.counters.snapshot_failures,
         ) = self.sequencer.snapshot_counts();
+        if let Some(ring) = self.net.ring() {
+            let r = ring.stats();
+            let c = &mut self.metrics.counters;
+            (c.uring_enters, c.uring_completions, c.uring_no_buffers) =
+                (r.enters, r.completions, r.recv_no_buffers);
+        }
         let snapshot = self.metrics.snapshot(now);
         let _ = self.control.push(ControlMsg::Snapshot(snapshot));
     }
@@ -725,9 +717,18 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         let deadline = self.clock.instant() + FINAL_FLUSH;
         while self.gateway.open_sessions() > 0 && self.clock.instant() < deadline {
             self.gateway.flush(&mut self.metrics);
+            self.net.poll();
             io::sleep(FINAL_FLUSH_PAUSE);
         }
         self.gateway.close_all(&mut self.metrics);
+        // On the ring, closed sessions' last bytes (their logouts) are sent before their
+        // sockets are shut.
+        while self.net.ring().is_some_and(|r| r.connections() > 0)
+            && self.clock.instant() < deadline
+        {
+            self.net.poll();
+            io::sleep(FINAL_FLUSH_PAUSE);
+        }
         let now = self.clock.now_ns();
         self.send_snapshot(now);
         let _ = self.control.push(ControlMsg::Stopped {
@@ -781,6 +782,8 @@ fn journal_failed(e: SequencerError) -> ! {
 
 #[path = "shard/requests.rs"]
 mod requests;
+#[path = "shard/ring.rs"]
+mod ring;
 
 #[cfg(test)]
 #[path = "shard_tests.rs"]

@@ -64,6 +64,9 @@ pub struct Shared {
     /// Where journal helper threads (segment preparer, group-commit sync) may run: the
     /// online cores no shard spins on, or every online core on hosts that have none.
     pub helper_cores: Vec<usize>,
+    /// The shards' sockets run on their own io_uring ([`crate::io::Net`]); false: std
+    /// sockets (decided at start from `gateway.network` and what the kernel offers).
+    pub net_uring: bool,
 }
 
 impl Shared {
@@ -85,6 +88,7 @@ impl Shared {
             control_core: 0,
             feed_stats: Arc::default(),
             helper_cores,
+            net_uring: false,
             epoch: minstant::Instant::now(),
             stop,
             stopped_reading: AtomicUsize::new(0),

@@ -517,7 +517,7 @@ impl FeedThread {
             if work > 0 {
                 idle.worked();
             } else {
-                idle.wait();
+                idle.wait(std::thread::sleep);
             }
         }
         let began = minstant::Instant::now();
