@@ -103,8 +103,8 @@ engine() {
   rm -rf "$dir"
   # The load's table: "  veloz  sent/s answered/s p50 p90 p99 p99.9 ..." and the ratio row.
   local row ratio
-  row=$(grep -E '^  veloz +[0-9]' "$out/$name.txt" | head -1 | awk '{print $3" "$4" "$6" "$7}')
-  ratio=$(grep -E '^  veloz / echo' "$out/$name.txt" | head -1 | awk '{print $4" "$6}')
+  row=$(grep -E '^  veloz +[0-9]' "$out/$name.txt" | head -1 | awk '{print $3" "$4" "$6" "$7}' || true)
+  ratio=$(grep -E '^  veloz / echo' "$out/$name.txt" | head -1 | awk '{print $4" "$6}' || true)
   printf '%-28s answered/s p50 p99 p99.9 (us): %s  vs echo p50 p99: %s\n' \
     "$name" "${row:-?}" "${ratio:--}" | tee -a "$out/summary.txt"
 }
