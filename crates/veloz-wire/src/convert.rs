@@ -185,28 +185,14 @@ pub fn execution_reports(event: &Event, seq: Seq, timestamp_ns: Timestamp) -> Ex
                 ..base(ExecType::Accepted)
             },
         ),
-        Event::Trade {
-            trade_id,
-            symbol,
-            price,
-            qty,
-            aggressor,
-            maker,
-            taker,
-        } => {
-            let fill = |f: Fill, side: Side, liquidity: Liquidity| {
-                Some(fill_report(
-                    base, f, side, liquidity, symbol, trade_id, price, qty,
-                ))
-            };
-            ExecutionReports {
-                items: [
-                    fill(maker, aggressor.opposite(), Liquidity::Maker),
-                    fill(taker, aggressor, Liquidity::Taker),
-                ],
-                next: 0,
-            }
-        }
+        // Maker's, then taker's: built by the function a stream uses for one of them.
+        Event::Trade { .. } => ExecutionReports {
+            items: [
+                execution_report_at(event, 0, seq, timestamp_ns),
+                execution_report_at(event, 1, seq, timestamp_ns),
+            ],
+            next: 0,
+        },
         Event::Cancelled {
             order_id,
             account,
