@@ -28,7 +28,7 @@
 //! `core_affinity`; the connections are dealt round-robin over the threads. Each thread
 //! busy-polls its non-blocking sockets: read and act on the answers, queue what is due, one
 //! write per connection per pass. A pass costs what the traffic costs, not what the
-//! connection count does ([`agenda`]): past a few connections per thread the sockets with data
+//! connection count does (module `agenda`): past a few connections per thread the sockets with data
 //! come from one epoll set, and the open-loop schedule is a heap of due times, so a thread
 //! of a thousand sessions at 100 orders/s each never scans a thousand sockets per order.
 //! Per connection a run holds one socket (two with `--baseline`) and a few kilobytes; the
