@@ -60,12 +60,15 @@
 //! The FFI that needs `unsafe` is in `sys` alone.
 #![deny(unsafe_code)]
 
+mod stream;
 #[allow(unsafe_code)]
 mod sys;
 
+pub use stream::UringStream;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, RawFd};
 use std::rc::Rc;
@@ -773,105 +776,5 @@ impl Driver {
             _ => {}
         }
         Ok(())
-    }
-}
-
-/// A connection accepted by a [`Ring`]: reads take what the ring received, writes queue
-/// bytes for the ring's next send. Neither blocks: both answer `WouldBlock` when there is
-/// nothing to read or no room to write.
-pub struct UringStream {
-    driver: Rc<RefCell<Driver>>,
-    slot: u32,
-    gen: u32,
-}
-
-impl std::fmt::Debug for UringStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("UringStream")
-            .field("slot", &self.slot)
-            .field("gen", &self.gen)
-            .finish()
-    }
-}
-
-impl UringStream {
-    /// Shut the connection down both ways once what was written has been sent (or the peer
-    /// took nothing for [`LINGER`] after the stream is dropped).
-    pub fn shutdown(&self) {
-        let mut d = self.driver.borrow_mut();
-        if let Some(c) = d.conn(self.slot, self.gen) {
-            c.shutdown_wanted = true;
-            d.mark_dirty(self.slot);
-        }
-    }
-
-    /// Bytes written and not yet sent.
-    pub fn unsent(&self) -> usize {
-        let mut d = self.driver.borrow_mut();
-        d.conn(self.slot, self.gen)
-            .map(|c| c.pending.len() + c.inflight.len() - c.sent)
-            .unwrap_or(0)
-    }
-}
-
-impl Read for UringStream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut d = self.driver.borrow_mut();
-        let Some(c) = d.conn(self.slot, self.gen) else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        let have = &c.inbound[c.in_pos..];
-        if !have.is_empty() {
-            let n = have.len().min(buf.len());
-            buf[..n].copy_from_slice(&have[..n]);
-            c.in_pos += n;
-            return Ok(n);
-        }
-        if let Some(e) = &c.error {
-            return Err(io::Error::new(e.kind(), e.to_string()));
-        }
-        if c.eof || c.shut {
-            return Ok(0);
-        }
-        Err(io::ErrorKind::WouldBlock.into())
-    }
-}
-
-impl Write for UringStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut d = self.driver.borrow_mut();
-        let Some(c) = d.conn(self.slot, self.gen) else {
-            return Err(io::ErrorKind::NotConnected.into());
-        };
-        if let Some(e) = &c.error {
-            return Err(io::Error::new(e.kind(), e.to_string()));
-        }
-        if c.shut || c.shutdown_wanted {
-            return Err(io::ErrorKind::BrokenPipe.into());
-        }
-        let room = PENDING_LIMIT.saturating_sub(c.pending.len());
-        if room == 0 {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let n = room.min(buf.len());
-        c.pending.extend_from_slice(&buf[..n]);
-        d.mark_dirty(self.slot);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Drop for UringStream {
-    fn drop(&mut self) {
-        let mut d = self.driver.borrow_mut();
-        if let Some(c) = d.conn(self.slot, self.gen) {
-            c.shutdown_wanted = true;
-            c.dropped = Some(Instant::now());
-            d.lingering += 1;
-            d.mark_dirty(self.slot);
-        }
     }
 }
