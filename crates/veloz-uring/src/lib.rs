@@ -47,7 +47,7 @@
 //! - a connection has at most one send in flight; the bytes written while it is in flight
 //!   wait in `pending` and leave in the next send, in order; a short send is resubmitted
 //!   from where it stopped;
-//! - [`UringStream::write`] takes bytes only while the connection holds fewer than
+//! - a [`UringStream`]'s `write` takes bytes only while the connection holds fewer than
 //!   [`PENDING_LIMIT`] unsent bytes, so a peer that does not read backs up into the
 //!   session's own outbound buffer (where the gateway's slow-consumer limit applies), as a
 //!   full socket buffer does on the std path;

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::{Driver, PENDING_LIMIT};
 
-/// A connection accepted by a [`Ring`]: reads take what the ring received, writes queue
+/// A connection accepted by a [`Ring`](crate::Ring): reads take what the ring received, writes queue
 /// bytes for the ring's next send. Neither blocks: both answer `WouldBlock` when there is
 /// nothing to read or no room to write.
 pub struct UringStream {
@@ -28,7 +28,7 @@ impl std::fmt::Debug for UringStream {
 
 impl UringStream {
     /// Shut the connection down both ways once what was written has been sent (or the peer
-    /// took nothing for [`LINGER`] after the stream is dropped).
+    /// took nothing for [`LINGER`](crate::LINGER) after the stream is dropped).
     pub fn shutdown(&self) {
         let mut d = self.driver.borrow_mut();
         if let Some(c) = d.conn(self.slot, self.gen) {
