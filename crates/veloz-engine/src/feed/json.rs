@@ -323,18 +323,20 @@ fn snapshot_head<'a>(
     }
 }
 
+/// A snapshot of both sides of a book: its head, then `bids` and `asks`.
+#[derive(Serialize)]
+struct Sides<'a, T> {
+    #[serde(flatten)]
+    head: SnapshotHead<'a>,
+    bids: T,
+    asks: T,
+}
+
 /// An `l2` snapshot: `bids` best (highest) first, `asks` best (lowest) first.
 pub fn l2_snapshot(out: &mut Vec<u8>, snap: &L2Snapshot, info: &SymbolInfo, session: u64) {
-    #[derive(Serialize)]
-    struct S<'a> {
-        #[serde(flatten)]
-        head: SnapshotHead<'a>,
-        bids: L2Levels<'a>,
-        asks: L2Levels<'a>,
-    }
     write(
         out,
-        &S {
+        &Sides {
             head: snapshot_head(info, Channel::L2, session, snap.seq),
             bids: L2Levels(&snap.bids, info.price_scale),
             asks: L2Levels(&snap.asks, info.price_scale),
@@ -344,16 +346,9 @@ pub fn l2_snapshot(out: &mut Vec<u8>, snap: &L2Snapshot, info: &SymbolInfo, sess
 
 /// An `l3` snapshot: levels best first, each with its orders head first.
 pub fn l3_snapshot(out: &mut Vec<u8>, snap: &L3Snapshot, info: &SymbolInfo, session: u64) {
-    #[derive(Serialize)]
-    struct S<'a> {
-        #[serde(flatten)]
-        head: SnapshotHead<'a>,
-        bids: L3Levels<'a>,
-        asks: L3Levels<'a>,
-    }
     write(
         out,
-        &S {
+        &Sides {
             head: snapshot_head(info, Channel::L3, session, snap.seq),
             bids: L3Levels(&snap.bids, info.price_scale),
             asks: L3Levels(&snap.asks, info.price_scale),
