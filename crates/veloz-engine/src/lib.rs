@@ -288,12 +288,12 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         "network: {}",
         network.describe
     );
-    let sync = match config.journal.durability {
-        veloz_journal::Durability::None => "none (durability = \"none\": acknowledged once written)",
-        veloz_journal::Durability::Group if network.uring && config.journal.sync_on_ring => {
-            "io_uring: each shard submits its group-commit data syncs on its own ring, no sync thread"
-        }
-        veloz_journal::Durability::Group => "a sync thread per shard runs group commit",
+    let sync = if config.journal.syncs_on_ring(network.uring) {
+        "io_uring: each shard submits its group-commit data syncs on its own ring, no sync thread"
+    } else if config.journal.durability == veloz_journal::Durability::Group {
+        "a sync thread per shard runs group commit"
+    } else {
+        "none (durability = \"none\": acknowledged once written)"
     };
     tracing::info!(target: "veloz::engine", "journal sync: {sync}");
 

@@ -102,6 +102,12 @@ pub struct JournalConfigError {
 }
 
 impl JournalConfig {
+    /// Whether group commit's syncs run on the shard's ring: group durability,
+    /// `sync_on_ring`, and a shard whose network runs on io_uring (`ring`).
+    pub fn syncs_on_ring(&self, ring: bool) -> bool {
+        ring && self.sync_on_ring && self.durability == Durability::Group
+    }
+
     /// Check ranges serde cannot express.
     pub fn validate(&self) -> Result<(), JournalConfigError> {
         let err = |field, value, why| Err(JournalConfigError { field, value, why });

@@ -248,8 +248,9 @@ struct Driver {
     next_sync: u32,
     /// Data syncs submitted and not yet completed.
     syncs_in_flight: usize,
-    /// Dropped connections still sending (checked against `LINGER`).
-    lingering: usize,
+    /// Slots of dropped connections not yet released (still sending, or waiting for their
+    /// receive's cancel): revisited every pass, against `LINGER`.
+    lingering: Vec<u32>,
     stats: RingStats,
 }
 
@@ -333,7 +334,7 @@ impl Ring {
                 synced: VecDeque::new(),
                 next_sync: 0,
                 syncs_in_flight: 0,
-                lingering: 0,
+                lingering: Vec::new(),
                 stats: RingStats::default(),
             })),
         })
@@ -604,7 +605,9 @@ impl Driver {
         if c.dropped.is_some() && c.shut && c.idle() {
             self.conns[slot as usize].1 = None;
             self.free.push(slot);
-            self.lingering -= 1;
+            if let Some(i) = self.lingering.iter().position(|&s| s == slot) {
+                self.lingering.swap_remove(i);
+            }
         }
         Ok(())
     }
@@ -615,11 +618,9 @@ impl Driver {
             let gen = self.conns[slot as usize].0;
             self.arm_recv(slot, gen)?;
         }
-        if self.lingering > 0 {
-            for slot in 0..self.conns.len() as u32 {
-                if matches!(&self.conns[slot as usize].1, Some(c) if c.dropped.is_some()) {
-                    self.mark_dirty(slot);
-                }
+        if !self.lingering.is_empty() {
+            for i in 0..self.lingering.len() {
+                self.mark_dirty(self.lingering[i]);
             }
             self.flush_dirty()?;
         }

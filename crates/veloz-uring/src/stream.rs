@@ -36,14 +36,6 @@ impl UringStream {
             d.mark_dirty(self.slot);
         }
     }
-
-    /// Bytes written and not yet sent.
-    pub fn unsent(&self) -> usize {
-        let mut d = self.driver.borrow_mut();
-        d.conn(self.slot, self.gen)
-            .map(|c| c.pending.len() + c.inflight.len() - c.sent)
-            .unwrap_or(0)
-    }
 }
 
 impl Read for UringStream {
@@ -102,7 +94,7 @@ impl Drop for UringStream {
         if let Some(c) = d.conn(self.slot, self.gen) {
             c.shutdown_wanted = true;
             c.dropped = Some(Instant::now());
-            d.lingering += 1;
+            d.lingering.push(self.slot);
             d.mark_dirty(self.slot);
         }
     }

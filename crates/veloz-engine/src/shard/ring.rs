@@ -22,7 +22,7 @@ use crate::io::{Net, NetStream};
 /// they will run on its ring.
 pub(super) fn journal_config(shared: &Shared) -> JournalConfig {
     let mut config = shared.config.journal.clone();
-    if shared.net_uring && config.sync_on_ring {
+    if config.syncs_on_ring(shared.net_uring) {
         config.sync_driver = SyncDriver::Caller;
     }
     config
@@ -79,10 +79,8 @@ impl<S: Storage> Shard<S, NetStream> {
             );
         }
         self.metrics.counters.net_uring = 1;
-        self.metrics.counters.sync_uring = u64::from(
-            journal_config(&self.shared).sync_driver == SyncDriver::Caller
-                && self.shared.config.journal.durability == veloz_journal::Durability::Group,
-        );
+        self.metrics.counters.sync_uring =
+            u64::from(self.shared.config.journal.syncs_on_ring(true));
         Ok(Net::Uring(ring))
     }
 }
