@@ -1,11 +1,11 @@
 //! The workspace's shape as a gate: the layering of its crates, where `unsafe` may live, and
 //! the size of its source files (docs/ARCHITECTURE.md draws the same picture).
 //!
-//! - A crate depends only on crates below it: core, report and uring (the shard's io_uring
-//!   driver) at the bottom; wire, journal and md (market data) on core; config on core and
-//!   journal; engine and load on those (never on each other); the `veloz` binary on all of
-//!   them. Offline tools (load, the audit in the
-//!   binary) never reach the engine runtime through a lower crate.
+//! - A crate depends only on crates below it: core, report, uring (the shard's io_uring
+//!   driver) and fix (the FIX 4.4 codec) at the bottom; wire, journal and md (market data)
+//!   on core; config on core and journal; engine and load on those (never on each other);
+//!   the `veloz` binary on all of them. Offline tools (load, the audit in the binary) never
+//!   reach the engine runtime through a lower crate.
 //! - Every crate root forbids `unsafe_code`, except veloz-journal, veloz-wire, veloz-md and
 //!   veloz-uring, which deny it and allow it in exactly one module each (the mmap backend,
 //!   the generated FlatBuffers code of each protocol, the io_uring FFI).
@@ -20,8 +20,9 @@ fn repo() -> &'static Path {
 }
 
 /// Which workspace crates each crate may depend on (normal dependencies).
-const ALLOWED: [(&str, &[&str]); 10] = [
+const ALLOWED: [(&str, &[&str]); 11] = [
     ("veloz-core", &[]),
+    ("veloz-fix", &[]),
     ("veloz-uring", &[]),
     ("veloz-md", &["veloz-core"]),
     ("veloz-report", &[]),
@@ -38,6 +39,7 @@ const ALLOWED: [(&str, &[&str]); 10] = [
             "veloz-report",
             "veloz-md",
             "veloz-uring",
+            "veloz-fix",
         ],
     ),
     (
@@ -48,6 +50,7 @@ const ALLOWED: [(&str, &[&str]); 10] = [
             "veloz-config",
             "veloz-report",
             "veloz-md",
+            "veloz-fix",
         ],
     ),
     (
@@ -61,6 +64,7 @@ const ALLOWED: [(&str, &[&str]); 10] = [
             "veloz-engine",
             "veloz-load",
             "veloz-md",
+            "veloz-fix",
         ],
     ),
 ];
