@@ -23,6 +23,8 @@ pub struct EngineChild {
     pub metrics: String,
     /// The market-data line: binary feed, WebSocket feed and book page addresses.
     pub market_data: String,
+    /// The FIX 4.4 acceptor's line (`HOST:PORT (TargetCompID VELOZ)`), empty when off.
+    pub fix: String,
 }
 
 impl std::fmt::Debug for EngineChild {
@@ -72,10 +74,13 @@ impl EngineChild {
             orders: String::new(),
             metrics: String::new(),
             market_data: String::new(),
+            fix: String::new(),
         };
         // Printed before the listening line.
         engine.market_data = engine.line("veloz: market data on ", Duration::from_secs(60))?;
-        engine.orders = engine.line("veloz: listening on ", Duration::from_secs(60))?;
+        // The demo's config keeps FIX on (printed before the listening line).
+        engine.fix = engine.line("veloz: FIX 4.4 order entry on ", Duration::from_secs(60))?;
+        engine.orders = engine.line("veloz: listening on ", Duration::from_secs(5))?;
         engine.metrics = engine.line("veloz: metrics on ", Duration::from_secs(5))?;
         Ok(engine)
     }

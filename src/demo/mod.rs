@@ -115,6 +115,8 @@ fn run_phase(
     config.metrics.listen = "127.0.0.1:0".into();
     config.feed.listen = "127.0.0.1:0".into();
     config.feed.ws_listen = "127.0.0.1:0".into();
+    config.fix.enabled = true;
+    config.fix.listen = "127.0.0.1:0".into();
     config.journal.durability = durability;
     let config_path = dir.join("veloz.toml");
     std::fs::write(&config_path, config.to_toml_string())?;
@@ -132,6 +134,9 @@ fn run_phase(
         log_path.display()
     );
     println!("   market data on {}", engine.market_data);
+    if !engine.fix.is_empty() {
+        println!("   FIX 4.4 order entry on {} (docs/fix.md)", engine.fix);
+    }
     let hlog = dir.join("load-rtt.hlog");
     let load_config = LoadConfig {
         connect: engine.orders.clone(),

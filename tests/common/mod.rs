@@ -63,9 +63,17 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
     ));
     text.push_str("[metrics]\nlisten = \"127.0.0.1:0\"\ninterval_ms = 200\n\n");
     text.push_str("[feed]\nlisten = \"127.0.0.1:0\"\nws_listen = \"127.0.0.1:0\"\n\n");
+    text.push_str("[fix]\nlisten = \"127.0.0.1:0\"\n\n");
     let mut rest = base.to_toml_string();
     // Drop the [engine]/[gateway]/[journal] tables of the default; keep instruments/accounts.
-    for table in ["[engine]", "[gateway]", "[journal]", "[metrics]", "[feed]"] {
+    for table in [
+        "[engine]",
+        "[gateway]",
+        "[journal]",
+        "[metrics]",
+        "[feed]",
+        "[fix]",
+    ] {
         if let Some(start) = rest.find(table) {
             let end = rest[start + table.len()..]
                 .find("\n[")
@@ -111,6 +119,9 @@ pub struct EngineProcess {
     pub feed: String,
     /// The WebSocket feed's host:port (`ws://{ws}/ws`; the book page is `http://{ws}/`).
     pub ws: String,
+    /// The FIX 4.4 acceptor's HOST:PORT (empty until the engine printed its line; see
+    /// [`EngineProcess::collect`]).
+    pub fix: String,
     pub config: PathBuf,
     pub data: PathBuf,
     /// Everything the engine printed on stderr so far (collected by a thread).
@@ -176,6 +187,7 @@ impl EngineProcess {
             metrics: String::new(),
             feed: String::new(),
             ws: String::new(),
+            fix: String::new(),
             config: config.to_path_buf(),
             data,
             stderr,
@@ -200,6 +212,7 @@ impl EngineProcess {
                         .unwrap_or("")
                         .to_string();
                 }
+                engine.note_fix(&line);
                 engine.stdout_lines.push(line);
                 if !engine.addr.is_empty() && !engine.metrics.is_empty() {
                     return Ok(engine);
@@ -226,7 +239,15 @@ impl EngineProcess {
             self.stderr_lines.push(l);
         }
         while let Ok(l) = self.stdout.try_recv() {
+            self.note_fix(&l);
             self.stdout_lines.push(l);
+        }
+    }
+
+    /// "veloz: FIX 4.4 order entry on HOST:PORT (TargetCompID ...)" to `self.fix`.
+    fn note_fix(&mut self, line: &str) {
+        if let Some(rest) = line.strip_prefix("veloz: FIX 4.4 order entry on ") {
+            self.fix = rest.split(' ').next().unwrap_or("").to_string();
         }
     }
 

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod feed;
+pub mod fix;
 pub mod gateway;
 pub mod preflight;
 pub mod retention;
@@ -28,6 +29,7 @@ use veloz_journal::{JournalConfig, JournalConfigError};
 pub use accounts::{AccountConfig, StpConfig};
 pub use admin::AdminConfig;
 pub use feed::FeedConfig;
+pub use fix::FixConfig;
 pub use gateway::{GatewayConfig, NetworkPath};
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
@@ -61,6 +63,8 @@ pub enum ConfigError {
     DuplicateSymbol { symbol: String },
     #[error("invalid [admin]: {why}")]
     InvalidAdmin { why: String },
+    #[error("fix.{field} is invalid: {why}")]
+    InvalidFix { field: &'static str, why: String },
     #[error("feed.{field} = {value} is invalid: {why}")]
     InvalidFeed {
         field: &'static str,
@@ -146,6 +150,9 @@ pub struct Config {
     /// The public market-data feeds (binary, WebSocket, book page).
     #[serde(default)]
     pub feed: FeedConfig,
+    /// FIX 4.4 order entry (docs/fix.md).
+    #[serde(default)]
+    pub fix: FixConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -373,6 +380,7 @@ impl Config {
         self.feed
             .check()
             .map_err(|(field, value, why)| ConfigError::InvalidFeed { field, value, why })?;
+        (self.fix.check()).map_err(|(field, why)| ConfigError::InvalidFix { field, why })?;
         let mut symbols = BTreeSet::new();
         for (i, inst) in self.instruments.iter().enumerate() {
             if let Some(prev) = self.instruments[..i].iter().find(|p| p.id == inst.id) {

@@ -207,7 +207,14 @@ fn run(
                                 .listen
                                 .rsplit_once(':')
                                 .map_or("127.0.0.1", |(h, _)| h);
-                            // Scripts and tests read these lines from stdout.
+                            // Scripts and tests read these lines from stdout; "listening on"
+                            // and "metrics on" come last (readers stop there).
+                            if let Some(fix) = &shared.fix_addr {
+                                let comp = &shared.config.fix.comp_id;
+                                println!(
+                                    "veloz: FIX 4.4 order entry on {fix} (TargetCompID {comp})"
+                                );
+                            }
                             println!("veloz: listening on {host}:{port}");
                             println!("veloz: metrics on {metrics_addr}");
                             let _ = std::io::stdout().flush();

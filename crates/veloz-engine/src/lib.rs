@@ -344,6 +344,23 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     shared.net_uring = network.uring;
     shared.control_core = control_core;
     shared.offer_gateway(gateway);
+    if shared.config.fix.enabled {
+        let listener = io::Listener::bind("fix", &shared.config.fix.listen)?;
+        let port = listener.port().map_err(|e| ServeError::Io {
+            path: format!("fix.listen address {}", shared.config.fix.listen),
+            detail: e.to_string(),
+        })?;
+        let host = shared
+            .config
+            .fix
+            .listen
+            .rsplit_once(':')
+            .map_or("127.0.0.1", |(h, _)| h);
+        shared.fix_addr = Some(format!("{host}:{port}"));
+        let fix = gateway::fix::FixShared::new(&shared.config, &data_dir, n);
+        shared.fix = Some(Arc::new(fix));
+        shared.fix_listener = Some(listener);
+    }
     let shared = Arc::new(shared);
     let (mut links, control_links) = mesh::build(n, shared.config.engine.ring_slots);
     let feed = feed_thread(&shared, &mut links)?;

@@ -136,6 +136,8 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = NetStream> {
     /// The journal sync submitted on the ring and not yet completed: its token and job
     /// (which keeps the segment file open until then).
     sync_in_flight: Option<(u32, veloz_journal::SyncJob)>,
+    /// This shard's handle on the FIX acceptor's socket (`shard/ring.rs`).
+    fix_listener: Option<crate::io::Listener>,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
@@ -313,7 +315,7 @@ impl<S: Storage> Shard<S, NetStream> {
                 accepted += 1;
             }
         }
-        accepted
+        accepted + self.accept_fix()
     }
 }
 
@@ -341,6 +343,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             index,
             clock,
             net: Net::Std(None),
+            fix_listener: None,
             gateway: Gateway::new(index, Arc::clone(&shared), clock),
             sequencer: Sequencer::new(index, engine, journal, last_seq, clock),
             dispatcher: Dispatcher::new(index, to),
@@ -386,6 +389,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         self.gateway.refuse_new_work();
         self.stop_began = Some(self.clock.instant());
         self.net.close_listener();
+        self.fix_listener = None;
         // Commands read but stalled on a full ring still count: they will be sent.
         self.shared.stopped_reading.fetch_add(1, Ordering::SeqCst);
     }

@@ -67,6 +67,11 @@ pub struct Shared {
     /// The shards' sockets run on their own io_uring ([`crate::io::Net`]); false: std
     /// sockets (decided at start from `gateway.network` and what the kernel offers).
     pub net_uring: bool,
+    /// FIX 4.4 order entry (`[fix]`): what its sessions share, its socket (bound by
+    /// `serve`, a handle taken by every shard) and its address; `None` when it is off.
+    pub(crate) fix: Option<Arc<crate::gateway::fix::FixShared>>,
+    pub(crate) fix_listener: Option<Listener>,
+    pub fix_addr: Option<String>,
 }
 
 impl Shared {
@@ -89,6 +94,9 @@ impl Shared {
             feed_stats: Arc::default(),
             helper_cores,
             net_uring: false,
+            fix: None,
+            fix_listener: None,
+            fix_addr: None,
             epoch: minstant::Instant::now(),
             stop,
             stopped_reading: AtomicUsize::new(0),

@@ -33,6 +33,7 @@
 //! Generic over the [`Stream`] the sessions run on (TCP in production; tests use Unix
 //! stream pairs), with static dispatch.
 
+pub(crate) mod fix;
 mod repeats;
 mod requests;
 mod session;
@@ -178,6 +179,28 @@ impl<T: Stream> Gateway<T> {
         peer: SocketAddr,
         metrics: &mut ShardMetrics,
     ) -> Option<SessionRef> {
+        self.open_with(stream, peer, None, metrics)
+    }
+
+    /// Take a new FIX 4.4 connection (see [`Gateway::open`]); `None` also when FIX is off.
+    pub fn open_fix(
+        &mut self,
+        stream: T,
+        peer: SocketAddr,
+        metrics: &mut ShardMetrics,
+    ) -> Option<SessionRef> {
+        let shared = self.shared.fix.clone()?;
+        let fix = Box::new(fix::FixSession::new(shared, self.clock.now_ns()));
+        self.open_with(stream, peer, Some(fix), metrics)
+    }
+
+    fn open_with(
+        &mut self,
+        stream: T,
+        peer: SocketAddr,
+        fix: Option<Box<fix::FixSession>>,
+        metrics: &mut ShardMetrics,
+    ) -> Option<SessionRef> {
         let now = self.clock.now_ns();
         let throttles = &self.shared.throttles;
         let why = match throttles.admit(peer.ip(), now) {
@@ -226,6 +249,7 @@ impl<T: Stream> Gateway<T> {
             self.settings.max_frame,
             now,
             throttles,
+            fix,
         ));
         metrics.counters.sessions_accepted += 1;
         metrics.counters.sessions_open += 1;
@@ -389,8 +413,7 @@ impl<T: Stream> Gateway<T> {
                                 instruments: instruments.iter().map(Into::into).collect(),
                                 streams: self.shared.shards() as u16,
                             };
-                            let frame = self.encoder.logon_ack(&ack);
-                            session.buffer(frame, outbound_limit, now);
+                            session.logon_ack(&mut self.encoder, &ack, outbound_limit, now);
                             // Subscribed on every shard before any of its commands leaves.
                             self.changes.push(StreamChange::Subscribe {
                                 session: me,
@@ -597,13 +620,7 @@ impl<T: Stream> Gateway<T> {
         if *generation != d.to.generation || session.is_closing() {
             return;
         }
-        let Some(frame) =
-            self.encoder
-                .stream_report(&d.event, d.part, d.seq, d.ts, d.stream, d.stream_seq)
-        else {
-            return;
-        };
-        let ok = session.buffer(frame, limit, now);
+        let ok = session.report(&mut self.encoder, d, limit, now);
         if !ok {
             metrics.counters.slow_consumers += 1;
             let (id, peer, unread) = (session.me().id(), session.peer(), session.pending_out());
@@ -629,6 +646,7 @@ impl<T: Stream> Gateway<T> {
                 continue;
             };
             if session.pending_out() == 0 {
+                session.flush_store();
                 if session.is_closing() {
                     self.drop_session(slot, metrics);
                 }

@@ -89,6 +89,13 @@ impl<T: Stream> Gateway<T> {
         if *generation != a.to.generation || session.is_closing() {
             return;
         }
+        if let Some((fix, out)) = session.fix_mut() {
+            // FIX asks for one order at a time (OrderStatusRequest); no open-orders pages.
+            if let AnswerKind::Status(s) = &a.kind {
+                fix.status_answer(s, now, crate::feed::unix_now_ns(), out);
+            }
+            return;
+        }
         let frame = match &a.kind {
             AnswerKind::Status(s) => self.encoder.order_status(s),
             AnswerKind::End(e) => self.encoder.open_orders_end(e),
@@ -105,6 +112,13 @@ impl<T: Stream> Gateway<T> {
             return;
         };
         if *generation != r.to.generation || session.is_closing() {
+            return;
+        }
+        if session.is_fix() {
+            let info = &r.info;
+            if info.first_retained > info.after + 1 {
+                tracing::warn!(target: "veloz::fix", session = session.me().id(), stream = info.stream, after = info.after, first_retained = info.first_retained, "FIX session {}: reports {}..{} of stream {} are beyond the resend window and were not resent", session.me().id(), info.after + 1, info.first_retained, info.stream);
+            }
             return;
         }
         let frame = self.encoder.stream_resumed(&r.info);

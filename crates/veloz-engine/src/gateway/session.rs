@@ -32,7 +32,9 @@ use veloz_wire::{
 
 use crate::auth::{Authenticator, LogonResult};
 use crate::io::{self, Stream, Transfer};
-use crate::mesh::{SessionRef, ShardMsg};
+use crate::mesh::{Delivery, SessionRef, ShardMsg};
+
+use super::fix::{FixInbound, FixSession};
 
 use super::throttle::{OrderBucket, Throttles};
 
@@ -115,6 +117,8 @@ pub struct Session<T: Stream> {
     logon_backed_off: bool,
     /// The order rate limit, set at logon.
     bucket: OrderBucket,
+    /// A FIX 4.4 connection: its session layer (`None`: the binary protocol).
+    fix: Option<Box<FixSession>>,
 }
 
 impl<T: Stream> Drop for Session<T> {
@@ -143,6 +147,7 @@ impl<T: Stream> Session<T> {
         max_frame: u32,
         now: u64,
         throttles: Arc<Throttles>,
+        fix: Option<Box<FixSession>>,
     ) -> Session<T> {
         Session {
             me,
@@ -163,7 +168,13 @@ impl<T: Stream> Session<T> {
             pending: true,
             logon_backed_off: false,
             bucket: OrderBucket::default(),
+            fix,
         }
+    }
+
+    /// Whether this is a FIX connection.
+    pub fn is_fix(&self) -> bool {
+        self.fix.is_some()
     }
 
     pub fn me(&self) -> SessionRef {
@@ -203,7 +214,10 @@ impl<T: Stream> Session<T> {
     pub(crate) fn read(&mut self, budget: usize) -> ReadOutcome {
         let mut total = 0;
         while total < budget {
-            let buf = self.decoder.read_buf();
+            let buf = match self.fix.as_mut() {
+                Some(fix) => fix.read_buf(),
+                None => self.decoder.read_buf(),
+            };
             // Unhandled frames fill the buffer (a stalled session): read nothing now. A read
             // into an empty buffer returns 0, which must not be taken for end of stream.
             if buf.is_empty() {
@@ -211,7 +225,10 @@ impl<T: Stream> Session<T> {
             }
             match io::read_some(&mut self.stream, buf) {
                 Transfer::Done(n) => {
-                    self.decoder.commit(n);
+                    match self.fix.as_mut() {
+                        Some(fix) => fix.commit(n),
+                        None => self.decoder.commit(n),
+                    }
                     total += n;
                 }
                 Transfer::WouldBlock => break,
@@ -229,36 +246,24 @@ impl<T: Stream> Session<T> {
         now: u64,
         auth: &Authenticator,
     ) -> Option<Result<ClientFrame, WireError>> {
+        if let Some(mut fix) = self.fix.take() {
+            let frame = self.next_fix(&mut fix, now, auth);
+            self.fix = Some(fix);
+            return frame.map(Ok);
+        }
         let account = self.account().unwrap_or(0);
         let decoded = match self.decoder.next_frame() {
             Ok(None) => return None,
             Ok(Some(frame)) => match decode_client(frame, account) {
                 Ok(ClientMessage::Logon(l)) => {
-                    self.logon_backed_off = false;
-                    let ip = self.peer.ip();
-                    let result = if self.state != State::AwaitingLogon {
-                        // Answered AlreadyLoggedOn whatever the token.
-                        LogonResult::Denied
-                    } else if !self.throttles.logon_allowed(ip, l.account, now) {
-                        self.logon_backed_off = true;
-                        LogonResult::Denied
-                    } else {
-                        let result = auth.logon(l.account, l.token.as_bytes());
-                        if let LogonResult::Ok { account, .. } = result {
-                            self.throttles.succeeded(ip, account);
-                            self.pending = false;
-                            self.bucket = self.throttles.order_bucket(account);
-                        } else {
-                            self.throttles.failed(ip, l.account, now);
-                        }
-                        result
-                    };
-                    Ok(ClientFrame::Logon(
-                        l.account,
-                        result,
-                        l.resume_after,
-                        l.cancel_on_disconnect,
-                    ))
+                    // The token leaves the frame's buffer only for this check (a logon
+                    // is rare): the copy is wiped right after.
+                    let mut token = l.token.as_bytes().to_vec();
+                    let (claimed, resume, cod) =
+                        (l.account, l.resume_after, l.cancel_on_disconnect);
+                    let result = self.check_logon(claimed, &token, now, auth);
+                    token.fill(0);
+                    Ok(ClientFrame::Logon(claimed, result, resume, cod))
                 }
                 Ok(ClientMessage::Logout(_)) => Ok(ClientFrame::Logout),
                 Ok(ClientMessage::Heartbeat(_)) => Ok(ClientFrame::Heartbeat),
@@ -270,6 +275,125 @@ impl<T: Stream> Session<T> {
         };
         self.last_in = now;
         Some(decoded)
+    }
+
+    /// The next FIX message that means something to the gateway (the FIX session layer
+    /// answered the rest itself).
+    fn next_fix(
+        &mut self,
+        fix: &mut FixSession,
+        now: u64,
+        auth: &Authenticator,
+    ) -> Option<ClientFrame> {
+        self.prepare_out();
+        let mut out = std::mem::take(&mut self.out);
+        let mut check = |account, token: &[u8]| self.check_logon(account, token, now, auth);
+        let inbound = fix.next(now, crate::feed::unix_now_ns(), &mut out, &mut check);
+        self.out = out;
+        self.last_in = now;
+        Some(match inbound? {
+            FixInbound::Logon {
+                account,
+                result,
+                resume_after,
+            } => ClientFrame::Logon(account, result, resume_after, None),
+            FixInbound::Order(cmd) => ClientFrame::Order(cmd),
+            FixInbound::Query(q) => ClientFrame::Query(q),
+            FixInbound::Logout => ClientFrame::Logout,
+        })
+    }
+
+    /// Check a Logon's token for `account` (not even hashed while the address or the
+    /// account is backed off; [`Session::logon_backed_off`] says so) and tell the limiter.
+    fn check_logon(
+        &mut self,
+        account: AccountId,
+        token: &[u8],
+        now: u64,
+        auth: &Authenticator,
+    ) -> LogonResult {
+        self.logon_backed_off = false;
+        let ip = self.peer.ip();
+        if self.state != State::AwaitingLogon {
+            // Answered AlreadyLoggedOn whatever the token.
+            return LogonResult::Denied;
+        }
+        if !self.throttles.logon_allowed(ip, account, now) {
+            self.logon_backed_off = true;
+            return LogonResult::Denied;
+        }
+        let result = auth.logon(account, token);
+        if let LogonResult::Ok { account, .. } = result {
+            self.throttles.succeeded(ip, account);
+            self.pending = false;
+            self.bucket = self.throttles.order_bucket(account);
+        } else {
+            self.throttles.failed(ip, account, now);
+        }
+        result
+    }
+
+    /// Reuse the outbound buffer when all of it was written.
+    fn prepare_out(&mut self) {
+        if self.out_pos > 0 && self.out_pos == self.out.len() {
+            self.out.clear();
+            self.out_pos = 0;
+        }
+    }
+
+    /// Answer an accepted Logon: LogonAck (binary) or Logon (FIX).
+    pub(crate) fn logon_ack(
+        &mut self,
+        enc: &mut FrameEncoder,
+        ack: &veloz_wire::LogonAck,
+        limit: usize,
+        now: u64,
+    ) {
+        self.prepare_out();
+        match self.fix.as_mut() {
+            Some(fix) => {
+                fix.at(now)
+                    .logon_response(&mut self.out, crate::feed::unix_now_ns());
+                self.last_out = now;
+            }
+            None => {
+                let frame = enc.logon_ack(ack);
+                self.buffer(frame, limit, now);
+            }
+        }
+    }
+
+    /// Write one report. Returns `false` when the outbound buffer is over `limit`.
+    pub(crate) fn report(
+        &mut self,
+        enc: &mut FrameEncoder,
+        d: &Delivery,
+        limit: usize,
+        now: u64,
+    ) -> bool {
+        self.prepare_out();
+        match self.fix.as_mut() {
+            Some(fix) => {
+                fix.report(d, now, crate::feed::unix_now_ns(), &mut self.out);
+                self.last_out = now;
+                self.pending_out() <= limit
+            }
+            None => {
+                let Some(frame) =
+                    enc.stream_report(&d.event, d.part, d.seq, d.ts, d.stream, d.stream_seq)
+                else {
+                    return true;
+                };
+                self.buffer(frame, limit, now)
+            }
+        }
+    }
+
+    /// The FIX session layer, for the answers only FIX sessions get.
+    pub(crate) fn fix_mut(&mut self) -> Option<(&mut FixSession, &mut Vec<u8>)> {
+        self.prepare_out();
+        let fix = self.fix.as_deref_mut()?;
+        Some((fix, &mut self.out))
     }
 
     /// Whether the last Logon was refused by a back-off (its token not checked).
@@ -330,10 +454,29 @@ impl<T: Stream> Session<T> {
         if self.state == State::Closing {
             return;
         }
+        self.prepare_out();
+        if let Some(fix) = self.fix.as_mut() {
+            let text = match reason {
+                LogoutReason::AuthenticationFailed => format!("logon refused: {text}"),
+                _ => text.to_string(),
+            };
+            fix.logout(&mut self.out, crate::feed::unix_now_ns(), &text);
+            self.state = State::Closing;
+            return;
+        }
         let frame = enc.logout(&Logout { reason, text });
         // The Logout is buffered whatever the buffer holds: it is the last frame.
         self.out.extend_from_slice(frame);
         self.state = State::Closing;
+    }
+
+    /// A FIX session writes what the pass recorded (sequence numbers, messages sent) to its
+    /// store, before any of those messages is written to the socket: a restart never
+    /// reuses a number the client has seen.
+    pub(crate) fn flush_store(&mut self) {
+        if let Some(fix) = self.fix.as_mut() {
+            fix.flush_store();
+        }
     }
 
     /// Bytes buffered and not yet written.
@@ -344,6 +487,7 @@ impl<T: Stream> Session<T> {
     /// Write what is buffered, as far as the stream takes it. Returns bytes written, or the
     /// error that broke the connection.
     pub(crate) fn flush(&mut self) -> std::io::Result<usize> {
+        self.flush_store();
         let mut written = 0;
         while self.out_pos < self.out.len() {
             match io::write_some(&mut self.stream, &self.out[self.out_pos..]) {
@@ -372,8 +516,14 @@ impl<T: Stream> Session<T> {
     pub(crate) fn abort(&mut self, enc: &mut FrameEncoder, reason: LogoutReason, text: &str) {
         self.out.clear();
         self.out_pos = 0;
-        self.out
-            .extend_from_slice(enc.logout(&Logout { reason, text }));
+        match self.fix.as_mut() {
+            Some(fix) => {
+                fix.logout(&mut self.out, crate::feed::unix_now_ns(), text);
+            }
+            None => self
+                .out
+                .extend_from_slice(enc.logout(&Logout { reason, text })),
+        }
         let _ = self.flush();
         self.state = State::Closing;
         self.close();
@@ -416,6 +566,14 @@ impl<T: Stream> Session<T> {
         wall_ns: u64,
         limit: usize,
     ) -> bool {
+        if self.fix.is_some() && matches!(self.state, State::Active { .. }) {
+            self.prepare_out();
+            let fix = self.fix.as_mut().expect("fix");
+            if let Some(why) = fix.tick(now, wall_ns, &mut self.out) {
+                self.logout(enc, LogoutReason::HeartbeatTimeout, why);
+            }
+            return false;
+        }
         match self.state {
             State::AwaitingLogon if now.saturating_sub(self.connected_at) > timers.logon_ns => {
                 self.logout(enc, LogoutReason::ProtocolViolation, "no logon in time");

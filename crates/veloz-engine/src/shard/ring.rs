@@ -50,7 +50,40 @@ impl<S: Storage> Shard<S, NetStream> {
         self.net
             .listen(listener)
             .map_err(|e| listen_err(e.to_string()))?;
+        if let Some(fix) = &self.shared.fix_listener {
+            let addr = self.shared.config.fix.listen.clone();
+            let fix = fix.try_clone().map_err(|e| ShardError::Listen {
+                shard,
+                addr,
+                detail: format!("cannot share the FIX socket: {e}"),
+            })?;
+            self.fix_listener = Some(fix);
+        }
         Ok(port)
+    }
+
+    /// Take waiting FIX connections, each only while no shard has fewer sessions. They run
+    /// on std sockets (read every pass like the binary sessions on that path).
+    pub(super) fn accept_fix(&mut self) -> usize {
+        let mut accepted = 0;
+        while let Some(listener) = &self.fix_listener {
+            let open = self.metrics.counters.sessions_open;
+            if !self.shared.may_accept(self.index, open) {
+                break;
+            }
+            let Some((stream, peer)) = listener.accept() else {
+                break;
+            };
+            let stream = NetStream::Std(stream);
+            if self
+                .gateway
+                .open_fix(stream, peer, &mut self.metrics)
+                .is_some()
+            {
+                accepted += 1;
+            }
+        }
+        accepted
     }
 
     /// The shard's network path: its own io_uring, set up on this thread (the only one

@@ -1,0 +1,707 @@
+//! The engine's reports as FIX messages: ExecutionReport (8), OrderCancelReject (9) and
+//! OrderMassCancelReport (r), and the order state FIX needs that events do not carry.
+//!
+//! An event names one change; an ExecutionReport states the order: OrderQty, CumQty,
+//! AvgPx, OrdStatus, and on a cancel or replace the OrigClOrdID. [`Orders`] keeps that per
+//! open order of the session's account, from the reports the session was sent; at logon it
+//! is rebuilt from the messages in the session's store, so it survives reconnects and
+//! restarts. An order the session never heard of (entered before this CompID's first
+//! logon and outside the resend window) is reported with what the event says: its CumQty
+//! counts the fills this session saw.
+//!
+//! Invariants: ExecIDs are unique per account: `S-N` is the report at position N of report
+//! stream (shard) S; `R<MsgSeqNum>` a refusal that reached no stream. AvgPx is exact to
+//! four digits beyond the instrument's price scale (notional kept in 128-bit integers).
+
+use rustc_hash::FxHashMap;
+use veloz_core::{Event, OrderId, OrderRef, Part, Price, RejectReason, Side, SymbolId};
+use veloz_fix::{tags, Parser, Writer};
+use veloz_wire::OrderStatus;
+
+use super::store::Store;
+use super::{FixSession, FixShared};
+use crate::mesh::Delivery;
+
+/// What a request waiting for its answer was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PendingKind {
+    New,
+    Cancel,
+    Replace,
+}
+
+/// A request sent on and not answered yet, by its ClOrdID.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Pending {
+    pub kind: PendingKind,
+    pub symbol: SymbolId,
+    pub side: Side,
+    /// The OrigClOrdID a cancel or replace named (0: by OrderID).
+    pub orig: u64,
+}
+
+/// An open order as FIX states it.
+#[derive(Clone, Copy, Debug)]
+struct Order {
+    client_order_id: u64,
+    symbol: SymbolId,
+    side: Side,
+    /// OrderQty: filled plus open.
+    qty: u64,
+    price: Price,
+    cum: u64,
+    /// Sum of fill price x quantity, in price units.
+    notional: i128,
+}
+
+impl Order {
+    fn status(&self) -> u8 {
+        if self.cum > 0 {
+            b'1'
+        } else {
+            b'0'
+        }
+    }
+}
+
+/// A mass cancel waiting for the answers of its shards.
+#[derive(Clone, Copy, Debug)]
+struct Mass {
+    symbol: Option<SymbolId>,
+    remaining: u32,
+    count: u32,
+}
+
+/// The session's view of its account's orders and of its requests in flight.
+#[derive(Debug, Default)]
+pub(crate) struct Orders {
+    open: FxHashMap<OrderId, Order>,
+    by_client: FxHashMap<u64, OrderId>,
+    /// A replace's new ClOrdID -> the order it names (raw: an id, or by the ClOrdID the
+    /// engine knows), until the replace is answered: a cancel may name it before then.
+    aliases: FxHashMap<u64, u64>,
+    pending: FxHashMap<u64, Pending>,
+    /// OrderStatusRequests: request id -> (OrdStatusReqID, the ClOrdID asked about).
+    status: FxHashMap<u64, (Option<String>, u64)>,
+    next_status: u64,
+    mass: FxHashMap<u64, Mass>,
+}
+
+impl Orders {
+    pub(super) fn pending(&mut self, client_order_id: u64, p: Pending) {
+        self.pending.insert(client_order_id, p);
+    }
+
+    /// The engine id of the open order this session knows as `client_order_id`.
+    /// Raw (see [`OrderRef::raw`]), also for a replace still in flight.
+    pub(super) fn order_of(&self, client_order_id: u64) -> Option<u64> {
+        let known = self.by_client.get(&client_order_id);
+        known
+            .or_else(|| self.aliases.get(&client_order_id))
+            .copied()
+    }
+
+    pub(super) fn alias(&mut self, client_order_id: u64, order: u64) {
+        self.aliases.insert(client_order_id, order);
+    }
+
+    /// The quantity filled of the order a request names (raw: by id, or by ClOrdID).
+    pub(super) fn filled(&self, order_id: u64) -> u64 {
+        self.find(order_id).map_or(0, |o| o.cum)
+    }
+
+    fn find(&self, order_id: u64) -> Option<&Order> {
+        let id = match OrderRef::from_raw(order_id) {
+            OrderRef::Id(id) => id,
+            OrderRef::ClientId(c) => *self.by_client.get(&c)?,
+        };
+        self.open.get(&id)
+    }
+
+    pub(super) fn status_request(&mut self, request: Option<String>, client_order_id: u64) -> u64 {
+        self.next_status += 1;
+        self.status
+            .insert(self.next_status, (request, client_order_id));
+        self.next_status
+    }
+
+    pub(super) fn mass(&mut self, client_order_id: u64, symbol: Option<SymbolId>, shards: u32) {
+        let m = Mass {
+            symbol,
+            remaining: shards,
+            count: 0,
+        };
+        self.mass.insert(client_order_id, m);
+    }
+
+    fn insert(&mut self, id: OrderId, o: Order) {
+        self.by_client.insert(o.client_order_id, id);
+        self.open.insert(id, o);
+    }
+
+    fn remove(&mut self, id: OrderId) -> Option<Order> {
+        let o = self.open.remove(&id)?;
+        if self.by_client.get(&o.client_order_id) == Some(&id) {
+            self.by_client.remove(&o.client_order_id);
+        }
+        Some(o)
+    }
+
+    /// The open orders the store's ExecutionReports describe.
+    pub(super) fn rebuild(store: &Store, shared: &FixShared) -> Orders {
+        let mut orders = Orders::default();
+        let Some(last) = store.last_stored() else {
+            return orders;
+        };
+        let Ok(messages) = store.messages(1, last) else {
+            return orders;
+        };
+        let mut parser = Parser::new();
+        for (_, bytes) in &messages {
+            let Ok(m) = parser.parse(bytes) else { continue };
+            if m.msg_type() != b"8" {
+                continue;
+            }
+            let num = |tag| m.get_u64(tag).ok().flatten().unwrap_or(0);
+            let id = num(tags::ORDER_ID);
+            let Some(inst) = m
+                .get_str(tags::SYMBOL)
+                .ok()
+                .flatten()
+                .and_then(|s| shared.by_symbol(s))
+            else {
+                continue;
+            };
+            let px = |tag| {
+                m.get(tag)
+                    .and_then(|v| veloz_fix::parse_decimal(v, inst.price_scale).ok())
+                    .unwrap_or(0)
+            };
+            let side = if m.get(tags::SIDE) == Some(b"2") {
+                Side::Sell
+            } else {
+                Side::Buy
+            };
+            let exec = m.get(tags::EXEC_TYPE).unwrap_or_default();
+            match exec {
+                b"0" | b"5" => {
+                    let notional = orders.open.get(&id).map_or(0, |o| o.notional);
+                    orders.remove(id);
+                    let o = Order {
+                        client_order_id: num(tags::CL_ORD_ID),
+                        symbol: inst.id,
+                        side,
+                        qty: num(tags::ORDER_QTY),
+                        price: px(tags::PRICE),
+                        cum: num(tags::CUM_QTY),
+                        notional,
+                    };
+                    orders.insert(id, o);
+                }
+                b"F" => {
+                    if let Some(o) = orders.open.get_mut(&id) {
+                        o.cum = num(tags::CUM_QTY);
+                        o.notional += px(tags::LAST_PX) as i128 * num(tags::LAST_QTY) as i128;
+                    }
+                }
+                _ => {}
+            }
+            if matches!(m.get(tags::ORD_STATUS), Some(b"2" | b"4" | b"8")) && exec != b"I" {
+                orders.remove(id);
+            }
+        }
+        orders
+    }
+}
+
+/// What one ExecutionReport says beyond the order's state.
+struct Exec<'a> {
+    /// The report's place in its stream (stored with the message).
+    pos: Option<(u16, u64)>,
+    exec_id: &'a str,
+    order_id: OrderId,
+    /// ExecType (150) and OrdStatus (39).
+    exec: u8,
+    status: u8,
+    leaves: u64,
+    /// OrigClOrdID (41).
+    orig: Option<u64>,
+    /// A fill: price, quantity, trade id, whether this side was the taker.
+    trade: Option<(Price, u64, u64, bool)>,
+    text: Option<&'a str>,
+}
+
+impl<'a> Exec<'a> {
+    fn new(
+        pos: Option<(u16, u64)>,
+        exec_id: &'a str,
+        order_id: OrderId,
+        exec: u8,
+        status: u8,
+    ) -> Exec<'a> {
+        Exec {
+            pos,
+            exec_id,
+            order_id,
+            exec,
+            status,
+            leaves: 0,
+            orig: None,
+            trade: None,
+            text: None,
+        }
+    }
+}
+
+/// FIX OrdRejReason (103) for an engine reject reason.
+fn ord_rej_reason(r: RejectReason) -> u64 {
+    match r {
+        RejectReason::UnknownSymbol => 1,
+        RejectReason::InstrumentHalted => 2,
+        RejectReason::QtyAboveMax => 3,
+        RejectReason::UnknownOrder => 5,
+        RejectReason::DuplicateClientOrderId => 6,
+        RejectReason::AccountDisabled => 4,
+        _ => 99,
+    }
+}
+
+/// The Text (58) of a reject: the engine's reason name and code.
+fn reason_text(r: RejectReason) -> String {
+    format!("{} ({})", r.name(), r.code())
+}
+
+fn side_char(s: Side) -> u8 {
+    match s {
+        Side::Buy => b'1',
+        Side::Sell => b'2',
+    }
+}
+
+impl FixSession {
+    fn symbol_of(&self, id: SymbolId) -> (&str, u8) {
+        match self.shared.by_id(id) {
+            Some(i) => (i.symbol.as_str(), i.price_scale),
+            None => ("NONE", 0),
+        }
+    }
+
+    pub(super) fn next_out(&self) -> u64 {
+        self.store.as_ref().map_or(1, |s| s.next_out)
+    }
+
+    /// Write the FIX message(s) of one report; `now` is the shard clock.
+    pub fn report(&mut self, d: &Delivery, now: u64, wall: u64, out: &mut Vec<u8>) {
+        self.now = now;
+        self.event_ts = d.ts;
+        let pos = (d.stream_seq != 0).then_some((d.stream, d.stream_seq));
+        let exec_id = match pos {
+            Some((s, n)) => format!("{s}-{n}"),
+            None => format!("R{}", self.next_out()),
+        };
+        match d.event {
+            Event::Accepted {
+                order_id,
+                client_order_id,
+                symbol,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                self.orders.pending.remove(&client_order_id);
+                let o = Order {
+                    client_order_id,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    cum: 0,
+                    notional: 0,
+                };
+                self.orders.insert(order_id, o);
+                let e = Exec {
+                    leaves: qty,
+                    ..Exec::new(pos, &exec_id, order_id, b'0', b'0')
+                };
+                self.execution(out, wall, &o, e);
+            }
+            Event::Trade {
+                trade_id,
+                price,
+                qty,
+                aggressor,
+                maker,
+                taker,
+                symbol,
+            } => {
+                let (fill, side) = match d.part {
+                    Part::Maker => (maker, aggressor.opposite()),
+                    _ => (taker, aggressor),
+                };
+                let mut o = self
+                    .orders
+                    .open
+                    .get(&fill.order_id)
+                    .copied()
+                    .unwrap_or(Order {
+                        client_order_id: fill.client_order_id,
+                        symbol,
+                        side,
+                        qty: 0,
+                        price,
+                        cum: 0,
+                        notional: 0,
+                    });
+                o.cum += qty;
+                o.notional += price as i128 * qty as i128;
+                o.qty = o.qty.max(o.cum + fill.leaves_qty);
+                let status = if fill.leaves_qty == 0 { b'2' } else { b'1' };
+                if fill.leaves_qty == 0 {
+                    self.orders.remove(fill.order_id);
+                } else {
+                    self.orders.insert(fill.order_id, o);
+                }
+                let taker = d.part != Part::Maker;
+                let trade = Some((price, qty, trade_id, taker));
+                let e = Exec {
+                    leaves: fill.leaves_qty,
+                    trade,
+                    ..Exec::new(pos, &exec_id, fill.order_id, b'F', status)
+                };
+                self.execution(out, wall, &o, e);
+            }
+            Event::Cancelled {
+                order_id,
+                client_order_id,
+                symbol,
+                side,
+                qty,
+                reason,
+                ..
+            } => {
+                self.orders.pending.remove(&client_order_id);
+                let mut o = self.orders.remove(order_id).unwrap_or(Order {
+                    client_order_id,
+                    symbol,
+                    side,
+                    qty,
+                    price: 0,
+                    cum: 0,
+                    notional: 0,
+                });
+                // Asked for: ClOrdID is the cancel request's, OrigClOrdID the order's. Not
+                // asked for (IOC rest, mass cancel, self-trade prevention...): the order's
+                // own ClOrdID (as the session knows it, after replaces) and the reason.
+                let requested = reason == veloz_core::CancelReason::Requested;
+                let orig = o.client_order_id;
+                if requested {
+                    o.client_order_id = client_order_id;
+                }
+                let text = (!requested).then(|| reason.name());
+                let orig = (requested && orig != client_order_id).then_some(orig);
+                let e = Exec {
+                    orig,
+                    text,
+                    ..Exec::new(pos, &exec_id, order_id, b'4', b'4')
+                };
+                self.execution(out, wall, &o, e);
+            }
+            Event::Replaced {
+                order_id,
+                client_order_id,
+                symbol,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                self.orders.pending.remove(&client_order_id);
+                self.orders.aliases.remove(&client_order_id);
+                let mut o = self.orders.remove(order_id).unwrap_or(Order {
+                    client_order_id,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    cum: 0,
+                    notional: 0,
+                });
+                let orig = o.client_order_id;
+                o.client_order_id = client_order_id;
+                o.price = price;
+                o.qty = o.cum + qty;
+                self.orders.insert(order_id, o);
+                let e = Exec {
+                    leaves: qty,
+                    orig: Some(orig),
+                    ..Exec::new(pos, &exec_id, order_id, b'5', o.status())
+                };
+                self.execution(out, wall, &o, e);
+            }
+            Event::MassCancelled {
+                client_order_id,
+                symbol,
+                count,
+                ..
+            } => {
+                let mut m = self.orders.mass.remove(&client_order_id).unwrap_or(Mass {
+                    symbol,
+                    remaining: 1,
+                    count: 0,
+                });
+                m.count += count;
+                m.remaining = m.remaining.saturating_sub(1);
+                if m.remaining > 0 {
+                    self.orders.mass.insert(client_order_id, m);
+                    self.passed(pos);
+                    return;
+                }
+                let (sym, _) = m.symbol.map_or(("", 0), |s| self.symbol_of(s));
+                let sym = sym.to_string();
+                let kind = if m.symbol.is_some() { b'1' } else { b'7' };
+                self.send_app(out, wall, b"r", pos, |w| {
+                    w.uint(tags::CL_ORD_ID, client_order_id);
+                    w.str(tags::ORDER_ID, "NONE");
+                    w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
+                    w.char(tags::MASS_CANCEL_RESPONSE, kind);
+                    w.uint(tags::TOTAL_AFFECTED_ORDERS, m.count as u64);
+                    if !sym.is_empty() {
+                        w.str(tags::SYMBOL, &sym);
+                    }
+                });
+            }
+            Event::Rejected {
+                client_order_id,
+                symbol,
+                order_id,
+                reason,
+                ..
+            } => {
+                self.rejected(
+                    out,
+                    wall,
+                    pos,
+                    &exec_id,
+                    client_order_id,
+                    symbol,
+                    order_id,
+                    reason,
+                );
+            }
+            Event::Admin { .. } => self.passed(pos),
+        }
+    }
+
+    /// A report that gave no message still moves the stream's resume point.
+    fn passed(&mut self, pos: Option<(u16, u64)>) {
+        if let (Some((stream, seq)), Some(store)) = (pos, self.store.as_mut()) {
+            store.passed(stream, seq);
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn rejected(
+        &mut self,
+        out: &mut Vec<u8>,
+        wall: u64,
+        pos: Option<(u16, u64)>,
+        exec_id: &str,
+        client_order_id: u64,
+        symbol: SymbolId,
+        order_id: OrderId,
+        reason: RejectReason,
+    ) {
+        let text = reason_text(reason);
+        if order_id == 0 {
+            if let Some(m) = self.orders.mass.remove(&client_order_id) {
+                let kind = if m.symbol.is_some() { b'1' } else { b'7' };
+                self.send_app(out, wall, b"r", pos, |w| {
+                    w.uint(tags::CL_ORD_ID, client_order_id);
+                    w.str(tags::ORDER_ID, "NONE");
+                    w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
+                    w.char(tags::MASS_CANCEL_RESPONSE, b'0');
+                    w.uint(tags::MASS_CANCEL_REJECT_REASON, 99);
+                    w.str(tags::TEXT, &text);
+                });
+                return;
+            }
+        }
+        let pending = self.orders.pending.remove(&client_order_id);
+        self.orders.aliases.remove(&client_order_id);
+        let kind = match pending {
+            Some(p) => p.kind,
+            None if order_id != 0 => PendingKind::Cancel,
+            None => PendingKind::New,
+        };
+        let (sym, _) =
+            self.symbol_of(pending.map_or(symbol, |p| if symbol == 0 { p.symbol } else { symbol }));
+        let sym = sym.to_string();
+        if kind == PendingKind::New {
+            let side = side_char(pending.map_or(Side::Buy, |p| p.side));
+            self.send_app(out, wall, b"8", pos, |w| {
+                w.str(tags::ORDER_ID, "NONE");
+                w.uint(tags::CL_ORD_ID, client_order_id);
+                w.str(tags::EXEC_ID, exec_id);
+                w.char(tags::EXEC_TYPE, b'8');
+                w.char(tags::ORD_STATUS, b'8');
+                w.uint(tags::ORD_REJ_REASON, ord_rej_reason(reason));
+                w.str(tags::SYMBOL, &sym);
+                w.char(tags::SIDE, side);
+                w.uint(tags::LEAVES_QTY, 0);
+                w.uint(tags::CUM_QTY, 0);
+                w.uint(tags::AVG_PX, 0);
+                w.str(tags::TEXT, &text);
+            });
+            return;
+        }
+        let order = self.orders.find(order_id).copied();
+        let orig = match (OrderRef::from_raw(order_id), order) {
+            (OrderRef::ClientId(c), _) => Some(c),
+            (_, Some(o)) => Some(o.client_order_id),
+            _ => pending.map(|p| p.orig).filter(|&o| o != 0),
+        };
+        let id = match OrderRef::from_raw(order_id) {
+            OrderRef::Id(id) if id != 0 => Some(id),
+            _ => self.orders.by_client.get(&orig.unwrap_or(0)).copied(),
+        };
+        let status = order.map_or(b'8', |o| o.status());
+        let to = if kind == PendingKind::Replace { 2 } else { 1 };
+        let why = if reason == RejectReason::UnknownOrder {
+            1
+        } else {
+            99
+        };
+        self.send_app(out, wall, b"9", pos, |w| {
+            match id {
+                Some(id) => w.uint(tags::ORDER_ID, id),
+                None => w.str(tags::ORDER_ID, "NONE"),
+            }
+            w.uint(tags::CL_ORD_ID, client_order_id);
+            match orig {
+                Some(o) => w.uint(tags::ORIG_CL_ORD_ID, o),
+                None => w.str(tags::ORIG_CL_ORD_ID, "NONE"),
+            }
+            w.char(tags::ORD_STATUS, status);
+            w.uint(tags::CXL_REJ_RESPONSE_TO, to);
+            w.uint(tags::CXL_REJ_REASON, why);
+            w.str(tags::TEXT, &text);
+        });
+    }
+
+    /// An ExecutionReport stating order `o` after an event.
+    fn execution(&mut self, out: &mut Vec<u8>, wall: u64, o: &Order, e: Exec<'_>) {
+        let Exec {
+            pos,
+            exec_id,
+            order_id,
+            exec,
+            status,
+            leaves,
+            orig,
+            trade,
+            text,
+        } = e;
+        let (sym, scale) = self.symbol_of(o.symbol);
+        let sym = sym.to_string();
+        let o = *o;
+        let ts = self.event_ts;
+        self.send_app(out, wall, b"8", pos, |w| {
+            w.uint(tags::ORDER_ID, order_id);
+            w.uint(tags::CL_ORD_ID, o.client_order_id);
+            if let Some(orig) = orig {
+                w.uint(tags::ORIG_CL_ORD_ID, orig);
+            }
+            w.str(tags::EXEC_ID, exec_id);
+            w.char(tags::EXEC_TYPE, exec);
+            w.char(tags::ORD_STATUS, status);
+            w.str(tags::SYMBOL, &sym);
+            w.char(tags::SIDE, side_char(o.side));
+            w.uint(tags::ORDER_QTY, o.qty);
+            if o.price > 0 {
+                w.decimal(tags::PRICE, o.price, scale);
+            }
+            if let Some((px, qty, trade_id, taker)) = trade {
+                w.uint(tags::LAST_QTY, qty);
+                w.decimal(tags::LAST_PX, px, scale);
+                w.uint(tags::TRD_MATCH_ID, trade_id);
+                w.bool(tags::AGGRESSOR_INDICATOR, taker);
+            }
+            w.uint(tags::LEAVES_QTY, leaves);
+            w.uint(tags::CUM_QTY, o.cum);
+            avg_px(w, &o, scale);
+            w.timestamp(tags::TRANSACT_TIME, if ts != 0 { ts } else { wall });
+            if let Some(text) = text {
+                w.str(tags::TEXT, text);
+            }
+        });
+    }
+
+    /// An OrderStatusRequest's answer: ExecutionReport with ExecType I.
+    pub fn status_answer(&mut self, s: &OrderStatus, now: u64, wall: u64, out: &mut Vec<u8>) {
+        self.now = now;
+        let (request, asked) = self
+            .orders
+            .status
+            .remove(&s.client_order_id)
+            .unwrap_or((None, 0));
+        let known = self.orders.open.get(&s.order_id).copied();
+        let cum = known.map_or(0, |o| o.cum);
+        let exec_id = format!("R{}", self.next_out());
+        let (sym, scale) = self.symbol_of(s.symbol);
+        let sym = sym.to_string();
+        let side = s.side.or(known.map(|o| o.side)).unwrap_or(Side::Buy);
+        let o = Order {
+            client_order_id: if s.orig_client_order_id != 0 {
+                s.orig_client_order_id
+            } else {
+                asked
+            },
+            symbol: s.symbol,
+            side,
+            qty: cum + s.leaves_qty,
+            price: s.price,
+            cum,
+            notional: known.map_or(0, |o| o.notional),
+        };
+        let status = match s.reject_reason {
+            Some(_) => b'8',
+            None => o.status(),
+        };
+        let text = s.reject_reason.map(reason_text);
+        self.send_app(out, wall, b"8", None, |w| {
+            match s.order_id {
+                0 => w.str(tags::ORDER_ID, "NONE"),
+                id => w.uint(tags::ORDER_ID, id),
+            }
+            w.uint(tags::CL_ORD_ID, o.client_order_id);
+            w.str(tags::EXEC_ID, &exec_id);
+            w.char(tags::EXEC_TYPE, b'I');
+            w.char(tags::ORD_STATUS, status);
+            w.str(tags::SYMBOL, &sym);
+            w.char(tags::SIDE, side_char(side));
+            w.uint(tags::ORDER_QTY, o.qty);
+            if o.price > 0 {
+                w.decimal(tags::PRICE, o.price, scale);
+            }
+            w.uint(tags::LEAVES_QTY, s.leaves_qty);
+            w.uint(tags::CUM_QTY, cum);
+            avg_px(w, &o, scale);
+            if let Some(r) = &request {
+                w.str(tags::ORD_STATUS_REQ_ID, r);
+            }
+            if let Some(t) = &text {
+                w.str(tags::TEXT, t);
+            }
+        });
+    }
+}
+
+/// AvgPx (6): the fills' notional over CumQty, four digits beyond the price scale.
+fn avg_px(w: &mut Writer, o: &Order, scale: u8) {
+    if o.cum == 0 {
+        w.uint(tags::AVG_PX, 0);
+    } else {
+        w.decimal_ratio(tags::AVG_PX, o.notional, o.cum as i128, scale, 4);
+    }
+}
