@@ -10,8 +10,11 @@
 //! counts the fills this session saw.
 //!
 //! Invariants: ExecIDs are unique per account: `S-N` is the report at position N of report
-//! stream (shard) S; `R<MsgSeqNum>` a refusal that reached no stream. AvgPx is exact to
+//! stream (shard) S; `R<MsgSeqNum>` a refusal that reached no stream, `Q<MsgSeqNum>` the
+//! answer to an OrderStatusRequest. AvgPx is exact to
 //! four digits beyond the instrument's price scale (notional kept in 128-bit integers).
+
+use std::collections::VecDeque;
 
 use rustc_hash::FxHashMap;
 use veloz_core::{Event, OrderId, OrderRef, Part, Price, RejectReason, Side, SymbolId};
@@ -85,7 +88,15 @@ pub(crate) struct Orders {
     status: FxHashMap<u64, (Option<String>, u64)>,
     next_status: u64,
     mass: FxHashMap<u64, Mass>,
+    /// The last [`CLOSED_KEPT`] orders that were filled or cancelled, by ClOrdID (the
+    /// order's last, and the one before a cancel), for OrderStatusRequests: (order id,
+    /// its final state, OrdStatus).
+    closed: FxHashMap<u64, (OrderId, Order, u8)>,
+    closed_fifo: VecDeque<u64>,
 }
+
+/// Finished orders a session can still ask the status of.
+const CLOSED_KEPT: usize = 10_000;
 
 impl Orders {
     pub(super) fn pending(&mut self, client_order_id: u64, p: Pending) {
@@ -137,6 +148,21 @@ impl Orders {
     fn insert(&mut self, id: OrderId, o: Order) {
         self.by_client.insert(o.client_order_id, id);
         self.open.insert(id, o);
+    }
+
+    /// Order `id` is done (filled or cancelled) with OrdStatus `status`; `also` is the
+    /// ClOrdID it had before a cancel request's.
+    fn close(&mut self, id: OrderId, o: Order, status: u8, also: Option<u64>) {
+        for c in std::iter::once(o.client_order_id).chain(also) {
+            if self.closed.insert(c, (id, o, status)).is_none() {
+                self.closed_fifo.push_back(c);
+            }
+        }
+        while self.closed_fifo.len() > CLOSED_KEPT {
+            if let Some(old) = self.closed_fifo.pop_front() {
+                self.closed.remove(&old);
+            }
+        }
     }
 
     fn remove(&mut self, id: OrderId) -> Option<Order> {
@@ -206,8 +232,14 @@ impl Orders {
                 }
                 _ => {}
             }
-            if matches!(m.get(tags::ORD_STATUS), Some(b"2" | b"4" | b"8")) && exec != b"I" {
-                orders.remove(id);
+            let status = m.get(tags::ORD_STATUS).unwrap_or_default();
+            if matches!(status, b"2" | b"4" | b"8") && exec != b"I" {
+                if let Some(mut o) = orders.remove(id) {
+                    let before = o.client_order_id;
+                    o.client_order_id = num(tags::CL_ORD_ID);
+                    let also = (before != o.client_order_id).then_some(before);
+                    orders.close(id, o, status[0], also);
+                }
             }
         }
         orders
@@ -359,6 +391,7 @@ impl FixSession {
                 let status = if fill.leaves_qty == 0 { b'2' } else { b'1' };
                 if fill.leaves_qty == 0 {
                     self.orders.remove(fill.order_id);
+                    self.orders.close(fill.order_id, o, b'2', None);
                 } else {
                     self.orders.insert(fill.order_id, o);
                 }
@@ -400,6 +433,7 @@ impl FixSession {
                 }
                 let text = (!requested).then(|| reason.name());
                 let orig = (requested && orig != client_order_id).then_some(orig);
+                self.orders.close(order_id, o, b'4', orig);
                 let e = Exec {
                     orig,
                     text,
@@ -645,32 +679,48 @@ impl FixSession {
             .status
             .remove(&s.client_order_id)
             .unwrap_or((None, 0));
-        let known = self.orders.open.get(&s.order_id).copied();
-        let cum = known.map_or(0, |o| o.cum);
-        let exec_id = format!("R{}", self.next_out());
-        let (sym, scale) = self.symbol_of(s.symbol);
+        let exec_id = format!("Q{}", self.next_out());
+        let closed = match s.reject_reason {
+            // Gone from the book: filled or cancelled, as this session was told.
+            Some(RejectReason::UnknownOrder) => self.orders.closed.get(&asked).copied(),
+            _ => None,
+        };
+        let (order_id, o, status, leaves, text) = match closed {
+            Some((id, o, status)) => (id, o, status, 0, None),
+            None => {
+                let known = self.orders.open.get(&s.order_id).copied();
+                let cum = known.map_or(0, |o| o.cum);
+                let side = s.side.or(known.map(|o| o.side)).unwrap_or(Side::Buy);
+                // The ClOrdID the order has now (after replaces), as this session knows
+                // it; else the one it was asked by, else the one the engine knows it by.
+                let client_order_id = match (known, asked, s.orig_client_order_id) {
+                    (Some(o), _, _) => o.client_order_id,
+                    (None, a, _) if a != 0 => a,
+                    (None, _, engine) => engine,
+                };
+                let o = Order {
+                    client_order_id,
+                    symbol: s.symbol,
+                    side,
+                    qty: cum + s.leaves_qty,
+                    price: s.price,
+                    cum,
+                    notional: known.map_or(0, |o| o.notional),
+                };
+                let status = if s.reject_reason.is_some() {
+                    b'8'
+                } else {
+                    o.status()
+                };
+                let text = s.reject_reason.map(reason_text);
+                (s.order_id, o, status, s.leaves_qty, text)
+            }
+        };
+        let (sym, scale) = self.symbol_of(o.symbol);
         let sym = sym.to_string();
-        let side = s.side.or(known.map(|o| o.side)).unwrap_or(Side::Buy);
-        let o = Order {
-            client_order_id: if s.orig_client_order_id != 0 {
-                s.orig_client_order_id
-            } else {
-                asked
-            },
-            symbol: s.symbol,
-            side,
-            qty: cum + s.leaves_qty,
-            price: s.price,
-            cum,
-            notional: known.map_or(0, |o| o.notional),
-        };
-        let status = match s.reject_reason {
-            Some(_) => b'8',
-            None => o.status(),
-        };
-        let text = s.reject_reason.map(reason_text);
+        let (side, cum) = (o.side, o.cum);
         self.send_app(out, wall, b"8", None, |w| {
-            match s.order_id {
+            match order_id {
                 0 => w.str(tags::ORDER_ID, "NONE"),
                 id => w.uint(tags::ORDER_ID, id),
             }
@@ -684,7 +734,7 @@ impl FixSession {
             if o.price > 0 {
                 w.decimal(tags::PRICE, o.price, scale);
             }
-            w.uint(tags::LEAVES_QTY, s.leaves_qty);
+            w.uint(tags::LEAVES_QTY, leaves);
             w.uint(tags::CUM_QTY, cum);
             avg_px(w, &o, scale);
             if let Some(r) = &request {

@@ -11,6 +11,8 @@
 //! N <next_in> <next_out>                      sequence reset: earlier O records are gone
 //! W <stream> <stream_seq>                     a watermark carried over a reset
 //! I <next_in>                                 the next MsgSeqNum expected from the client
+//! S <next_out>                                the next MsgSeqNum to send (session
+//!                                             messages are not stored, their numbers are)
 //! O <seq> <stream> <stream_seq> <len>         a message sent with MsgSeqNum seq; its <len>
 //!                                             bytes follow the line, then a newline
 //! ```
@@ -53,8 +55,9 @@ pub(crate) struct Store {
     pub account: Option<AccountId>,
     pub next_in: u64,
     pub next_out: u64,
-    /// The next_in last recorded (an `I` record is written when it moved).
+    /// The next_in / next_out last recorded (`I` / `S` records are written when they moved).
     recorded_in: u64,
+    recorded_out: u64,
     messages: Vec<Stored>,
     /// Per report stream (shard), the highest stream position sent.
     watermarks: Vec<u64>,
@@ -95,6 +98,7 @@ impl Store {
             next_in: 1,
             next_out: 1,
             recorded_in: 1,
+            recorded_out: 1,
             messages: Vec::new(),
             watermarks: vec![0; streams],
         };
@@ -105,6 +109,7 @@ impl Store {
         }
         store.len = good as u64;
         store.recorded_in = store.next_in;
+        store.recorded_out = store.next_out;
         Ok(store)
     }
 
@@ -128,6 +133,7 @@ impl Store {
                 }
                 ("W", [s, q]) => self.watermark(*s as usize, *q),
                 ("I", [i]) => self.next_in = *i,
+                ("S", [o]) => self.next_out = *o,
                 ("O", [seq, stream, stream_seq, len]) => {
                     let end = next + *len as usize + 1;
                     if end > bytes.len() || bytes[end - 1] != b'\n' {
@@ -181,6 +187,7 @@ impl Store {
         self.next_in = 1;
         self.next_out = 1;
         self.recorded_in = 1;
+        self.recorded_out = 1;
         self.messages.clear();
         self.pending.extend_from_slice(b"N 1 1\n");
         for (stream, &w) in self.watermarks.iter().enumerate() {
@@ -231,6 +238,11 @@ impl Store {
             self.pending
                 .extend_from_slice(format!("I {}\n", self.next_in).as_bytes());
             self.recorded_in = self.next_in;
+        }
+        if self.next_out != self.recorded_out {
+            self.pending
+                .extend_from_slice(format!("S {}\n", self.next_out).as_bytes());
+            self.recorded_out = self.next_out;
         }
         if self.pending.is_empty() {
             return Ok(());
@@ -286,12 +298,14 @@ mod tests {
             );
         }
         s.next_in = 5;
+        // A session message (not stored) still uses up its number.
+        assert_eq!(s.take_out(), 4);
         s.flush().unwrap();
         assert_eq!(s.path().file_name().unwrap(), "CLIENT%2F1.log");
         let again = Store::open(&d, "CLIENT/1", 2).unwrap();
         assert_eq!(
             (again.next_in, again.next_out, again.account),
-            (5, 4, Some(7))
+            (5, 5, Some(7))
         );
         assert_eq!(again.watermarks(), &[0, 12]);
         let got = again.messages(2, 3).unwrap();
@@ -304,9 +318,9 @@ mod tests {
         let path = again.path().to_path_buf();
         drop(again);
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
-        f.write_all(b"O 4 1 13 100\nshort").unwrap();
+        f.write_all(b"O 5 1 13 100\nshort").unwrap();
         let cut = Store::open(&d, "CLIENT/1", 2).unwrap();
-        assert_eq!((cut.next_out, cut.watermarks()[1]), (4, 12));
+        assert_eq!((cut.next_out, cut.watermarks()[1]), (5, 12));
         assert_eq!(cut.last_stored(), Some(3));
 
         // A reset forgets the messages and the numbers, not the watermarks or the account.
