@@ -470,6 +470,20 @@ fn sequence_numbers_too_high_ask_for_a_resend_and_too_low_log_out() {
         c.ping(&format!("n{i}"));
     }
     let expected = c.seq; // 12
+                          // Too low with PossDupFlag=Y: a duplicate of something already processed, ignored
+                          // (not answered); the session goes on.
+    c.seq = 4;
+    let sent = utc_now();
+    c.send("1", &[(43, "Y"), (122, &sent), (112, "dup")]);
+    if let Some(m) = c.recv(Duration::from_millis(300)) {
+        panic!(
+            "a possible duplicate below the expected number was answered: {}",
+            m.show()
+        );
+    }
+    c.seq = expected;
+    c.ping("after-dup");
+    let expected = c.seq; // 13
     c.seq = 7;
     c.send("1", &[(112, "too-low")]);
     let out = c.expect("5", "a Logout for a MsgSeqNum too low");
