@@ -395,6 +395,13 @@ fn garbled_and_unsupported_messages_are_rejected_and_the_session_stays_up() {
     }
     c.ping("after-unsupported");
 
+    // The metrics count the session and its Rejects (3 garbled, 1 missing tag).
+    let text = scrape(&engine.metrics);
+    let value = |name: &str| metric(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));
+    assert_eq!(value("veloz_fix_sessions"), 1.0, "{text}");
+    assert_eq!(value("veloz_fix_logons_total"), 1.0, "{text}");
+    assert_eq!(value("veloz_fix_session_rejects_total"), 4.0, "{text}");
+
     c.send("5", &[]);
     c.expect("5", "the Logout answering ours");
     stop(engine);

@@ -254,6 +254,9 @@ fn run(
                 if shared.config.feed.enabled {
                     shared.feed_stats.render(&mut text);
                 }
+                if let Some(fix) = &shared.fix {
+                    fix.render(&mut text);
+                }
                 text
             },
             |raw| operator.start(shared, &mut admin, raw),

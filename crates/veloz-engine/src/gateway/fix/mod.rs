@@ -35,6 +35,7 @@ mod store;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rustc_hash::FxHashMap;
@@ -75,6 +76,77 @@ pub(crate) struct FixShared {
     by_id: FxHashMap<SymbolId, usize>,
     /// Client CompIDs logged on now, engine-wide.
     logged_on: Mutex<BTreeSet<String>>,
+    /// Counters for the metrics endpoint (`veloz_fix_*`), bumped at session events only.
+    pub stats: FixStats,
+}
+
+/// What the FIX sessions did, engine-wide (docs/operations.md section 9).
+#[derive(Debug, Default)]
+pub struct FixStats {
+    logons: AtomicU64,
+    session_rejects: AtomicU64,
+    resends_served: AtomicU64,
+    resent_messages: AtomicU64,
+    resend_requests_sent: AtomicU64,
+}
+
+impl FixStats {
+    fn bump(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+impl FixShared {
+    /// The `veloz_fix_*` series, Prometheus text.
+    pub fn render(&self, out: &mut String) {
+        use std::fmt::Write;
+        let s = &self.stats;
+        let logged_on = self.logged_on.lock().expect("fix lock").len() as u64;
+        let series: [(&str, &str, &str, u64); 6] = [
+            (
+                "veloz_fix_sessions",
+                "FIX sessions logged on",
+                "gauge",
+                logged_on,
+            ),
+            (
+                "veloz_fix_logons_total",
+                "FIX logons accepted",
+                "counter",
+                s.logons.load(Ordering::Relaxed),
+            ),
+            (
+                "veloz_fix_session_rejects_total",
+                "FIX session-level Rejects (3) sent: garbled or malformed messages",
+                "counter",
+                s.session_rejects.load(Ordering::Relaxed),
+            ),
+            (
+                "veloz_fix_resends_served_total",
+                "FIX ResendRequests (2) answered",
+                "counter",
+                s.resends_served.load(Ordering::Relaxed),
+            ),
+            (
+                "veloz_fix_resent_messages_total",
+                "FIX messages sent again with PossDupFlag=Y",
+                "counter",
+                s.resent_messages.load(Ordering::Relaxed),
+            ),
+            (
+                "veloz_fix_resend_requests_sent_total",
+                "FIX ResendRequests (2) sent for gaps in what clients sent",
+                "counter",
+                s.resend_requests_sent.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, kind, value) in series {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+            );
+        }
+    }
 }
 
 impl FixShared {
@@ -109,6 +181,7 @@ impl FixShared {
                 .collect(),
             instruments,
             logged_on: Mutex::new(BTreeSet::new()),
+            stats: FixStats::default(),
         }
     }
 
@@ -638,6 +711,7 @@ impl FixSession {
 
     /// The gateway took the Logon: answer it (and ask for the gap it showed).
     pub fn logon_response(&mut self, out: &mut Vec<u8>, wall: u64) {
+        FixStats::bump(&self.shared.stats.logons, 1);
         let (hb, reset) = (self.heartbeat_ns / NS, self.reset_requested);
         self.send_admin(out, wall, b"A", |w| {
             w.uint(tags::ENCRYPT_METHOD, 0);
@@ -671,6 +745,7 @@ impl FixSession {
         text: &str,
         kind: Option<&[u8]>,
     ) {
+        FixStats::bump(&self.shared.stats.session_rejects, 1);
         self.send_admin(out, wall, b"3", |w| {
             w.uint(tags::REF_SEQ_NUM, seq);
             if let Some(tag) = tag {

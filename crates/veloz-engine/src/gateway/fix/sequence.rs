@@ -4,7 +4,7 @@
 
 use veloz_fix::{tags, Message, Parser};
 
-use super::{FixInbound, FixSession};
+use super::{FixInbound, FixSession, FixStats};
 
 impl FixSession {
     /// A SequenceReset: GapFill moves the expected number up from its own place; Reset
@@ -88,6 +88,8 @@ impl FixSession {
             self.gap_fill(out, wall, cursor, end + 1);
         }
         let peer = self.peer.as_deref().unwrap_or("?");
+        FixStats::bump(&self.shared.stats.resends_served, 1);
+        FixStats::bump(&self.shared.stats.resent_messages, stored.len() as u64);
         tracing::info!(target: "veloz::fix", comp_id = peer, begin, end, resent = stored.len(), "FIX session {peer}: resent {begin}..={end} ({} messages, the rest gap-filled)", stored.len());
     }
 
@@ -127,6 +129,7 @@ impl FixSession {
     }
 
     pub(super) fn resend_request(&mut self, out: &mut Vec<u8>, wall: u64, from: u64) {
+        FixStats::bump(&self.shared.stats.resend_requests_sent, 1);
         self.send_admin(out, wall, b"2", |w| {
             w.uint(tags::BEGIN_SEQ_NO, from);
             w.uint(tags::END_SEQ_NO, 0);
