@@ -861,3 +861,6 @@ impl FixSession {
         self
     }
 }
+
+#[cfg(test)]
+mod tests;
