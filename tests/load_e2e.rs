@@ -270,3 +270,74 @@ fn many_sessions_on_one_thread_and_the_engine_cpu() {
     let (code, _, stderr) = engine.stop();
     assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
 }
+
+#[test]
+fn fix_sessions_carry_the_same_flows() {
+    let _serial = serial();
+    let dir = TempDir::new("load-fix");
+    let mut engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while engine.fix.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        engine.collect();
+    }
+    assert!(
+        !engine.fix.is_empty(),
+        "no FIX line: {:?}",
+        engine.stdout_lines
+    );
+    let fix = engine.fix.clone();
+    let hlog = dir.path().join("fix.hlog");
+    let args = ["--protocol", "fix", "--fix-connect", &fix];
+    let v = report(&load(&engine.addr, &hlog, &args));
+    assert_eq!(
+        (&v["mode"], &v["protocol"]),
+        (&"open_loop".into(), &"fix".into())
+    );
+    assert_eq!(v["veloz"]["target"], fix.as_str());
+    check_result(&v, "veloz");
+    let answered = num(&v, &["veloz", "answered"]);
+    let rejected = num(&v, &["veloz", "rejected"]);
+    assert!(rejected < 0.05 * answered, "{}", v["veloz"]["rejects"]);
+    for kind in ["gtc", "ioc", "cancel", "move"] {
+        assert!(num(&v, &["veloz", "mix", kind]) > 0.0, "no {kind}: {v}");
+    }
+    assert!(num(&v, &["veloz", "trading"]) > 0.0, "nothing traded: {v}");
+    assert_eq!(v["instruments"].as_array().unwrap().len(), 4);
+
+    // Closed loop, a second run: the same CompIDs log on again (ResetSeqNumFlag), and the
+    // engine's FIX store holds one file per CompID, not one per run.
+    let out = Process::new(veloz_bin())
+        .args([
+            "load",
+            "--connect",
+            &engine.addr,
+            "--closed-loop",
+            "--pipeline",
+            "16",
+        ])
+        .args(["--duration", "1", "--warmup", "0.2", "--json"])
+        .args(args)
+        .output()
+        .unwrap();
+    let v = report(&out);
+    assert_eq!(v["mode"], "closed_loop");
+    check_result(&v, "veloz");
+    let mut stores: Vec<String> = std::fs::read_dir(dir.path().join("data").join("fix"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    stores.sort();
+    assert_eq!(stores, ["LOAD-1-0.log", "LOAD-2-1.log"]);
+
+    // --protocol fix without its address: a clear error.
+    let out = load(&engine.addr, &hlog, &["--protocol", "fix"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("--fix-connect"),
+        "{stderr}"
+    );
+
+    let (code, _, stderr) = engine.stop();
+    assert_eq!(code, 0, "engine exit: {}", stderr.join("\n"));
+}

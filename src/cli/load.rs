@@ -6,23 +6,43 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use clap::Args;
+use clap::{Args, ValueEnum};
 
 use veloz_config::Config;
 use veloz_core::workload::DEFAULT_SEED;
 use veloz_load::subscribers::{SubscriberConfig, Subscribers};
-use veloz_load::{Credential, LoadConfig, Mode};
+use veloz_load::{Credential, FixTarget, LoadConfig, Mode, Protocol};
 
 /// Open loop at this many orders per second when neither --rate nor --closed-loop is given.
 const DEFAULT_RATE: u64 = 10_000;
 /// Requests in flight per connection in closed loop when --pipeline is not given.
 const DEFAULT_PIPELINE: usize = 64;
 
+/// `--protocol`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// The binary protocol on --connect.
+    Binary,
+    /// FIX 4.4 sessions on --fix-connect (docs/fix.md); --connect still serves one binary
+    /// logon that reads the instruments.
+    Fix,
+}
+
 #[derive(Debug, Args)]
 pub struct LoadArgs {
     /// The engine's address, HOST:PORT (what `veloz serve` printed after "listening on").
     #[arg(long, value_name = "ADDR")]
     pub connect: String,
+    /// The order-entry protocol of the load's sessions.
+    #[arg(long, value_enum, default_value_t = ProtocolArg::Binary)]
+    pub protocol: ProtocolArg,
+    /// --protocol fix: the FIX acceptor's HOST:PORT (what `veloz serve` printed after
+    /// "FIX 4.4 order entry on").
+    #[arg(long, value_name = "ADDR")]
+    pub fix_connect: Option<String>,
+    /// --protocol fix: TargetCompID (56), the engine's fix.comp_id.
+    #[arg(long, value_name = "ID", default_value = veloz_load::DEFAULT_TARGET_COMP_ID)]
+    pub fix_target_comp_id: String,
     /// TCP connections (sessions), dealt round-robin over the load threads.
     #[arg(long, default_value_t = 2)]
     pub connections: usize,
@@ -160,6 +180,19 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
             .map(|a| Credential::parse(a))
             .collect::<Result<_, _>>()?
     };
+    let (protocol, target) = match (args.protocol, &args.fix_connect) {
+        (ProtocolArg::Binary, _) => (Protocol::Binary, args.connect.clone()),
+        (ProtocolArg::Fix, Some(fix)) => (
+            Protocol::Fix(FixTarget {
+                connect: fix.clone(),
+                target_comp_id: args.fix_target_comp_id.clone(),
+            }),
+            format!("{fix} (FIX 4.4)"),
+        ),
+        (ProtocolArg::Fix, None) => bail!(
+            "--protocol fix needs --fix-connect HOST:PORT (what `veloz serve` printed after \"FIX 4.4 order entry on\")"
+        ),
+    };
     let config = Config::load_or_default(args.config.as_deref())?;
     crate::logging::init(&config.log, None)?;
     let load_config = LoadConfig {
@@ -215,8 +248,8 @@ pub fn run_load(args: &LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
-    let report = veloz_load::run_with(&load_config, args.engine_pid)
-        .with_context(|| format!("load on {}", args.connect))?;
+    let report = veloz_load::run_protocol(&load_config, &protocol, args.engine_pid)
+        .with_context(|| format!("load on {target}"))?;
     let feed_reports = match subscribers {
         Some(s) => s.stop().map_err(|e| anyhow::anyhow!(e))?,
         None => Vec::new(),

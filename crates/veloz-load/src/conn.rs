@@ -1,5 +1,6 @@
-//! One load connection: a non-blocking socket, its frame decoder and encoder, the window of
-//! requests in flight, and the connection's [`OrderFlow`].
+//! One load connection: a non-blocking socket, its frame decoder and encoder (against the FIX
+//! acceptor, its [`FixSession`] instead), the window of requests in flight, and the
+//! connection's [`OrderFlow`].
 //!
 //! Requests are numbered by their `client_order_id`: `base | n` with `n` counting from 1, so
 //! ids never repeat within a run, across the connections of one account, or (through the
@@ -35,6 +36,7 @@ use veloz_wire::{
     FrameEncoder, Liquidity, Logout, LogoutReason, DEFAULT_MAX_FRAME_LEN,
 };
 
+use super::fix::{FixSession, Inbound};
 use super::flow::{FlowConfig, OrderFlow};
 use super::{Clock, LoadError};
 use veloz_wire::skim;
@@ -59,6 +61,8 @@ pub(crate) enum Peer {
     Engine,
     /// The baseline echo server: every frame comes back as it was sent.
     Echo,
+    /// `veloz serve`'s FIX 4.4 acceptor ([`super::fix`]).
+    Fix,
 }
 
 /// A request in flight (or answered, until its slot is reused).
@@ -87,7 +91,7 @@ pub(crate) struct Counters {
     /// Requests that traded (at least one fill as the taker).
     pub trading: u64,
     /// Rejected requests by reason name.
-    pub rejects: BTreeMap<&'static str, u64>,
+    pub rejects: BTreeMap<String, u64>,
 }
 
 impl Counters {
@@ -101,7 +105,17 @@ impl Counters {
         self.moves += o.moves;
         self.trading += o.trading;
         for (k, v) in &o.rejects {
-            *self.rejects.entry(k).or_default() += v;
+            self.reject(k, *v);
+        }
+    }
+
+    /// Count `n` rejects named `name` (allocates the first time a name is seen).
+    pub fn reject(&mut self, name: &str, n: u64) {
+        match self.rejects.get_mut(name) {
+            Some(c) => *c += n,
+            None => {
+                self.rejects.insert(name.to_string(), n);
+            }
         }
     }
 }
@@ -151,6 +165,8 @@ pub(crate) struct Conn {
     stream: TcpStream,
     decoder: FrameDecoder,
     encoder: FrameEncoder,
+    /// [`Peer::Fix`]: the FIX session (codec, read buffer, order table).
+    fix: Option<Box<FixSession>>,
     out: Vec<u8>,
     out_pos: usize,
     flow: OrderFlow,
@@ -311,6 +327,8 @@ pub(crate) struct ConnParts {
     pub addr: SocketAddr,
     pub stream: TcpStream,
     pub decoder: FrameDecoder,
+    /// [`Peer::Fix`]: the logged-on session.
+    pub fix: Option<FixSession>,
     pub heartbeat_ms: u32,
     /// Request ids are `base | n`; `base` holds the run nonce and the connection index.
     pub base: u64,
@@ -330,6 +348,7 @@ impl Conn {
             stream: parts.stream,
             decoder: parts.decoder,
             encoder: FrameEncoder::new(),
+            fix: parts.fix.map(Box::new),
             out: Vec::with_capacity(OUT_CAPACITY),
             out_pos: 0,
             flow: OrderFlow::new(instruments, flow, parts.index),
@@ -378,7 +397,10 @@ impl Conn {
 
     fn push(&mut self, cmd: &Command, intended: u64, measured: bool, now: u64) {
         let client_order_id = cmd.client_order_id();
-        self.out.extend_from_slice(self.encoder.command(cmd));
+        match self.fix.as_mut() {
+            Some(fix) => fix.command(cmd, &mut self.out),
+            None => self.out.extend_from_slice(self.encoder.command(cmd)),
+        }
         self.slots[(self.next & self.mask) as usize] = Slot {
             client_order_id,
             intended,
@@ -422,8 +444,11 @@ impl Conn {
 
     /// Queue a heartbeat when nothing was sent for half the heartbeat interval.
     pub fn heartbeat_if_idle(&mut self, now: u64) {
-        if self.peer == Peer::Engine && now.saturating_sub(self.last_send) > self.heartbeat_ns {
-            self.out.extend_from_slice(self.encoder.heartbeat(0));
+        if self.peer != Peer::Echo && now.saturating_sub(self.last_send) > self.heartbeat_ns {
+            match self.fix.as_mut() {
+                Some(fix) => fix.heartbeat(&mut self.out),
+                None => self.out.extend_from_slice(self.encoder.heartbeat(0)),
+            }
             self.last_send = now;
         }
     }
@@ -443,12 +468,18 @@ impl Conn {
                 symbol: None,
                 reason: veloz_core::CancelReason::MassCancel,
             });
-            self.out.extend_from_slice(self.encoder.command(&cmd));
+            match self.fix.as_mut() {
+                Some(fix) => fix.command(&cmd, &mut self.out),
+                None => self.out.extend_from_slice(self.encoder.command(&cmd)),
+            }
         }
-        self.out.extend_from_slice(self.encoder.logout(&Logout {
-            reason: LogoutReason::Requested,
-            text: "veloz load done",
-        }));
+        match self.fix.as_mut() {
+            Some(fix) => fix.logout(&mut self.out, "veloz load done"),
+            None => self.out.extend_from_slice(self.encoder.logout(&Logout {
+                reason: LogoutReason::Requested,
+                text: "veloz load done",
+            })),
+        }
         self.closing = true;
     }
 
@@ -511,7 +542,10 @@ impl Conn {
     pub fn poll(&mut self, clock: &Clock, rec: &mut Recorder) -> Result<usize, LoadError> {
         let mut total = 0;
         while total < READ_BUDGET && !self.eof {
-            let buf = self.decoder.read_buf();
+            let buf = match self.fix.as_mut() {
+                Some(fix) => fix.read_buf(),
+                None => self.decoder.read_buf(),
+            };
             let offered = buf.len();
             match self.stream.read(buf) {
                 Ok(0) => {
@@ -525,10 +559,18 @@ impl Conn {
                     }
                 }
                 Ok(n) => {
-                    self.decoder.commit(n);
                     total += n;
                     let arrival = clock.now();
-                    self.handle_frames(arrival, rec)?;
+                    match self.fix.as_mut() {
+                        Some(fix) => {
+                            fix.commit(n);
+                            self.handle_fix(arrival, rec)?;
+                        }
+                        None => {
+                            self.decoder.commit(n);
+                            self.handle_frames(arrival, rec)?;
+                        }
+                    }
                     if n < offered {
                         break;
                     }
@@ -550,6 +592,46 @@ impl Conn {
         }
     }
 
+    /// [`Peer::Fix`]: act on every complete FIX message.
+    fn handle_fix(&mut self, arrival: u64, rec: &mut Recorder) -> Result<(), LoadError> {
+        loop {
+            let Some(fix) = self.fix.as_mut() else {
+                return Ok(());
+            };
+            let inbound = match fix.next(&mut self.out) {
+                Ok(Some(m)) => m,
+                Ok(None) => return Ok(()),
+                Err(detail) => {
+                    return Err(LoadError::Fix {
+                        addr: self.addr.to_string(),
+                        account: self.account,
+                        detail,
+                    })
+                }
+            };
+            match inbound {
+                Inbound::Report(r) => self.on_report(&r, arrival, rec),
+                Inbound::Stray => {
+                    let name = self.fix.as_ref().map_or("", |f| f.reject_text());
+                    tracing::warn!(target: "veloz::load", "FIX reject of no request in flight: {name}");
+                    rec.counters.reject(name, 1);
+                }
+                Inbound::Logout if !self.closing => {
+                    return Err(LoadError::EngineLogout {
+                        addr: self.addr.to_string(),
+                        account: self.account,
+                        reason: "FIX Logout",
+                        text: self
+                            .fix
+                            .as_ref()
+                            .map_or(String::new(), |f| f.reject_text().to_string()),
+                    })
+                }
+                Inbound::Logout | Inbound::Logon | Inbound::Session => {}
+            }
+        }
+    }
+
     fn handle_frames(&mut self, arrival: u64, rec: &mut Recorder) -> Result<(), LoadError> {
         loop {
             let frame = match self.decoder.next_frame() {
@@ -558,7 +640,7 @@ impl Conn {
                 Err(e) => return Err(self.wire_error(e)),
             };
             match self.peer {
-                Peer::Engine => {
+                Peer::Engine | Peer::Fix => {
                     if let Some(report) = skim::report(frame) {
                         self.on_report(&report, arrival, rec);
                         continue;
@@ -660,8 +742,12 @@ impl Conn {
                 // connection thinks: stop naming it.
                 self.flow.on_gone(r.order_id);
                 if self.answer(coid, arrival, rec) {
-                    let name = r.reject_reason.map_or("unknown", |x| x.name());
-                    *rec.counters.rejects.entry(name).or_default() += 1;
+                    let name = match (r.reject_reason, self.fix.as_ref()) {
+                        (Some(x), _) => x.name(),
+                        (None, Some(fix)) => fix.reject_text(),
+                        (None, None) => "unknown",
+                    };
+                    rec.counters.reject(name, 1);
                 }
             }
             ExecType::MassCancelled => {}

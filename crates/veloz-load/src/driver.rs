@@ -31,6 +31,7 @@ use veloz_core::{AccountId, Instrument};
 
 use super::agenda::{Backlog, Due, Readiness};
 use super::conn::{self, Conn, ConnParts, Counters, Peer, Recorder};
+use super::fix::{self, FixParams};
 use super::flow::FlowConfig;
 use super::{Clock, LoadError, Mode, Selection};
 
@@ -62,8 +63,11 @@ pub(crate) struct Ctx {
     pub duration_ns: u64,
     pub flow: FlowConfig,
     pub selection: Selection,
-    /// Echo runs: the instruments the engine announced.
+    /// Echo and FIX runs: the instruments the engine announced (FIX: on its binary port).
     pub instruments: Vec<Instrument>,
+    /// FIX runs: TargetCompID (56) and HeartBtInt (108, seconds).
+    pub fix_target_comp_id: String,
+    pub fix_heartbeat_s: u64,
     pub threads: usize,
     /// Run clock time of the start (0 until the main thread releases the threads).
     pub start: AtomicU64,
@@ -151,18 +155,37 @@ fn open(ctx: &Ctx, specs: Vec<ConnSpec>) -> Result<(Vec<Conn>, Vec<Instrument>),
     let mut conns = Vec::with_capacity(specs.len());
     let mut first: Option<Vec<Instrument>> = None;
     for spec in specs {
-        let (stream, decoder, instruments, heartbeat_ms) = match ctx.peer {
+        let decoder = || veloz_wire::FrameDecoder::new(veloz_wire::DEFAULT_MAX_FRAME_LEN);
+        let (stream, decoder, instruments, heartbeat_ms, fix) = match ctx.peer {
             Peer::Engine => {
                 let token = spec.token.as_deref().unwrap_or("");
                 let l = conn::logon(ctx.addr, spec.account, token, CONNECT_TIMEOUT)?;
                 let instruments = ctx.selection.select(&l.instruments, ctx.addr)?;
-                (l.stream, l.decoder, instruments, l.heartbeat_ms)
+                (l.stream, l.decoder, instruments, l.heartbeat_ms, None)
+            }
+            Peer::Fix => {
+                let instruments = ctx.selection.select(&ctx.instruments, ctx.addr)?;
+                let params = FixParams {
+                    addr: ctx.addr,
+                    target_comp_id: &ctx.fix_target_comp_id,
+                    account: spec.account,
+                    token: spec.token.as_deref().unwrap_or(""),
+                    index: spec.index,
+                    heartbeat_s: ctx.fix_heartbeat_s,
+                    base: spec.base,
+                    slots: slots(ctx.mode),
+                    instruments: &instruments,
+                };
+                let (stream, session) = fix::logon(&params, CONNECT_TIMEOUT)?;
+                let heartbeat_ms = (ctx.fix_heartbeat_s * 1_000) as u32;
+                (stream, decoder(), instruments, heartbeat_ms, Some(session))
             }
             Peer::Echo => (
                 conn::connect_echo(ctx.addr, CONNECT_TIMEOUT)?,
-                veloz_wire::FrameDecoder::new(veloz_wire::DEFAULT_MAX_FRAME_LEN),
+                decoder(),
                 ctx.instruments.clone(),
                 1_000,
+                None,
             ),
         };
         let parts = ConnParts {
@@ -173,6 +196,7 @@ fn open(ctx: &Ctx, specs: Vec<ConnSpec>) -> Result<(Vec<Conn>, Vec<Instrument>),
             addr: ctx.addr,
             stream,
             decoder,
+            fix,
             heartbeat_ms,
             base: spec.base,
             slots: slots(ctx.mode),

@@ -51,6 +51,11 @@
 //! first connection of each account mass-cancels the account's orders, so runs can follow
 //! each other on one engine.
 //!
+//! # FIX 4.4 (`--protocol fix`)
+//! The same flows over FIX sessions to the engine's acceptor ([`run_protocol`], module
+//! `fix`): one binary logon reads the instruments first (FIX announces none); request ids
+//! are ClOrdIDs, so their run nonce is 11 bits (a ClOrdID is at most 2^63 - 1).
+//!
 //! # Invariants
 //! - tokens are never printed: errors name the address and the account id only;
 //! - every thread sees the same start time, so the schedule is one schedule;
@@ -64,6 +69,7 @@ mod conn;
 pub mod cpu;
 mod driver;
 pub mod echo;
+mod fix;
 pub mod flow;
 mod hlog;
 mod limits;
@@ -81,6 +87,7 @@ use veloz_core::{AccountId, Instrument, Price, SymbolId};
 use veloz_wire::WireError;
 
 pub use echo::EchoServer;
+pub use fix::{FixTarget, Protocol, DEFAULT_TARGET_COMP_ID};
 pub use limits::{raise_fd_limit, FD_SPARE};
 pub use report::{EngineCpu, LoadReport, MixCounts, Percentiles, Ratios, RunResult};
 
@@ -318,6 +325,12 @@ pub enum LoadError {
         wanted: String,
         available: String,
     },
+    #[error("{addr} (account {account}): unreadable FIX message: {detail}")]
+    Fix {
+        addr: String,
+        account: AccountId,
+        detail: String,
+    },
     #[error("{addr}: the engine announced no instruments")]
     NoInstruments { addr: String },
     #[error("invalid {option} {value}: {why}")]
@@ -540,7 +553,25 @@ pub fn run(config: &LoadConfig) -> Result<LoadReport, LoadError> {
 /// [`run`], and with `engine_pid` (the engine's process on this host) the engine's CPU over
 /// the measured window ([`LoadReport::engine_cpu`]).
 pub fn run_with(config: &LoadConfig, engine_pid: Option<u32>) -> Result<LoadReport, LoadError> {
+    run_protocol(config, &Protocol::Binary, engine_pid)
+}
+
+/// [`run_with`] over `protocol`: with [`Protocol::Fix`] the load's sessions are FIX 4.4
+/// sessions to [`FixTarget::connect`]; `config.connect` (binary) serves one logon that
+/// reads the instruments.
+pub fn run_protocol(
+    config: &LoadConfig,
+    protocol: &Protocol,
+    engine_pid: Option<u32>,
+) -> Result<LoadReport, LoadError> {
     validate(config)?;
+    if config.baseline && *protocol != Protocol::Binary {
+        return Err(LoadError::Invalid {
+            option: "--baseline",
+            value: "with --protocol fix".into(),
+            why: "the echo baseline speaks the binary framing only",
+        });
+    }
     let online = online_cores()?;
     let load_cores = match &config.cores {
         Some(c) => check_cores("--cores", c, &online)?,
@@ -562,20 +593,36 @@ pub fn run_with(config: &LoadConfig, engine_pid: Option<u32>) -> Result<LoadRepo
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(1, |d| d.as_millis() as u64)
         & 0xFFF;
+    let (peer, target, instruments, nonce) = match protocol {
+        Protocol::Binary => (Peer::Engine, addr, Vec::new(), nonce),
+        Protocol::Fix(fix) => {
+            let first = &config.accounts[0];
+            let (instruments, _) =
+                fix::instruments(addr, first.account, first.token(), Duration::from_secs(5))?;
+            // A FIX ClOrdID is at most 2^63 - 1, and never 0 (the mass cancel's is the base).
+            (
+                Peer::Fix,
+                resolve(&fix.connect)?,
+                instruments,
+                (nonce & 0x7FF).max(1),
+            )
+        }
+    };
 
     let veloz = measure(
         config,
-        Peer::Engine,
-        addr,
+        peer,
+        target,
         &load_cores,
-        Vec::new(),
+        instruments,
         config.hlog.as_deref(),
         nonce,
         engine_pid,
+        protocol,
     )?;
 
     let mut notes = Vec::new();
-    if addr.ip().is_loopback() {
+    if target.ip().is_loopback() {
         notes.push(format!(
             "the engine runs on this host: the load threads busy-poll cores {load_cores:?} of the {} online; an engine on every online core (engine.cores empty, the default) shares them with the load, so both figures include that contention; pin the engine to the other cores for clean figures",
             online.len()
@@ -602,6 +649,7 @@ pub fn run_with(config: &LoadConfig, engine_pid: Option<u32>) -> Result<LoadRepo
             path.as_deref(),
             nonce,
             None,
+            protocol,
         );
         server.stop();
         (
@@ -653,6 +701,10 @@ pub fn run_with(config: &LoadConfig, engine_pid: Option<u32>) -> Result<LoadRepo
     };
     Ok(LoadReport {
         mode: mode.into(),
+        protocol: match protocol {
+            Protocol::Binary => "binary".into(),
+            Protocol::Fix(_) => "fix".into(),
+        },
         rate,
         window,
         pipeline,

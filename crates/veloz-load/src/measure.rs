@@ -18,11 +18,15 @@ use veloz_core::Instrument;
 use super::conn::{self, Counters, Peer};
 use super::cpu::{self, CpuSample};
 use super::driver::{self, ConnSpec, Ctx, Interval, ThreadOutcome};
+use super::fix::Protocol;
 use super::flow::FlowConfig;
 use super::hlog::HlogWriter;
 use super::{
     Clock, LoadConfig, LoadError, Percentiles, RunResult, Selection, DEFAULT_DEVIATION_TICKS,
 };
+
+/// HeartBtInt (108) of the FIX sessions, seconds (inside the engine's default 1..=300).
+const FIX_HEARTBEAT_S: u64 = 10;
 
 /// One measurement against one peer.
 pub(crate) struct Measured {
@@ -103,6 +107,7 @@ pub(crate) fn measure(
     hlog: Option<&Path>,
     nonce: u64,
     engine_pid: Option<u32>,
+    protocol: &Protocol,
 ) -> Result<Measured, LoadError> {
     let clock = Clock::new();
     let threads = cores.len();
@@ -123,6 +128,11 @@ pub(crate) fn measure(
         },
         selection: Selection::new(&config.symbols, &config.config),
         instruments,
+        fix_target_comp_id: match protocol {
+            Protocol::Fix(t) => t.target_comp_id.clone(),
+            Protocol::Binary => String::new(),
+        },
+        fix_heartbeat_s: FIX_HEARTBEAT_S,
         threads,
         start: AtomicU64::new(0),
         ready: AtomicUsize::new(0),
@@ -136,7 +146,7 @@ pub(crate) fn measure(
         specs[i % threads].push(ConnSpec {
             index: i,
             account: cred.account,
-            token: (peer == Peer::Engine).then(|| cred.token().to_string()),
+            token: (peer != Peer::Echo).then(|| cred.token().to_string()),
             first_of_account: accounts_seen.insert(cred.account),
             base: (nonce << (conn::ID_BITS + 12)) | ((i as u64) << conn::ID_BITS),
         });
@@ -206,7 +216,11 @@ pub(crate) fn measure(
             &[
                 format!(
                     "veloz load against {addr} ({}): round trip from intended send time to first answer, nanoseconds",
-                    if peer == Peer::Engine { "veloz" } else { "echo baseline" }
+                    match peer {
+                        Peer::Engine => "veloz",
+                        Peer::Fix => "veloz, FIX 4.4",
+                        Peer::Echo => "echo baseline",
+                    }
                 ),
                 format!(
                     "{:?}, {} connection(s), load cores {cores:?}, seed {}",
@@ -222,7 +236,7 @@ pub(crate) fn measure(
     let window_start = start + ctx.warmup_ns;
     let window_end = window_start + ctx.duration_ns;
     // The engine's CPU is sampled by this thread at the window's start and end.
-    let cpu_pid = engine_pid.filter(|_| peer == Peer::Engine);
+    let cpu_pid = engine_pid.filter(|_| peer != Peer::Echo);
     let mut cpu_start: Option<(CpuSample, u64)> = None;
     let mut cpu_end: Option<(CpuSample, u64)> = None;
     let mut sample_cpu = |now: u64| -> Result<(), LoadError> {

@@ -255,6 +255,9 @@ impl EngineCpu {
 pub struct LoadReport {
     /// `open_loop` or `closed_loop`.
     pub mode: String,
+    /// `binary` or `fix` (FIX 4.4 sessions).
+    #[serde(default)]
+    pub protocol: String,
     /// Open loop: orders per second over all connections.
     pub rate: Option<u64>,
     /// Open loop: most requests in flight per connection.
@@ -301,8 +304,10 @@ impl LoadReport {
         };
         let _ = writeln!(
             s,
-            "veloz load: {what} over {} connection(s) to {}, {:.1} s measured after {:.1} s warm-up, seed {}",
-            self.connections, self.veloz.target, self.duration_s, self.warmup_s, self.seed
+            "veloz load: {what} over {}{} connection(s) to {}, {:.1} s measured after {:.1} s warm-up, seed {}",
+            self.connections,
+            if self.protocol == "fix" { " FIX 4.4" } else { "" },
+            self.veloz.target, self.duration_s, self.warmup_s, self.seed
         );
         let _ = writeln!(
             s,
