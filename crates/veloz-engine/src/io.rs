@@ -331,6 +331,22 @@ impl Net {
         }
     }
 
+    /// A connection accepted from another socket (the FIX acceptor's), on this shard's
+    /// network path: adopted by the ring (a ring that cannot take it leaves it on std
+    /// sockets, with a WARN), or kept as it is.
+    pub fn adopt(&mut self, stream: TcpStream) -> NetStream {
+        match self {
+            Net::Uring(ring) => match stream.try_clone().and_then(|s| ring.adopt(s)) {
+                Ok(s) => NetStream::Uring(s),
+                Err(e) => {
+                    tracing::warn!(target: "veloz::gateway", "io_uring: cannot adopt a connection: {e}; it runs on std sockets");
+                    NetStream::Std(stream)
+                }
+            },
+            Net::Std(_) => NetStream::Std(stream),
+        }
+    }
+
     /// One pass of the ring: submit the sends the sessions wrote, reap what completed.
     /// Returns completions handled (0 on the std path). A failing ring is fatal to the
     /// shard's network and logged; the shard keeps running its other work.

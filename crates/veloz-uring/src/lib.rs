@@ -406,6 +406,19 @@ impl Ring {
         Some((stream, peer))
     }
 
+    /// Run a connection accepted elsewhere (a listener this ring does not serve, such as the
+    /// FIX acceptor's) on this ring: its receive is armed now, its sends go out with the
+    /// pass's others. Nagle is turned off.
+    pub fn adopt(&self, socket: TcpStream) -> io::Result<UringStream> {
+        socket.set_nodelay(true)?;
+        let (slot, gen) = self.driver.borrow_mut().add_conn(socket)?;
+        Ok(UringStream {
+            driver: Rc::clone(&self.driver),
+            slot,
+            gen,
+        })
+    }
+
     /// Submit a data sync of `len` bytes of `fd` from `offset` (`len` 0: to the end of the
     /// file). Returns the token [`Ring::take_synced`] reports it under. `fd` must stay open
     /// until then.

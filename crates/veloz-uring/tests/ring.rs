@@ -376,3 +376,46 @@ fn two_rings_accepting_at_once_take_every_connection() {
     }
     assert_eq!((a.stats().accept_errors, b.stats().accept_errors), (0, 0));
 }
+
+#[test]
+fn a_connection_accepted_elsewhere_runs_on_the_ring() {
+    let Some(ring) = ring_with(RingConfig::default()) else {
+        return;
+    };
+    // A listener the ring does not serve (the engine's FIX acceptor).
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut client = TcpStream::connect(other.local_addr().unwrap()).unwrap();
+    let (socket, _) = other.accept().unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let mut s = ring.adopt(socket).unwrap();
+    let sent = pattern(50_000, 3);
+    client.write_all(&sent).unwrap();
+    assert_eq!(read_all(&ring, &mut s, sent.len()), sent);
+    // And back: written through the ring, read by the peer whole and in order.
+    let reply = pattern(30_000, 9);
+    s.write_all(&reply).unwrap();
+    ring.poll().unwrap();
+    drop(s);
+    let mut got = Vec::new();
+    let t = Instant::now();
+    client
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = [0u8; 8192];
+    while got.len() < reply.len() {
+        ring.poll().unwrap();
+        match client.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => panic!("read: {e}"),
+        }
+        assert!(
+            t.elapsed() < DEADLINE,
+            "only {} of {} bytes",
+            got.len(),
+            reply.len()
+        );
+    }
+    assert_eq!(got, reply);
+}

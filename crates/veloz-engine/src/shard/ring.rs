@@ -62,8 +62,9 @@ impl<S: Storage> Shard<S, NetStream> {
         Ok(port)
     }
 
-    /// Take waiting FIX connections, each only while no shard has fewer sessions. They run
-    /// on std sockets (read every pass like the binary sessions on that path).
+    /// Take waiting FIX connections, each only while no shard has fewer sessions: accepted
+    /// from the FIX socket, then run on the shard's network path like a binary session
+    /// (adopted by its io_uring, or std sockets).
     pub(super) fn accept_fix(&mut self) -> usize {
         let mut accepted = 0;
         while let Some(listener) = &self.fix_listener {
@@ -74,7 +75,7 @@ impl<S: Storage> Shard<S, NetStream> {
             let Some((stream, peer)) = listener.accept() else {
                 break;
             };
-            let stream = NetStream::Std(stream);
+            let stream = self.net.adopt(stream);
             if self
                 .gateway
                 .open_fix(stream, peer, &mut self.metrics)
