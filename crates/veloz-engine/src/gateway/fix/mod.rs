@@ -97,6 +97,8 @@ pub(crate) struct FixSession {
     now: u64,
     /// The engine time (Unix ns) of the report being written: its TransactTime.
     event_ts: u64,
+    /// The ExecID being written (kept: no allocation per report).
+    exec_id: String,
     /// Orders of the account this session knows, for CumQty / AvgPx / OrigClOrdID.
     pub(crate) orders: Orders,
 }
@@ -163,6 +165,7 @@ impl FixSession {
             last_out: now,
             now,
             event_ts: 0,
+            exec_id: String::with_capacity(32),
             orders: Orders::default(),
         }
     }

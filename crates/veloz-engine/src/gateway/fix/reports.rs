@@ -15,8 +15,11 @@
 //! four digits beyond the instrument's price scale (notional kept in 128-bit integers).
 
 use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
+
 use veloz_core::{Event, OrderId, OrderRef, Part, Price, RejectReason, Side, SymbolId};
 use veloz_fix::{tags, Parser, Writer};
 use veloz_wire::OrderStatus;
@@ -310,12 +313,17 @@ fn side_char(s: Side) -> u8 {
     }
 }
 
+/// Instrument `id`'s symbol and price scale ("NONE" for an id FIX does not know).
+fn symbol_of(shared: &FixShared, id: SymbolId) -> (&str, u8) {
+    match shared.by_id(id) {
+        Some(i) => (i.symbol.as_str(), i.price_scale),
+        None => ("NONE", 0),
+    }
+}
+
 impl FixSession {
     fn symbol_of(&self, id: SymbolId) -> (&str, u8) {
-        match self.shared.by_id(id) {
-            Some(i) => (i.symbol.as_str(), i.price_scale),
-            None => ("NONE", 0),
-        }
+        symbol_of(&self.shared, id)
     }
 
     pub(super) fn next_out(&self) -> u64 {
@@ -327,10 +335,25 @@ impl FixSession {
         self.now = now;
         self.event_ts = d.ts;
         let pos = (d.stream_seq != 0).then_some((d.stream, d.stream_seq));
-        let exec_id = match pos {
-            Some((s, n)) => format!("{s}-{n}"),
-            None => format!("R{}", self.next_out()),
+        // The ExecID in a buffer the session keeps (no allocation per report).
+        let mut exec_id = std::mem::take(&mut self.exec_id);
+        exec_id.clear();
+        let _ = match pos {
+            Some((s, n)) => write!(exec_id, "{s}-{n}"),
+            None => write!(exec_id, "R{}", self.next_out()),
         };
+        self.report_with(d, pos, &exec_id, wall, out);
+        self.exec_id = exec_id;
+    }
+
+    fn report_with(
+        &mut self,
+        d: &Delivery,
+        pos: Option<(u16, u64)>,
+        exec_id: &str,
+        wall: u64,
+        out: &mut Vec<u8>,
+    ) {
         match d.event {
             Event::Accepted {
                 order_id,
@@ -354,7 +377,7 @@ impl FixSession {
                 self.orders.insert(order_id, o);
                 let e = Exec {
                     leaves: qty,
-                    ..Exec::new(pos, &exec_id, order_id, b'0', b'0')
+                    ..Exec::new(pos, exec_id, order_id, b'0', b'0')
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -400,7 +423,7 @@ impl FixSession {
                 let e = Exec {
                     leaves: fill.leaves_qty,
                     trade,
-                    ..Exec::new(pos, &exec_id, fill.order_id, b'F', status)
+                    ..Exec::new(pos, exec_id, fill.order_id, b'F', status)
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -437,7 +460,7 @@ impl FixSession {
                 let e = Exec {
                     orig,
                     text,
-                    ..Exec::new(pos, &exec_id, order_id, b'4', b'4')
+                    ..Exec::new(pos, exec_id, order_id, b'4', b'4')
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -469,7 +492,7 @@ impl FixSession {
                 let e = Exec {
                     leaves: qty,
                     orig: Some(orig),
-                    ..Exec::new(pos, &exec_id, order_id, b'5', o.status())
+                    ..Exec::new(pos, exec_id, order_id, b'5', o.status())
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -516,7 +539,7 @@ impl FixSession {
                     out,
                     wall,
                     pos,
-                    &exec_id,
+                    exec_id,
                     client_order_id,
                     symbol,
                     order_id,
@@ -636,8 +659,8 @@ impl FixSession {
             trade,
             text,
         } = e;
-        let (sym, scale) = self.symbol_of(o.symbol);
-        let sym = sym.to_string();
+        let shared = Arc::clone(&self.shared);
+        let (sym, scale) = symbol_of(&shared, o.symbol);
         let o = *o;
         let ts = self.event_ts;
         self.send_app(out, wall, b"8", pos, |w| {
@@ -649,7 +672,7 @@ impl FixSession {
             w.str(tags::EXEC_ID, exec_id);
             w.char(tags::EXEC_TYPE, exec);
             w.char(tags::ORD_STATUS, status);
-            w.str(tags::SYMBOL, &sym);
+            w.str(tags::SYMBOL, sym);
             w.char(tags::SIDE, side_char(o.side));
             w.uint(tags::ORDER_QTY, o.qty);
             if o.price > 0 {

@@ -177,8 +177,7 @@ impl Store {
     /// Bind the CompID to `account` (its first logon).
     pub fn bind(&mut self, account: AccountId) {
         self.account = Some(account);
-        self.pending
-            .extend_from_slice(format!("A {account}\n").as_bytes());
+        let _ = writeln!(self.pending, "A {account}");
     }
 
     /// Both sequence numbers back to 1 (ResetSeqNumFlag): the stored messages are gone,
@@ -192,8 +191,7 @@ impl Store {
         self.pending.extend_from_slice(b"N 1 1\n");
         for (stream, &w) in self.watermarks.iter().enumerate() {
             if w != 0 {
-                self.pending
-                    .extend_from_slice(format!("W {stream} {w}\n").as_bytes());
+                let _ = writeln!(self.pending, "W {stream} {w}");
             }
         }
     }
@@ -209,8 +207,7 @@ impl Store {
     /// report stream, if it is one.
     pub fn record(&mut self, seq: u64, stream_pos: Option<(u16, u64)>, msg: &[u8]) {
         let (stream, stream_seq) = stream_pos.unwrap_or((0, 0));
-        let head = format!("O {seq} {stream} {stream_seq} {}\n", msg.len());
-        self.pending.extend_from_slice(head.as_bytes());
+        let _ = writeln!(self.pending, "O {seq} {stream} {stream_seq} {}", msg.len());
         let offset = self.len + self.pending.len() as u64;
         self.pending.extend_from_slice(msg);
         self.pending.push(b'\n');
@@ -228,20 +225,17 @@ impl Store {
     /// mass cancel's partial count): the next logon resumes after it.
     pub fn passed(&mut self, stream: u16, stream_seq: u64) {
         self.watermark(stream as usize, stream_seq);
-        self.pending
-            .extend_from_slice(format!("W {stream} {stream_seq}\n").as_bytes());
+        let _ = writeln!(self.pending, "W {stream} {stream_seq}");
     }
 
     /// Write what this pass recorded (and the next expected inbound number when it moved).
     pub fn flush(&mut self) -> std::io::Result<()> {
         if self.next_in != self.recorded_in {
-            self.pending
-                .extend_from_slice(format!("I {}\n", self.next_in).as_bytes());
+            let _ = writeln!(self.pending, "I {}", self.next_in);
             self.recorded_in = self.next_in;
         }
         if self.next_out != self.recorded_out {
-            self.pending
-                .extend_from_slice(format!("S {}\n", self.next_out).as_bytes());
+            let _ = writeln!(self.pending, "S {}", self.next_out);
             self.recorded_out = self.next_out;
         }
         if self.pending.is_empty() {
