@@ -25,7 +25,7 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
     let dir = TempDir::new("fix-quickfix");
     let config = test_config(dir.path(), "group", "");
     let mut engine = EngineProcess::start(&config);
-    let fix = fix_addr(&mut engine);
+    let fix = engine.fix_addr();
     let work = dir.path().join("initiator");
     std::fs::create_dir_all(&work).unwrap();
     let mut ini = Initiator::start(work);
@@ -426,7 +426,7 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
     let (code, _, stderr) = engine.stop();
     assert_eq!(code, 0, "{}", stderr.join("\n"));
     let mut engine = EngineProcess::start(&config);
-    let fix = fix_addr(&mut engine);
+    let fix = engine.fix_addr();
     let before = ini.all.len();
     ini.connect(&fix, None);
     let sent = ini.wait("our Logon", |e| e.is("admin_out", "A"));

@@ -281,18 +281,7 @@ impl Fix {
 fn start_engine(tag: &str) -> (TempDir, EngineProcess, String) {
     let dir = TempDir::new(tag);
     let mut engine = EngineProcess::start(&test_config(dir.path(), "none", ""));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while engine.fix.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        engine.collect();
-    }
-    assert!(
-        !engine.fix.is_empty(),
-        "engine printed no FIX address (no 'veloz: FIX 4.4 order entry on HOST:PORT' line); \
-         stdout:\n{}",
-        engine.stdout_lines.join("\n")
-    );
-    let addr = engine.fix.clone();
+    let addr = engine.fix_addr();
     (dir, engine, addr)
 }
 

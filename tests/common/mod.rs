@@ -244,6 +244,19 @@ impl EngineProcess {
         }
     }
 
+    /// The FIX acceptor's HOST:PORT (printed before the "listening on" line `start` waits
+    /// for); fails the test when the engine printed none.
+    pub fn fix_addr(&mut self) -> String {
+        self.collect();
+        assert!(
+            !self.fix.is_empty(),
+            "engine printed no FIX address (no 'veloz: FIX 4.4 order entry on HOST:PORT' line); \
+             stdout:\n{}",
+            self.stdout_lines.join("\n")
+        );
+        self.fix.clone()
+    }
+
     /// "veloz: FIX 4.4 order entry on HOST:PORT (TargetCompID ...)" to `self.fix`.
     fn note_fix(&mut self, line: &str) {
         if let Some(rest) = line.strip_prefix("veloz: FIX 4.4 order entry on ") {

@@ -267,22 +267,6 @@ impl Drop for Initiator {
     }
 }
 
-/// The FIX acceptor's HOST:PORT, which the engine prints next to its other addresses.
-pub fn fix_addr(engine: &mut EngineProcess) -> String {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while engine.fix.is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-        engine.collect();
-    }
-    assert!(
-        !engine.fix.is_empty(),
-        "engine printed no FIX address (no 'veloz: FIX 4.4 order entry on HOST:PORT' line); \
-         stdout:\n{}",
-        engine.stdout_lines.join("\n")
-    );
-    engine.fix.clone()
-}
-
 /// `units` (counts of 10^-price_scale) as a FIX decimal with `price_scale` decimals.
 pub fn px(inst: &Instrument, units: i64) -> String {
     let scale = 10i64.pow(inst.price_scale as u32);

@@ -277,26 +277,54 @@ pub(crate) fn logon(
                 })
             }
         }
-        if std::time::Instant::now() > deadline {
-            return Err(LoadError::LogonTimeout {
-                addr: addr.to_string(),
-                account,
-                waited: timeout,
-            });
-        }
-        match (&stream).read(decoder.read_buf()) {
-            Ok(0) => {
-                return Err(LoadError::Closed {
-                    addr: addr.to_string(),
-                    account,
-                    during: "logon",
-                })
-            }
-            Ok(n) => decoder.commit(n),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read the logon answer")(e)),
-        }
+        let n = read_logon_answer(
+            &stream,
+            decoder.read_buf(),
+            addr,
+            account,
+            deadline,
+            timeout,
+            "logon",
+        )?;
+        decoder.commit(n);
+    }
+}
+
+/// One read of a logon's answer into `buf` (the socket has a short read timeout): the bytes
+/// read, 0 when nothing came yet; an error once `deadline` has passed (waited `timeout`), at
+/// the end of the stream (`during` names what was going on) or on a read error.
+pub(crate) fn read_logon_answer(
+    stream: &TcpStream,
+    buf: &mut [u8],
+    addr: SocketAddr,
+    account: AccountId,
+    deadline: std::time::Instant,
+    timeout: Duration,
+    during: &'static str,
+) -> Result<usize, LoadError> {
+    if std::time::Instant::now() > deadline {
+        return Err(LoadError::LogonTimeout {
+            addr: addr.to_string(),
+            account,
+            waited: timeout,
+        });
+    }
+    let mut reader = stream;
+    match reader.read(buf) {
+        Ok(0) => Err(LoadError::Closed {
+            addr: addr.to_string(),
+            account,
+            during,
+        }),
+        Ok(n) => Ok(n),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => Ok(0),
+        Err(e) if e.kind() == ErrorKind::Interrupted => Ok(0),
+        Err(source) => Err(LoadError::Io {
+            addr: addr.to_string(),
+            account,
+            what: "read the logon answer",
+            source,
+        }),
     }
 }
 

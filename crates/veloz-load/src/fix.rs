@@ -31,7 +31,7 @@
 //! Nothing on the per-message path allocates once the buffers and the order table have
 //! grown, except the Text of a reject that is not an engine reason.
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -41,7 +41,7 @@ use veloz_core::{SymbolId, TimeInForce};
 use veloz_fix::{frame, tags, FrameStatus, Message, Parser, Writer};
 use veloz_wire::{skim, ExecType, Liquidity};
 
-use super::conn::ID_BITS;
+use super::conn::{read_logon_answer, ID_BITS};
 use super::LoadError;
 
 /// The engine's TargetCompID unless `--fix-target-comp-id` says otherwise.
@@ -632,26 +632,17 @@ pub(crate) fn logon(
             }
         }
         (&stream).write_all(&out).map_err(io("send"))?;
-        if Instant::now() > deadline {
-            return Err(LoadError::LogonTimeout {
-                addr: addr.to_string(),
-                account,
-                waited: timeout,
-            });
-        }
-        match (&stream).read(session.read_buf()) {
-            Ok(0) => {
-                return Err(LoadError::Closed {
-                    addr: addr.to_string(),
-                    account,
-                    during: "the FIX logon",
-                })
-            }
-            Ok(n) => session.commit(n),
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
-            Err(e) if e.kind() == ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read the FIX logon answer")(e)),
-        }
+        let buf = session.read_buf();
+        let n = read_logon_answer(
+            &stream,
+            buf,
+            addr,
+            account,
+            deadline,
+            timeout,
+            "the FIX logon",
+        )?;
+        session.commit(n);
     }
 }
 

@@ -61,6 +61,19 @@ struct Order {
 }
 
 impl Order {
+    /// An order with nothing filled yet.
+    fn new(client_order_id: u64, symbol: SymbolId, side: Side, qty: u64, price: Price) -> Order {
+        Order {
+            client_order_id,
+            symbol,
+            side,
+            qty,
+            price,
+            cum: 0,
+            notional: 0,
+        }
+    }
+
     fn status(&self) -> u8 {
         if self.cum > 0 {
             b'1'
@@ -365,15 +378,7 @@ impl FixSession {
                 ..
             } => {
                 self.orders.pending.remove(&client_order_id);
-                let o = Order {
-                    client_order_id,
-                    symbol,
-                    side,
-                    qty,
-                    price,
-                    cum: 0,
-                    notional: 0,
-                };
+                let o = Order::new(client_order_id, symbol, side, qty, price);
                 self.orders.insert(order_id, o);
                 let e = Exec {
                     leaves: qty,
@@ -399,15 +404,7 @@ impl FixSession {
                     .open
                     .get(&fill.order_id)
                     .copied()
-                    .unwrap_or(Order {
-                        client_order_id: fill.client_order_id,
-                        symbol,
-                        side,
-                        qty: 0,
-                        price,
-                        cum: 0,
-                        notional: 0,
-                    });
+                    .unwrap_or(Order::new(fill.client_order_id, symbol, side, 0, price));
                 o.cum += qty;
                 o.notional += price as i128 * qty as i128;
                 o.qty = o.qty.max(o.cum + fill.leaves_qty);
@@ -437,15 +434,13 @@ impl FixSession {
                 ..
             } => {
                 self.orders.pending.remove(&client_order_id);
-                let mut o = self.orders.remove(order_id).unwrap_or(Order {
+                let mut o = self.orders.remove(order_id).unwrap_or(Order::new(
                     client_order_id,
                     symbol,
                     side,
                     qty,
-                    price: 0,
-                    cum: 0,
-                    notional: 0,
-                });
+                    0,
+                ));
                 // Asked for: ClOrdID is the cancel request's, OrigClOrdID the order's. Not
                 // asked for (IOC rest, mass cancel, self-trade prevention...): the order's
                 // own ClOrdID (as the session knows it, after replaces) and the reason.
@@ -475,15 +470,13 @@ impl FixSession {
             } => {
                 self.orders.pending.remove(&client_order_id);
                 self.orders.aliases.remove(&client_order_id);
-                let mut o = self.orders.remove(order_id).unwrap_or(Order {
+                let mut o = self.orders.remove(order_id).unwrap_or(Order::new(
                     client_order_id,
                     symbol,
                     side,
                     qty,
                     price,
-                    cum: 0,
-                    notional: 0,
-                });
+                ));
                 let orig = o.client_order_id;
                 o.client_order_id = client_order_id;
                 o.price = price;
