@@ -112,6 +112,10 @@ fn demo_runs_end_to_end_states_its_setup_and_judges_every_figure() {
     // The feed was served and watched: the page's address, updates on both feeds.
     assert_eq!(starting("   market data on ").len(), 2, "{stdout}");
     assert!(starting("   market data on ")[0].contains("book page http://127.0.0.1:"));
+    // The FIX acceptor's port, per phase.
+    let fix = starting("   FIX 4.4 order entry on 127.0.0.1:");
+    assert_eq!(fix.len(), 2, "{stdout}");
+    assert!(fix[0].contains("(TargetCompID VELOZ)"), "{}", fix[0]);
     for kind in ["binary", "websocket"] {
         let line = stdout
             .lines()
