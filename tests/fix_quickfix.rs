@@ -239,11 +239,17 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
     let refused = ini.app("9", "OrderCancelReject for ClOrdID 5", |_| true);
     expect_fields(&mut ini, &refused, &[(11, "5"), (41, "999998"), (434, "2")]);
 
-    // Mass cancel: by symbol (530=1), then all (530=7); 533 counts the orders.
+    // Mass cancel: by symbol (530=1), then all (530=7); 533 counts the orders. These orders
+    // carry ClOrdIDs that are not numbers (an OMS's usual), one with leading zeros: every
+    // report names them exactly as sent.
     let m = px(&msft, msft.reference_price - 10 * msft.tick_size);
     let (b1, b2) = (px(&aapl, p - 10 * tick), px(&aapl, p - 11 * tick));
     let mut resting = BTreeMap::new();
-    for (coid, sym, price) in [("6", "AAPL", &b1), ("7", "AAPL", &b2), ("8", "MSFT", &m)] {
+    for (coid, sym, price) in [
+        ("ORD-6", "AAPL", &b1),
+        ("ord/7", "AAPL", &b2),
+        ("0008", "MSFT", &m),
+    ] {
         ini.send(
             "D",
             &[
@@ -261,6 +267,18 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
         expect_fields(&mut ini, &e, &[(150, "0"), (55, sym)]);
         resting.insert(coid, e.f(37).to_string());
     }
+    // A status request names an order by its text ClOrdID.
+    ini.send(
+        "H",
+        &[(11, "ORD-6"), (55, "AAPL"), (54, "1"), (790, "st-text")],
+    );
+    let status = ini.app("8", "150=I for ClOrdID ORD-6", |e| e.f(150) == "I");
+    let id = resting["ORD-6"].clone();
+    expect_fields(
+        &mut ini,
+        &status,
+        &[(11, "ORD-6"), (37, &id), (39, "0"), (790, "st-text")],
+    );
     ini.send("q", &[(11, "9"), (530, "1"), (55, "AAPL"), (60, "$now")]);
     let report = ini.app("r", "OrderMassCancelReport for 530=1", |_| true);
     expect_fields(
@@ -268,13 +286,13 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
         &report,
         &[(11, "9"), (530, "1"), (531, "1"), (533, "2")],
     );
-    for coid in ["6", "7"] {
+    for coid in ["ORD-6", "ord/7"] {
         let id = resting[coid].clone();
         let e = ini.app("8", "150=4 by the mass cancel", |e| {
             e.f(150) == "4" && e.f(37) == id
         });
         note(&ini, &e);
-        expect_fields(&mut ini, &e, &[(39, "4"), (151, "0")]);
+        expect_fields(&mut ini, &e, &[(39, "4"), (151, "0"), (11, coid)]);
     }
     ini.send("q", &[(11, "10"), (530, "7"), (60, "$now")]);
     let report = ini.app("r", "OrderMassCancelReport for 530=7", |_| true);
@@ -283,11 +301,12 @@ fn quickfix_initiator_trades_resends_and_survives_a_restart() {
         &report,
         &[(11, "10"), (530, "7"), (531, "7"), (533, "1")],
     );
-    let id = resting["8"].clone();
+    let id = resting["0008"].clone();
     let e = ini.app("8", "150=4 of the MSFT order", |e| {
         e.f(150) == "4" && e.f(37) == id
     });
     note(&ini, &e);
+    expect_fields(&mut ini, &e, &[(11, "0008")]);
 
     // Prices off tick, or with more decimals than the instrument has: 150=8 naming 44.
     let off_tick = px(&aapl, p + tick / 2);

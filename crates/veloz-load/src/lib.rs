@@ -54,7 +54,8 @@
 //! # FIX 4.4 (`--protocol fix`)
 //! The same flows over FIX sessions to the engine's acceptor ([`run_protocol`], module
 //! `fix`): one binary logon reads the instruments first (FIX announces none); request ids
-//! are ClOrdIDs, so their run nonce is 11 bits (a ClOrdID is at most 2^63 - 1).
+//! are ClOrdIDs, so their run nonce is 10 bits: the acceptor takes a ClOrdID below 2^62 as
+//! the number it is (larger ones are text it maps, docs/fix.md).
 //!
 //! # Invariants
 //! - tokens are never printed: errors name the address and the account id only;
@@ -599,12 +600,13 @@ pub fn run_protocol(
             let first = &config.accounts[0];
             let (instruments, _) =
                 fix::instruments(addr, first.account, first.token(), Duration::from_secs(5))?;
-            // A FIX ClOrdID is at most 2^63 - 1, and never 0 (the mass cancel's is the base).
+            // Below 2^62 a numeric ClOrdID is taken as the number (docs/fix.md); never 0 (the
+            // mass cancel's is the base).
             (
                 Peer::Fix,
                 resolve(&fix.connect)?,
                 instruments,
-                (nonce & 0x7FF).max(1),
+                (nonce & 0x3FF).max(1),
             )
         }
     };

@@ -5,12 +5,13 @@
 //! What cannot become a command is answered here, never sent on: a missing or malformed
 //! required field gets a session Reject naming the tag; a value the engine does not serve
 //! (an unknown symbol, a price off tick or with too many decimals, TimeInForce Day, a
-//! ClOrdID that is not a number) gets the business answer a FIX client expects for that
+//! ClOrdID too long) gets the business answer a FIX client expects for that
 //! message (ExecutionReport rejected, OrderCancelReject, OrderMassCancelReport rejected),
 //! whose Text names the field and the value.
 //!
-//! ClOrdIDs are decimal integers `1..=2^63-1`: the engine keys orders by a 64-bit client
-//! order id, and a number converts both ways exactly (docs/fix.md).
+//! ClOrdIDs become the engine's 64-bit client order ids through the session's
+//! [`ClOrdIds`](super::clordid::ClOrdIds): a number is itself, other text gets an id of its
+//! own, recorded in the store (docs/fix.md).
 
 use veloz_core::{
     CancelOrder, Command, MassCancel, NewOrder, OrderKind, OrderRef, ReplaceOrder,
@@ -55,32 +56,31 @@ fn named(tag: u32) -> String {
     format!("{} ({tag})", tags::name(tag))
 }
 
-/// A ClOrdID-like field: a decimal integer 1..=2^63-1.
-fn order_id_field(msg: &Message<'_>, tag: u32) -> Result<Option<u64>, Refusal> {
-    let Some(v) = msg.get(tag) else {
-        return Ok(None);
-    };
-    match std::str::from_utf8(v)
-        .ok()
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        Some(n) if (1..BY_CLIENT_ID).contains(&n) => Ok(Some(n)),
-        _ => Err(Refusal::Business(format!(
-            "{} {:?} must be a decimal integer 1..=9223372036854775807",
-            named(tag),
-            String::from_utf8_lossy(v)
-        ))),
-    }
-}
-
-fn required_id(msg: &Message<'_>, tag: u32) -> Result<u64, Refusal> {
-    match order_id_field(msg, tag)? {
-        Some(v) => Ok(v),
-        None => Err(Refusal::Session(FieldError::Missing { tag })),
-    }
-}
-
 impl FixSession {
+    /// A ClOrdID field as a client order id: its number, or the id its text stands for
+    /// (a new text is given one, recorded in the store before the command leaves).
+    fn cl_field(&mut self, msg: &Message<'_>, tag: u32) -> Result<Option<u64>, Refusal> {
+        let Some(v) = msg.get(tag) else {
+            return Ok(None);
+        };
+        match self.cl.assign(v) {
+            Ok((id, new)) => {
+                if let (true, Some(store)) = (new, self.store.as_mut()) {
+                    store.record_clordid(id, v);
+                }
+                Ok(Some(id))
+            }
+            Err(why) => Err(Refusal::Business(format!("{} {why}", named(tag)))),
+        }
+    }
+
+    fn cl_required(&mut self, msg: &Message<'_>, tag: u32) -> Result<u64, Refusal> {
+        match self.cl_field(msg, tag)? {
+            Some(v) => Ok(v),
+            None => Err(Refusal::Session(FieldError::Missing { tag })),
+        }
+    }
+
     fn instrument(&self, msg: &Message<'_>) -> Result<&Instrument, Refusal> {
         let symbol = msg.require_str(tags::SYMBOL)?;
         self.shared
@@ -190,7 +190,7 @@ impl FixSession {
     }
 
     fn new_order(&mut self, msg: &Message<'_>) -> Result<FixInbound, Refusal> {
-        let client_order_id = required_id(msg, tags::CL_ORD_ID)?;
+        let client_order_id = self.cl_required(msg, tags::CL_ORD_ID)?;
         let side = Self::side(msg)?;
         msg.require(tags::TRANSACT_TIME)?;
         let kind = match msg.require_char(tags::ORD_TYPE)? {
@@ -279,16 +279,16 @@ impl FixSession {
 
     /// The order a cancel, replace or status request names: OrderID (37) when given,
     /// else OrigClOrdID (41) (for H: ClOrdID (11)).
-    fn named_order(&self, msg: &Message<'_>, by_client: u32) -> Result<(u64, u64), Refusal> {
+    fn named_order(&mut self, msg: &Message<'_>, by_client: u32) -> Result<(u64, u64), Refusal> {
         let by_id = msg
             .get(tags::ORDER_ID)
             .and_then(|v| std::str::from_utf8(v).ok()?.parse::<u64>().ok());
         if let Some(id) = by_id.filter(|&id| id != 0 && id < BY_CLIENT_ID) {
             // By OrderID: the ClOrdID is only echoed (a number, or 0 when it is not one).
-            let orig = order_id_field(msg, by_client).ok().flatten();
+            let orig = self.cl_field(msg, by_client).ok().flatten();
             return Ok((id, orig.unwrap_or(0)));
         }
-        let orig = order_id_field(msg, by_client)?;
+        let orig = self.cl_field(msg, by_client)?;
         match (by_id, orig) {
             // The engine knows an order by the ClOrdID it was entered with; after a
             // replace FIX names it by the replace's: the session's table translates.
@@ -305,7 +305,7 @@ impl FixSession {
         msg: &Message<'_>,
         replace: bool,
     ) -> Result<FixInbound, Refusal> {
-        let client_order_id = required_id(msg, tags::CL_ORD_ID)?;
+        let client_order_id = self.cl_required(msg, tags::CL_ORD_ID)?;
         let side = Self::side(msg)?;
         msg.require(tags::TRANSACT_TIME)?;
         let (order_id, orig) = self.named_order(msg, tags::ORIG_CL_ORD_ID)?;
@@ -380,7 +380,7 @@ impl FixSession {
     }
 
     fn mass_cancel(&mut self, msg: &Message<'_>) -> Result<FixInbound, Refusal> {
-        let client_order_id = required_id(msg, tags::CL_ORD_ID)?;
+        let client_order_id = self.cl_required(msg, tags::CL_ORD_ID)?;
         msg.require(tags::TRANSACT_TIME)?;
         let symbol = match msg.require_char(tags::MASS_CANCEL_REQUEST_TYPE)? {
             b'1' => Some(self.instrument(msg)?.id),
@@ -414,7 +414,7 @@ impl FixSession {
                 let orig = raw(tags::ORIG_CL_ORD_ID).to_vec();
                 let order = raw(tags::ORDER_ID).to_vec();
                 let to = if kind == b"F" { 1 } else { 2 };
-                self.send_app(out, wall, b"9", None, |w| {
+                self.send_app(out, wall, b"9", None, |w, _| {
                     w.bytes(tags::ORDER_ID, &order);
                     w.bytes(tags::CL_ORD_ID, &cl);
                     w.bytes(tags::ORIG_CL_ORD_ID, &orig);
@@ -429,7 +429,7 @@ impl FixSession {
                     .get(tags::MASS_CANCEL_REQUEST_TYPE)
                     .unwrap_or(b"7")
                     .to_vec();
-                self.send_app(out, wall, b"r", None, |w| {
+                self.send_app(out, wall, b"r", None, |w, _| {
                     w.bytes(tags::CL_ORD_ID, &cl);
                     w.str(tags::ORDER_ID, "NONE");
                     w.bytes(tags::MASS_CANCEL_REQUEST_TYPE, &request);
@@ -444,7 +444,7 @@ impl FixSession {
                 let order = raw(tags::ORDER_ID).to_vec();
                 let status = kind == b"H";
                 let exec_id = format!("R{}", self.next_out());
-                self.send_app(out, wall, b"8", None, |w| {
+                self.send_app(out, wall, b"8", None, |w, _| {
                     w.bytes(tags::ORDER_ID, &order);
                     w.bytes(tags::CL_ORD_ID, &cl);
                     w.str(tags::EXEC_ID, &exec_id);

@@ -29,6 +29,7 @@
 //! - after this side sent a Logout nothing more is read or sent.
 
 mod app;
+mod clordid;
 mod reports;
 mod sequence;
 mod shared;
@@ -42,6 +43,7 @@ use veloz_wire::Query;
 
 use crate::auth::LogonResult;
 
+use clordid::ClOrdIds;
 pub(crate) use reports::Orders;
 pub(crate) use shared::{FixShared, FixStats, Instrument};
 use store::Store;
@@ -99,6 +101,8 @@ pub(crate) struct FixSession {
     event_ts: u64,
     /// The ExecID being written (kept: no allocation per report).
     exec_id: String,
+    /// This CompID's ClOrdIDs that are not numbers (rebuilt from its store at logon).
+    pub(crate) cl: ClOrdIds,
     /// Orders of the account this session knows, for CumQty / AvgPx / OrigClOrdID.
     pub(crate) orders: Orders,
 }
@@ -166,6 +170,7 @@ impl FixSession {
             now,
             event_ts: 0,
             exec_id: String::with_capacity(32),
+            cl: ClOrdIds::default(),
             orders: Orders::default(),
         }
     }
@@ -405,7 +410,7 @@ impl FixSession {
                     "MsgType (35) {} is not supported",
                     String::from_utf8_lossy(other)
                 );
-                self.send_app(out, wall, b"j", None, |w| {
+                self.send_app(out, wall, b"j", None, |w, _| {
                     w.uint(tags::REF_SEQ_NUM, seq);
                     w.bytes(tags::REF_MSG_TYPE, other);
                     w.uint(tags::BUSINESS_REJECT_REASON, 3);
@@ -555,7 +560,11 @@ impl FixSession {
         } else {
             self.logon_gap = true;
         }
-        self.orders = Orders::rebuild(&store, &self.shared);
+        self.cl = ClOrdIds::default();
+        for (id, text) in std::mem::take(&mut store.clordids) {
+            self.cl.insert(id, &text);
+        }
+        self.orders = Orders::rebuild(&store, &self.shared, &self.cl);
         let resume_after = (!fresh).then(|| store.watermarks().to_vec());
         self.store = Some(store);
         self.account = account;
@@ -695,17 +704,18 @@ impl FixSession {
         self.last_out_now();
     }
 
-    /// An application message: stored for resends, with its report-stream position.
+    /// An application message: stored for resends, with its report-stream position. The
+    /// body writes ClOrdIDs through the session's [`ClOrdIds`].
     pub(super) fn send_app(
         &mut self,
         out: &mut Vec<u8>,
         wall: u64,
         kind: &[u8],
         stream_pos: Option<(u16, u64)>,
-        body: impl FnOnce(&mut Writer),
+        body: impl FnOnce(&mut Writer, &ClOrdIds),
     ) {
         let seq = self.header(kind, wall);
-        body(&mut self.writer);
+        body(&mut self.writer, &self.cl);
         let range = self.writer.finish(out);
         if let Some(store) = self.store.as_mut() {
             store.record(seq, stream_pos, &out[range]);

@@ -24,6 +24,7 @@ use veloz_core::{Event, OrderId, OrderRef, Part, Price, RejectReason, Side, Symb
 use veloz_fix::{tags, Parser, Writer};
 use veloz_wire::OrderStatus;
 
+use super::clordid::ClOrdIds;
 use super::store::Store;
 use super::{FixSession, FixShared};
 use crate::mesh::Delivery;
@@ -190,7 +191,7 @@ impl Orders {
     }
 
     /// The open orders the store's ExecutionReports describe.
-    pub(super) fn rebuild(store: &Store, shared: &FixShared) -> Orders {
+    pub(super) fn rebuild(store: &Store, shared: &FixShared, cl: &ClOrdIds) -> Orders {
         let mut orders = Orders::default();
         let Some(last) = store.last_stored() else {
             return orders;
@@ -205,6 +206,11 @@ impl Orders {
                 continue;
             }
             let num = |tag| m.get_u64(tag).ok().flatten().unwrap_or(0);
+            let client = || {
+                m.get(tags::CL_ORD_ID)
+                    .and_then(|v| cl.lookup(v))
+                    .unwrap_or(0)
+            };
             let id = num(tags::ORDER_ID);
             let Some(inst) = m
                 .get_str(tags::SYMBOL)
@@ -230,7 +236,7 @@ impl Orders {
                     let notional = orders.open.get(&id).map_or(0, |o| o.notional);
                     orders.remove(id);
                     let o = Order {
-                        client_order_id: num(tags::CL_ORD_ID),
+                        client_order_id: client(),
                         symbol: inst.id,
                         side,
                         qty: num(tags::ORDER_QTY),
@@ -252,7 +258,7 @@ impl Orders {
             if matches!(status, b"2" | b"4" | b"8") && exec != b"I" {
                 if let Some(mut o) = orders.remove(id) {
                     let before = o.client_order_id;
-                    o.client_order_id = num(tags::CL_ORD_ID);
+                    o.client_order_id = client();
                     let also = (before != o.client_order_id).then_some(before);
                     orders.close(id, o, status[0], also);
                 }
@@ -510,8 +516,8 @@ impl FixSession {
                 let (sym, _) = m.symbol.map_or(("", 0), |s| self.symbol_of(s));
                 let sym = sym.to_string();
                 let kind = if m.symbol.is_some() { b'1' } else { b'7' };
-                self.send_app(out, wall, b"r", pos, |w| {
-                    w.uint(tags::CL_ORD_ID, client_order_id);
+                self.send_app(out, wall, b"r", pos, |w, cl| {
+                    cl.write(w, tags::CL_ORD_ID, client_order_id);
                     w.str(tags::ORDER_ID, "NONE");
                     w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
                     w.char(tags::MASS_CANCEL_RESPONSE, kind);
@@ -566,8 +572,8 @@ impl FixSession {
         if order_id == 0 {
             if let Some(m) = self.orders.mass.remove(&client_order_id) {
                 let kind = if m.symbol.is_some() { b'1' } else { b'7' };
-                self.send_app(out, wall, b"r", pos, |w| {
-                    w.uint(tags::CL_ORD_ID, client_order_id);
+                self.send_app(out, wall, b"r", pos, |w, cl| {
+                    cl.write(w, tags::CL_ORD_ID, client_order_id);
                     w.str(tags::ORDER_ID, "NONE");
                     w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
                     w.char(tags::MASS_CANCEL_RESPONSE, b'0');
@@ -589,9 +595,9 @@ impl FixSession {
         let sym = sym.to_string();
         if kind == PendingKind::New {
             let side = side_char(pending.map_or(Side::Buy, |p| p.side));
-            self.send_app(out, wall, b"8", pos, |w| {
+            self.send_app(out, wall, b"8", pos, |w, cl| {
                 w.str(tags::ORDER_ID, "NONE");
-                w.uint(tags::CL_ORD_ID, client_order_id);
+                cl.write(w, tags::CL_ORD_ID, client_order_id);
                 w.str(tags::EXEC_ID, exec_id);
                 w.char(tags::EXEC_TYPE, b'8');
                 w.char(tags::ORD_STATUS, b'8');
@@ -622,14 +628,14 @@ impl FixSession {
         } else {
             99
         };
-        self.send_app(out, wall, b"9", pos, |w| {
+        self.send_app(out, wall, b"9", pos, |w, cl| {
             match id {
                 Some(id) => w.uint(tags::ORDER_ID, id),
                 None => w.str(tags::ORDER_ID, "NONE"),
             }
-            w.uint(tags::CL_ORD_ID, client_order_id);
+            cl.write(w, tags::CL_ORD_ID, client_order_id);
             match orig {
-                Some(o) => w.uint(tags::ORIG_CL_ORD_ID, o),
+                Some(o) => cl.write(w, tags::ORIG_CL_ORD_ID, o),
                 None => w.str(tags::ORIG_CL_ORD_ID, "NONE"),
             }
             w.char(tags::ORD_STATUS, status);
@@ -656,11 +662,11 @@ impl FixSession {
         let (sym, scale) = symbol_of(&shared, o.symbol);
         let o = *o;
         let ts = self.event_ts;
-        self.send_app(out, wall, b"8", pos, |w| {
+        self.send_app(out, wall, b"8", pos, |w, cl| {
             w.uint(tags::ORDER_ID, order_id);
-            w.uint(tags::CL_ORD_ID, o.client_order_id);
+            cl.write(w, tags::CL_ORD_ID, o.client_order_id);
             if let Some(orig) = orig {
-                w.uint(tags::ORIG_CL_ORD_ID, orig);
+                cl.write(w, tags::ORIG_CL_ORD_ID, orig);
             }
             w.str(tags::EXEC_ID, exec_id);
             w.char(tags::EXEC_TYPE, exec);
@@ -735,12 +741,12 @@ impl FixSession {
         let (sym, scale) = self.symbol_of(o.symbol);
         let sym = sym.to_string();
         let (side, cum) = (o.side, o.cum);
-        self.send_app(out, wall, b"8", None, |w| {
+        self.send_app(out, wall, b"8", None, |w, cl| {
             match order_id {
                 0 => w.str(tags::ORDER_ID, "NONE"),
                 id => w.uint(tags::ORDER_ID, id),
             }
-            w.uint(tags::CL_ORD_ID, o.client_order_id);
+            cl.write(w, tags::CL_ORD_ID, o.client_order_id);
             w.str(tags::EXEC_ID, &exec_id);
             w.char(tags::EXEC_TYPE, b'I');
             w.char(tags::ORD_STATUS, status);

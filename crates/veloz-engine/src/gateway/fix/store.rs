@@ -15,6 +15,9 @@
 //!                                             messages are not stored, their numbers are)
 //! O <seq> <stream> <stream_seq> <len>         a message sent with MsgSeqNum seq; its <len>
 //!                                             bytes follow the line, then a newline
+//! C <id> <len>                                a ClOrdID that is not a number stands for
+//!                                             client order id <id> (module `clordid`); its
+//!                                             <len> bytes follow the line, then a newline
 //! ```
 //!
 //! Invariants:
@@ -61,6 +64,8 @@ pub(crate) struct Store {
     messages: Vec<Stored>,
     /// Per report stream (shard), the highest stream position sent.
     watermarks: Vec<u64>,
+    /// The ClOrdIDs that are not numbers, read back at open: (id, text).
+    pub clordids: Vec<(u64, Vec<u8>)>,
 }
 
 /// The file name for `comp_id`.
@@ -101,6 +106,7 @@ impl Store {
             recorded_out: 1,
             messages: Vec::new(),
             watermarks: vec![0; streams],
+            clordids: Vec::new(),
         };
         let good = store.replay(&bytes);
         if good < bytes.len() {
@@ -134,6 +140,15 @@ impl Store {
                 ("W", [s, q]) => self.watermark(*s as usize, *q),
                 ("I", [i]) => self.next_in = *i,
                 ("S", [o]) => self.next_out = *o,
+                ("C", [id, len]) => {
+                    let end = next + *len as usize + 1;
+                    if end > bytes.len() || bytes[end - 1] != b'\n' {
+                        break;
+                    }
+                    self.clordids.push((*id, bytes[next..end - 1].to_vec()));
+                    at = end;
+                    continue;
+                }
                 ("O", [seq, stream, stream_seq, len]) => {
                     let end = next + *len as usize + 1;
                     if end > bytes.len() || bytes[end - 1] != b'\n' {
@@ -221,6 +236,13 @@ impl Store {
         }
     }
 
+    /// ClOrdID `text` stands for client order id `id` from now on.
+    pub fn record_clordid(&mut self, id: u64, text: &[u8]) {
+        let _ = writeln!(self.pending, "C {id} {}", text.len());
+        self.pending.extend_from_slice(text);
+        self.pending.push(b'\n');
+    }
+
     /// A report at `stream_seq` of `stream` was taken without a message of its own (a
     /// mass cancel's partial count): the next logon resumes after it.
     pub fn passed(&mut self, stream: u16, stream_seq: u64) {
@@ -291,6 +313,7 @@ mod tests {
                 format!("msg{seq}\n\x01x").as_bytes(),
             );
         }
+        s.record_clordid(1 << 62, b"ORD\n1");
         s.next_in = 5;
         // A session message (not stored) still uses up its number.
         assert_eq!(s.take_out(), 4);
@@ -302,6 +325,7 @@ mod tests {
             (5, 5, Some(7))
         );
         assert_eq!(again.watermarks(), &[0, 12]);
+        assert_eq!(again.clordids, vec![(1 << 62, b"ORD\n1".to_vec())]);
         let got = again.messages(2, 3).unwrap();
         assert_eq!(
             got,
