@@ -424,6 +424,20 @@ fn refused_logons_get_a_logout_and_the_connection_closed() {
         );
         c.expect_eof();
     }
+    // A CompID logged on already (on any shard) is refused a second session; the first
+    // goes on.
+    let mut first = Fix::connect(&addr, "RAWTWICE");
+    first.logon_alice();
+    let mut second = Fix::connect(&addr, "RAWTWICE");
+    second.seq = first.seq;
+    let got = second.logon(&alice, ALICE.1);
+    assert!(
+        got.msg_type() == "5" && got.f(58).contains("logged on already"),
+        "a second session of one CompID: {}",
+        got.show()
+    );
+    second.expect_eof();
+    first.ping("still-up");
     stop(engine);
 }
 
