@@ -565,6 +565,7 @@ impl FixSession {
             self.cl.insert(id, &text);
         }
         self.orders = Orders::rebuild(&store, &self.shared, &self.cl);
+        store.drop_opened();
         let resume_after = (!fresh).then(|| store.watermarks().to_vec());
         self.store = Some(store);
         self.account = account;

@@ -193,14 +193,8 @@ impl Orders {
     /// The open orders the store's ExecutionReports describe.
     pub(super) fn rebuild(store: &Store, shared: &FixShared, cl: &ClOrdIds) -> Orders {
         let mut orders = Orders::default();
-        let Some(last) = store.last_stored() else {
-            return orders;
-        };
-        let Ok(messages) = store.messages(1, last) else {
-            return orders;
-        };
         let mut parser = Parser::new();
-        for (_, bytes) in &messages {
+        for bytes in store.opened_messages() {
             let Ok(m) = parser.parse(bytes) else { continue };
             if m.msg_type() != b"8" {
                 continue;

@@ -66,6 +66,9 @@ pub(crate) struct Store {
     watermarks: Vec<u64>,
     /// The ClOrdIDs that are not numbers, read back at open: (id, text).
     pub clordids: Vec<(u64, Vec<u8>)>,
+    /// The file as read at open, until [`Store::take_opened`] (the logon rebuilds its order
+    /// table from it: one read of the file, not one per message).
+    opened: Vec<u8>,
 }
 
 /// The file name for `comp_id`.
@@ -107,6 +110,7 @@ impl Store {
             messages: Vec::new(),
             watermarks: vec![0; streams],
             clordids: Vec::new(),
+            opened: Vec::new(),
         };
         let good = store.replay(&bytes);
         if good < bytes.len() {
@@ -114,6 +118,8 @@ impl Store {
             store.file.set_len(good as u64)?;
         }
         store.len = good as u64;
+        bytes.truncate(good);
+        store.opened = bytes;
         store.recorded_in = store.next_in;
         store.recorded_out = store.next_out;
         Ok(store)
@@ -281,6 +287,20 @@ impl Store {
             out.push((m.seq, buf));
         }
         Ok(out)
+    }
+
+    /// The stored messages as the file held them at open, in order (from the one read of
+    /// the file `open` made; empty after [`Store::drop_opened`]).
+    pub fn opened_messages(&self) -> impl Iterator<Item = &[u8]> {
+        let end = self.opened.len() as u64;
+        (self.messages.iter())
+            .filter(move |m| m.offset + m.len as u64 <= end)
+            .map(|m| &self.opened[m.offset as usize..(m.offset + m.len as u64) as usize])
+    }
+
+    /// Give up the file's bytes read at open.
+    pub fn drop_opened(&mut self) {
+        self.opened = Vec::new();
     }
 
     /// The sequence number of the last stored message.
