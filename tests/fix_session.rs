@@ -384,6 +384,29 @@ fn garbled_and_unsupported_messages_are_rejected_and_the_session_stays_up() {
     }
     c.ping("after-unsupported");
 
+    // A NewOrderSingle sent again with PossResend=Y is not entered twice.
+    let order = [
+        (11, "RESENT-1"),
+        (55, "AAPL"),
+        (54, "1"),
+        (60, "20261201-00:00:00"),
+        (38, "1"),
+        (40, "2"),
+        (44, "180.00"),
+    ];
+    c.send("D", &order);
+    let new = c.expect("8", "the order's ExecutionReport");
+    assert_eq!((new.f(150), new.f(11)), ("0", "RESENT-1"), "{}", new.show());
+    let mut again = order.to_vec();
+    again.push((97, "Y"));
+    c.send("D", &again);
+    let dup = c.expect("8", "the resent order's ExecutionReport");
+    assert!(
+        dup.f(150) == "8" && dup.f(58).contains("PossResend"),
+        "a resent order must be refused, not entered twice: {}",
+        dup.show()
+    );
+
     // The metrics count the session and its Rejects (3 garbled, 1 missing tag).
     let text = scrape(&engine.metrics);
     let value = |name: &str| metric(&text, name).unwrap_or_else(|| panic!("no {name} in\n{text}"));

@@ -191,6 +191,14 @@ impl FixSession {
 
     fn new_order(&mut self, msg: &Message<'_>) -> Result<FixInbound, Refusal> {
         let client_order_id = self.cl_required(msg, tags::CL_ORD_ID)?;
+        // PossResend=Y: the client may have sent this order before. One this session has
+        // seen (open, or filled or cancelled lately) is not entered twice.
+        if msg.get(tags::POSS_RESEND) == Some(b"Y") && self.orders.seen(client_order_id) {
+            return Err(Refusal::Business(format!(
+                "ClOrdID (11) {} was entered already (PossResend=Y): not entered again",
+                String::from_utf8_lossy(msg.get(tags::CL_ORD_ID).unwrap_or_default())
+            )));
+        }
         let side = Self::side(msg)?;
         msg.require(tags::TRANSACT_TIME)?;
         let kind = match msg.require_char(tags::ORD_TYPE)? {

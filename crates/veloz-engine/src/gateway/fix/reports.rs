@@ -129,6 +129,13 @@ impl Orders {
             .copied()
     }
 
+    /// Whether an order was entered under `client_order_id` and is open, or ended lately.
+    pub(super) fn seen(&self, client_order_id: u64) -> bool {
+        self.by_client.contains_key(&client_order_id)
+            || self.closed.contains_key(&client_order_id)
+            || self.pending.contains_key(&client_order_id)
+    }
+
     pub(super) fn alias(&mut self, client_order_id: u64, order: u64) {
         self.aliases.insert(client_order_id, order);
     }
