@@ -193,6 +193,8 @@ fn halt_kill_switch_sessions_and_disconnect_then_replay_and_restart_agree() {
         (me["account"].as_u64(), me["state"].as_str()),
         (Some(1), Some("active"))
     );
+    assert_eq!(me["protocol"].as_str(), Some("binary"), "{me}");
+    assert!(me.get("comp_id").is_none(), "{me}");
     admin(
         &ops,
         "POST",

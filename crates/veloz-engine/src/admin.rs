@@ -51,6 +51,11 @@ pub struct SessionInfo {
     pub state: &'static str,
     /// Milliseconds since it connected.
     pub age_ms: u64,
+    /// `binary` or `fix`.
+    pub protocol: &'static str,
+    /// A FIX session's SenderCompID, once its Logon named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comp_id: Option<String>,
 }
 
 /// One shard's reply to a request.

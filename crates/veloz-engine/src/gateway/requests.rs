@@ -149,6 +149,8 @@ impl<T: Stream> Gateway<T> {
                     State::Closing => "closing",
                 },
                 age_ms: now.saturating_sub(s.connected_at()) / 1_000_000,
+                protocol: if s.is_fix() { "fix" } else { "binary" },
+                comp_id: s.fix_comp_id().map(str::to_string),
             })
             .collect()
     }

@@ -177,6 +177,11 @@ impl<T: Stream> Session<T> {
         self.fix.is_some()
     }
 
+    /// A FIX session's SenderCompID, once its Logon named it.
+    pub fn fix_comp_id(&self) -> Option<&str> {
+        self.fix.as_ref()?.comp_id()
+    }
+
     pub fn me(&self) -> SessionRef {
         self.me
     }

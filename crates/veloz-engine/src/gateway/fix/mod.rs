@@ -185,6 +185,11 @@ impl FixSession {
         &mut self.inbuf[self.in_end..]
     }
 
+    /// The client's CompID, once its Logon named it.
+    pub fn comp_id(&self) -> Option<&str> {
+        self.peer.as_deref()
+    }
+
     pub fn commit(&mut self, n: usize) {
         self.in_end += n;
     }
