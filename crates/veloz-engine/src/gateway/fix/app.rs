@@ -95,12 +95,7 @@ impl FixSession {
         };
         let text = String::from_utf8_lossy(v);
         let units = veloz_fix::parse_decimal(v, inst.price_scale).map_err(|e| {
-            Refusal::Business(format!(
-                "{} {text} for {}: {e} (at most {} decimals)",
-                named(tag),
-                inst.symbol,
-                inst.price_scale
-            ))
+            Refusal::Business(format!("{} {text} for {}: {e}", named(tag), inst.symbol,))
         })?;
         if units <= 0 || units % inst.tick_size != 0 {
             let tick = decimal_text(inst.tick_size, inst.price_scale);
