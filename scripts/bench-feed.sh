@@ -27,18 +27,9 @@
 # Exit status: 0 when every run completed, 1 when one failed, 2 on bad arguments.
 set -euo pipefail
 
-PROG=bench-feed.sh
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 2
-}
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 bin="$ROOT/target/release/veloz" out="" rate=100000 duration=8 runs=3 ws=100 binary=10
 engine_cores=0 load_cores="" ws_channels="l2,trades,ticker" sub_core=""

@@ -38,18 +38,9 @@
 # Exit status: 0 when every run completed, 1 when one failed, 2 on bad arguments.
 set -euo pipefail
 
-PROG=bench-sessions.sh
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 2
-}
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 bin="$ROOT/target/release/veloz" out="" networks=default sessions=10,100,1000 rate=100000
 duration=10 warmup=2 engine_core=0 load_cores=""

@@ -34,18 +34,9 @@
 # arguments.
 set -euo pipefail
 
-PROG=bench.sh
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-ROOT=$(cd "$HERE/.." && pwd)
-
-usage() {
-  sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//'
-}
-
-die() {
-  echo "$PROG: $*" >&2
-  exit 2
-}
+# shellcheck source-path=SCRIPTDIR
+# shellcheck source=bench-lib.sh
+. "$(dirname "$0")/bench-lib.sh"
 
 quick=0 out="" config="" bin="" rate=10000 pipeline=64 connections=2 duration="" cores=""
 criterion=1
