@@ -529,3 +529,52 @@ fn sequence_numbers_too_high_ask_for_a_resend_and_too_low_log_out() {
     c.expect_eof();
     stop(engine);
 }
+
+#[test]
+fn a_compids_first_logon_starts_at_the_ends_of_its_accounts_streams() {
+    let _serial = serial();
+    let (_dir, engine, addr) = start_engine("fix-fresh");
+    // Alice trades over the binary protocol first, on every instrument (so on every shard):
+    // her report streams hold those reports before her FIX CompID exists.
+    let (mut bin, _) = veloz_load::client::Client::logon(&engine.addr, ALICE.0, ALICE.1)
+        .expect("alice logs on over the binary protocol");
+    let instruments = veloz_config::Config::default().instruments();
+    let mut coid = 500;
+    let mut place = |bin: &mut veloz_load::client::Client| {
+        for i in &instruments {
+            coid += 1;
+            let price = i.reference_price - 20 * i.tick_size;
+            bin.send(&limit(i.id, coid, veloz_core::Side::Buy, price, 1))
+                .unwrap();
+            bin.next_report(WAIT).expect("the binary order's report");
+        }
+    };
+    place(&mut bin);
+
+    // Its first logon, then a second: neither brings reports from before the CompID.
+    for round in ["first", "second"] {
+        let mut c = Fix::connect(&addr, "RAWFRESH");
+        c.seq = if round == "first" { 1 } else { 3 };
+        let got = c.logon(&ALICE.0.to_string(), ALICE.1);
+        assert_eq!(got.msg_type(), "A", "{round} logon: {}", got.show());
+        if let Some(m) = c.recv(Duration::from_millis(500)) {
+            panic!(
+                "{round} logon of a new CompID got a report from before it existed: {}",
+                m.show()
+            );
+        }
+        c.send("5", &[]);
+        c.expect("5", "the Logout answering ours");
+    }
+    // What the account does while the CompID is logged off reaches it at its next logon.
+    place(&mut bin);
+    let mut c = Fix::connect(&addr, "RAWFRESH");
+    c.seq = 5;
+    let got = c.logon(&ALICE.0.to_string(), ALICE.1);
+    assert_eq!(got.msg_type(), "A", "third logon: {}", got.show());
+    for _ in &instruments {
+        let m = c.expect("8", "a report of an order entered while logged off");
+        assert_eq!(m.f(150), "0", "{}", m.show());
+    }
+    stop(engine);
+}

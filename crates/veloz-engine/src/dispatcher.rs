@@ -254,6 +254,9 @@ impl Dispatcher {
         let seen = match sub.resume_after {
             None => last,
             Some(after) => {
+                // u64::MAX: from the stream's end as it is now (nothing resent), and the
+                // Resumed says where that is (a FIX CompID's first logon records it).
+                let after = if after == u64::MAX { last } else { after };
                 let mut resent = 0;
                 let retained: Vec<_> = engine
                     .stream_retained_after(account, after)

@@ -403,9 +403,18 @@ fn subscribing_without_a_resend_request_resends_nothing() {
     let (resumed, resent) = subscribe(&mut d, &engine, &mut m, LOCAL, 1, None);
     assert!(resumed.is_none() && resent.is_empty());
     assert_eq!(m.counters.reports_resent, 0);
-    // What is still held is new to it: it arrives at release.
+    // u64::MAX: nothing resent either, but the Resumed names the end of what was released.
+    let (resumed, resent) = subscribe(&mut d, &engine, &mut m, LOCAL_2, 1, Some(u64::MAX));
+    assert!(resent.is_empty());
+    let info = resumed.expect("a Resumed").info;
+    assert_eq!((info.after, info.last, info.resent), (2, 2, 0), "{info:?}");
+    // What is still held is new to both: it arrives at release (the ingress time rides on
+    // the sender's copy only).
     let (_, local) = release(&mut d, 3, &mut m);
-    assert_eq!(summary(&local), [(LOCAL, 3, Part::All, 503)]);
+    assert_eq!(
+        summary(&local),
+        [(LOCAL, 3, Part::All, 503), (LOCAL_2, 3, Part::All, 0)]
+    );
     assert!(drain(&mut ring).is_empty());
 }
 

@@ -85,7 +85,8 @@ impl Delivery {
 pub struct Subscription {
     pub session: SessionRef,
     pub account: AccountId,
-    /// Resend the stream's reports after this `stream_seq` first; `None`: no resend.
+    /// Resend the stream's reports after this `stream_seq` first; `None`: no resend;
+    /// `u64::MAX`: no resend, but a [`Resumed`] naming the stream's end.
     pub resume_after: Option<u64>,
 }
 

@@ -114,8 +114,10 @@ impl<T: Stream> Gateway<T> {
         if *generation != r.to.generation || session.is_closing() {
             return;
         }
-        if session.is_fix() {
+        if let Some((fix, _)) = session.fix_mut() {
             let info = &r.info;
+            // The stream's end when the resend was served: the CompID resumes after it.
+            fix.stream_resumed(info.stream, info.last);
             if info.first_retained > info.after + 1 {
                 tracing::warn!(target: "veloz::fix", session = session.me().id(), stream = info.stream, after = info.after, first_retained = info.first_retained, "FIX session {}: reports {}..{} of stream {} are beyond the resend window and were not resent", session.me().id(), info.after + 1, info.first_retained, info.stream);
             }

@@ -571,14 +571,19 @@ impl FixSession {
         }
         self.orders = Orders::rebuild(&store, &self.shared, &self.cl);
         store.drop_opened();
-        let resume_after = (!fresh).then(|| store.watermarks().to_vec());
+        // A CompID's first logon starts at the streams' ends (the Resumed of each says
+        // where, and is recorded); later ones resume after what it was sent.
+        let resume_after = match fresh {
+            true => vec![u64::MAX; self.shared.streams],
+            false => store.watermarks().to_vec(),
+        };
         self.store = Some(store);
         self.account = account;
         self.logged_on = true;
         Some(FixInbound::Logon {
             account,
             result,
-            resume_after,
+            resume_after: Some(resume_after),
         })
     }
 

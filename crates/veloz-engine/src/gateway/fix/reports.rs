@@ -550,6 +550,14 @@ impl FixSession {
         }
     }
 
+    /// A resend (or its absence) was served on `stream` up to `last`: the next logon
+    /// resumes after it (a report after `last` moves it on when it is sent).
+    pub fn stream_resumed(&mut self, stream: u16, last: u64) {
+        if last != 0 {
+            self.passed(Some((stream, last)));
+        }
+    }
+
     /// A report that gave no message still moves the stream's resume point.
     fn passed(&mut self, pos: Option<(u16, u64)>) {
         if let (Some((stream, seq)), Some(store)) = (pos, self.store.as_mut()) {
