@@ -578,3 +578,30 @@ fn a_compids_first_logon_starts_at_the_ends_of_its_accounts_streams() {
     }
     stop(engine);
 }
+
+#[test]
+fn more_malformed_messages_than_the_gateway_allows_end_the_session() {
+    let _serial = serial();
+    let (_dir, engine, addr) = start_engine("fix-bad");
+    let max = veloz_config::Config::default().gateway.max_bad_messages;
+    let mut c = Fix::connect(&addr, "RAWBAD");
+    c.logon_alice();
+    // Each garbled copy is answered with a Reject (its number not consumed) until one more
+    // than `max_bad_messages`: then a Logout saying why, and the connection closes.
+    let good = message("1", "RAWBAD", c.seq, &[(112, "x")]);
+    let (body, len, sum) = parts(&good);
+    let garbled = frame(&body, len as i64, Some(sum.wrapping_add(1)));
+    for n in 1..=max + 1 {
+        c.write(&garbled);
+        let m = c.expect("3", &format!("the Reject of garbled message {n}"));
+        assert_eq!(m.f(371), "10", "{}", m.show());
+    }
+    let out = c.expect("5", "a Logout after too many malformed messages");
+    assert!(
+        out.f(58).contains("malformed"),
+        "the Logout must say why: {}",
+        out.show()
+    );
+    c.expect_eof();
+    stop(engine);
+}

@@ -91,6 +91,8 @@ pub(crate) struct FixSession {
     logon_gap: bool,
     /// A TestRequest went out at this time (ns) and its Heartbeat has not come.
     test_request_at: Option<u64>,
+    /// Messages answered with a session Reject (garbled or malformed) so far.
+    bad: u32,
     test_requests: u64,
     logout_sent: bool,
     last_in: u64,
@@ -163,6 +165,7 @@ impl FixSession {
             resend_pending: false,
             logon_gap: false,
             test_request_at: None,
+            bad: 0,
             test_requests: 0,
             logout_sent: false,
             last_in: now,
@@ -205,6 +208,10 @@ impl FixSession {
     ) -> Option<FixInbound> {
         self.now = now;
         while !self.logout_sent {
+            if self.bad > self.shared.max_bad {
+                let text = format!("{} malformed or garbled messages", self.bad);
+                return Some(self.logout(out, wall, &text));
+            }
             let avail = &self.inbuf[self.in_start..self.in_end];
             match veloz_fix::frame(avail, self.shared.max_message) {
                 FrameStatus::Incomplete => {
@@ -623,6 +630,7 @@ impl FixSession {
         text: &str,
         kind: Option<&[u8]>,
     ) {
+        self.bad += 1;
         FixStats::bump(&self.shared.stats.session_rejects, 1);
         self.send_admin(out, wall, b"3", |w| {
             w.uint(tags::REF_SEQ_NUM, seq);

@@ -28,6 +28,9 @@ pub(crate) struct Instrument {
 pub(crate) struct FixShared {
     pub comp_id: String,
     pub max_message: usize,
+    /// After this many malformed or garbled messages a session is logged out
+    /// (`gateway.max_bad_messages`, as for binary sessions).
+    pub max_bad: u32,
     pub heartbeat_s: (u64, u64),
     pub max_skew_ns: u64,
     pub store_dir: PathBuf,
@@ -126,6 +129,7 @@ impl FixShared {
         FixShared {
             comp_id: f.comp_id.clone(),
             max_message: f.max_message_bytes,
+            max_bad: config.gateway.max_bad_messages,
             heartbeat_s: (f.min_heartbeat_s, f.max_heartbeat_s),
             max_skew_ns: f.max_clock_skew_s * NS,
             store_dir: data_dir.join("fix"),

@@ -174,17 +174,24 @@ fn garbage_and_garbled_messages_never_break_a_session() {
         }
         for x in got {
             if let FixInbound::Logout = x {
-                // A garbled message may end the session (too long); start a fresh one.
-                let (shared, _) = (Arc::clone(&s.shared), ());
-                s = FixSession::new(shared, NOW);
+                // Garbage may end the session (a message too long, too many malformed
+                // ones): log on again, and fill the gap the new session asks about.
+                s = FixSession::new(Arc::clone(&s.shared), NOW);
                 let logon = message(
                     b"A",
                     seq,
                     &[(98, b"0"), (108, b"30"), (553, b"1"), (554, b"t")],
                 );
+                let mark = out.len();
                 feed(&mut s, &logon, &mut out);
                 s.logon_response(&mut out, WALL);
                 seq += 1;
+                if let Some(from) = resend_asked(&out[mark..]) {
+                    let new = seq.to_string();
+                    let fill =
+                        message(b"4", from, &[(43, b"Y"), (123, b"Y"), (36, new.as_bytes())]);
+                    feed(&mut s, &fill, &mut out);
+                }
             }
         }
     }
