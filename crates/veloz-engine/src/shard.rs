@@ -136,8 +136,9 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = NetStream> {
     /// The journal sync submitted on the ring and not yet completed: its token and job
     /// (which keeps the segment file open until then).
     sync_in_flight: Option<(u32, veloz_journal::SyncJob)>,
-    /// This shard's handle on the FIX acceptor's socket (`shard/ring.rs`).
-    fix_listener: Option<crate::io::Listener>,
+    /// This shard's handle on the FIX acceptor's socket and when to look at it next (clock
+    /// ns; `shard/ring.rs`).
+    fix_listener: Option<(crate::io::Listener, u64)>,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.

@@ -16,6 +16,9 @@
 use veloz_journal::{JournalConfig, Storage, SyncDriver};
 
 use super::{Shard, ShardError, Shared};
+
+/// How often a shard looks for new FIX connections (a connection waits at most this long).
+pub(super) const FIX_ACCEPT_EVERY_NS: u64 = 1_000_000;
 use crate::io::{Net, NetStream};
 
 /// The journal config shard recovery opens the writer with: syncs driven by the shard when
@@ -57,17 +60,24 @@ impl<S: Storage> Shard<S, NetStream> {
                 addr,
                 detail: format!("cannot share the FIX socket: {e}"),
             })?;
-            self.fix_listener = Some(fix);
+            self.fix_listener = Some((fix, 0));
         }
         Ok(port)
     }
 
     /// Take waiting FIX connections, each only while no shard has fewer sessions: accepted
     /// from the FIX socket, then run on the shard's network path like a binary session
-    /// (adopted by its io_uring, or std sockets).
+    /// (adopted by its io_uring, or std sockets). The socket is looked at once per
+    /// [`FIX_ACCEPT_EVERY_NS`] at most: on the std socket every look is a system call, and
+    /// the shard's spinning passes must not each pay one.
     pub(super) fn accept_fix(&mut self) -> usize {
+        let now = self.clock.now_ns();
+        match &mut self.fix_listener {
+            Some((_, next)) if now >= *next => *next = now + FIX_ACCEPT_EVERY_NS,
+            _ => return 0,
+        }
         let mut accepted = 0;
-        while let Some(listener) = &self.fix_listener {
+        while let Some((listener, _)) = &self.fix_listener {
             let open = self.metrics.counters.sessions_open;
             if !self.shared.may_accept(self.index, open) {
                 break;
