@@ -67,6 +67,18 @@ pub fn parse_decimal(v: &[u8], scale: u8) -> Result<i64, DecimalError> {
     }
 }
 
+/// `units` at `scale` as FIX writes a decimal (exact, trailing zeros trimmed: 10120 at
+/// scale 2 is `101.2`), appended to `out`: what [`crate::Writer::decimal`] writes, for text
+/// that is not a field (a reject's Text naming a tick size).
+pub fn format_decimal(units: i64, scale: u8, out: &mut Vec<u8>) {
+    write_decimal(
+        out,
+        units < 0,
+        u128::from(units.unsigned_abs()),
+        u32::from(scale),
+    );
+}
+
 /// Append `magnitude` (negated when `negative` and non-zero) at `scale` as the shortest
 /// exact decimal text.
 pub(crate) fn write_decimal(out: &mut Vec<u8>, negative: bool, magnitude: u128, scale: u32) {

@@ -23,7 +23,7 @@ pub mod tags;
 pub mod time;
 pub mod write;
 
-pub use decimal::{parse_decimal, DecimalError};
+pub use decimal::{format_decimal, parse_decimal, DecimalError};
 pub use frame::{checksum, frame, FrameError, FrameStatus};
 pub use parse::{FieldError, Message, ParseError, Parser};
 pub use time::{format_utc_timestamp, parse_utc_timestamp};

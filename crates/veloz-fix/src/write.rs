@@ -15,7 +15,7 @@
 //! builders own that (a test parses what they write). No allocation once the scratch and the
 //! output buffer have grown.
 
-use crate::decimal::{div_half_even, write_decimal};
+use crate::decimal::{div_half_even, format_decimal, write_decimal};
 use crate::frame::{checksum, BEGIN, SOH};
 use crate::tags::MSG_TYPE;
 use crate::time::format_utc_timestamp;
@@ -102,12 +102,7 @@ impl Writer {
     /// `123.45`, 12340 is `123.4`, 100 at scale 0 is `100`, -5 at scale 3 is `-0.005`.
     pub fn decimal(&mut self, tag: u32, units: i64, scale: u8) {
         self.tag(tag);
-        write_decimal(
-            &mut self.body,
-            units < 0,
-            u128::from(units.unsigned_abs()),
-            u32::from(scale),
-        );
+        format_decimal(units, scale, &mut self.body);
         self.body.push(SOH);
     }
 

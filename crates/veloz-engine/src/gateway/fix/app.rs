@@ -37,20 +37,6 @@ impl From<FieldError> for Refusal {
     }
 }
 
-/// `units` at `scale` decimals, as FIX writes a price (for reject texts).
-pub(super) fn decimal_text(units: i64, scale: u8) -> String {
-    let div = 10i64.pow(scale as u32);
-    let (int, frac) = (units / div, (units % div).abs());
-    let sign = if units < 0 && int == 0 { "-" } else { "" };
-    if scale == 0 {
-        return units.to_string();
-    }
-    let frac = format!("{frac:0width$}", width = scale as usize);
-    format!("{sign}{int}.{}", frac.trim_end_matches('0'))
-        .trim_end_matches('.')
-        .to_string()
-}
-
 /// "Price (44)".
 fn named(tag: u32) -> String {
     format!("{} ({tag})", tags::name(tag))
@@ -98,7 +84,9 @@ impl FixSession {
             Refusal::Business(format!("{} {text} for {}: {e}", named(tag), inst.symbol,))
         })?;
         if units <= 0 || units % inst.tick_size != 0 {
-            let tick = decimal_text(inst.tick_size, inst.price_scale);
+            let mut tick = Vec::new();
+            veloz_fix::format_decimal(inst.tick_size, inst.price_scale, &mut tick);
+            let tick = String::from_utf8_lossy(&tick);
             return Err(Refusal::Business(format!(
                 "{} {text} is not a positive multiple of {}'s tick {tick}",
                 named(tag),

@@ -99,8 +99,6 @@ pub(crate) struct FixSession {
     last_out: u64,
     /// The shard clock at the call being served (ns).
     now: u64,
-    /// The engine time (Unix ns) of the report being written: its TransactTime.
-    event_ts: u64,
     /// The ExecID being written (kept: no allocation per report).
     exec_id: String,
     /// This CompID's ClOrdIDs that are not numbers (rebuilt from its store at logon).
@@ -171,7 +169,6 @@ impl FixSession {
             last_in: now,
             last_out: now,
             now,
-            event_ts: 0,
             exec_id: String::with_capacity(32),
             cl: ClOrdIds::default(),
             orders: Orders::default(),

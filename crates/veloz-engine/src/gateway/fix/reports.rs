@@ -274,6 +274,8 @@ struct Exec<'a> {
     /// The report's place in its stream (stored with the message).
     pos: Option<(u16, u64)>,
     exec_id: &'a str,
+    /// TransactTime (60): the engine's time of the event (Unix ns).
+    transact: u64,
     order_id: OrderId,
     /// ExecType (150) and OrdStatus (39).
     exec: u8,
@@ -290,6 +292,7 @@ impl<'a> Exec<'a> {
     fn new(
         pos: Option<(u16, u64)>,
         exec_id: &'a str,
+        transact: u64,
         order_id: OrderId,
         exec: u8,
         status: u8,
@@ -297,6 +300,7 @@ impl<'a> Exec<'a> {
         Exec {
             pos,
             exec_id,
+            transact,
             order_id,
             exec,
             status,
@@ -353,7 +357,6 @@ impl FixSession {
     /// Write the FIX message(s) of one report; `now` is the shard clock.
     pub fn report(&mut self, d: &Delivery, now: u64, wall: u64, out: &mut Vec<u8>) {
         self.now = now;
-        self.event_ts = d.ts;
         let pos = (d.stream_seq != 0).then_some((d.stream, d.stream_seq));
         // The ExecID in a buffer the session keeps (no allocation per report).
         let mut exec_id = std::mem::take(&mut self.exec_id);
@@ -374,6 +377,7 @@ impl FixSession {
         wall: u64,
         out: &mut Vec<u8>,
     ) {
+        let transact = if d.ts != 0 { d.ts } else { wall };
         match d.event {
             Event::Accepted {
                 order_id,
@@ -389,7 +393,7 @@ impl FixSession {
                 self.orders.insert(order_id, o);
                 let e = Exec {
                     leaves: qty,
-                    ..Exec::new(pos, exec_id, order_id, b'0', b'0')
+                    ..Exec::new(pos, exec_id, transact, order_id, b'0', b'0')
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -427,7 +431,7 @@ impl FixSession {
                 let e = Exec {
                     leaves: fill.leaves_qty,
                     trade,
-                    ..Exec::new(pos, exec_id, fill.order_id, b'F', status)
+                    ..Exec::new(pos, exec_id, transact, fill.order_id, b'F', status)
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -462,7 +466,7 @@ impl FixSession {
                 let e = Exec {
                     orig,
                     text,
-                    ..Exec::new(pos, exec_id, order_id, b'4', b'4')
+                    ..Exec::new(pos, exec_id, transact, order_id, b'4', b'4')
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -492,7 +496,7 @@ impl FixSession {
                 let e = Exec {
                     leaves: qty,
                     orig: Some(orig),
-                    ..Exec::new(pos, exec_id, order_id, b'5', o.status())
+                    ..Exec::new(pos, exec_id, transact, order_id, b'5', o.status())
                 };
                 self.execution(out, wall, &o, e);
             }
@@ -658,6 +662,7 @@ impl FixSession {
     fn execution(&mut self, out: &mut Vec<u8>, wall: u64, o: &Order, e: Exec<'_>) {
         let Exec {
             pos,
+            transact,
             exec_id,
             order_id,
             exec,
@@ -670,7 +675,6 @@ impl FixSession {
         let shared = Arc::clone(&self.shared);
         let (sym, scale) = symbol_of(&shared, o.symbol);
         let o = *o;
-        let ts = self.event_ts;
         self.send_app(out, wall, b"8", pos, |w, cl| {
             w.uint(tags::ORDER_ID, order_id);
             cl.write(w, tags::CL_ORD_ID, o.client_order_id);
@@ -695,7 +699,7 @@ impl FixSession {
             w.uint(tags::LEAVES_QTY, leaves);
             w.uint(tags::CUM_QTY, o.cum);
             avg_px(w, &o, scale);
-            w.timestamp(tags::TRANSACT_TIME, if ts != 0 { ts } else { wall });
+            w.timestamp(tags::TRANSACT_TIME, transact);
             if let Some(text) = text {
                 w.str(tags::TEXT, text);
             }
