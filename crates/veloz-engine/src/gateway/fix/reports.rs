@@ -136,6 +136,12 @@ impl Orders {
             || self.pending.contains_key(&client_order_id)
     }
 
+    /// How many open orders the session knows.
+    #[cfg(test)]
+    pub(super) fn open_count(&self) -> usize {
+        self.open.len()
+    }
+
     pub(super) fn alias(&mut self, client_order_id: u64, order: u64) {
         self.aliases.insert(client_order_id, order);
     }

@@ -215,3 +215,81 @@ fn garbage_and_garbled_messages_never_break_a_session() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Not a check but a measurement (docs/BENCHMARKS.md, "A logon's store read"): how long a
+/// Logon takes for a CompID whose store holds 1,000,000 ExecutionReports (half of them
+/// orders still open), in a release build:
+/// `cargo test --release -p veloz-engine --lib -- --ignored logon_store_read --nocapture`.
+#[test]
+#[ignore = "a measurement: run it in a release build"]
+fn logon_store_read_of_a_million_messages() {
+    let (shared, dir) = shared("measure");
+    let mut store = super::store::Store::open(&shared.store_dir, "BIG", 2).unwrap();
+    store.bind(1);
+    let mut w = Writer::new();
+    let mut report = Vec::new();
+    for i in 0..1_000_000u64 {
+        report.clear();
+        let (exec, status) = if i % 2 == 0 {
+            (b'0', b'0')
+        } else {
+            (b'4', b'4')
+        };
+        w.begin(b"8");
+        w.str(tags::SENDER_COMP_ID, "VELOZ");
+        w.str(tags::TARGET_COMP_ID, "BIG");
+        w.uint(tags::MSG_SEQ_NUM, i + 1);
+        w.timestamp(tags::SENDING_TIME, WALL);
+        // Orders 1, 3, 5, ... are opened; reports of 2, 4, 6, ... cancel orders never
+        // opened: half a million open orders to rebuild.
+        w.uint(tags::ORDER_ID, i + 1);
+        w.uint(tags::CL_ORD_ID, i + 1);
+        w.str(tags::EXEC_ID, "0-1");
+        w.char(tags::EXEC_TYPE, exec);
+        w.char(tags::ORD_STATUS, status);
+        w.str(tags::SYMBOL, "AAPL");
+        w.char(tags::SIDE, b'1');
+        w.uint(tags::ORDER_QTY, 10);
+        w.decimal(tags::PRICE, 1_900_000, 4);
+        w.uint(tags::LEAVES_QTY, 10);
+        w.uint(tags::CUM_QTY, 0);
+        w.uint(tags::AVG_PX, 0);
+        w.timestamp(tags::TRANSACT_TIME, WALL);
+        let r = w.finish(&mut report);
+        let seq = store.take_out();
+        store.record(seq, Some((0, i + 1)), &report[r]);
+        if i % 10_000 == 0 {
+            store.flush().unwrap();
+        }
+    }
+    store.flush().unwrap();
+    drop(store);
+    let size = std::fs::metadata(shared.store_dir.join("BIG.log"))
+        .unwrap()
+        .len();
+    let started = std::time::Instant::now();
+    let mut s = FixSession::new(Arc::clone(&shared), NOW);
+    let mut out = Vec::new();
+    let mut w = Writer::new();
+    // The client here is "BIG", not the default "CLIENT".
+    w.begin(b"A");
+    w.str(tags::SENDER_COMP_ID, "BIG");
+    w.str(tags::TARGET_COMP_ID, "VELOZ");
+    w.uint(tags::MSG_SEQ_NUM, 1);
+    w.timestamp(tags::SENDING_TIME, WALL);
+    for (tag, v) in [(98u32, &b"0"[..]), (108, b"30"), (553, b"1"), (554, b"t")] {
+        w.bytes(tag, v);
+    }
+    let mut big = Vec::new();
+    w.finish(&mut big);
+    let got = feed(&mut s, &big, &mut out);
+    let took = started.elapsed();
+    assert!(
+        matches!(got.as_slice(), [FixInbound::Logon { account: 1, .. }]),
+        "{got:?}"
+    );
+    assert_eq!(s.orders.open_count(), 500_000);
+    println!("logon of a CompID with 1,000,000 stored messages ({size} bytes): {took:?}");
+    drop(s);
+    let _ = std::fs::remove_dir_all(dir);
+}
