@@ -524,19 +524,7 @@ impl FixSession {
                     self.passed(pos);
                     return;
                 }
-                let (sym, _) = m.symbol.map_or(("", 0), |s| self.symbol_of(s));
-                let sym = sym.to_string();
-                let kind = if m.symbol.is_some() { b'1' } else { b'7' };
-                self.send_app(out, wall, b"r", pos, |w, cl| {
-                    cl.write(w, tags::CL_ORD_ID, client_order_id);
-                    w.str(tags::ORDER_ID, "NONE");
-                    w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
-                    w.char(tags::MASS_CANCEL_RESPONSE, kind);
-                    w.uint(tags::TOTAL_AFFECTED_ORDERS, m.count as u64);
-                    if !sym.is_empty() {
-                        w.str(tags::SYMBOL, &sym);
-                    }
-                });
+                self.mass_report(out, wall, pos, client_order_id, &m, Ok(m.count));
             }
             Event::Rejected {
                 client_order_id,
@@ -590,15 +578,7 @@ impl FixSession {
         let text = reason_text(reason);
         if order_id == 0 {
             if let Some(m) = self.orders.mass.remove(&client_order_id) {
-                let kind = if m.symbol.is_some() { b'1' } else { b'7' };
-                self.send_app(out, wall, b"r", pos, |w, cl| {
-                    cl.write(w, tags::CL_ORD_ID, client_order_id);
-                    w.str(tags::ORDER_ID, "NONE");
-                    w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
-                    w.char(tags::MASS_CANCEL_RESPONSE, b'0');
-                    w.uint(tags::MASS_CANCEL_REJECT_REASON, 99);
-                    w.str(tags::TEXT, &text);
-                });
+                self.mass_report(out, wall, pos, client_order_id, &m, Err(&text));
                 return;
             }
         }
@@ -661,6 +641,41 @@ impl FixSession {
             w.uint(tags::CXL_REJ_RESPONSE_TO, to);
             w.uint(tags::CXL_REJ_REASON, why);
             w.str(tags::TEXT, &text);
+        });
+    }
+
+    /// The OrderMassCancelReport (r) of mass cancel `client_order_id`: the orders it
+    /// cancelled over its shards, or why it was refused.
+    fn mass_report(
+        &mut self,
+        out: &mut Vec<u8>,
+        wall: u64,
+        pos: Option<(u16, u64)>,
+        client_order_id: u64,
+        m: &Mass,
+        answer: Result<u32, &str>,
+    ) {
+        let shared = Arc::clone(&self.shared);
+        let sym = m.symbol.map(|s| symbol_of(&shared, s).0);
+        let kind = if m.symbol.is_some() { b'1' } else { b'7' };
+        self.send_app(out, wall, b"r", pos, |w, cl| {
+            cl.write(w, tags::CL_ORD_ID, client_order_id);
+            w.str(tags::ORDER_ID, "NONE");
+            w.char(tags::MASS_CANCEL_REQUEST_TYPE, kind);
+            match answer {
+                Ok(count) => {
+                    w.char(tags::MASS_CANCEL_RESPONSE, kind);
+                    w.uint(tags::TOTAL_AFFECTED_ORDERS, u64::from(count));
+                    if let Some(sym) = sym {
+                        w.str(tags::SYMBOL, sym);
+                    }
+                }
+                Err(text) => {
+                    w.char(tags::MASS_CANCEL_RESPONSE, b'0');
+                    w.uint(tags::MASS_CANCEL_REJECT_REASON, 99);
+                    w.str(tags::TEXT, text);
+                }
+            }
         });
     }
 
