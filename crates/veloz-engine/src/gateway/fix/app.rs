@@ -20,7 +20,7 @@ use veloz_core::{
 use veloz_fix::{tags, FieldError, Message};
 use veloz_wire::Query;
 
-use super::reports::{Pending, PendingKind};
+use super::orders::{Pending, PendingKind};
 use super::{FixInbound, FixSession, Instrument};
 
 /// Why a request is refused before it reaches the engine.

@@ -30,6 +30,7 @@
 
 mod app;
 mod clordid;
+mod orders;
 mod reports;
 mod sequence;
 mod shared;
@@ -44,7 +45,7 @@ use veloz_wire::Query;
 use crate::auth::LogonResult;
 
 use clordid::ClOrdIds;
-pub(crate) use reports::Orders;
+pub(crate) use orders::Orders;
 pub(crate) use shared::{FixShared, FixStats, Instrument};
 use store::Store;
 
