@@ -23,6 +23,19 @@ pub enum Durability {
     /// Group commit: a sync thread flushes each batch's range to disk; acknowledgements are
     /// released only when their range is durable.
     Group,
+    /// Replicated: the local journal is written and synced as with `Group`, and every record
+    /// is also published to the shard's NATS JetStream stream (`[replication]`);
+    /// acknowledgements are released only when JetStream has acknowledged the batch holding
+    /// their record (see `docs/replication.md`). The replication thread advances the
+    /// watermark through [`crate::ReplicaProgress`].
+    Replicated,
+}
+
+impl Durability {
+    /// Whether the local journal runs group-commit syncs (`Group` and `Replicated`).
+    pub fn syncs_locally(self) -> bool {
+        matches!(self, Durability::Group | Durability::Replicated)
+    }
 }
 
 /// Who runs group-commit syncs (`durability = "group"`; ignored with `"none"`). See the

@@ -95,6 +95,12 @@ pub enum JournalError {
         #[source]
         source: PayloadError,
     },
+    #[error("shard {shard}: a replicated record cannot be appended as sequence {expected}: {why}")]
+    BadReplicated {
+        shard: u16,
+        expected: Seq,
+        why: String,
+    },
     #[error("record payload of {len} bytes exceeds the maximum of {max}")]
     PayloadTooLarge { len: usize, max: usize },
     #[error("bad chain head {file}: {why}; refusing to open without repair")]

@@ -132,6 +132,15 @@ impl<S: Storage> JournalFollower<S> {
     where
         F: FnMut(&Record) -> Result<(), RecoverError>,
     {
+        self.advance_raw(upto, |_, rec| visit(rec))
+    }
+
+    /// [`JournalFollower::advance`], handing each record's bytes (header and payload, as in
+    /// the segment) with its decoded form: what the replication thread publishes.
+    pub fn advance_raw<F>(&mut self, upto: Seq, mut visit: F) -> Result<u64, FollowError>
+    where
+        F: FnMut(&[u8], &Record) -> Result<(), RecoverError>,
+    {
         let mut handed = 0;
         // Whether the current view was opened during this call (after `upto` was read).
         let mut fresh = false;
@@ -167,7 +176,7 @@ impl<S: Storage> JournalFollower<S> {
                                     source,
                                 }
                             })?;
-                        visit(&Record { seq, ts, body })?;
+                        visit(&copied[..len], &Record { seq, ts, body })?;
                         self.next_seq = seq + 1;
                         handed += 1;
                     }

@@ -72,4 +72,4 @@ pub use lock::{DataDirLock, LockError, LOCK_FILE};
 pub use payload::{Checkpoint, CheckpointReason, PayloadError, Record, RecordBody};
 pub use reader::{EndPosition, JournalReader};
 pub use recovery::{open, open_after_snapshot, open_with, OpenOptions, RecoveryOutcome};
-pub use writer::{DurableWatermark, SyncJob, SyncScheduling, Writer, WriterStats};
+pub use writer::{DurableWatermark, ReplicaProgress, SyncJob, SyncScheduling, Writer, WriterStats};

@@ -39,7 +39,7 @@ use veloz_core::Seq;
 
 use super::backend::{RangeSync, SegmentFile, Storage};
 use super::chain::{read_head, write_head, ChainHead, Newest};
-use super::config::{Durability, JournalConfig};
+use super::config::JournalConfig;
 use super::error::{Corruption, JournalError, JournalWarning};
 use super::format::{last_nonzero_end, SegmentHeader};
 use super::layout::{
@@ -296,7 +296,7 @@ fn open_inner<S: Storage, F: FnMut(&Record)>(
         }
     }
 
-    if config.durability == Durability::Group {
+    if config.durability.syncs_locally() {
         // Segments before the start were durable before the snapshot that skips them.
         let read = listing.segments.iter().skip(start_idx);
         for s in read.filter(|s| !s.archived && !gone.contains(&s.name)) {

@@ -89,6 +89,7 @@ use super::payload::{encode_checkpoint, encode_command, Checkpoint};
 mod availability;
 mod caller_sync;
 mod preparer;
+mod replica;
 mod scheduling;
 mod shared;
 mod sync_thread;
@@ -96,6 +97,7 @@ mod sync_thread;
 use caller_sync::CallerSync;
 pub use caller_sync::SyncJob;
 use preparer::{preparer, PrepMsg, SpareResult};
+pub use replica::ReplicaProgress;
 pub use scheduling::SyncScheduling;
 pub use shared::DurableWatermark;
 use shared::{pack, Shared, NO_REARM};
@@ -148,6 +150,8 @@ pub struct Writer<S: Storage> {
     storage: S,
     shard: u16,
     group: bool,
+    /// `durability = "replicated"`: acknowledge up to the replicated watermark.
+    replicated: bool,
     max_batch: u64,
     active: Option<Active<S::Segment>>,
     next_seq: Seq,
@@ -205,7 +209,8 @@ impl<S: Storage> Writer<S> {
         next_seq: Seq,
     ) -> Result<Writer<S>, JournalError> {
         config.validate()?;
-        let group = config.durability == Durability::Group;
+        let group = config.durability.syncs_locally();
+        let replicated = config.durability == Durability::Replicated;
         let caller_syncs = group && config.sync_driver == SyncDriver::Caller;
         let last = next_seq - 1;
         let shared = Arc::new(Shared {
@@ -220,6 +225,7 @@ impl<S: Storage> Writer<S> {
             reserve_failed: AtomicBool::new(false),
             reserve_failure: Mutex::new(None),
             rearm: AtomicU64::new(NO_REARM),
+            replicated: AtomicU64::new(last),
         });
         let spawn_err = |e| JournalError::io("start a thread for", storage.display_name(""), e);
 
@@ -254,6 +260,7 @@ impl<S: Storage> Writer<S> {
             storage: storage.clone(),
             shard,
             group,
+            replicated,
             max_batch: config.group_max_batch as u64,
             active,
             next_seq,
@@ -360,7 +367,9 @@ impl<S: Storage> Writer<S> {
     /// The durable watermark: acknowledge records up to here (see [`DurableWatermark`]).
     #[inline]
     pub fn durable_seq(&self) -> Seq {
-        if self.group {
+        if self.replicated {
+            self.shared.replicated.load(Ordering::Acquire)
+        } else if self.group {
             self.shared.durable.load(Ordering::Acquire)
         } else {
             self.next_seq - 1
@@ -372,11 +381,14 @@ impl<S: Storage> Writer<S> {
         DurableWatermark {
             shared: Arc::clone(&self.shared),
             group: self.group,
+            replicated: self.replicated,
         }
     }
 
     pub fn durability(&self) -> Durability {
-        if self.group {
+        if self.replicated {
+            Durability::Replicated
+        } else if self.group {
             Durability::Group
         } else {
             Durability::None

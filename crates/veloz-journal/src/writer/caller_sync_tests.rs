@@ -489,6 +489,7 @@ fn shared() -> Shared {
         reserve_failed: AtomicBool::new(false),
         reserve_failure: Mutex::new(None),
         rearm: AtomicU64::new(NO_REARM),
+        replicated: AtomicU64::new(0),
     }
 }
 

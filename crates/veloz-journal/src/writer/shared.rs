@@ -71,6 +71,9 @@ pub(super) struct Shared {
     /// A page (packed like `pos`) that a caller-driven partial sync write-protected: the
     /// helper thread arms it again at its next pass ([`NO_REARM`]: none).
     pub(super) rearm: AtomicU64,
+    /// Last sequence number JetStream has acknowledged (`durability = "replicated"`): stored
+    /// only by the replication thread, through [`super::ReplicaProgress`], and only forward.
+    pub(super) replicated: AtomicU64,
 }
 
 impl Shared {
@@ -113,6 +116,7 @@ impl Shared {
 pub struct DurableWatermark {
     pub(super) shared: Arc<Shared>,
     pub(super) group: bool,
+    pub(super) replicated: bool,
 }
 
 impl std::fmt::Debug for DurableWatermark {
@@ -131,7 +135,9 @@ impl DurableWatermark {
     /// it); acknowledge up to here.
     #[inline]
     pub fn durable_seq(&self) -> Seq {
-        if self.group {
+        if self.replicated {
+            self.shared.replicated.load(Ordering::Acquire)
+        } else if self.group {
             self.shared.durable.load(Ordering::Acquire)
         } else {
             self.shared.written.load(Ordering::Acquire)
