@@ -13,6 +13,7 @@ pub mod feed;
 pub mod fix;
 pub mod gateway;
 pub mod preflight;
+pub mod replication;
 pub mod retention;
 pub mod routing;
 pub mod snapshot;
@@ -31,6 +32,7 @@ pub use admin::AdminConfig;
 pub use feed::FeedConfig;
 pub use fix::FixConfig;
 pub use gateway::{GatewayConfig, NetworkPath};
+pub use replication::ReplicationConfig;
 pub use retention::RetentionConfig;
 pub use snapshot::SnapshotConfig;
 pub use symbol::{symbol_char, SYMBOL_MAX_LEN};
@@ -63,6 +65,8 @@ pub enum ConfigError {
     DuplicateSymbol { symbol: String },
     #[error("invalid [admin]: {why}")]
     InvalidAdmin { why: String },
+    #[error("replication.{field} is invalid: {why}")]
+    InvalidReplication { field: &'static str, why: String },
     #[error("fix.{field} is invalid: {why}")]
     InvalidFix { field: &'static str, why: String },
     #[error("feed.{field} = {value} is invalid: {why}")]
@@ -153,6 +157,10 @@ pub struct Config {
     /// FIX 4.4 order entry (docs/fix.md).
     #[serde(default)]
     pub fix: FixConfig,
+    /// Replication to NATS JetStream and the primary/standby lease
+    /// (`journal.durability = "replicated"`, docs/replication.md).
+    #[serde(default)]
+    pub replication: ReplicationConfig,
     /// The tradable instruments.
     #[serde(default)]
     pub instruments: Vec<InstrumentConfig>,
@@ -381,6 +389,8 @@ impl Config {
             .check()
             .map_err(|(field, value, why)| ConfigError::InvalidFeed { field, value, why })?;
         (self.fix.check()).map_err(|(field, why)| ConfigError::InvalidFix { field, why })?;
+        (self.replication.check())
+            .map_err(|(field, why)| ConfigError::InvalidReplication { field, why })?;
         let mut symbols = BTreeSet::new();
         for (i, inst) in self.instruments.iter().enumerate() {
             if let Some(prev) = self.instruments[..i].iter().find(|p| p.id == inst.id) {
