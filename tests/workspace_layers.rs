@@ -20,7 +20,7 @@ fn repo() -> &'static Path {
 }
 
 /// Which workspace crates each crate may depend on (normal dependencies).
-const ALLOWED: [(&str, &[&str]); 11] = [
+const ALLOWED: [(&str, &[&str]); 12] = [
     ("veloz-core", &[]),
     ("veloz-fix", &[]),
     ("veloz-uring", &[]),
@@ -29,6 +29,10 @@ const ALLOWED: [(&str, &[&str]); 11] = [
     ("veloz-wire", &["veloz-core"]),
     ("veloz-journal", &["veloz-core"]),
     ("veloz-config", &["veloz-core", "veloz-journal"]),
+    (
+        "veloz-replica",
+        &["veloz-core", "veloz-journal", "veloz-config"],
+    ),
     (
         "veloz-engine",
         &[
@@ -40,6 +44,7 @@ const ALLOWED: [(&str, &[&str]); 11] = [
             "veloz-md",
             "veloz-uring",
             "veloz-fix",
+            "veloz-replica",
         ],
     ),
     (
@@ -65,6 +70,7 @@ const ALLOWED: [(&str, &[&str]); 11] = [
             "veloz-load",
             "veloz-md",
             "veloz-fix",
+            "veloz-replica",
         ],
     ),
 ];
