@@ -26,6 +26,11 @@ pub struct ServeArgs {
     /// records after the cut, or in the missing segments, are not replayed.
     #[arg(long)]
     pub repair_journal: bool,
+    /// Start as the hot standby of the engine named in `[replication]` (needs
+    /// `journal.durability = "replicated"`): follow the primary's JetStream streams into this
+    /// data directory, and take over (open the ports) when the primary's lease expires.
+    #[arg(long)]
+    pub standby: bool,
     /// Log format on stderr: `text` (readable lines) or `json` (one object per line);
     /// overrides log.format.
     #[arg(long, value_parser = parse_log_format)]
@@ -51,6 +56,7 @@ pub fn run_serve(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         ServeOptions {
             data_dir: args.data.clone(),
             repair: args.repair_journal,
+            standby: args.standby,
         },
     )?;
     for r in &reports {

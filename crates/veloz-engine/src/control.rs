@@ -257,6 +257,9 @@ fn run(
                 if let Some(fix) = &shared.fix {
                     fix.render(&mut text);
                 }
+                if let Some(replica) = &shared.replica {
+                    crate::replication::metrics::render_primary(&replica.stats, &mut text);
+                }
                 text
             },
             |raw| operator.start(shared, &mut admin, raw),

@@ -201,6 +201,29 @@ impl<S: Storage> ShardJournal<S> {
         }
     }
 
+    /// Append a record exactly as the primary journaled it (a standby following the
+    /// primary's stream; see [`Writer::append_raw`]).
+    pub fn append_raw(&mut self, raw: &[u8]) -> Result<Seq, JournalError> {
+        match &mut self.writer {
+            Some(w) => w.append_raw(raw),
+            None => Err(JournalError::Poisoned("the journal is closed".into())),
+        }
+    }
+
+    /// The handle replication advances (`durability = "replicated"`).
+    pub fn replica_progress(&self) -> Option<veloz_journal::ReplicaProgress> {
+        self.writer.as_ref().map(|w| w.replica_progress())
+    }
+
+    /// Close without a checkpoint, everything written made durable (a standby handing its
+    /// journal to the shard that recovers it).
+    pub fn close(mut self) -> Result<Seq, JournalError> {
+        match self.writer.take() {
+            Some(w) => w.close(),
+            None => Ok(0),
+        }
+    }
+
     /// Why the journal refuses appends now (disk full, a write or sync error, being
     /// retried), or `None` while it takes them; see [`Writer::unavailable`].
     pub fn unavailable(&mut self) -> Option<String> {

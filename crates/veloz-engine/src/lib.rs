@@ -37,6 +37,7 @@
 //! | [`auth`] | logon token checks |
 //! | [`control`] | the control thread: readiness, metrics socket, reports, operator requests |
 //! | [`admin`] | the operator interface: `/admin/...` requests checked, sent to the shards, answered |
+//! | [`replication`] | `durability = "replicated"`: becoming primary or following as a standby, then replication to NATS JetStream while serving |
 //! | [`logging`] | the non-blocking log writer: a bounded queue, one writer thread, drops counted |
 //! | [`metrics`], [`totals`], [`exposition`], [`metrics_server`], [`reports`] | what shards measure, merged, served and written |
 //!
@@ -59,6 +60,7 @@ pub mod metrics;
 pub mod metrics_server;
 pub mod notify;
 pub mod queries;
+pub mod replication;
 pub mod reports;
 pub mod sequencer;
 pub mod shard;
@@ -123,6 +125,10 @@ pub enum ServeError {
     Signals(String),
     #[error("{0}")]
     Network(String),
+    #[error(transparent)]
+    Replication(#[from] veloz_replica::ReplicaError),
+    #[error("--standby needs journal.durability = \"replicated\" (a standby follows the primary's JetStream streams); this config has {0:?}")]
+    StandbyWithout(String),
     #[error("stopped, but not cleanly: shard(s) {shards:?} stopped without the clean-shutdown checkpoint (journal unavailable), so no clean-shutdown marker was written; the next start recovers from the journals")]
     Unclean { shards: Vec<usize> },
 }
@@ -175,6 +181,9 @@ pub struct ServeOptions {
     /// Cut a journal at a mid-journal corruption (kept aside, reported) instead of
     /// refusing to start.
     pub repair: bool,
+    /// Follow the primary's streams as a hot standby until its lease expires, then serve
+    /// (`durability = "replicated"` only).
+    pub standby: bool,
 }
 
 /// One start-up line with what the configuration sets (never an account's token hash).
@@ -290,7 +299,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     );
     let sync = if config.journal.syncs_on_ring(network.uring) {
         "io_uring: each shard submits its group-commit data syncs on its own ring, no sync thread"
-    } else if config.journal.durability == veloz_journal::Durability::Group {
+    } else if config.journal.durability.syncs_locally() {
         "a sync thread per shard runs group commit"
     } else {
         "none (durability = \"none\": acknowledged once written)"
@@ -306,11 +315,37 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     let _data_lock = veloz_journal::DataDirLock::acquire(&data_dir)?;
     let routing = routing::Routing::from_config(&config, cores.len())?;
     routing.check_and_record(&data_dir)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .map_err(|e| ServeError::Signals(e.to_string()))?;
+    }
+    // Replicated: become the primary first (a standby follows here until the lease is free).
+    let mut leader = None;
+    if config.journal.durability == veloz_journal::Durability::Replicated {
+        match replication::lead(
+            &config,
+            &data_dir,
+            &routing,
+            cores.len(),
+            options.standby,
+            &stop,
+        )? {
+            Some(l) => leader = Some(l),
+            None => return Ok(Vec::new()),
+        }
+    } else if options.standby {
+        let d = format!("{:?}", config.journal.durability).to_lowercase();
+        return Err(ServeError::StandbyWithout(d));
+    }
     let marker = ShutdownMarker::read(&data_dir);
     // Bound here so that an address another process holds stops the start with a clear
     // error; the gateway listens once the shards have recovered.
     let gateway = io::BoundSocket::bind("gateway", &config.gateway.listen)?;
-    let metrics = io::Listener::bind("metrics", &config.metrics.listen)?.into_std();
+    let metrics = match leader.as_mut().and_then(|l| l.metrics.take()) {
+        Some(listener) => listener,
+        None => io::Listener::bind("metrics", &config.metrics.listen)?.into_std(),
+    };
     let reports_dir = config
         .metrics
         .reports_dir
@@ -327,11 +362,6 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     let _ = std::fs::remove_file(data_dir.join(SHUTDOWN_MARKER));
 
     let n = cores.len();
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .map_err(|e| ServeError::Signals(e.to_string()))?;
-    }
     let mut shared = shared::Shared::new(
         config,
         routing,
@@ -344,6 +374,21 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     shared.net_uring = network.uring;
     shared.control_core = control_core;
     shared.offer_gateway(gateway);
+    let publisher = match leader {
+        Some(l) => {
+            let epoch = l.epoch();
+            let p = l.start(&data_dir, &shared.config)?;
+            let rc = &shared.config.replication;
+            println!(
+                "veloz: primary of engine {} (lease epoch {epoch}), replicating {n} shard(s) to {}",
+                rc.engine,
+                rc.urls.join(",")
+            );
+            shared.replica = Some(p.attacher());
+            Some(p)
+        }
+        None => None,
+    };
     if shared.config.fix.enabled {
         let listener = io::Listener::bind("fix", &shared.config.fix.listen)?;
         let port = listener.port().map_err(|e| ServeError::Io {
@@ -446,6 +491,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
         if thread.join().is_err() {
             tracing::error!(target: "veloz::feed", "the feed thread panicked");
         }
+    }
+    if let Some(p) = publisher {
+        // Every record the shards journaled (the clean-shutdown checkpoints too) reaches
+        // the streams before the lease is given up.
+        p.finish(Duration::from_secs(10));
     }
     control_done.store(true, std::sync::atomic::Ordering::SeqCst);
     let control_result = control.join().expect("control thread does not panic");

@@ -233,6 +233,9 @@ fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq),
         shard: index,
         detail: e.to_string(),
     })?;
+    if let (Some(replica), Some(progress)) = (&shared.replica, journal.replica_progress()) {
+        replica.attach(progress);
+    }
     let ms = began.elapsed().as_secs_f64() * 1e3;
     for warning in &recovered.warnings {
         tracing::warn!(target: "veloz::journal", shard = index, "{warning}");

@@ -72,6 +72,9 @@ pub struct Shared {
     pub(crate) fix: Option<Arc<crate::gateway::fix::FixShared>>,
     pub(crate) fix_listener: Option<Listener>,
     pub fix_addr: Option<String>,
+    /// Replication (`durability = "replicated"`): each shard attaches its journal once
+    /// recovered; the control thread renders the figures. `None` otherwise.
+    pub replica: Option<veloz_replica::Attacher>,
 }
 
 impl Shared {
@@ -97,6 +100,7 @@ impl Shared {
             fix: None,
             fix_listener: None,
             fix_addr: None,
+            replica: None,
             epoch: minstant::Instant::now(),
             stop,
             stopped_reading: AtomicUsize::new(0),
