@@ -4,6 +4,13 @@
 //! It owns nothing clever: a `TcpStream` with a read timeout, a [`FrameDecoder`] and a
 //! [`FrameEncoder`]. Everything it receives comes back as an owned [`Received`], so a caller
 //! can keep reports after the next read.
+//!
+//! Failover: [`Client::connect_any`] and [`Client::logon_any`] take a list of engine
+//! addresses (a primary and its standby, [`parse_addrs`] reads "host:port,host:port") and
+//! try them in order, round after round with a short growing pause between rounds, until
+//! one answers or the deadline passes. The first round always tries every address, however
+//! short the deadline. After a failover, a logon with `resume_after` (docs/protocol.md,
+//! section 5a) fetches the reports the client missed.
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -39,6 +46,134 @@ pub enum ClientError {
         waited: Duration,
         what: &'static str,
     },
+    /// No address of a list answered before the deadline ([`Client::connect_any`],
+    /// [`Client::logon_any`]): every address with the last error it gave.
+    #[error(
+        "no engine answered within {waited:?} ({rounds} rounds over {} addresses): {}",
+        tried.len(),
+        tried_list(tried)
+    )]
+    NoEngine {
+        waited: Duration,
+        /// How many rounds over the list were begun.
+        rounds: u32,
+        /// (address as given, its last error), in the list's order.
+        tried: Vec<(String, String)>,
+    },
+}
+
+/// "a: error; b: error".
+fn tried_list(tried: &[(String, String)]) -> String {
+    let parts: Vec<String> = tried.iter().map(|(a, e)| format!("{a}: {e}")).collect();
+    parts.join("; ")
+}
+
+/// Why one try of an address failed, without the peer (the list names it).
+fn cause(e: &ClientError) -> String {
+    match e {
+        ClientError::Io { source, .. } => source.to_string(),
+        ClientError::Wire { source, .. } => format!("undecodable frame: {source}"),
+        ClientError::Closed { .. } => {
+            "accepted, then closed the connection before the logon answer".to_string()
+        }
+        ClientError::LogonRefused { reason, text, .. } => {
+            format!("logon refused: {reason:?} {text}")
+        }
+        ClientError::Timeout { waited, what, .. } => {
+            format!("no answer within {waited:?} while waiting for {what}")
+        }
+        ClientError::NoEngine { .. } => e.to_string(),
+    }
+}
+
+/// How long one connection try may take at most when a list has several addresses: a dead
+/// host that drops SYNs must not hold up its standby for the whole deadline.
+const TRY_CONNECT: Duration = Duration::from_secs(1);
+/// The least time one try after the first round gets when the deadline is (nearly) spent.
+const TRY_MIN: Duration = Duration::from_millis(100);
+/// The pause after the first round in which no address answered; it doubles each round up
+/// to [`PAUSE_MAX`].
+const PAUSE_FIRST: Duration = Duration::from_millis(50);
+const PAUSE_MAX: Duration = Duration::from_millis(500);
+/// How long [`Client::connect`] waits for the TCP connection.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+/// How long a logon waits for its answer.
+const LOGON_WAIT: Duration = Duration::from_secs(5);
+
+/// How long one connection try of `addrs` may wait: [`TRY_CONNECT`] when there is a
+/// standby to go on to, else as long as [`Client::connect`].
+fn connect_cap(addrs: &[String]) -> Duration {
+    if addrs.len() > 1 {
+        TRY_CONNECT
+    } else {
+        CONNECT_WAIT
+    }
+}
+
+/// Split "host:port,host:port" into addresses (each trimmed, empty ones skipped).
+pub fn parse_addrs(list: &str) -> Vec<String> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// Try `attempt` on each address in order, round after round (pausing [`PAUSE_FIRST`],
+/// doubling to [`PAUSE_MAX`], between rounds) until one succeeds or `deadline` (from now)
+/// has passed. `attempt` gets the address and the time it may take: in the first round at
+/// least [`LOGON_WAIT`] (every address gets a full try, whatever the deadline), later the
+/// time left (at least [`TRY_MIN`]). An error for which `retry` is false ends the loop at
+/// once.
+fn first_answer<T>(
+    addrs: &[String],
+    deadline: Duration,
+    mut attempt: impl FnMut(&str, Duration) -> Result<T, ClientError>,
+    retry: impl Fn(&ClientError) -> bool,
+) -> Result<(T, usize), ClientError> {
+    if addrs.is_empty() {
+        return Err(ClientError::Io {
+            peer: "(none)".into(),
+            source: std::io::Error::new(ErrorKind::InvalidInput, "no engine address given"),
+        });
+    }
+    let start = Instant::now();
+    let mut last: Vec<Option<String>> = vec![None; addrs.len()];
+    let mut pause = PAUSE_FIRST;
+    let mut rounds = 0u32;
+    'rounds: loop {
+        rounds += 1;
+        for (i, addr) in addrs.iter().enumerate() {
+            let left = deadline.saturating_sub(start.elapsed());
+            if rounds > 1 && left.is_zero() {
+                break 'rounds;
+            }
+            let budget = left.max(if rounds == 1 { LOGON_WAIT } else { TRY_MIN });
+            match attempt(addr, budget) {
+                Ok(v) => return Ok((v, i)),
+                Err(e) if retry(&e) => last[i] = Some(cause(&e)),
+                Err(e) => return Err(e),
+            }
+        }
+        let left = deadline.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(PAUSE_MAX);
+        if deadline <= start.elapsed() {
+            break;
+        }
+    }
+    Err(ClientError::NoEngine {
+        waited: start.elapsed(),
+        rounds,
+        tried: addrs
+            .iter()
+            .zip(last)
+            .map(|(a, e)| (a.clone(), e.unwrap_or_else(|| "not tried".into())))
+            .collect(),
+    })
 }
 
 /// Something the engine sent, owned.
@@ -87,11 +222,82 @@ impl Client {
                 peer: "?".into(),
                 source: std::io::Error::new(ErrorKind::InvalidInput, "bad address"),
             })?;
+        Client::open(addr, CONNECT_WAIT)
+    }
+
+    /// Connect to the first address of `addrs` that accepts a TCP connection, trying them
+    /// in order, round after round (pausing 50 ms, growing to 500 ms, between rounds),
+    /// until `deadline` (from now) has passed. Returns the client and the index of the
+    /// address that answered; after the deadline, [`ClientError::NoEngine`] names every
+    /// address and its last error. The first round tries every address, also with a zero
+    /// deadline; a try waits at most 1 s for the connection when there are several
+    /// addresses (5 s, as [`Client::connect`], for one).
+    pub fn connect_any(
+        addrs: &[String],
+        deadline: Duration,
+    ) -> Result<(Client, usize), ClientError> {
+        let cap = connect_cap(addrs);
+        first_answer(
+            addrs,
+            deadline,
+            |addr, budget| Client::connect_str(addr, budget.min(cap)),
+            |_| true,
+        )
+    }
+
+    /// [`Client::connect_any`] and a logon ([`Client::logon_resuming`]) on the address that
+    /// answered; returns the client, the session id and the index of the address. A try
+    /// fails, and the loop goes on to the next address until the deadline, also when the
+    /// engine accepts the connection but closes it (an engine still starting), does not
+    /// answer the logon in time (5 s in the first round, then the time left), answers with
+    /// something undecodable or refuses the logon because it is shutting down
+    /// (`EngineShutdown`). Any other refusal (a bad token) is returned at once as
+    /// [`ClientError::LogonRefused`]: another try would get the same answer.
+    pub fn logon_any(
+        addrs: &[String],
+        account: AccountId,
+        token: &str,
+        resume_after: Option<&[u64]>,
+        deadline: Duration,
+    ) -> Result<(Client, u64, usize), ClientError> {
+        let cap = connect_cap(addrs);
+        let ((client, session), index) = first_answer(
+            addrs,
+            deadline,
+            |addr, budget| {
+                let c = Client::connect_str(addr, budget.min(cap))?;
+                c.logon_on(account, token, resume_after, budget.min(LOGON_WAIT))
+            },
+            |e| match e {
+                ClientError::LogonRefused { reason, .. } => *reason == LogoutReason::EngineShutdown,
+                _ => true,
+            },
+        )?;
+        Ok((client, session, index))
+    }
+
+    /// Resolve "host:port" (errors name it) and connect within `timeout`.
+    fn connect_str(addr: &str, timeout: Duration) -> Result<Client, ClientError> {
         let io = |source| ClientError::Io {
             peer: addr.to_string(),
             source,
         };
-        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(io)?;
+        let resolved = addr.to_socket_addrs().map_err(io)?.next().ok_or_else(|| {
+            io(std::io::Error::new(
+                ErrorKind::InvalidInput,
+                "the name resolves to no address",
+            ))
+        })?;
+        Client::open(resolved, timeout)
+    }
+
+    /// Open the TCP connection to `addr`, waiting at most `timeout`.
+    fn open(addr: SocketAddr, timeout: Duration) -> Result<Client, ClientError> {
+        let io = |source| ClientError::Io {
+            peer: addr.to_string(),
+            source,
+        };
+        let stream = TcpStream::connect_timeout(&addr, timeout).map_err(io)?;
         stream.set_nodelay(true).map_err(io)?;
         Ok(Client {
             stream,
@@ -128,13 +334,24 @@ impl Client {
         token: &str,
         resume_after: Option<&[u64]>,
     ) -> Result<(Client, u64), ClientError> {
-        let mut c = Client::connect(addr)?;
+        Client::connect(addr)?.logon_on(account, token, resume_after, LOGON_WAIT)
+    }
+
+    /// Send the Logon on this connection and wait at most `wait` for its answer.
+    fn logon_on(
+        self,
+        account: AccountId,
+        token: &str,
+        resume_after: Option<&[u64]>,
+        wait: Duration,
+    ) -> Result<(Client, u64), ClientError> {
+        let mut c = self;
         let frame = c
             .encoder
             .logon_resuming(account, token, resume_after)
             .to_vec();
         c.send_raw(&frame)?;
-        match c.recv_within(Duration::from_secs(5), "LogonAck")? {
+        match c.recv_within(wait, "LogonAck")? {
             Received::LogonAck {
                 session_id,
                 streams,
@@ -150,7 +367,7 @@ impl Client {
             }),
             _ => Err(ClientError::Timeout {
                 peer: c.peer.to_string(),
-                waited: Duration::from_secs(5),
+                waited: wait,
                 what: "LogonAck",
             }),
         }
@@ -322,3 +539,7 @@ fn own(msg: EngineMessage<'_>) -> Received {
         EngineMessage::OpenOrdersEnd(e) => Received::OpenOrdersEnd(e),
     }
 }
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

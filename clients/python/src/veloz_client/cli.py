@@ -12,7 +12,8 @@ from typing import List, Optional
 
 from .messages import Message, OrderStatus, PriceError, RejectReason, to_json
 from .session import (
-    LogonRefused, OrderResult, RequestRejected, Session, SessionClosed, VelozError,
+    LogonRefused, NoEngine, OrderResult, RequestRejected, Session, SessionClosed, VelozError,
+    parse_addresses,
 )
 from .state import StateError, StreamState
 
@@ -40,6 +41,14 @@ stream are printed before the command goes on. `resume` does only that (from str
 when FILE does not exist yet). A report that skips stream_seqs is a gap and is warned
 about on stderr; one already seen is a duplicate, noted on stderr and not printed again.
 
+Failover: --connect takes a comma-separated list of engine addresses (a primary and its
+standby). They are tried in order, round after round, until one logs the session on or
+--connect-deadline has passed (default 0: each address once). An address that refuses the
+connection, accepts it and closes it, does not answer the logon or is shutting down is
+skipped; the error names every address and its last error. A session whose engine dies
+ends with exit status 1: after a failover, run again with the same --state: the resend
+fetches the reports missed meanwhile.
+
 Exit status:
   0  the command did what was asked (a fill, partial or full, is a success; so is an IOC
      or market order whose rest was cancelled)
@@ -57,6 +66,8 @@ Examples:
   veloz-client --account 1 status --symbol AAPL --orig-coid 7
   veloz-client --account 1 open-orders
   veloz-client --account 1 --state alice.json resume  # the reports missed while away
+  veloz-client --connect 10.0.0.1:7700,10.0.0.2:7700 --connect-deadline 30 \
+      --account 1 --state alice.json resume            # whichever engine answers
 
 The same from Python: `from veloz_client import Session` (help(veloz_client.Session)).
 The protocol is docs/protocol.md in the Veloz repository.
@@ -96,8 +107,15 @@ def _coid(p: argparse.ArgumentParser, what: str) -> None:
 def parser(prog: str = PROG) -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--connect", default="127.0.0.1:7700", metavar="HOST:PORT",
-                   help="address of `veloz serve` (default 127.0.0.1:7700)")
+    p.add_argument("--connect", default="127.0.0.1:7700", metavar="HOST:PORT[,HOST:PORT...]",
+                   help="address of `veloz serve` (default 127.0.0.1:7700), or a "
+                        "comma-separated list (a primary and its standby): each is tried in "
+                        "order, round after round, until one answers or --connect-deadline "
+                        "has passed")
+    p.add_argument("--connect-deadline", type=float, default=0.0, metavar="SECONDS",
+                   help="with a list, keep trying its addresses (pausing 50 ms, growing to "
+                        "500 ms, between rounds) for this long (default 0: each address "
+                        "once)")
     p.add_argument("--account", type=int, required=True, metavar="ID",
                    help="account id to log on as")
     p.add_argument("--token",
@@ -336,9 +354,12 @@ def _run(p: argparse.ArgumentParser, args) -> int:
         p.error("order: a market order takes no --price")
     if args.cmd == "order" and args.kind == "limit" and args.price is None:
         p.error("order: a limit order needs --price")
-    host, _, port = args.connect.rpartition(":")
-    if not host or not port.isdigit():
-        p.error(f"--connect {args.connect!r}: expected HOST:PORT")
+    try:
+        addresses = parse_addresses(args.connect)
+    except ValueError as e:
+        p.error(f"--connect {args.connect!r}: {e}")
+    if not args.connect_deadline >= 0:
+        p.error(f"--connect-deadline {args.connect_deadline}: expected seconds, 0 or more")
     try:
         state = StreamState(args.state, args.account)
     except StateError as e:
@@ -347,9 +368,12 @@ def _run(p: argparse.ArgumentParser, args) -> int:
     resume = state.resume_after(always=args.cmd == "resume")
     cod = {"account": None, "on": True, "off": False}[args.cancel_on_disconnect]
     try:
-        s = Session.connect(host, int(port), args.account, token, resume_after=resume,
+        s = Session.connect(addresses, None, args.account, token, resume_after=resume,
                             cancel_on_disconnect=cod, state=state, timeout=args.timeout,
-                            on_message=show)
+                            on_message=show, connect_deadline=args.connect_deadline)
+    except NoEngine as e:
+        log.error("error: cannot connect to %s: %s", args.connect, e)
+        return 1
     except LogonRefused as e:
         log.error("error: %s", e)
         return 1

@@ -30,19 +30,19 @@ import threading
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Callable, Deque, Dict, List, Optional, Sequence, Union
+from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import codec
 from .messages import (
     CancelOnDisconnect, CancelReason, ExecType, ExecutionReport, Heartbeat, Instrument, LogonAck,
-    Logout, Message, OpenOrdersEnd, OrderKind, OrderStatus, RejectReason, SelfTradePrevention, Side,
-    StreamResumed, TimeInForce,
+    LogoutReason, Logout, Message, OpenOrdersEnd, OrderKind, OrderStatus, RejectReason,
+    SelfTradePrevention, Side, StreamResumed, TimeInForce,
 )
 from .state import StreamState
 
 __all__ = [
-    "LogonRefused", "MassCancelResult", "OrderResult", "RequestRejected", "Session",
-    "SessionClosed", "VelozError",
+    "LogonRefused", "MassCancelResult", "NoEngine", "OrderResult", "RequestRejected", "Session",
+    "SessionClosed", "VelozError", "parse_addresses",
 ]
 
 log = logging.getLogger("veloz_client")
@@ -51,6 +51,18 @@ _CLOSED = object()
 
 SymbolRef = Union[int, str, Instrument]
 PriceLike = Union[Decimal, str, int]
+#: An engine address: "host:port" or (host, port).
+Address = Union[str, Tuple[str, int]]
+
+#: With several addresses, one connection try waits at most this long (seconds): a dead host
+#: that drops SYNs must not hold up its standby for the whole deadline.
+TRY_CONNECT_S = 1.0
+#: The least time (seconds) a try after the first round gets when the deadline is spent.
+TRY_MIN_S = 0.1
+#: The pause after the first round in which no address answered; it doubles each round up
+#: to PAUSE_MAX_S.
+PAUSE_FIRST_S = 0.05
+PAUSE_MAX_S = 0.5
 
 
 class VelozError(Exception):
@@ -69,6 +81,68 @@ class SessionClosed(VelozError):
 class LogonRefused(SessionClosed):
     """The engine answered the Logon with a Logout (`logout.reason`, e.g.
     AuthenticationFailed)."""
+
+
+class NoEngine(VelozError, ConnectionError):
+    """No address of a list answered before the deadline. `tried` holds every address
+    ("host:port") with the last error it gave, in the list's order; `rounds` how many rounds
+    over the list were begun. An OSError (ConnectionError), like a single connection's failure."""
+
+    def __init__(self, waited: float, rounds: int, tried: List[Tuple[str, BaseException]]):
+        each = "; ".join(f"{a}: {_describe(e)}" for a, e in tried)
+        super().__init__(f"no engine answered within {waited:.1f} s ({rounds} rounds over "
+                         f"{len(tried)} addresses): {each}")
+        self.waited = waited
+        self.rounds = rounds
+        self.tried = tried
+
+
+def _describe(e: BaseException) -> str:
+    if isinstance(e, SessionClosed) and not isinstance(e, LogonRefused):
+        return "accepted, then closed the connection before the logon answer"
+    return str(e) or type(e).__name__
+
+
+def parse_addresses(addresses: Union[Address, Sequence[Address]],
+                    port: Optional[int] = None) -> List[Tuple[str, int]]:
+    """The engine addresses as (host, port) pairs, in order.
+
+    `addresses`: "host:port", a comma-separated list of them ("10.0.0.1:7700,
+    10.0.0.2:7700"; blanks around entries and empty entries are skipped), or a list of
+    "host:port" strings and (host, port) pairs; with `port` given, a single host name (the
+    plain `Session.connect(host, port, ...)` form). "[::1]:7700" is IPv6. Raises ValueError
+    naming an entry that is not HOST:PORT, or when no address is given."""
+    if port is not None:
+        if not isinstance(addresses, str):
+            raise ValueError(f"a port ({port}) goes with one host name, not {addresses!r}")
+        return [(addresses, int(port))]
+    if isinstance(addresses, str):
+        items: List[Address] = [a.strip() for a in addresses.split(",") if a.strip()]
+    elif isinstance(addresses, tuple) and len(addresses) == 2 and isinstance(addresses[1], int):
+        items = [addresses]
+    else:
+        items = list(addresses)
+    out: List[Tuple[str, int]] = []
+    for item in items:
+        if isinstance(item, str):
+            host, _, p = item.strip().rpartition(":")
+            host = host.strip()
+            if host.startswith("[") and host.endswith("]"):
+                host = host[1:-1]
+            if not host or not p.isdigit() or int(p) > 65535:
+                raise ValueError(f"{item!r}: expected HOST:PORT")
+            out.append((host, int(p)))
+        else:
+            host, p = item
+            out.append((str(host), int(p)))
+    if not out:
+        raise ValueError(f"no engine address given in {addresses!r}")
+    return out
+
+
+def _show(addr: Tuple[str, int]) -> str:
+    host, port = addr
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 class RequestRejected(VelozError):
@@ -176,26 +250,48 @@ class Session:
         self._next_coid = time.time_ns()
         self._reader = threading.Thread(target=self._read_loop, name="veloz-session-reader",
                                         daemon=True)
+        #: The engine address the session logged on at ("host:port") and its index in the
+        #: list given to `connect`.
+        self.address: Optional[str] = None
+        self.address_index = 0
 
     # --- connecting ---------------------------------------------------------------------
 
     @classmethod
-    def connect(cls, host: str, port: int, account_id: int, token: str, *,
+    def connect(cls, host: Union[Address, Sequence[Address]], port: Optional[int],
+                account_id: int, token: str, *,
                 resume_after: Optional[Sequence[int]] = None,
                 cancel_on_disconnect: Optional[bool] = None,
                 state: Union[StreamState, str, os.PathLike, None] = None,
                 timeout: float = 10.0,
                 on_message: Optional[Callable[[Message], None]] = None,
-                history: int = 10_000) -> "Session":
+                history: int = 10_000,
+                connect_deadline: float = 0.0) -> "Session":
         """Connect, log on and wait for the LogonAck.
+
+        `host` and `port`: the engine's address; or, with `port` None, a list of engine
+        addresses (a primary and its standby): "host:port,host:port", or a list of
+        "host:port" strings or (host, port) pairs (`parse_addresses`). They are tried in
+        order, round after round with a pause between rounds (50 ms, doubling up to
+        500 ms), until one logs the session on or `connect_deadline` seconds (from the call)
+        have passed; the first round tries every address, so the default 0 tries each once.
+        A try fails, and the next address is tried, when the connection is refused or cannot
+        be made (with several addresses a try waits at most 1 s for it), when the engine
+        accepts and then closes it or does not answer the logon within `timeout` (an engine
+        still starting), or refuses the logon because it is shutting down. `address` and
+        `address_index` say which one answered. After a failover, log on again with the same
+        `state`: the resend fetches the reports missed meanwhile.
 
         `resume_after`: the last stream_seq processed per stream (docs/protocol.md, 5a); the
         engine then resends what came after it (`catch_up` reads the resend). Default: the
         positions in `state` (a StreamState, or the path of its JSON file) when it has any,
         else no resend. `cancel_on_disconnect`: True/False override the account's setting
         for this session, None keeps it. `timeout`: seconds to wait for any one answer.
-        Raises OSError when the engine cannot be reached, LogonRefused with the engine's
-        reason when the logon is refused. The token is sent and never kept."""
+        Raises OSError when the engine cannot be reached (with several addresses NoEngine,
+        naming each and its last error; with one, the last try's own error), LogonRefused
+        with the engine's reason when the logon is refused (at once: another try would get
+        the same answer). The token is sent and never kept."""
+        addresses = parse_addresses(host, port)
         if not isinstance(state, StreamState):
             state = StreamState(state, account_id)
         if resume_after is None:
@@ -206,14 +302,61 @@ class Session:
             state.start_from_zero()
         cod = {None: CancelOnDisconnect.AccountDefault, True: CancelOnDisconnect.On,
                False: CancelOnDisconnect.Off}[cancel_on_disconnect]
-        sock = socket.create_connection((host, port), timeout=timeout)
+        cap = TRY_CONNECT_S if len(addresses) > 1 else timeout
+        start = time.monotonic()
+        last: List[Optional[BaseException]] = [None] * len(addresses)
+        pause = PAUSE_FIRST_S
+        rounds = 0
+        while True:
+            rounds += 1
+            for i, addr in enumerate(addresses):
+                left = connect_deadline - (time.monotonic() - start)
+                if rounds > 1 and left <= 0:
+                    break
+                wait = timeout if rounds == 1 else min(timeout, max(left, TRY_MIN_S))
+                try:
+                    s = cls._logon_at(addr, min(wait, cap), wait, account_id, token, resume,
+                                      cod, state, timeout, on_message, history)
+                except LogonRefused as e:
+                    if e.logout is None or e.logout.reason != LogoutReason.EngineShutdown:
+                        raise
+                    last[i] = e
+                except (OSError, VelozError, codec.DecodeError) as e:
+                    last[i] = e
+                else:
+                    s.address, s.address_index = _show(addr), i
+                    return s
+            else:
+                left = connect_deadline - (time.monotonic() - start)
+                if left > 0:
+                    time.sleep(min(pause, left))
+                    pause = min(pause * 2, PAUSE_MAX_S)
+                    if time.monotonic() - start < connect_deadline:
+                        continue
+            break
+        if len(addresses) == 1:
+            raise last[0]
+        waited = time.monotonic() - start
+        raise NoEngine(waited, rounds, [(_show(a), e) for a, e in zip(addresses, last)])
+
+    @classmethod
+    def _logon_at(cls, addr: Tuple[str, int], connect_timeout: float, answer_timeout: float,
+                  account_id: int, token: str, resume: Optional[List[int]],
+                  cod: CancelOnDisconnect, state: StreamState, timeout: float,
+                  on_message: Optional[Callable[[Message], None]],
+                  history: int) -> "Session":
+        """One try of `connect`: connect to `addr`, log on, wait for the answer. A Logout
+        EngineShutdown (an engine stopping: the caller tries elsewhere) is not handed to
+        `on_message`; the LogonAck and any other refusal are."""
+        host, port = addr
+        sock = socket.create_connection((host, port), timeout=connect_timeout)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        s = cls(sock, account_id, state, timeout, on_message, history)
+        s = cls(sock, account_id, state, timeout, None, history)
         s._reader.start()
         s._resumed = resume is not None
         try:
             s._send(codec.logon(account_id, token, resume, cod))
-            first = s.recv()
+            first = s.recv(answer_timeout)
         except SessionClosed as e:
             s.close()
             raise SessionClosed(f"the engine at {host}:{port} closed the connection before "
@@ -221,6 +364,10 @@ class Session:
         except BaseException:
             s.close()
             raise
+        s.on_message = on_message
+        stopping = isinstance(first, Logout) and first.reason == LogoutReason.EngineShutdown
+        if on_message is not None and not stopping:
+            on_message(first)
         if isinstance(first, Logout):
             s.close()
             text = f": {first.text}" if first.text else ""
