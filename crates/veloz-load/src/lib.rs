@@ -76,6 +76,7 @@ mod hlog;
 mod limits;
 mod measure;
 pub mod report;
+pub mod router;
 pub mod subscribers;
 
 use std::collections::{BTreeMap, BTreeSet};
