@@ -5,7 +5,10 @@
 //! (`"stp": "cancel_resting"`); `trades` writes RFC 4180 CSV through the `csv` crate, header
 //! [`TRADE_COLUMNS`].
 //!
-//! `dump` and `trades` read archived segments (`*.vlj.zst`) like live ones. `archive` holds
+//! `dump` and `trades` read archived segments (`*.vlj.zst`) like live ones, or with `--nats`
+//! the engine's replicated journals from its NATS JetStream streams (`journal_nats.rs`: every
+//! record checked, sequence numbers continuous across messages); both sources yield the same
+//! [`Item`]s, so a fully replicated engine's dump is the same text from either. `archive` holds
 //! the data-directory lock (so no engine runs meanwhile) and, per shard, retires the segments
 //! before the oldest valid snapshot as `[retention] mode` (or `--mode`) says
 //! (`veloz_journal::archive::retain`).
@@ -18,10 +21,14 @@ use clap::{Args, Subcommand};
 use serde_json::json;
 
 use crate::audit;
+use veloz_config::routing::Routing;
 use veloz_config::Config;
 use veloz_core::{Command, Event, Seq};
 use veloz_journal::replay::apply_record;
-use veloz_journal::{archive, RecordBody, RetentionMode};
+use veloz_journal::{archive, Record, RecordBody, RetentionMode};
+
+#[path = "journal_nats.rs"]
+mod nats;
 
 #[derive(Debug, Args)]
 pub struct JournalArgs {
@@ -32,7 +39,7 @@ pub struct JournalArgs {
 #[derive(Debug, Subcommand)]
 pub enum JournalCommand {
     /// Every record as one JSON object per line (audit, debugging).
-    Dump(Selection),
+    Dump(DumpArgs),
     /// The trade tape as CSV, rebuilt by replaying the journal through the matching core.
     Trades(Selection),
     /// Apply retention offline (under the data-directory lock): archive (zstd) or delete
@@ -77,21 +84,153 @@ fn mode_name(mode: RetentionMode) -> &'static str {
 
 #[derive(Debug, Args)]
 pub struct Selection {
-    /// The engine's data directory.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// The configuration the engine ran with (needed by `trades`); default: embedded.
+    /// The engine's data directory (its local journals).
+    // Not `conflicts_with = "nats"` (checked in `Source::open`): clap then drops the
+    // `requires = "nats"` of --engine and --markers whenever --data is given.
+    #[arg(long, required_unless_present = "nats")]
+    pub data: Option<PathBuf>,
+    /// Read the engine's replicated journals from NATS JetStream instead of a data directory
+    /// (stream `VELOZ_<engine>_<shard>` per shard; every record and the sequence across
+    /// messages checked). URLS (comma-separated) override `[replication] urls` of --config.
+    #[arg(long, value_name = "URLS")]
+    pub nats: Option<Option<String>>,
+    /// With --nats: the engine's name (default: `[replication] engine` of --config).
+    #[arg(long, requires = "nats")]
+    pub engine: Option<String>,
+    /// The configuration the engine ran with (needed by `trades`, and by --nats for
+    /// `[replication]`); default: embedded.
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Only this shard (default: all).
     #[arg(long)]
     pub shard: Option<usize>,
     /// Records from this sequence number on (`dump` only).
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, visible_alias = "from-seq", default_value_t = 0)]
     pub from: Seq,
     /// Records up to this sequence number.
     #[arg(long)]
     pub until: Option<Seq>,
+}
+
+#[derive(Debug, Args)]
+pub struct DumpArgs {
+    #[command(flatten)]
+    pub sel: Selection,
+    /// With --nats: also print each leader marker among the messages read, as
+    /// `{"leader":"<node> epoch <n>","shard":N,"stream_seq":S}`.
+    #[arg(long, requires = "nats")]
+    pub markers: bool,
+}
+
+/// What a record source yields, in journal order.
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A journal record.
+    Record(&'a Record),
+    /// A leader marker of a stream (`--nats` only): a new primary took over here.
+    Marker { stream_seq: u64, leader: &'a str },
+}
+
+/// Where `dump` and `trades` read records: a data directory's journals, or an engine's
+/// streams.
+#[derive(Debug)]
+enum Source {
+    Local {
+        data: PathBuf,
+        routing: Routing,
+    },
+    /// Boxed: the client and its runtime are large beside a path and a routing map.
+    Nats(Box<nats::Streams>),
+}
+
+impl Source {
+    /// The source `sel` names; `config` supplies `[replication]` for --nats.
+    fn open(sel: &Selection, config: &Config) -> anyhow::Result<Source> {
+        if sel.data.is_some() && sel.nats.is_some() {
+            anyhow::bail!("--data and --nats name two sources: give one");
+        }
+        let Some(urls) = &sel.nats else {
+            let data = sel
+                .data
+                .clone()
+                .expect("clap requires --data without --nats");
+            let routing = audit::routing(&data)?;
+            return Ok(Source::Local { data, routing });
+        };
+        let mut replication = config.replication.clone();
+        if let Some(urls) = urls {
+            replication.urls = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+        if let Some(engine) = &sel.engine {
+            replication.engine = engine.clone();
+        }
+        replication
+            .check()
+            .map_err(|(field, why)| anyhow::anyhow!("--nats: replication.{field}: {why}"))?;
+        Ok(Source::Nats(Box::new(nats::Streams::connect(
+            &replication,
+        )?)))
+    }
+
+    /// The shards to read: `one`, or every shard of the source.
+    fn shards(&self, one: Option<usize>) -> Vec<usize> {
+        match (one, self) {
+            (Some(s), _) => vec![s],
+            (None, Source::Local { routing, .. }) => (0..routing.shards).collect(),
+            (None, Source::Nats(streams)) => streams.shards().iter().map(|s| *s as usize).collect(),
+        }
+    }
+
+    /// Which shard owns which instrument: the data directory's routing record, or for
+    /// streams the config's instruments routed over the engine's shard count (as the
+    /// engine routed them when it first started with this config).
+    fn routing(&self, config: &Config) -> anyhow::Result<Routing> {
+        match self {
+            Source::Local { routing, .. } => Ok(routing.clone()),
+            Source::Nats(streams) => {
+                let (count, warning) = streams.shard_count();
+                if let Some(w) = warning {
+                    eprintln!("veloz: warning: {w}");
+                }
+                Ok(Routing::from_config(config, count)?)
+            }
+        }
+    }
+
+    /// Visit the records of `shard` from `from` to `until` (and, from streams, the leader
+    /// markers among them) in order; returns the local reader's warnings.
+    fn for_each(
+        &self,
+        shard: usize,
+        from: Seq,
+        until: Option<Seq>,
+        mut visit: impl FnMut(Item<'_>) -> Result<(), audit::AuditError>,
+    ) -> anyhow::Result<Vec<String>> {
+        match self {
+            Source::Local { data, .. } => {
+                let after = from.saturating_sub(1);
+                let (warnings, _) =
+                    audit::for_each_record_after(data, shard, after, until, |rec| {
+                        if rec.seq >= from {
+                            visit(Item::Record(rec))?;
+                        }
+                        Ok(())
+                    })?;
+                Ok(warnings)
+            }
+            Source::Nats(streams) => {
+                let shard = u16::try_from(shard)
+                    .map_err(|_| anyhow::anyhow!("shard {shard}: no such shard"))?;
+                streams.for_each(shard, from, until, visit)?;
+                Ok(Vec::new())
+            }
+        }
+    }
 }
 
 /// The trade tape's columns, in order (`veloz journal trades`).
@@ -132,36 +271,42 @@ struct TradeRow<'a> {
 
 pub fn run_journal(args: &JournalArgs) -> anyhow::Result<ExitCode> {
     match &args.what {
-        JournalCommand::Dump(sel) => dump(sel),
+        JournalCommand::Dump(args) => dump(args),
         JournalCommand::Trades(sel) => trades(sel),
         JournalCommand::Archive(a) => run_archive(a),
     }
 }
 
-/// `veloz journal dump`: every record as one JSON object per line.
-fn dump(sel: &Selection) -> anyhow::Result<ExitCode> {
+/// `veloz journal dump`: every record as one JSON object per line (and with `--markers`,
+/// each leader marker of the streams read).
+fn dump(args: &DumpArgs) -> anyhow::Result<ExitCode> {
+    let sel = &args.sel;
+    let config = match sel.nats {
+        Some(_) => Config::load_or_default(sel.config.as_deref())?,
+        None => Config::default(),
+    };
+    let source = Source::open(sel, &config)?;
     let mut out = std::io::BufWriter::new(super::stdout());
     // A write that fails for another reason than a closed reader (a full disk under a
     // redirect): the first such error ends the dump with it.
     let mut failed: Option<std::io::Error> = None;
-    let routing = audit::routing(&sel.data)?;
-    for shard in shard_list(sel.shard, routing.shards) {
-        let after = sel.from.saturating_sub(1);
-        let (warnings, _) = audit::for_each_record_after(
-            &sel.data,
-            shard,
-            after,
-            sel.until,
-            |rec| {
-                if rec.seq >= sel.from && failed.is_none() {
-                    let line = json!({ "shard": shard, "seq": rec.seq, "ts": rec.ts, "record": record_json(&rec.body) });
-                    if let Err(e) = writeln!(out, "{line}") {
-                        failed = Some(e);
-                    }
+    for shard in source.shards(sel.shard) {
+        let warnings = source.for_each(shard, sel.from, sel.until, |item| {
+            let line = match item {
+                _ if failed.is_some() => return Ok(()),
+                Item::Record(rec) => {
+                    json!({ "shard": shard, "seq": rec.seq, "ts": rec.ts, "record": record_json(&rec.body) })
                 }
-                Ok(())
-            },
-        )?;
+                Item::Marker { stream_seq, leader } if args.markers => {
+                    json!({ "shard": shard, "stream_seq": stream_seq, "leader": leader })
+                }
+                Item::Marker { .. } => return Ok(()),
+            };
+            if let Err(e) = writeln!(out, "{line}") {
+                failed = Some(e);
+            }
+            Ok(())
+        })?;
         for w in warnings {
             eprintln!("veloz: shard {shard}: warning: {w}");
         }
@@ -176,20 +321,24 @@ fn dump(sel: &Selection) -> anyhow::Result<ExitCode> {
 /// `veloz journal trades`: the trade tape as CSV, rebuilt through the matching core.
 fn trades(sel: &Selection) -> anyhow::Result<ExitCode> {
     let config = Config::load_or_default(sel.config.as_deref())?;
-    let routing = audit::routing(&sel.data)?;
+    let source = Source::open(sel, &config)?;
+    let routing = source.routing(&config)?;
     let mut out = csv::WriterBuilder::new()
         .has_headers(false)
         .from_writer(super::stdout());
     out.write_record(TRADE_COLUMNS)?;
     let mut failed: Option<csv::Error> = None;
-    for shard in shard_list(sel.shard, routing.shards) {
+    for shard in source.shards(sel.shard) {
         let mut engine = audit::engine_for(&config, &routing, shard);
         let names: std::collections::BTreeMap<u32, String> = engine
             .instruments()
             .map(|i| (i.id, i.symbol.clone()))
             .collect();
         let mut scratch = Vec::new();
-        audit::for_each_record(&sel.data, shard, sel.until, |rec| {
+        let warnings = source.for_each(shard, 0, sel.until, |item| {
+            let Item::Record(rec) = item else {
+                return Ok(());
+            };
             apply_record(&mut engine, rec, &mut scratch)
                 .map_err(|source| audit::AuditError::Recover { shard, source })?;
             for e in &scratch {
@@ -228,6 +377,8 @@ fn trades(sel: &Selection) -> anyhow::Result<ExitCode> {
             }
             Ok(())
         })?;
+        // The tape stays quiet about the reader's warnings (a torn tail); `dump` prints them.
+        drop(warnings);
         if let Some(e) = failed {
             return Err(anyhow::Error::new(e).context("cannot write the trade tape to stdout"));
         }
@@ -276,13 +427,6 @@ fn run_archive(args: &ArchiveArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn shard_list(one: Option<usize>, shards: usize) -> Vec<usize> {
-    match one {
-        Some(s) => vec![s],
-        None => (0..shards).collect(),
-    }
 }
 
 /// A cancel's or replace's order as the protocol's `(order_id, orig_client_order_id)`.
