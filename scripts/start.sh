@@ -72,10 +72,10 @@ while [ "$#" -gt 0 ]; do
     --dry-run) dry=1; shift ;;
     --print-paths) print_paths=1; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) die "unknown argument '$1' (see --help)" ;;
+    *) fail "unknown argument '$1' (see --help)" ;;
   esac
 done
-[[ $timeout =~ ^[0-9]+$ ]] || die "--timeout '$timeout' is not a number of seconds"
+[[ $timeout =~ ^[0-9]+$ ]] || fail "--timeout '$timeout' is not a number of seconds"
 
 abspath() {
   if [[ $1 == /* ]]; then printf '%s' "${1%/}"; else printf '%s/%s' "$PWD" "${1%/}"; fi
@@ -99,7 +99,7 @@ engine_value() {
 
 # ---- paths ------------------------------------------------------------------------------------
 if [ -n "$config" ]; then
-  [ -f "$config" ] || die "config file not found: $config"
+  [ -f "$config" ] || fail "config file not found: $config"
   config=$(abspath "$config")
 fi
 if [ -z "$data" ] && [ -n "$config" ]; then
