@@ -137,7 +137,7 @@ impl Streams {
             .enable_all()
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the NATS client's runtime: {e}"))?;
-        let urls = config.urls.join(",");
+        let urls = config.shown_urls();
         let (nats, shards) = rt
             .block_on(async {
                 let nats = Nats::connect(config).await?;

@@ -65,7 +65,25 @@ fn plain_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// `url` without credentials (`nats://user:secret@host:4222` -> `nats://host:4222`): what
+/// logs, errors and start-up lines may show.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        (None, Some(at)) => url[at + 1..].to_string(),
+        _ => url.to_string(),
+    }
+}
+
 impl ReplicationConfig {
+    /// The servers as logs may show them (credentials removed), comma-joined.
+    pub fn shown_urls(&self) -> String {
+        let shown: Vec<String> = self.urls.iter().map(|u| redact(u)).collect();
+        shown.join(",")
+    }
+
     /// What serde cannot check: the field and why, for [`crate::ConfigError::InvalidReplication`].
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         if self.urls.is_empty() {
@@ -109,6 +127,21 @@ impl ReplicationConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_never_show() {
+        assert_eq!(
+            redact("nats://alice:s3cret@10.0.0.1:4222"),
+            "nats://10.0.0.1:4222"
+        );
+        assert_eq!(redact("tok@127.0.0.1:4222"), "127.0.0.1:4222");
+        assert_eq!(redact("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        let c = ReplicationConfig {
+            urls: vec!["nats://u:p@a:1".into(), "nats://b:2".into()],
+            ..ReplicationConfig::default()
+        };
+        assert_eq!(c.shown_urls(), "nats://a:1,nats://b:2");
+    }
 
     #[test]
     fn defaults_pass_and_each_bad_value_is_named() {

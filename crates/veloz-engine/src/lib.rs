@@ -382,7 +382,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
             println!(
                 "veloz: primary of engine {} (lease epoch {epoch}), replicating {n} shard(s) to {}",
                 rc.engine,
-                rc.urls.join(",")
+                rc.shown_urls()
             );
             shared.replica = Some(p.attacher());
             Some(p)

@@ -54,7 +54,7 @@ fn stream_err(stream: &str, e: impl std::fmt::Display) -> ReplicaError {
 impl Nats {
     /// Connect to any of `config.urls` (the client moves to another server when one fails).
     pub async fn connect(config: &ReplicationConfig) -> Result<Nats, ReplicaError> {
-        let urls = config.urls.join(",");
+        let urls = config.shown_urls();
         let err = |why: String| ReplicaError::Connect {
             urls: urls.clone(),
             why,
@@ -64,7 +64,7 @@ impl Nats {
             .iter()
             .map(|u| {
                 u.parse::<ServerAddr>()
-                    .map_err(|e| err(format!("{u:?}: {e}")))
+                    .map_err(|e| err(format!("{:?}: {e}", veloz_config::replication::redact(u))))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let client = async_nats::ConnectOptions::new()

@@ -159,7 +159,7 @@ async fn lead_async(
             "veloz: standby of engine {} ({} stream(s) on {}), node {node}; metrics on {}",
             rc.engine,
             shards,
-            rc.urls.join(","),
+            rc.shown_urls(),
             m.addr()
         );
         tracing::info!(target: "veloz::replica", engine = %rc.engine, node = %node, "standby: following {shards} stream(s) until the lease of engine {} is free", rc.engine);
