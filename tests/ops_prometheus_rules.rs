@@ -68,7 +68,7 @@ fn the_dashboard_and_rules_name_only_metrics_the_engine_exports() {
         counters: &counters,
         latencies: &latencies,
     }];
-    let exported = render(&views, 0.0, 0);
+    let exported = render(&views, 0.0, 0) + &veloz_engine::replication::metrics::exported(1);
     // Series names, and the family names of the TYPE lines (a histogram's base name).
     let series: Vec<&str> = exported
         .lines()

@@ -73,6 +73,16 @@ pub struct ReplicaStats {
 }
 
 impl ReplicaStats {
+    /// The figures of `shards` shards, all zero, under lease `epoch`.
+    pub fn new(shards: usize, epoch: u64) -> ReplicaStats {
+        ReplicaStats {
+            shards: (0..shards).map(|_| ShardReplica::default()).collect(),
+            progress: std::sync::Mutex::new(vec![None; shards]),
+            renew_failures: AtomicU64::new(0),
+            epoch: AtomicU64::new(epoch),
+        }
+    }
+
     /// (written, replicated) of `shard`, once attached.
     pub fn watermarks(&self, shard: usize) -> Option<(Seq, Seq)> {
         let p = self.progress.lock().unwrap_or_else(|e| e.into_inner());
@@ -146,12 +156,7 @@ impl Publisher {
         on_fenced: OnFenced,
     ) -> std::io::Result<Publisher> {
         let n = starts.len();
-        let stats = Arc::new(ReplicaStats {
-            shards: (0..n).map(|_| ShardReplica::default()).collect(),
-            progress: std::sync::Mutex::new(vec![None; n]),
-            renew_failures: AtomicU64::new(0),
-            epoch: AtomicU64::new(lease.value.epoch),
-        });
+        let stats = Arc::new(ReplicaStats::new(n, lease.value.epoch));
         let handle = runtime.handle().clone();
         let stop = Arc::new(AtomicBool::new(false));
         let lease = Arc::new(AsyncMutex::new(lease));

@@ -206,6 +206,19 @@ fn render_standby(f: &Figures) -> String {
     out
 }
 
+/// Every replication series a primary and a standby of `shards` shards export, with zero
+/// figures (what the monitoring files may name: tests/ops_prometheus_rules.rs).
+pub fn exported(shards: usize) -> String {
+    let mut out = String::new();
+    render_primary(&ReplicaStats::new(shards, 1), &mut out);
+    out.push_str(&render_standby(&Figures {
+        engine: "veloz".into(),
+        shards: (0..shards).map(|_| ShardFigures::default()).collect(),
+        holder: Mutex::new(String::new()),
+    }));
+    out
+}
+
 /// The primary's replication lines (appended to the engine's exposition).
 pub fn render_primary(stats: &ReplicaStats, out: &mut String) {
     header(
