@@ -270,6 +270,16 @@ fn a_paused_primary_is_fenced_when_it_wakes() {
     assert_eq!(b.stop(Duration::from_secs(30)), Some(0), "{}", b.lines());
     let (code, out, err) = replay_verify(&b.data, &cb);
     assert_eq!(code, Some(0), "{out}\n{err}");
+    // The streams hold exactly the new primary's journal: one history, each record once
+    // (the dump checks that record numbers run on across messages).
+    let data = b.data.to_str().unwrap().to_string();
+    let (code, local, err) = veloz(&["journal", "dump", "--data", &data]);
+    assert_eq!(code, Some(0), "{err}");
+    let config = cb.to_str().unwrap().to_string();
+    let (code, streams, err) = veloz(&["journal", "dump", "--nats", "--config", &config]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(local.lines().count() > 1_000, "{}", local.lines().count());
+    assert!(local == streams, "the streams differ from the new primary's journal");
     // The fenced node's journal may hold records nobody was told of; restarted as the
     // standby it sets them aside and follows the one history.
     let mut a2 = Node::start("a2", &ca, true);
