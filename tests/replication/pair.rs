@@ -33,7 +33,8 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Config of node `name` under `dir` (data in `dir/name/data`), gateway on `port`.
+/// Config of node `name` under `dir` (data in `dir/name/data`), gateway on `port`, each of
+/// `edits` (text, replacement) applied once.
 pub fn node_config(
     dir: &Path,
     name: &str,
@@ -41,6 +42,7 @@ pub fn node_config(
     engine: &str,
     port: u16,
     lease_ms: u64,
+    edits: &[(&str, &str)],
 ) -> PathBuf {
     let home = dir.join(name);
     std::fs::create_dir_all(&home).unwrap();
@@ -52,10 +54,14 @@ pub fn node_config(
         1,
     );
     let urls: Vec<String> = urls.split(',').map(|u| format!("{u:?}")).collect();
-    let text = format!(
+    let mut text = format!(
         "{text}\n[replication]\nurls = [{}]\nengine = {engine:?}\nnode = {name:?}\nlease_ms = {lease_ms}\n",
         urls.join(", ")
     );
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from:?} is not in the test config");
+        text = text.replacen(from, to, 1);
+    }
     std::fs::write(&path, text).unwrap();
     path
 }

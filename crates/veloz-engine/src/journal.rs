@@ -218,10 +218,14 @@ impl<S: Storage> ShardJournal<S> {
     /// Close without a checkpoint, everything written made durable (a standby handing its
     /// journal to the shard that recovers it).
     pub fn close(mut self) -> Result<Seq, JournalError> {
-        match self.writer.take() {
+        let closed = match self.writer.take() {
             Some(w) => w.close(),
             None => Ok(0),
+        };
+        if let Some(s) = &mut self.snapshots {
+            s.finish();
         }
+        closed
     }
 
     /// Why the journal refuses appends now (disk full, a write or sync error, being

@@ -7,6 +7,10 @@
 //! (a primary that crashed or was fenced before they were replicated; no client was told of
 //! them) or holds differently is a fork: [`ShardFollow::cut_fork`] moves the shard's
 //! directory aside, named and logged, and the shard is rebuilt from the stream's start.
+//!
+//! A standby takes snapshots as `[snapshot]` says, as a primary does (a helper thread's
+//! shadow engine follows its journal), so that its takeover replays only what follows the
+//! newest one.
 
 use std::path::{Path, PathBuf};
 
@@ -82,7 +86,7 @@ fn recover(
     let mut engine = Engine::new(shard, &instruments);
     engine.set_report_retention(config.gateway.resend_window);
     let journal_config = config.journal.clone().with_durability(Durability::Group);
-    let (journal, recovered) =
+    let (mut journal, recovered) =
         ShardJournal::recover_dir(data_dir, &journal_config, shard, false, &mut engine).map_err(
             |e| {
                 ServeError::Shard(crate::shard::ShardError::Journal {
@@ -91,6 +95,9 @@ fn recover(
                 })
             },
         )?;
+    // Snapshots as the primary takes them ([snapshot]): a takeover then replays only the
+    // journal after the newest one.
+    journal.enable_snapshots(&config.snapshot, config.retention.mode, &engine);
     Ok((engine, journal, recovered.last_seq))
 }
 
