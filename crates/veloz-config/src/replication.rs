@@ -28,7 +28,7 @@ pub struct ReplicationConfig {
     /// third of it; a standby that sees no renewal for this long takes the lease.
     pub lease_ms: u64,
     /// Most journal records per published message (one message per commit group, at most
-    /// this many records).
+    /// this many records): 1..=900, so that a message stays under NATS's 1 MiB `max_payload`.
     pub max_batch_records: usize,
     /// Published messages awaiting JetStream's acknowledgement, per shard.
     pub max_in_flight: usize,
@@ -50,12 +50,16 @@ impl Default for ReplicationConfig {
             replicas: 3,
             lease_bucket: "veloz_leases".to_string(),
             lease_ms: 1500,
-            max_batch_records: 1024,
+            max_batch_records: 512,
             max_in_flight: 4,
             poll_us: 100,
         }
     }
 }
+
+/// Most records per message: 900 records of the journal's largest (1,024 bytes) stay under
+/// NATS's default `max_payload` of 1 MiB.
+pub const MAX_BATCH_RECORDS: usize = 900;
 
 /// Names usable in a JetStream stream, subject token and key: letters, digits, `-`, `_`.
 fn plain_name(s: &str) -> bool {
@@ -109,9 +113,12 @@ impl ReplicationConfig {
         if !(300..=60_000).contains(&self.lease_ms) {
             return Err(("lease_ms", format!("{} must be 300..=60000", self.lease_ms)));
         }
-        if !(1..=8192).contains(&self.max_batch_records) {
+        if !(1..=MAX_BATCH_RECORDS).contains(&self.max_batch_records) {
             let v = self.max_batch_records;
-            return Err(("max_batch_records", format!("{v} must be 1..=8192")));
+            return Err((
+                "max_batch_records",
+                format!("{v} must be 1..={MAX_BATCH_RECORDS} (a message of that many records of the largest size stays under NATS's 1 MiB max_payload)"),
+            ));
         }
         if !(1..=64).contains(&self.max_in_flight) {
             let v = self.max_in_flight;

@@ -347,8 +347,17 @@ async fn drain_and_mark(
 ) -> Result<(StreamEnd, String), ServeError> {
     loop {
         while apply_or_rebuild(f).await? > 0 {}
-        let (_, last_stream) = f.cursor.bounds().await?;
+        let (first_stream, last_stream) = f.cursor.bounds().await?;
         if f.cursor.next <= last_stream {
+            if f.cursor.next >= first_stream && f.cursor.get(f.cursor.next).await?.is_none() {
+                // Applying stopped before the end: a message inside the stream is gone.
+                return Err(ReplicaError::BadMessage {
+                    stream: f.cursor.name().to_string(),
+                    stream_seq: f.cursor.next,
+                    why: format!("missing inside the stream's range {first_stream}..={last_stream} (deleted?): the records it held cannot be applied"),
+                }
+                .into());
+            }
             continue;
         }
         match nats.publish_marker(f.shard, node, epoch, last_stream).await {
