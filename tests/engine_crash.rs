@@ -9,17 +9,15 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use veloz::audit;
 use veloz_config::Config;
 use veloz_core::*;
 use veloz_load::client::{Client, Received};
-use veloz_wire::{execution_reports, ExecType, ExecutionReport};
+use veloz_wire::{ExecType, ExecutionReport};
 
 /// What a client saw, keyed so the replay can be compared with it.
 type Seen = Vec<ExecutionReport<'static>>;
@@ -134,24 +132,9 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
 
     // 1. Replay the journals offline and regenerate every report, for each account.
     let data = dir.path().join("data");
-    let cfg = Config::load(&config).unwrap();
-    let routing = audit::routing(&data).unwrap();
-    let mut replayed: HashMap<AccountId, HashSet<Key>> = HashMap::new();
     let mut hashes = Vec::new();
     let mut resting: Vec<(SymbolId, OrderId, Qty)> = Vec::new();
-    for shard in 0..routing.shards {
-        let mut engine = audit::engine_for(&cfg, &routing, shard);
-        let mut events = Vec::new();
-        audit::for_each_record(&data, shard, None, |rec| {
-            veloz_journal::replay::apply_record(&mut engine, rec, &mut events).unwrap();
-            for e in &events {
-                for (account, r) in execution_reports(e, rec.seq, rec.ts) {
-                    replayed.entry(account).or_default().insert(key(&r));
-                }
-            }
-            Ok(())
-        })
-        .unwrap();
+    let replayed = replay_reports(&data, &config, key, |_, engine| {
         hashes.push(engine.state_hash());
         // Every order resting after the replay, for step 3.
         for inst in engine.instruments().cloned().collect::<Vec<_>>() {
@@ -163,7 +146,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
                 }
             }
         }
-    }
+    });
     for (who, reports) in [(ALICE.0, &seen[0]), (BOB.0, &seen[1])] {
         let known = replayed.get(&who).cloned().unwrap_or_default();
         for r in reports {

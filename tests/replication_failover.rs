@@ -25,10 +25,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use replication::cluster::NatsCluster;
 use replication::pair::{free_port, gaps, node_config, trade, Node, Traded};
-use veloz::audit;
-use veloz_config::Config;
 use veloz_core::*;
-use veloz_wire::{execution_reports, ExecType, ExecutionReport};
+use veloz_wire::{ExecType, ExecutionReport};
 
 const LEASE_MS: u64 = 1_500;
 const START: Duration = Duration::from_secs(30);
@@ -61,25 +59,8 @@ fn key(r: &ExecutionReport<'_>) -> Key {
 
 /// Replay `data`'s journals offline: every report per account, and each shard's hash.
 fn replay(data: &Path, config: &Path) -> (HashMap<AccountId, HashSet<Key>>, Vec<u64>) {
-    let cfg = Config::load(config).unwrap();
-    let routing = audit::routing(data).unwrap();
-    let mut reports: HashMap<AccountId, HashSet<Key>> = HashMap::new();
     let mut hashes = Vec::new();
-    for shard in 0..routing.shards {
-        let mut engine = audit::engine_for(&cfg, &routing, shard);
-        let mut events = Vec::new();
-        audit::for_each_record(data, shard, None, |rec| {
-            veloz_journal::replay::apply_record(&mut engine, rec, &mut events).unwrap();
-            for e in &events {
-                for (account, r) in execution_reports(e, rec.seq, rec.ts) {
-                    reports.entry(account).or_default().insert(key(&r));
-                }
-            }
-            Ok(())
-        })
-        .unwrap();
-        hashes.push(engine.state_hash());
-    }
+    let reports = replay_reports(data, config, key, |_, e| hashes.push(e.state_hash()));
     (reports, hashes)
 }
 

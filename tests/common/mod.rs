@@ -433,3 +433,34 @@ pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
 }
+
+/// Replay `data`'s journals offline through the matching core (the recovery path): every
+/// account's execution reports, each keyed by `key`, and each shard's engine once replayed,
+/// handed to `each` (its shard, the engine).
+pub fn replay_reports<K: Eq + std::hash::Hash>(
+    data: &Path,
+    config: &Path,
+    key: impl Fn(&veloz_wire::ExecutionReport<'_>) -> K,
+    mut each: impl FnMut(usize, &Engine),
+) -> std::collections::HashMap<AccountId, std::collections::HashSet<K>> {
+    let cfg = veloz_config::Config::load(config).unwrap();
+    let routing = veloz::audit::routing(data).unwrap();
+    let mut reports: std::collections::HashMap<AccountId, std::collections::HashSet<K>> =
+        std::collections::HashMap::new();
+    for shard in 0..routing.shards {
+        let mut engine = veloz::audit::engine_for(&cfg, &routing, shard);
+        let mut events = Vec::new();
+        veloz::audit::for_each_record(data, shard, None, |rec| {
+            veloz_journal::replay::apply_record(&mut engine, rec, &mut events).unwrap();
+            for e in &events {
+                for (account, r) in veloz_wire::execution_reports(e, rec.seq, rec.ts) {
+                    reports.entry(account).or_default().insert(key(&r));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+        each(shard, &engine);
+    }
+    reports
+}

@@ -323,14 +323,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<Vec<ShardOutcome>,
     // Replicated: become the primary first (a standby follows here until the lease is free).
     let mut leader = None;
     if config.journal.durability == veloz_journal::Durability::Replicated {
-        match replication::lead(
-            &config,
-            &data_dir,
-            &routing,
-            cores.len(),
-            options.standby,
-            &stop,
-        )? {
+        let lead = replication::Lead {
+            config: &config,
+            data_dir: &data_dir,
+            routing: &routing,
+            shards: cores.len(),
+            standby: options.standby,
+            stop: &stop,
+        };
+        match replication::lead(lead)? {
             Some(l) => leader = Some(l),
             None => return Ok(Vec::new()),
         }

@@ -106,15 +106,20 @@ pub fn node_name(config: &Config, data_dir: &Path) -> String {
     format!("{host}:{}", dir.display())
 }
 
+/// What [`lead`] needs: the engine's configuration and data directory, its routing and
+/// shard count, whether to start as the standby, and the stop flag (SIGINT/SIGTERM).
+#[derive(Clone, Copy, Debug)]
+pub struct Lead<'a> {
+    pub config: &'a Config,
+    pub data_dir: &'a Path,
+    pub routing: &'a Routing,
+    pub shards: usize,
+    pub standby: bool,
+    pub stop: &'a AtomicBool,
+}
+
 /// Become the primary (see the module docs); `None` when `stop` was set while following.
-pub fn lead(
-    config: &Config,
-    data_dir: &Path,
-    routing: &Routing,
-    shards: usize,
-    standby: bool,
-    stop: &AtomicBool,
-) -> Result<Option<Leader>, ServeError> {
+pub fn lead(args: Lead<'_>) -> Result<Option<Leader>, ServeError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -122,7 +127,7 @@ pub fn lead(
             path: "replication runtime".into(),
             detail: e.to_string(),
         })?;
-    let led = runtime.block_on(lead_async(config, data_dir, routing, shards, standby, stop))?;
+    let led = runtime.block_on(lead_async(args))?;
     Ok(led.map(|(nats, lease, starts, metrics)| Leader {
         runtime,
         nats,
@@ -134,14 +139,15 @@ pub fn lead(
 
 type Led = (Nats, Lease, Vec<ShardStart>, Option<std::net::TcpListener>);
 
-async fn lead_async(
-    config: &Config,
-    data_dir: &Path,
-    routing: &Routing,
-    shards: usize,
-    standby: bool,
-    stop: &AtomicBool,
-) -> Result<Option<Led>, ServeError> {
+async fn lead_async(args: Lead<'_>) -> Result<Option<Led>, ServeError> {
+    let Lead {
+        config,
+        data_dir,
+        routing,
+        shards,
+        standby,
+        stop,
+    } = args;
     let rc = &config.replication;
     let node = node_name(config, data_dir);
     let nats = Nats::connect(rc).await?;
