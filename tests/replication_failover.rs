@@ -135,7 +135,13 @@ fn sigkill_of_the_primary_fails_over_and_loses_nothing_acknowledged() {
         dir.path(),
         &nats.url_list(),
         "kill",
-        &[("every_records = 0", "every_records = 500")],
+        &[
+            ("every_records = 0", "every_records = 500"),
+            (
+                "durability = \"replicated\"",
+                "durability = \"replicated\"\ncheckpoint_every_records = 1000",
+            ),
+        ],
     );
     let mut a = Node::start("a", &ca, false);
     a.expect_line("veloz: listening on ", START);
@@ -179,6 +185,12 @@ fn sigkill_of_the_primary_fails_over_and_loses_nothing_acknowledged() {
     }
     let (replayed, hashes) = replay(&b.data, &cb);
     assert_all_known(&traded, &replayed);
+    // The primary wrote a periodic checkpoint every 1000 records; the standby checked its
+    // state against each as it applied them (a mismatch stops it).
+    let data = b.data.to_str().unwrap().to_string();
+    let (_, dump, _) = veloz(&["journal", "dump", "--data", &data]);
+    let periodic = dump.lines().filter(|l| l.contains("\"periodic\"")).count();
+    assert!(periodic >= 2, "{periodic} periodic checkpoints");
 
     // The old primary comes back as the standby and catches up with the new primary.
     let mut a2 = Node::start("a2", &ca, true);

@@ -53,6 +53,8 @@ pub struct ShardJournal<S: Storage = MmapStorage> {
     storage: S,
     /// Periodic snapshots, once enabled.
     snapshots: Option<Snapshotter>,
+    /// `checkpoint_every_records` (0: no periodic checkpoints).
+    checkpoint_every: u64,
 }
 
 impl ShardJournal<MmapStorage> {
@@ -145,6 +147,7 @@ impl<S: Storage> ShardJournal<S> {
                 writer: Some(writer),
                 storage: dir,
                 snapshots: None,
+                checkpoint_every: config.checkpoint_every_records,
             },
             Recovered {
                 commands,
@@ -198,6 +201,29 @@ impl<S: Storage> ShardJournal<S> {
             None => Err(JournalError::Poisoned(
                 "the journal was closed at shutdown".into(),
             )),
+        }
+    }
+
+    /// Whether a periodic checkpoint is due after record `seq` (`checkpoint_every_records`).
+    #[inline]
+    pub fn checkpoint_due(&self, seq: Seq) -> bool {
+        self.checkpoint_every != 0 && seq.is_multiple_of(self.checkpoint_every)
+    }
+
+    /// Append a periodic checkpoint with `state_hash` (the state after every record before
+    /// it); returns its sequence number.
+    pub fn append_periodic_checkpoint(
+        &mut self,
+        ts: Timestamp,
+        state_hash: u64,
+    ) -> Result<Seq, JournalError> {
+        let checkpoint = Checkpoint {
+            state_hash,
+            reason: CheckpointReason::Periodic,
+        };
+        match &mut self.writer {
+            Some(w) => w.append_checkpoint(ts, &checkpoint),
+            None => Err(JournalError::Poisoned("the journal is closed".into())),
         }
     }
 

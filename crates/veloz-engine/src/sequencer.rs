@@ -191,6 +191,15 @@ impl<S: Storage> Sequencer<S> {
         self.events.clear();
         self.engine.apply(seq, ts, &cmd, &mut self.events);
         let t2 = self.clock.instant();
+        if self.journal.checkpoint_due(seq) {
+            // A failed append here fails the next command's append too, which reports it.
+            if let Ok(at) = self
+                .journal
+                .append_periodic_checkpoint(ts, self.engine.state_hash())
+            {
+                self.last_seq = at;
+            }
+        }
         metrics.record(Latency::JournalAppend, (t1 - t0).as_nanos() as u64);
         metrics.record(Latency::Matching, (t2 - t1).as_nanos() as u64);
         metrics.counters.commands[match cmd {

@@ -84,6 +84,12 @@ pub struct JournalConfig {
     /// (docs/BENCHMARKS.md, "Journal sync on the ring"). The engine turns this into
     /// [`JournalConfig::sync_driver`].
     pub sync_on_ring: bool,
+    /// A periodic checkpoint record (the state hash after every command before it) after
+    /// every this many records; 0: none (the default). Recovery, `veloz replay --verify` and a
+    /// standby (`durability = "replicated"`) compare their state with each, so a divergence
+    /// is caught within this many records. Each costs the shard one walk of its books
+    /// (proportional to the resting orders). 0 or 1000..=100000000.
+    pub checkpoint_every_records: u64,
     /// Who runs the syncs: set by whoever opens the writer (the engine picks
     /// [`SyncDriver::Caller`] when its shard has a ring and `sync_on_ring`), never read from a
     /// file: a caller that does not drive syncs would hold every acknowledgement.
@@ -100,6 +106,7 @@ impl Default for JournalConfig {
             group_max_wait_us: 200,
             sync_realtime: true,
             sync_on_ring: false,
+            checkpoint_every_records: 0,
             sync_driver: SyncDriver::Thread,
         }
     }
@@ -151,6 +158,14 @@ impl JournalConfig {
                 "group_max_wait_us",
                 self.group_max_wait_us,
                 "must be between 10 and 1000000",
+            );
+        }
+        let every = self.checkpoint_every_records;
+        if every != 0 && !(1_000..=100_000_000).contains(&every) {
+            return err(
+                "checkpoint_every_records",
+                every,
+                "must be 0 (none) or between 1000 and 100000000",
             );
         }
         Ok(())
