@@ -184,6 +184,11 @@ async fn lead_async(args: Lead<'_>) -> Result<Option<Led>, ServeError> {
             }
         }
     } else {
+        // Catch up before taking the lease: the lease is not renewed until serving starts,
+        // so only the last few messages are left to drain under it.
+        for f in &mut follows {
+            while apply_or_rebuild(f).await? > 0 {}
+        }
         let began = Instant::now();
         loop {
             if let Some(l) = watch.try_take().await? {
