@@ -213,15 +213,27 @@ impl Lease {
                 Renewal::Renewed
             }
             Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => {
-                let now = read(&self.store, &self.bucket, &self.key).await;
-                let who = match now {
-                    Ok(Some(v)) => format!("node {} (epoch {})", v.0.node, v.0.epoch),
-                    _ => "another node".to_string(),
-                };
-                Renewal::Lost(format!(
-                    "the lease of engine {} was taken by {who} (this node held epoch {})",
-                    self.key, self.value.epoch
-                ))
+                match read(&self.store, &self.bucket, &self.key).await {
+                    // An earlier renewal that timed out here landed there: the entry is
+                    // still this node's, at a later revision. Only this node writes its
+                    // name with its epoch (a standby writes its own, a restart epoch + 1).
+                    Ok(Some((v, revision))) if v == self.value => {
+                        self.revision = revision;
+                        self.renewed = Instant::now();
+                        Renewal::Renewed
+                    }
+                    Ok(now) => {
+                        let who = match now {
+                            Some((v, _)) => format!("node {} (epoch {})", v.node, v.epoch),
+                            None => "nobody (deleted)".to_string(),
+                        };
+                        Renewal::Lost(format!(
+                            "the lease of engine {} was taken by {who} (this node held epoch {})",
+                            self.key, self.value.epoch
+                        ))
+                    }
+                    Err(e) => Renewal::Failed(format!("refused, and then unreadable: {e}")),
+                }
             }
             Err(e) => Renewal::Failed(e.to_string()),
         }
