@@ -30,7 +30,9 @@ pub struct ReplicationConfig {
     /// Most journal records per published message (one message per commit group, at most
     /// this many records): 1..=900, so that a message stays under NATS's 1 MiB `max_payload`.
     pub max_batch_records: usize,
-    /// Published messages awaiting JetStream's acknowledgement, per shard.
+    /// Published messages awaiting JetStream's acknowledgement, per shard: with acks slower
+    /// than the shard's commit groups, the bound on its throughput (docs/BENCHMARKS.md,
+    /// "Replication to NATS JetStream").
     pub max_in_flight: usize,
     /// How often the replication thread looks for new records when it finds none, in
     /// microseconds (it never waits on the shards; they never wait on it).
@@ -51,7 +53,7 @@ impl Default for ReplicationConfig {
             lease_bucket: "veloz_leases".to_string(),
             lease_ms: 1500,
             max_batch_records: 512,
-            max_in_flight: 4,
+            max_in_flight: 16,
             poll_us: 100,
         }
     }
