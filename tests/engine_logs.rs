@@ -268,7 +268,14 @@ fn orders_are_answered_while_stderr_is_stuck(how: StuckStderr) {
     done.store(true, Ordering::SeqCst);
     let counts: Vec<u64> = floods.into_iter().map(|f| f.join().unwrap()).collect();
     let dropped = metric(&engine.metrics, "veloz_log_dropped_total");
-    let refused = metric_sum(&engine.metrics, "veloz_logons_refused_total");
+    // Shards publish their counters once per metrics interval: the last refusals show up
+    // within a few intervals of the flood's end.
+    let mut refused = metric_sum(&engine.metrics, "veloz_logons_refused_total");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while refused < counts[0] as f64 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        refused = metric_sum(&engine.metrics, "veloz_logons_refused_total");
+    }
     eprintln!(
         "{how:?}: {} wrong-token logons and {} bad-frame connections (x11 frames) in {:.1} s; \
          {answered} orders answered meanwhile, slowest {slowest:?}; {dropped} log events dropped",
