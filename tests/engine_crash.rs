@@ -71,34 +71,6 @@ fn trader(addr: String, account: (AccountId, &'static str), stop: Arc<AtomicBool
     seen
 }
 
-/// (exec type, order id, client order id, trade id, last price, last qty, leaves, reasons)
-type Key = (
-    ExecType,
-    OrderId,
-    u64,
-    u64,
-    i64,
-    u64,
-    u64,
-    Option<CancelReason>,
-    Option<RejectReason>,
-);
-
-/// A report reduced to what must match exactly (the replay has no wall clock to compare).
-fn key(r: &ExecutionReport<'_>) -> Key {
-    (
-        r.exec_type,
-        r.order_id,
-        r.client_order_id,
-        r.trade_id,
-        r.last_price,
-        r.last_qty,
-        r.leaves_qty,
-        r.cancel_reason,
-        r.reject_reason,
-    )
-}
-
 #[test]
 fn sigkill_under_load_loses_nothing_acknowledged() {
     let _serial = serial();
@@ -134,7 +106,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
     let data = dir.path().join("data");
     let mut hashes = Vec::new();
     let mut resting: Vec<(SymbolId, OrderId, Qty)> = Vec::new();
-    let replayed = replay_reports(&data, &config, key, |_, engine| {
+    let replayed = replay_reports(&data, &config, report_key, |_, engine| {
         hashes.push(engine.state_hash());
         // Every order resting after the replay, for step 3.
         for inst in engine.instruments().cloned().collect::<Vec<_>>() {
@@ -151,7 +123,7 @@ fn sigkill_under_load_loses_nothing_acknowledged() {
         let known = replayed.get(&who).cloned().unwrap_or_default();
         for r in reports {
             assert!(
-                known.contains(&key(r)),
+                known.contains(&report_key(r)),
                 "account {who} was told {r:?}, which replaying the journal does not reproduce"
             );
         }

@@ -26,7 +26,6 @@ use common::*;
 use replication::cluster::NatsCluster;
 use replication::pair::{free_port, gaps, node_config, trade, Node, Traded};
 use veloz_core::*;
-use veloz_wire::{ExecType, ExecutionReport};
 
 const LEASE_MS: u64 = 1_500;
 const START: Duration = Duration::from_secs(30);
@@ -42,36 +41,24 @@ fn cluster(dir: &Path) -> Option<NatsCluster> {
     }
 }
 
-/// (exec type, order id, client order id, trade id, last price, last qty, leaves)
-type Key = (ExecType, OrderId, u64, TradeId, Price, Qty, Qty);
-
-fn key(r: &ExecutionReport<'_>) -> Key {
-    (
-        r.exec_type,
-        r.order_id,
-        r.client_order_id,
-        r.trade_id,
-        r.last_price,
-        r.last_qty,
-        r.leaves_qty,
-    )
-}
-
 /// Replay `data`'s journals offline: every report per account, and each shard's hash.
-fn replay(data: &Path, config: &Path) -> (HashMap<AccountId, HashSet<Key>>, Vec<u64>) {
+fn replay(data: &Path, config: &Path) -> (HashMap<AccountId, HashSet<ReportKey>>, Vec<u64>) {
     let mut hashes = Vec::new();
-    let reports = replay_reports(data, config, key, |_, e| hashes.push(e.state_hash()));
+    let reports = replay_reports(data, config, report_key, |_, e| hashes.push(e.state_hash()));
     (reports, hashes)
 }
 
 /// Every report each client received is reproduced by the replay, and no client has a gap
 /// in any stream (resend filled what a disconnect missed).
-fn assert_all_known(traded: &[(AccountId, Traded)], replayed: &HashMap<AccountId, HashSet<Key>>) {
+fn assert_all_known(
+    traded: &[(AccountId, Traded)],
+    replayed: &HashMap<AccountId, HashSet<ReportKey>>,
+) {
     for (who, t) in traded {
         let known = replayed.get(who).cloned().unwrap_or_default();
         for r in t.seen.values() {
             assert!(
-                known.contains(&key(r)),
+                known.contains(&report_key(r)),
                 "account {who} was told {r:?}, which the surviving journal does not hold"
             );
         }

@@ -464,3 +464,31 @@ pub fn replay_reports<K: Eq + std::hash::Hash>(
     }
     reports
 }
+
+/// (exec type, order id, client order id, trade id, last price, last qty, leaves, reasons)
+pub type ReportKey = (
+    veloz_wire::ExecType,
+    OrderId,
+    u64,
+    u64,
+    i64,
+    u64,
+    u64,
+    Option<CancelReason>,
+    Option<RejectReason>,
+);
+
+/// A report reduced to what must match exactly (the replay has no wall clock to compare).
+pub fn report_key(r: &veloz_wire::ExecutionReport<'_>) -> ReportKey {
+    (
+        r.exec_type,
+        r.order_id,
+        r.client_order_id,
+        r.trade_id,
+        r.last_price,
+        r.last_qty,
+        r.leaves_qty,
+        r.cancel_reason,
+        r.reject_reason,
+    )
+}
