@@ -193,15 +193,6 @@ impl Watch {
     }
 }
 
-/// Who holds the lease of `key` now, if anyone (for logs and `veloz journal dump`).
-pub async fn holder(
-    store: &kv::Store,
-    bucket: &str,
-    key: &str,
-) -> Result<Option<LeaseValue>, ReplicaError> {
-    Ok(read(store, bucket, key).await?.map(|(v, _)| v))
-}
-
 impl Lease {
     /// Renew with compare-and-set on the revision this node last wrote.
     pub async fn renew(&mut self) -> Renewal {

@@ -290,6 +290,27 @@ impl Cursor {
     }
 }
 
+/// `msg` with the fencing headers every publish of a primary carries: it must follow stream
+/// sequence `expected` and, unless `None`, the message with id `expected_id`.
+pub fn expecting(
+    msg: async_nats::jetstream::message::PublishMessage,
+    expected: u64,
+    expected_id: Option<&str>,
+) -> async_nats::jetstream::message::PublishMessage {
+    let msg = msg.expected_last_sequence(expected);
+    match expected_id {
+        Some(id) => msg.expected_last_message_id(id),
+        None => msg,
+    }
+}
+
+/// Whether JetStream refused a publish because the stream does not end where the publisher
+/// expected (by sequence or by message id).
+pub fn refused_by_expectation(e: &async_nats::jetstream::context::PublishError) -> bool {
+    use async_nats::jetstream::context::PublishErrorKind as K;
+    matches!(e.kind(), K::WrongLastSequence | K::WrongLastMessageId)
+}
+
 /// Why a publish did not land.
 #[derive(Debug)]
 pub enum PublishRefused {
@@ -307,11 +328,7 @@ impl Nats {
         expected: u64,
         expected_id: Option<&str>,
     ) -> Result<u64, PublishRefused> {
-        use async_nats::jetstream::context::PublishErrorKind;
-        let mut msg = msg.expected_last_sequence(expected);
-        if let Some(id) = expected_id {
-            msg = msg.expected_last_message_id(id);
-        }
+        let msg = expecting(msg, expected, expected_id);
         let subject = names::subject(&self.engine, shard);
         let ack = match self.js.send_publish(subject, msg).await {
             Ok(a) => a.await,
@@ -319,14 +336,7 @@ impl Nats {
         };
         match ack {
             Ok(a) => Ok(a.sequence),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId
-                ) =>
-            {
-                Err(PublishRefused::WrongLastSequence)
-            }
+            Err(e) if refused_by_expectation(&e) => Err(PublishRefused::WrongLastSequence),
             Err(e) => Err(PublishRefused::Other(e.to_string())),
         }
     }

@@ -43,7 +43,7 @@ use veloz_journal::{MmapStorage, ReplicaProgress};
 
 use crate::lease::{Lease, Renewal};
 use crate::names;
-use crate::nats::{Nats, StreamEnd};
+use crate::nats::{expecting, refused_by_expectation, Nats, StreamEnd};
 
 /// Called once when this node must stop acknowledging (fenced, or replication broken).
 pub type OnFenced = Arc<dyn Fn(String) + Send + Sync>;
@@ -58,8 +58,6 @@ pub struct ShardReplica {
     pub ack_ns: AtomicU64,
     pub acks: AtomicU64,
     pub ack_max_ns: AtomicU64,
-    /// Last stream sequence acknowledged.
-    pub stream_seq: AtomicU64,
 }
 
 /// Replication figures of every shard; `progress` once the shard has attached.
@@ -109,7 +107,7 @@ pub struct Attacher {
 }
 
 impl Attacher {
-    /// See [`Publisher::attach`].
+    /// A shard recovered its journal: replicate it from where its stream ends.
     pub fn attach(&self, progress: ReplicaProgress) {
         let _ = self.tx.send(progress);
     }
@@ -145,7 +143,7 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// Start both threads; shards attach as they recover ([`Publisher::attach`]).
+    /// Start both threads; shards attach as they recover ([`Attacher::attach`]).
     pub fn start(
         runtime: tokio::runtime::Runtime,
         nats: Nats,
@@ -205,11 +203,6 @@ impl Publisher {
             handle,
             stats,
         })
-    }
-
-    /// A shard recovered its journal: replicate it from where its stream ends.
-    pub fn attach(&self, progress: ReplicaProgress) {
-        let _ = self.attach.send(progress);
     }
 
     /// A handle the shards attach through (they run on other threads).
@@ -451,13 +444,10 @@ enum Refusal {
 
 impl ShardTask {
     async fn publish(&self, p: &Pending) -> AckFuture {
-        let mut msg = PublishMessage::build()
+        let msg = PublishMessage::build()
             .payload(p.batch.bytes.clone())
-            .message_id(&p.id)
-            .expected_last_sequence(p.expected);
-        if let Some(id) = &p.expected_id {
-            msg = msg.expected_last_message_id(id);
-        }
+            .message_id(&p.id);
+        let msg = expecting(msg, p.expected, p.expected_id.as_deref());
         match self.nats.js.send_publish(self.subject.clone(), msg).await {
             Ok(ack) => ack.into_future(),
             Err(e) => Box::pin(async move { Err(e) }),
@@ -514,7 +504,7 @@ impl ShardTask {
                     acks.pop_front();
                     let mut p = pending.pop_front().expect("one pending per ack");
                     let retry = match res {
-                        Ok(ack) => {
+                        Ok(_) => {
                             backoff = Duration::from_millis(20);
                             let ns = p.sent.elapsed().as_nanos() as u64;
                             st.ack_ns.fetch_add(ns, Ordering::Relaxed);
@@ -522,12 +512,11 @@ impl ShardTask {
                             st.ack_max_ns.fetch_max(ns, Ordering::Relaxed);
                             st.messages.fetch_add(1, Ordering::Relaxed);
                             st.records.fetch_add(p.batch.last - p.batch.first + 1, Ordering::Relaxed);
-                            st.stream_seq.store(ack.sequence, Ordering::Relaxed);
                             self.progress.set_replicated(p.batch.last);
                             self.in_flight.fetch_sub(1, Ordering::AcqRel);
                             false
                         }
-                        Err(e) if matches!(e.kind(), PublishErrorKind::WrongLastSequence | PublishErrorKind::WrongLastMessageId) => {
+                        Err(e) if refused_by_expectation(&e) => {
                             match self.refusal(&p, &e).await {
                                 Refusal::Fenced(why) => {
                                     (self.on_fenced)(why);
