@@ -269,7 +269,11 @@ impl Cursor {
                 None => hi = mid,
             }
         }
-        Ok(lo)
+        // `lo` may be a leader marker just before the message sought: skip over markers.
+        Ok(match self.span_from(lo, last).await? {
+            Some((s, _, _)) => s,
+            None => last + 1,
+        })
     }
 
     /// The bytes of journal record `journal_seq` as the stream holds them.
