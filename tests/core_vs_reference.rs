@@ -5,7 +5,9 @@
 //! Streams are dense on purpose: few accounts (self-trade prevention fires), few client ids
 //! (duplicates), a narrow price range (crosses, multi-level sweeps), some off-tick, off-lot
 //! and out-of-band values (rejects), cancels and replaces of live, dead and foreign orders,
-//! and rare operator commands (halts, kill switches) that are mostly undone again.
+//! and rare operator commands (halts, kill switches) that are mostly undone again. Funded
+//! runs add money (`risk()`): deposits and withdrawals, fees, holds and limits, with the
+//! money invariants checked after every command (`check_money`).
 //! Seeds are fixed, so a failure reproduces exactly; proptest shrinks it to a short stream.
 
 use proptest::prelude::*;
@@ -80,6 +82,92 @@ enum Op {
     /// a symbol the engines do not have), 2 disable, 3 enable (`target` is the account; 5
     /// never trades).
     Admin { action: u8, target: u32 },
+    /// A deposit or withdrawal (`risk()`'s assets, or 8, which no engine knows).
+    Money {
+        withdraw: bool,
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+    },
+}
+
+/// Assets of the funded runs: S3 trades BASE_A against QUOTE, S9 BASE_B against QUOTE.
+const QUOTE: AssetId = 2;
+const BASE_A: AssetId = 1;
+const BASE_B: AssetId = 3;
+/// The account fees are paid to (it never trades).
+const FEES: AccountId = 6;
+
+/// The money rules of the funded runs: fees on S3 (maker 10 bps, taker 25), none on S9;
+/// limits tight enough to fire in a random stream; account 4 has no limits at all.
+fn risk() -> Risk {
+    let asset = |id, name: &str| Asset {
+        id,
+        name: name.into(),
+        scale: 2,
+    };
+    Risk {
+        assets: vec![
+            asset(QUOTE, "QUOTE"),
+            asset(BASE_A, "A"),
+            asset(BASE_B, "B"),
+        ],
+        fee_account: FEES,
+        funding: vec![
+            (
+                3,
+                Funding {
+                    base: BASE_A,
+                    quote: QUOTE,
+                    base_unit: 100,
+                    quote_unit: 3,
+                    maker_fee_bps: 10,
+                    taker_fee_bps: 25,
+                },
+            ),
+            (
+                9,
+                Funding {
+                    base: BASE_B,
+                    quote: QUOTE,
+                    base_unit: 1,
+                    quote_unit: 1,
+                    maker_fee_bps: 0,
+                    taker_fee_bps: 0,
+                },
+            ),
+        ],
+        limits: Limits {
+            max_order_qty: 100,
+            max_order_notional: 250_000,
+            max_open_orders: 4,
+            max_notional_per_sec: 400_000,
+        },
+        account_limits: vec![(4, Limits::default())],
+    }
+}
+
+/// The two engines of a run: with [`risk`] when `funded`.
+fn engines(funded: bool) -> (Engine, ReferenceEngine) {
+    let inst = instruments();
+    if funded {
+        (
+            Engine::with_risk(1, &inst, risk()).expect("valid rules"),
+            ReferenceEngine::with_risk(1, &inst, risk()).expect("valid rules"),
+        )
+    } else {
+        (Engine::new(1, &inst), ReferenceEngine::new(1, &inst))
+    }
+}
+
+/// The sequencer's clock for command `seq`: funded runs see 50 commands per second, so the
+/// per-second notional limit both fires and resets.
+fn ts(seq: u64, funded: bool) -> Timestamp {
+    if funded {
+        seq * 20_000_000
+    } else {
+        10 * seq
+    }
 }
 
 fn price() -> impl Strategy<Value = Price> {
@@ -149,6 +237,39 @@ fn op() -> impl Strategy<Value = Op> {
             3 => (1u32..=5).prop_map(|target| Op::Admin { action: 2, target }),
             120 => (1u32..=5).prop_map(|target| Op::Admin { action: 3, target }),
         ],
+    ]
+}
+
+/// The operations of a funded run: [`op`]'s, and money.
+fn funded_op() -> impl Strategy<Value = Op> {
+    prop_oneof![25 => op(), 3 => money()]
+}
+
+/// Deposits mostly, of sizes that leave accounts short often enough; withdrawals of what
+/// may or may not be there; now and then an amount of 0 or an unknown asset.
+fn money() -> impl Strategy<Value = Op> {
+    let account = 1u32..=5;
+    let deposit = |withdraw| {
+        move |(account, asset, amount)| Op::Money {
+            withdraw,
+            account,
+            asset,
+            amount,
+        }
+    };
+    prop_oneof![
+        6 => (account.clone(), Just(QUOTE), 1u64..3_000_000).prop_map(deposit(false)),
+        6 => (account.clone(), prop_oneof![Just(BASE_A), Just(BASE_B)], 1u64..60_000)
+            .prop_map(deposit(false)),
+        4 => (account.clone(), Just(QUOTE), 1u64..4_000_000).prop_map(deposit(true)),
+        4 => (account.clone(), prop_oneof![Just(BASE_A), Just(BASE_B)], 1u64..80_000)
+            .prop_map(deposit(true)),
+        1 => (account.clone(), Just(QUOTE), Just(0u64), any::<bool>()).prop_map(
+            |(account, asset, amount, withdraw)| Op::Money { withdraw, account, asset, amount }
+        ),
+        1 => (account, Just(8u32), 1u64..10, any::<bool>()).prop_map(
+            |(account, asset, amount, withdraw)| Op::Money { withdraw, account, asset, amount }
+        ),
     ]
 }
 
@@ -286,6 +407,30 @@ fn to_command(op: &Op, known: &Known) -> Command {
                 request_id: 6_000,
             })
         }
+        Op::Money {
+            withdraw,
+            account,
+            asset,
+            amount,
+        } => {
+            let action = if withdraw {
+                AdminAction::Withdraw {
+                    account,
+                    asset,
+                    amount,
+                }
+            } else {
+                AdminAction::Deposit {
+                    account,
+                    asset,
+                    amount,
+                }
+            };
+            Command::Admin(AdminCommand {
+                action,
+                request_id: 7_000,
+            })
+        }
     }
 }
 
@@ -309,29 +454,59 @@ fn tally(cov: &mut Coverage, e: &Event) {
         Event::Replaced { kept_priority, .. } => format!("replaced:kept={kept_priority}"),
         Event::MassCancelled { .. } => "mass_cancelled".to_string(),
         Event::Rejected { reason, .. } => format!("reject:{}", reason.name()),
+        Event::Admin {
+            outcome, action, ..
+        } if action.money_moved().is_some() => format!("{}:{}", action.name(), outcome.name()),
         Event::Admin { outcome, .. } => format!("admin:{}", outcome.name()),
     };
     *cov.entry(key).or_default() += 1;
 }
 
 /// Run `ops` through both engines; Err names the first command where they differ.
-fn run_both(ops: &[Op]) -> Result<(), TestCaseError> {
-    run_both_counting(ops, &mut Coverage::new())
+fn run_both(ops: &[Op], funded: bool) -> Result<(), TestCaseError> {
+    run_both_counting(ops, &mut Coverage::new(), funded)
 }
 
-fn run_both_counting(ops: &[Op], cov: &mut Coverage) -> Result<(), TestCaseError> {
-    let inst = instruments();
-    let mut fast = Engine::new(1, &inst);
-    let mut naive = ReferenceEngine::new(1, &inst);
+/// The money invariants after a command of a funded run: both engines report the same
+/// balances for every account and the same supply, and each asset's balances sum to what
+/// the applied deposits less withdrawals (`moved`, counted by the test from the events)
+/// put in.
+fn check_money(
+    fast: &Engine,
+    naive: &ReferenceEngine,
+    moved: &std::collections::BTreeMap<AssetId, u64>,
+) -> Result<(), TestCaseError> {
+    let accounts = fast.funded_accounts();
+    prop_assert_eq!(&accounts, &naive.funded_accounts());
+    let mut sums = std::collections::BTreeMap::<AssetId, u128>::new();
+    for &a in &accounts {
+        let balances = fast.balances(a);
+        prop_assert_eq!(&balances, &naive.balances(a), "balances of account {}", a);
+        for (asset, b) in balances {
+            *sums.entry(asset).or_default() += b.total();
+        }
+    }
+    for (asset, supply) in fast.supply() {
+        let want = moved.get(&asset).copied().unwrap_or(0);
+        prop_assert_eq!(supply, want, "supply of asset {}", asset);
+        prop_assert_eq!(sums.get(&asset).copied().unwrap_or(0), want as u128);
+    }
+    prop_assert_eq!(fast.supply(), naive.supply());
+    Ok(())
+}
+
+fn run_both_counting(ops: &[Op], cov: &mut Coverage, funded: bool) -> Result<(), TestCaseError> {
+    let (mut fast, mut naive) = engines(funded);
     let (mut ef, mut en) = (Vec::new(), Vec::new());
     let mut known = Known::new();
+    let mut moved = std::collections::BTreeMap::<AssetId, u64>::new();
     for (i, op) in ops.iter().enumerate() {
         let cmd = to_command(op, &known);
         let seq = i as u64 + 1;
         ef.clear();
         en.clear();
-        fast.apply(seq, 10 * seq, &cmd, &mut ef);
-        naive.apply(seq, 10 * seq, &cmd, &mut en);
+        fast.apply(seq, ts(seq, funded), &cmd, &mut ef);
+        naive.apply(seq, ts(seq, funded), &cmd, &mut en);
         prop_assert_eq!(&ef, &en, "events differ at command {} {:?}", i, cmd);
         prop_assert_eq!(
             fast.state_hash(),
@@ -344,6 +519,27 @@ fn run_both_counting(ops: &[Op], cov: &mut Coverage) -> Result<(), TestCaseError
             return Err(TestCaseError::fail(format!(
                 "after command {i} {cmd:?}: {e}"
             )));
+        }
+        for e in &ef {
+            if let Event::Admin {
+                action,
+                applied: true,
+                ..
+            } = e
+            {
+                match *action {
+                    AdminAction::Deposit { asset, amount, .. } => {
+                        *moved.entry(asset).or_default() += amount
+                    }
+                    AdminAction::Withdraw { asset, amount, .. } => {
+                        *moved.entry(asset).or_default() -= amount
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if funded {
+            check_money(&fast, &naive, &moved)?;
         }
         for e in &ef {
             tally(cov, e);
@@ -373,24 +569,80 @@ fn fast_engine_matches_reference_on_random_streams() {
     let mut runner =
         TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
     runner
-        .run(&prop::collection::vec(op(), 1..400), |ops| run_both(&ops))
+        .run(&prop::collection::vec(op(), 1..400), |ops| {
+            run_both(&ops, false)
+        })
         .unwrap();
+}
+
+/// The same with money: balances, holds, fees and limits on every command, with the
+/// invariants of [`check_money`] after each.
+#[test]
+fn funded_engine_matches_reference_on_random_streams() {
+    let config = Config {
+        cases: 200,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let seed = *b"veloz-core-money-vs-reference-04";
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    runner
+        .run(&prop::collection::vec(op(), 1..400), |ops| {
+            run_both(&ops, true)
+        })
+        .unwrap();
+}
+
+/// A long funded stream must exercise every money path, or the comparison proves little.
+#[test]
+fn funded_engine_matches_reference_on_a_long_stream() {
+    let ops = long_stream(funded_op(), *b"veloz-core-money-long-stream-005", 60_000);
+    let mut cov = Coverage::new();
+    run_both_counting(&ops, &mut cov, true).unwrap();
+    println!("{cov:#?}");
+    for key in [
+        "trade",
+        "reject:insufficient_funds",
+        "reject:order_qty_limit",
+        "reject:order_notional_limit",
+        "reject:open_orders_limit",
+        "reject:notional_rate_limit",
+        "deposit:applied",
+        "deposit:invalid_amount",
+        "deposit:unknown_asset",
+        "withdraw:applied",
+        "withdraw:insufficient_funds",
+        "replaced:kept=false",
+        "cancel:fill_or_kill",
+        "cancel:immediate_or_cancel",
+        "cancel:self_trade",
+        "cancel:account_disabled",
+    ] {
+        assert!(
+            cov.get(key).copied().unwrap_or(0) >= 20,
+            "stream exercised {key} too rarely: {cov:#?}"
+        );
+    }
+}
+
+/// `n` operations drawn from `strategy` with the runner seeded by `seed`.
+fn long_stream(strategy: impl Strategy<Value = Op>, seed: [u8; 32], n: usize) -> Vec<Op> {
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
+    );
+    (0..n)
+        .map(|_| strategy.new_tree(&mut runner).expect("value").current())
+        .collect()
 }
 
 /// A long single stream (exchange-core compares its two books over 100k seeded commands).
 #[test]
 fn fast_engine_matches_reference_on_a_long_stream() {
-    let strategy = op();
-    let seed = *b"veloz-core-long-stream-seed-0002";
-    let mut runner = TestRunner::new_with_rng(
-        Config::default(),
-        TestRng::from_seed(RngAlgorithm::ChaCha, &seed),
-    );
-    let ops: Vec<Op> = (0..100_000)
-        .map(|_| strategy.new_tree(&mut runner).expect("value").current())
-        .collect();
+    let ops = long_stream(op(), *b"veloz-core-long-stream-seed-0002", 100_000);
     let mut cov = Coverage::new();
-    run_both_counting(&ops, &mut cov).unwrap();
+    run_both_counting(&ops, &mut cov, false).unwrap();
     println!("{cov:#?}");
     // The stream must exercise every path the engines share, or the comparison proves little.
     for key in [
@@ -451,10 +703,8 @@ fn comparison_detects_a_divergence() {
 /// A snapshot is the state: an engine after a random stream, written and read back, has the
 /// same state hash, and it and the original give identical events (and hashes, and the naive
 /// twin's) for a further random stream.
-fn run_snapshot_split(ops: &[Op], split: usize) -> Result<(), TestCaseError> {
-    let inst = instruments();
-    let mut fast = Engine::new(1, &inst);
-    let mut naive = ReferenceEngine::new(1, &inst);
+fn run_snapshot_split(ops: &[Op], split: usize, funded: bool) -> Result<(), TestCaseError> {
+    let (mut fast, mut naive) = engines(funded);
     let mut ev = Vec::new();
     let mut known = Known::new();
     let split = split.min(ops.len());
@@ -476,8 +726,8 @@ fn run_snapshot_split(ops: &[Op], split: usize) -> Result<(), TestCaseError> {
         let cmd = to_command(op, &known);
         let seq = i as u64 + 1;
         ev.clear();
-        fast.apply(seq, 10 * seq, &cmd, &mut ev);
-        naive.apply(seq, 10 * seq, &cmd, &mut Vec::new());
+        fast.apply(seq, ts(seq, funded), &cmd, &mut ev);
+        naive.apply(seq, ts(seq, funded), &cmd, &mut Vec::new());
         record(&ev, &mut known);
     }
     let mut bytes = Vec::new();
@@ -494,9 +744,9 @@ fn run_snapshot_split(ops: &[Op], split: usize) -> Result<(), TestCaseError> {
         ea.clear();
         eb.clear();
         en.clear();
-        fast.apply(seq, 10 * seq, &cmd, &mut ea);
-        loaded.apply(seq, 10 * seq, &cmd, &mut eb);
-        naive.apply(seq, 10 * seq, &cmd, &mut en);
+        fast.apply(seq, ts(seq, funded), &cmd, &mut ea);
+        loaded.apply(seq, ts(seq, funded), &cmd, &mut eb);
+        naive.apply(seq, ts(seq, funded), &cmd, &mut en);
         prop_assert_eq!(
             &ea,
             &eb,
@@ -531,7 +781,26 @@ fn snapshot_round_trip_continues_identically() {
     runner
         .run(
             &(prop::collection::vec(op(), 1..400), 0usize..400),
-            |(ops, split)| run_snapshot_split(&ops, split),
+            |(ops, split)| run_snapshot_split(&ops, split, false),
+        )
+        .unwrap();
+}
+
+/// The same for an engine with money: the snapshot carries its rules and every balance.
+#[test]
+fn funded_snapshot_round_trip_continues_identically() {
+    let config = Config {
+        cases: 100,
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let seed = *b"veloz-core-money-snapshot-seed-6";
+    let mut runner =
+        TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed));
+    runner
+        .run(
+            &(prop::collection::vec(funded_op(), 1..400), 0usize..400),
+            |(ops, split)| run_snapshot_split(&ops, split, true),
         )
         .unwrap();
 }

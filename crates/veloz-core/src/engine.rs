@@ -33,6 +33,10 @@
 //!   (cancelling every resting order of the account, `AccountDisabled`, in mass-cancel
 //!   order) and enable an account; each ends with one [`Event::Admin`], in no account's
 //!   stream.
+//! - Money (`risk`, only for an engine built [`Engine::with_risk`]): after the checks above,
+//!   a new order meets its account's limits and funds, holds what it may cost, and every
+//!   fill, cancel and replace settles or moves the hold (see `engine/risk.rs` and
+//!   [`crate::risk`]); deposits and withdrawals are admin commands.
 //! - Order ids and trade ids are `(shard << 48) | n` with `n` counting from 1 per shard.
 //!
 //! Complexity: instrument lookup indexes a table (ids below 2^16; a hash probe above); order
@@ -53,7 +57,8 @@
 //! state to bytes and back ([`Engine::write_snapshot`], [`Engine::read_snapshot`]);
 //! `streams` the per-account execution-report streams ([`Engine::stream_last`],
 //! [`Engine::stream_retained_after`]); `admin` the operator's halts and kill switch
-//! ([`Engine::is_halted`], [`Engine::is_disabled`]).
+//! ([`Engine::is_halted`], [`Engine::is_disabled`]); `risk` balances, holds, settlement and
+//! limits ([`Engine::with_risk`], [`Engine::balances`]).
 
 use std::collections::BTreeSet;
 
@@ -68,6 +73,7 @@ mod amend;
 mod inspect;
 mod matching;
 mod query;
+mod risk;
 mod snapshot;
 mod streams;
 mod validate;
@@ -76,8 +82,8 @@ pub use inspect::LevelView;
 pub use query::{OpenOrdersPage, OrderView};
 pub use snapshot::{
     SnapshotError, SNAPSHOT_ADMIN_ENTRY_LEN, SNAPSHOT_ADMIN_HEADER_LEN, SNAPSHOT_BODY_HEADER_LEN,
-    SNAPSHOT_FLAG_ADMIN, SNAPSHOT_FLAG_STREAMS, SNAPSHOT_INSTRUMENT_LEN, SNAPSHOT_ORDER_LEN,
-    SNAPSHOT_STREAMS_HEADER_LEN, SNAPSHOT_STREAM_LEN,
+    SNAPSHOT_FLAG_ADMIN, SNAPSHOT_FLAG_MONEY, SNAPSHOT_FLAG_STREAMS, SNAPSHOT_INSTRUMENT_LEN,
+    SNAPSHOT_ORDER_LEN, SNAPSHOT_STREAMS_HEADER_LEN, SNAPSHOT_STREAM_LEN,
 };
 pub use streams::{Assigned, StreamReport};
 pub use validate::InvariantError;
@@ -202,6 +208,8 @@ pub struct Engine {
     /// Accounts switched off by the operator (`admin`): probed on new orders and replaces
     /// (only when not empty), iterated (ascending) only by the hash and the snapshot.
     disabled: BTreeSet<AccountId>,
+    /// Balances, holds and limits (`risk`), when built [`Engine::with_risk`].
+    ledger: Option<Box<risk::Ledger>>,
 }
 
 /// A summary: the books and order slabs are too large to print whole.
@@ -215,6 +223,7 @@ impl std::fmt::Debug for Engine {
             .field("trade_seq", &self.trade_seq)
             .field("stream_accounts", &self.streams.counters.len())
             .field("disabled_accounts", &self.disabled.len())
+            .field("funded", &self.ledger.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -270,6 +279,7 @@ impl Engine {
             trade_seq: 0,
             streams: streams::ReportStreams::default(),
             disabled: BTreeSet::new(),
+            ledger: None,
         }
     }
 

@@ -12,6 +12,10 @@
 //! admin:   only when some instrument is halted or some account disabled (`engine::admin`):
 //!          tag 0xAD, halted count, halted instrument ids ascending, disabled count,
 //!          disabled account ids ascending (all u32)
+//! money:   only for an engine with money rules (`engine::risk`): tag 0xBA, account count
+//!          (u32), then per account ascending: id (u32), its current second and that
+//!          second's notional (u64 each), then per asset ascending by id: available, held
+//!          (u64 each)
 //! ```
 //!
 //! The admin part is fed only when it is not empty, so the state of an engine that never
@@ -26,6 +30,8 @@ use xxhash_rust::xxh3::Xxh3;
 
 /// Opens the admin part of the walk.
 const ADMIN_TAG: u8 = 0xAD;
+/// Opens the money part of the walk.
+const LEDGER_TAG: u8 = 0xBA;
 
 /// Accumulates the canonical walk of a state.
 pub struct StateHasher(Xxh3);
@@ -79,6 +85,25 @@ impl StateHasher {
         halted.for_each(|id| self.u32(id));
         self.u32(d as u32);
         disabled.for_each(|id| self.u32(id));
+    }
+
+    /// The money part of the walk: the tag, the account count, then each account (given
+    /// ascending) as id, current second, its notional, and its balances by ascending asset.
+    pub fn ledger<'a, I>(&mut self, accounts: I)
+    where
+        I: ExactSizeIterator<Item = (u32, u64, u64, &'a [crate::risk::Balance])>,
+    {
+        self.u8(LEDGER_TAG);
+        self.u32(accounts.len() as u32);
+        for (id, sec, notional, balances) in accounts {
+            self.u32(id);
+            self.u64(sec);
+            self.u64(notional);
+            for b in balances {
+                self.u64(b.available);
+                self.u64(b.held);
+            }
+        }
     }
 
     pub fn finish(&self) -> u64 {

@@ -8,6 +8,8 @@
 //! - [`types`]: commands, events, reject and cancel reasons (the contract with the wire and
 //!   the journal);
 //! - [`instrument`]: tick, lot, quantity limits, price band, market protection;
+//! - [`risk`]: assets, funding of instruments, fees, pre-trade limits (the balances live in
+//!   the engine);
 //! - [`book`]: order slab, intrusive level FIFOs, price ladders;
 //! - [`engine`]: the fast matching engine of one shard, and the per-account execution-report
 //!   streams it numbers ([`Engine::stream_assigned`], [`Part`]);
@@ -20,6 +22,7 @@ pub mod engine;
 pub mod hash;
 pub mod instrument;
 pub mod reference;
+pub mod risk;
 pub mod types;
 pub mod workload;
 
@@ -30,4 +33,5 @@ pub use engine::{
 pub use hash::StateHasher;
 pub use instrument::Instrument;
 pub use reference::ReferenceEngine;
+pub use risk::{Asset, AssetId, Balance, Funding, Limits, Risk};
 pub use types::*;

@@ -6,7 +6,8 @@
 //! independently of the fast engine's data structures, and property tests run the same
 //! command streams through both and compare every event and the state hash. The operator's
 //! controls (halt, kill switch) are in `reference/admin.rs`; cancel, replace and mass cancel
-//! in `reference/amend.rs`.
+//! in `reference/amend.rs`; money (balances from totals, holds recomputed from the resting
+//! orders) in `reference/risk.rs`.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -107,10 +108,13 @@ pub struct ReferenceEngine {
     order_seq: u64,
     trade_seq: u64,
     disabled: BTreeSet<AccountId>,
+    /// Totals per account and asset (`reference/risk.rs`), when built with money rules.
+    ledger: Option<risk::RefLedger>,
 }
 
 mod admin;
 mod amend;
+mod risk;
 
 fn crosses(side: Side, limit: Price, price: Price) -> bool {
     match side {
@@ -141,6 +145,7 @@ impl ReferenceEngine {
             order_seq: 0,
             trade_seq: 0,
             disabled: BTreeSet::new(),
+            ledger: None,
         }
     }
 
@@ -195,6 +200,15 @@ impl ReferenceEngine {
         if o.post_only && opposite.is_some_and(|best| crosses(o.side, o.price, best)) {
             return out.push(reject(RejectReason::PostOnlyWouldCross));
         }
+        let risk_limit = if market {
+            opposite.map(|best| book.instrument.market_limit(best, o.side == Side::Buy))
+        } else {
+            Some(o.price)
+        };
+        if let Err(r) = self.risk_check_new(o, risk_limit, ts) {
+            return out.push(reject(r));
+        }
+        let book = &self.books[&o.symbol];
         self.order_seq += 1;
         let id = ((self.shard as u64) << 48) | self.order_seq;
         out.push(Event::Accepted {
@@ -223,6 +237,7 @@ impl ReferenceEngine {
         } else {
             o.price
         };
+        self.risk_accepted(o, limit, ts);
         let incoming = RefOrder {
             id,
             account: o.account,
@@ -321,6 +336,7 @@ impl ReferenceEngine {
                 book.side_mut(maker_side).get_mut(&price).expect("level")[0].leaves = maker_left;
             }
             book.last_trade_price = price;
+            self.risk_settle(symbol, maker_side, maker.account, taker.account, price, qty);
             self.trade_seq += 1;
             out.push(Event::Trade {
                 trade_id: ((self.shard as u64) << 48) | self.trade_seq,
@@ -377,6 +393,7 @@ impl ReferenceEngine {
             .filter(|(_, b)| b.halted)
             .map(|(&id, _)| id);
         h.admin(halted, self.disabled.iter().copied());
+        self.hash_ledger(&mut h);
         h.finish()
     }
 }

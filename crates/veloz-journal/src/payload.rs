@@ -54,7 +54,8 @@ pub const KIND_MASS_CANCEL: u8 = 4;
 /// An operator's command (`Command::Admin`).
 pub const KIND_ADMIN: u8 = 5;
 /// An admin command's action byte (the `order_kind` byte, which it has no other use for):
-/// [`ADMIN_HALT`], [`ADMIN_RESUME`], [`ADMIN_DISABLE`], [`ADMIN_ENABLE`] (`AdminAction::code`).
+/// [`ADMIN_HALT`], [`ADMIN_RESUME`], [`ADMIN_DISABLE`], [`ADMIN_ENABLE`], [`ADMIN_DEPOSIT`],
+/// [`ADMIN_WITHDRAW`] (`AdminAction::code`).
 pub const CMD_ADMIN_ACTION: usize = CMD_ORDER_KIND;
 /// Halt the instrument in `symbol`.
 pub const ADMIN_HALT: u8 = 1;
@@ -64,6 +65,10 @@ pub const ADMIN_RESUME: u8 = 2;
 pub const ADMIN_DISABLE: u8 = 3;
 /// Enable the account in `account` again.
 pub const ADMIN_ENABLE: u8 = 4;
+/// Deposit `qty` units of asset `symbol` to `account` (the `symbol` field holds the asset).
+pub const ADMIN_DEPOSIT: u8 = 5;
+/// Withdraw `qty` units of asset `symbol` from `account`.
+pub const ADMIN_WITHDRAW: u8 = 6;
 /// A mass cancel's reason byte (the `order_kind` byte, which a mass cancel has no use for).
 pub const CMD_MASS_REASON: usize = CMD_ORDER_KIND;
 /// `CMD_FLAGS` bit: the mass cancel names a symbol.
@@ -251,6 +256,20 @@ pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
                 AdminAction::DisableAccount(x) | AdminAction::EnableAccount(x) => {
                     put_u32(&mut b, CMD_ACCOUNT, x)
                 }
+                AdminAction::Deposit {
+                    account,
+                    asset,
+                    amount,
+                }
+                | AdminAction::Withdraw {
+                    account,
+                    asset,
+                    amount,
+                } => {
+                    put_u32(&mut b, CMD_ACCOUNT, account);
+                    put_u32(&mut b, CMD_SYMBOL, asset);
+                    put_u64(&mut b, CMD_QTY, amount);
+                }
             }
             put_u64(&mut b, CMD_CLIENT_ORDER_ID, a.request_id);
         }
@@ -262,6 +281,9 @@ pub fn encode_command(cmd: &Command) -> [u8; COMMAND_PAYLOAD_LEN] {
 /// field must be 0 (named when not).
 fn decode_admin(b: &[u8]) -> Result<Command, PayloadError> {
     let code = b[CMD_ADMIN_ACTION];
+    if matches!(code, ADMIN_DEPOSIT | ADMIN_WITHDRAW) {
+        return decode_money(b, code);
+    }
     let (account, symbol) = (get_u32(b, CMD_ACCOUNT), get_u32(b, CMD_SYMBOL));
     let (id, unused_id) = match code {
         ADMIN_HALT | ADMIN_RESUME => (symbol, ("account", account)),
@@ -285,6 +307,37 @@ fn decode_admin(b: &[u8]) -> Result<Command, PayloadError> {
             value,
         });
     }
+    Ok(Command::Admin(AdminCommand {
+        action,
+        request_id: get_u64(b, CMD_CLIENT_ORDER_ID),
+    }))
+}
+
+/// Decode a deposit or withdrawal: account, asset (in the `symbol` field), amount (in
+/// `qty`), request id; every other field must be 0 (named when not).
+fn decode_money(b: &[u8], code: u8) -> Result<Command, PayloadError> {
+    let unused: [(&'static str, u64); 6] = [
+        ("side", b[CMD_SIDE] as u64),
+        ("tif", b[CMD_TIF] as u64),
+        ("post_only", b[CMD_POST_ONLY] as u64),
+        ("stp", b[CMD_STP] as u64),
+        ("order_id", get_u64(b, CMD_ORDER_ID)),
+        ("price", get_u64(b, CMD_PRICE)),
+    ];
+    if let Some(&(field, value)) = unused.iter().find(|(_, v)| *v != 0) {
+        return Err(PayloadError::NonZero {
+            what: "admin command",
+            field,
+            value,
+        });
+    }
+    let (account, asset, amount) = (
+        get_u32(b, CMD_ACCOUNT),
+        get_u32(b, CMD_SYMBOL),
+        get_u64(b, CMD_QTY),
+    );
+    let action =
+        AdminAction::money(code, account, asset, amount).ok_or(unknown("admin_action", code))?;
     Ok(Command::Admin(AdminCommand {
         action,
         request_id: get_u64(b, CMD_CLIENT_ORDER_ID),

@@ -96,6 +96,16 @@ fn every_admin_command() -> Vec<Command> {
         AdminAction::EnableAccount(u32::MAX),
         AdminAction::HaltInstrument(0),
         AdminAction::DisableAccount(42),
+        AdminAction::Deposit {
+            account: u32::MAX,
+            asset: 7,
+            amount: u64::MAX,
+        },
+        AdminAction::Withdraw {
+            account: 3,
+            asset: u32::MAX,
+            amount: 1,
+        },
     ]
     .into_iter()
     .enumerate()
@@ -202,20 +212,45 @@ fn admin_commands_round_trip_with_their_bytes() {
         assert_eq!(b[CMD_KIND], KIND_ADMIN);
         assert_eq!(b[CMD_ADMIN_ACTION], a.action.code());
         assert_eq!(get_u64(&b, CMD_CLIENT_ORDER_ID), a.request_id);
-        let (account, symbol) = match a.action {
-            AdminAction::HaltInstrument(s) | AdminAction::ResumeInstrument(s) => (0, s),
-            AdminAction::DisableAccount(x) | AdminAction::EnableAccount(x) => (x, 0),
+        // A deposit or withdrawal keeps its asset in the symbol field, its amount in qty.
+        let (account, symbol, qty) = match a.action {
+            AdminAction::HaltInstrument(s) | AdminAction::ResumeInstrument(s) => (0, s, 0),
+            AdminAction::DisableAccount(x) | AdminAction::EnableAccount(x) => (x, 0, 0),
+            AdminAction::Deposit {
+                account,
+                asset,
+                amount,
+            }
+            | AdminAction::Withdraw {
+                account,
+                asset,
+                amount,
+            } => (account, asset, amount),
         };
         assert_eq!(
-            (get_u32(&b, CMD_ACCOUNT), get_u32(&b, CMD_SYMBOL)),
-            (account, symbol)
+            (
+                get_u32(&b, CMD_ACCOUNT),
+                get_u32(&b, CMD_SYMBOL),
+                get_u64(&b, CMD_QTY)
+            ),
+            (account, symbol, qty)
         );
         // Nothing else is written.
         let mut rest = b;
         rest[CMD_KIND] = 0;
         rest[CMD_ADMIN_ACTION] = 0;
         rest[CMD_ACCOUNT..CMD_ORDER_ID].fill(0);
+        rest[CMD_QTY..CMD_QTY + 8].fill(0);
         assert_eq!(rest, [0u8; COMMAND_PAYLOAD_LEN]);
+    }
+    for code in [ADMIN_DEPOSIT, ADMIN_WITHDRAW] {
+        let a = AdminAction::money(code, 1, 2, 3).expect("a money code");
+        assert_eq!(a.code(), code);
+        assert_eq!(
+            AdminAction::from_code(code, 1),
+            None,
+            "needs more than an id"
+        );
     }
     let codes = [ADMIN_HALT, ADMIN_RESUME, ADMIN_DISABLE, ADMIN_ENABLE];
     assert_eq!(codes, [1, 2, 3, 4]);
@@ -247,9 +282,27 @@ fn admin_refusals_name_the_field() {
         "unknown value 0 for command field admin_action"
     );
     assert_eq!(
-        refused(disable, CMD_ADMIN_ACTION, 5),
-        "unknown value 5 for command field admin_action"
+        refused(disable, CMD_ADMIN_ACTION, 7),
+        "unknown value 7 for command field admin_action"
     );
+    let deposit = encode_command(&Command::Admin(AdminCommand {
+        action: AdminAction::Deposit {
+            account: 4,
+            asset: 2,
+            amount: 100,
+        },
+        request_id: 9,
+    }));
+    for (at, field) in [
+        (CMD_SIDE, "side"),
+        (CMD_PRICE, "price"),
+        (CMD_ORDER_ID, "order_id"),
+    ] {
+        assert_eq!(
+            refused(deposit, at, 1),
+            format!("admin command field {field} must be 0, found 1")
+        );
+    }
     let cases: [(usize, &str); 8] = [
         (CMD_SIDE, "side"),
         (CMD_TIF, "tif"),

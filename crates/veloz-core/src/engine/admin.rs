@@ -72,6 +72,9 @@ impl Engine {
                     AdminOutcome::AlreadyInState
                 }
             }
+            AdminAction::Deposit { .. } | AdminAction::Withdraw { .. } => {
+                self.risk_move_money(a.action)
+            }
         };
         out.push(Event::Admin {
             request_id: a.request_id,

@@ -63,6 +63,7 @@ impl Engine {
             }),
             Ok(slot) => {
                 let n = self.remove(slot);
+                self.risk_released(n.book, n.account, n.side, n.price, n.leaves, true);
                 out.push(Event::Cancelled {
                     order_id: n.id,
                     account: n.account,
@@ -123,6 +124,11 @@ impl Engine {
                 }
             }
         }
+        if let Err(reason) = self.risk_check_replace(b, &n, r.price, r.qty) {
+            out.push(reject(reason));
+            return;
+        }
+        self.risk_replaced(b, &n, r.price, r.qty);
         let replaced = |kept_priority| Event::Replaced {
             order_id: n.id,
             account: n.account,
@@ -174,6 +180,7 @@ impl Engine {
         self.order_index.remove(n.id);
         self.client_ids.remove(&(b, n.account, n.client_order_id));
         if remaining > 0 {
+            self.risk_released(b, n.account, n.side, r.price, remaining, true);
             out.push(Event::Cancelled {
                 order_id: n.id,
                 account: n.account,
@@ -253,6 +260,7 @@ impl Engine {
                 }
                 for &slot in &victims {
                     let n = self.remove(slot);
+                    self.risk_released(b, n.account, n.side, n.price, n.leaves, true);
                     out.push(Event::Cancelled {
                         order_id: n.id,
                         account: n.account,

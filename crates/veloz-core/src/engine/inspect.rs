@@ -106,6 +106,14 @@ impl Engine {
             }
         }
         h.admin(self.halted_instruments(), self.disabled_accounts());
+        if let Some(l) = &self.ledger {
+            let accounts = l.sorted();
+            h.ledger(
+                accounts
+                    .iter()
+                    .map(|a| (a.id, a.window_sec, a.window_notional, a.balances.as_slice())),
+            );
+        }
         h.finish()
     }
 }

@@ -79,6 +79,11 @@ impl Engine {
             Some(o.price)
         };
 
+        if let Err(r) = self.risk_check_new(b, o, limit, ts) {
+            out.push(reject(r));
+            return;
+        }
+
         let order_id = self.next_order_id();
         out.push(Event::Accepted {
             order_id,
@@ -94,6 +99,7 @@ impl Engine {
             out.push(self.cancelled_taker(o, order_id, o.qty, CancelReason::NoLiquidity));
             return;
         };
+        self.risk_accepted(b, o, Some(limit), ts);
         let mut taker = Taker {
             order_id,
             account: o.account,
@@ -104,6 +110,7 @@ impl Engine {
             stp: o.stp,
         };
         if o.tif == TimeInForce::Fok && self.fillable(b, &taker) < o.qty {
+            self.risk_released(b, o.account, o.side, limit, o.qty, true);
             out.push(self.cancelled_taker(o, order_id, o.qty, CancelReason::FillOrKill));
             return;
         }
@@ -127,7 +134,10 @@ impl Engine {
             None
         };
         match reason {
-            Some(r) => out.push(self.cancelled_taker(o, order_id, taker.remaining, r)),
+            Some(r) => {
+                self.risk_released(b, o.account, o.side, limit, taker.remaining, true);
+                out.push(self.cancelled_taker(o, order_id, taker.remaining, r));
+            }
             None => {
                 let node = OrderNode {
                     id: order_id,
@@ -295,6 +305,8 @@ impl Engine {
                 );
                 if cancel_resting {
                     self.remove_node(slot, &maker);
+                    let (side, price, leaves) = (maker.side, maker.price, maker.leaves);
+                    self.risk_released(b, maker.account, side, price, leaves, true);
                     out.push(Event::Cancelled {
                         order_id: maker.id,
                         account: maker.account,
@@ -320,6 +332,11 @@ impl Engine {
                 self.levels.get_mut(level).total -= qty;
             }
             self.books[b as usize].last_trade_price = price;
+            let (maker_done, taker_done) = (maker_leaves == 0, taker.remaining == 0);
+            let (account, limit) = (taker.account, taker.limit);
+            self.risk_settle(
+                b, &maker, account, limit, price, qty, maker_done, taker_done,
+            );
             let trade_id = self.next_trade_id();
             out.push(Event::Trade {
                 trade_id,

@@ -23,6 +23,10 @@
 //!   or some account disabled, so an engine that never used them writes the bytes it wrote
 //!   before the section existed; a body without it loads with nothing halted or disabled.
 //!   Both lists are in [`Engine::state_hash`] (when not empty; `crate::hash`).
+//! - when flag bit 2 ([`SNAPSHOT_FLAG_MONEY`]) is set, the money section after that: the
+//!   engine's money rules and every account's balances (layout in `snapshot/money.rs`).
+//!   Written only by an engine built with rules ([`Engine::with_risk`]); the balances are in
+//!   [`Engine::state_hash`].
 //! - Other flag bits are refused.
 //!
 //! The orders are in the walk of [`Engine::state_hash`], so reading them back in file order and
@@ -54,8 +58,11 @@ pub const SNAPSHOT_FLAG_STREAMS: u16 = 1;
 /// Flag bit of the body header: the admin section (halted instruments, disabled accounts)
 /// follows the stream section (or the orders, without one).
 pub const SNAPSHOT_FLAG_ADMIN: u16 = 2;
+/// Flag bit of the body header: the money section (rules and balances, `money`) follows
+/// the admin section (or what comes before it).
+pub const SNAPSHOT_FLAG_MONEY: u16 = 4;
 /// Every flag bit this build knows.
-const SNAPSHOT_FLAGS_KNOWN: u16 = SNAPSHOT_FLAG_STREAMS | SNAPSHOT_FLAG_ADMIN;
+const SNAPSHOT_FLAGS_KNOWN: u16 = SNAPSHOT_FLAG_STREAMS | SNAPSHOT_FLAG_ADMIN | SNAPSHOT_FLAG_MONEY;
 
 /// Fixed part of one instrument record (its symbol's bytes follow).
 pub const SNAPSHOT_INSTRUMENT_LEN: usize = 72;
@@ -106,6 +113,8 @@ pub enum SnapshotError {
         at: usize,
         why: String,
     },
+    #[error("snapshot money section at offset {at}: {why}")]
+    Money { at: usize, why: String },
     #[error("snapshot rebuilds an inconsistent engine: {0}")]
     Invariant(#[from] super::InvariantError),
 }
@@ -157,7 +166,13 @@ impl Engine {
     pub fn write_snapshot(&self, out: &mut Vec<u8>) {
         let orders = self.order_index.len();
         let admin = self.books.iter().any(|b| b.halted) || !self.disabled.is_empty();
-        let flags = SNAPSHOT_FLAG_STREAMS | if admin { SNAPSHOT_FLAG_ADMIN } else { 0 };
+        let flags = SNAPSHOT_FLAG_STREAMS
+            | if admin { SNAPSHOT_FLAG_ADMIN } else { 0 }
+            | if self.ledger.is_some() {
+                SNAPSHOT_FLAG_MONEY
+            } else {
+                0
+            };
         let start = out.len();
         out.resize(start + SNAPSHOT_BODY_HEADER_LEN, 0);
         {
@@ -221,6 +236,7 @@ impl Engine {
         if admin {
             self.write_admin(out);
         }
+        self.write_money(out);
     }
 
     /// Rebuild an engine from a body written by [`Engine::write_snapshot`]. Every field is
@@ -300,13 +316,25 @@ impl Engine {
         } else {
             sections::Admin::default()
         };
+        let money = if flags & SNAPSHOT_FLAG_MONEY != 0 {
+            Some(money::read_money(&mut c)?)
+        } else {
+            None
+        };
         if c.at != bytes.len() {
             return Err(SnapshotError::Trailing {
                 at: c.at,
                 extra: bytes.len() - c.at,
             });
         }
-        let mut engine = Engine::new(shard, &instruments);
+        let (mut engine, accounts) = match money {
+            None => (Engine::new(shard, &instruments), Vec::new()),
+            Some(m) => (
+                Engine::with_risk(shard, &instruments, m.rules)
+                    .map_err(|why| SnapshotError::Money { at: 0, why })?,
+                m.accounts,
+            ),
+        };
         engine.order_seq = order_seq;
         engine.trade_seq = trade_seq;
         for (account, last) in counters {
@@ -386,11 +414,15 @@ impl Engine {
         if seen != total_orders {
             return Err(field("order total", SNB_ORDERS, total_orders));
         }
+        if engine.ledger.is_some() {
+            engine.restore_money(accounts)?;
+        }
         engine.validate()?;
         Ok(engine)
     }
 }
 
+mod money;
 mod sections;
 pub use sections::{
     SNAPSHOT_ADMIN_ENTRY_LEN, SNAPSHOT_ADMIN_HEADER_LEN, SNAPSHOT_STREAMS_HEADER_LEN,

@@ -127,6 +127,7 @@ impl Engine {
             )));
         }
         self.streams.check().map_err(fail)?;
+        self.validate_ledger().map_err(fail)?;
         Ok(())
     }
 }

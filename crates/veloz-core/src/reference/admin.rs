@@ -49,6 +49,9 @@ impl ReferenceEngine {
                     AdminOutcome::AlreadyInState
                 }
             }
+            AdminAction::Deposit { .. } | AdminAction::Withdraw { .. } => {
+                self.risk_move_money(a.action)
+            }
         };
         out.push(Event::Admin {
             request_id: a.request_id,

@@ -97,6 +97,9 @@ impl ReferenceEngine {
         {
             return out.push(reject(RejectReason::PostOnlyWouldCross));
         }
+        if let Err(reason) = self.risk_check_replace(r.symbol, &o, r.price, r.qty) {
+            return out.push(reject(reason));
+        }
         let keep = r.price == o.price && r.qty < o.leaves;
         out.push(Event::Replaced {
             order_id: o.id,

@@ -1,5 +1,6 @@
 //! Operator controls: halting and resuming an instrument, switching an account off (the kill
-//! switch) and on again.
+//! switch) and on again, and moving money in and out of an account (deposits and withdrawals,
+//! `crate::risk`).
 //!
 //! An [`AdminCommand`] is sequenced and journaled like any other command, so replay
 //! reproduces it. It names no member account: its outcome is one [`super::Event::Admin`]
@@ -9,9 +10,11 @@
 //! go to the account's stream).
 //!
 //! Codes are part of the journal format (`docs/journal-format.md`, command payload kind 5):
-//! never renumber, only append.
+//! never renumber, only append. A deposit or withdrawal produces only its
+//! [`super::Event::Admin`]; the balances it changed are state (`Engine::balances`).
 
 use super::{AccountId, SymbolId};
+use crate::risk::AssetId;
 
 /// What an operator asks the engine to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,27 +31,63 @@ pub enum AdminAction {
     DisableAccount(AccountId),
     /// Undo [`AdminAction::DisableAccount`] (its cancelled orders stay cancelled).
     EnableAccount(AccountId),
+    /// Credit `amount` of `asset` to the account's available balance in this engine.
+    Deposit {
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+    },
+    /// Debit `amount` of `asset` from the account's available balance in this engine;
+    /// refused ([`AdminOutcome::InsufficientFunds`]) when less is available (held funds
+    /// cannot be withdrawn).
+    Withdraw {
+        account: AccountId,
+        asset: AssetId,
+        amount: u64,
+    },
 }
 
 impl AdminAction {
-    /// The action's code in the journal (1 halt, 2 resume, 3 disable, 4 enable).
+    /// The action's code in the journal (1 halt, 2 resume, 3 disable, 4 enable, 5 deposit,
+    /// 6 withdraw).
     pub fn code(self) -> u8 {
         match self {
             AdminAction::HaltInstrument(_) => 1,
             AdminAction::ResumeInstrument(_) => 2,
             AdminAction::DisableAccount(_) => 3,
             AdminAction::EnableAccount(_) => 4,
+            AdminAction::Deposit { .. } => 5,
+            AdminAction::Withdraw { .. } => 6,
         }
     }
 
     /// The action of code `code` applied to `id` (a symbol for 1 and 2, an account for 3
-    /// and 4); `None` for an unknown code.
+    /// and 4); `None` for an unknown code and for 5 and 6, which need more than an id
+    /// ([`AdminAction::money`]).
     pub fn from_code(code: u8, id: u32) -> Option<AdminAction> {
         match code {
             1 => Some(AdminAction::HaltInstrument(id)),
             2 => Some(AdminAction::ResumeInstrument(id)),
             3 => Some(AdminAction::DisableAccount(id)),
             4 => Some(AdminAction::EnableAccount(id)),
+            _ => None,
+        }
+    }
+
+    /// The deposit (code 5) or withdrawal (code 6) of `amount` of `asset` for `account`;
+    /// `None` for any other code.
+    pub fn money(code: u8, account: AccountId, asset: AssetId, amount: u64) -> Option<AdminAction> {
+        match code {
+            5 => Some(AdminAction::Deposit {
+                account,
+                asset,
+                amount,
+            }),
+            6 => Some(AdminAction::Withdraw {
+                account,
+                asset,
+                amount,
+            }),
             _ => None,
         }
     }
@@ -60,6 +99,8 @@ impl AdminAction {
             AdminAction::ResumeInstrument(_) => "resume_instrument",
             AdminAction::DisableAccount(_) => "disable_account",
             AdminAction::EnableAccount(_) => "enable_account",
+            AdminAction::Deposit { .. } => "deposit",
+            AdminAction::Withdraw { .. } => "withdraw",
         }
     }
 
@@ -67,15 +108,30 @@ impl AdminAction {
     pub fn symbol(self) -> Option<SymbolId> {
         match self {
             AdminAction::HaltInstrument(s) | AdminAction::ResumeInstrument(s) => Some(s),
-            AdminAction::DisableAccount(_) | AdminAction::EnableAccount(_) => None,
+            AdminAction::DisableAccount(_)
+            | AdminAction::EnableAccount(_)
+            | AdminAction::Deposit { .. }
+            | AdminAction::Withdraw { .. } => None,
         }
     }
 
-    /// The account a disable or enable names.
+    /// The account a disable, enable, deposit or withdrawal names.
     pub fn account(self) -> Option<AccountId> {
         match self {
             AdminAction::DisableAccount(a) | AdminAction::EnableAccount(a) => Some(a),
+            AdminAction::Deposit { account, .. } | AdminAction::Withdraw { account, .. } => {
+                Some(account)
+            }
             AdminAction::HaltInstrument(_) | AdminAction::ResumeInstrument(_) => None,
+        }
+    }
+
+    /// The asset and amount of a deposit or withdrawal.
+    pub fn money_moved(self) -> Option<(AssetId, u64)> {
+        match self {
+            AdminAction::Deposit { asset, amount, .. }
+            | AdminAction::Withdraw { asset, amount, .. } => Some((asset, amount)),
+            _ => None,
         }
     }
 }
@@ -99,6 +155,14 @@ pub enum AdminOutcome {
     AlreadyInState = 2,
     /// A halt or resume named an instrument this engine does not have; nothing changed.
     UnknownSymbol = 3,
+    /// A withdrawal of more than the account has available; nothing changed.
+    InsufficientFunds = 4,
+    /// A deposit or withdrawal of an asset this engine does not know (or an engine with no
+    /// money rules, `crate::risk`); nothing changed.
+    UnknownAsset = 5,
+    /// A deposit that would take the asset's total over 2^64 - 1 units, or of 0; nothing
+    /// changed.
+    InvalidAmount = 6,
 }
 
 impl AdminOutcome {
@@ -112,6 +176,9 @@ impl AdminOutcome {
             AdminOutcome::Applied => "applied",
             AdminOutcome::AlreadyInState => "already_in_state",
             AdminOutcome::UnknownSymbol => "unknown_symbol",
+            AdminOutcome::InsufficientFunds => "insufficient_funds",
+            AdminOutcome::UnknownAsset => "unknown_asset",
+            AdminOutcome::InvalidAmount => "invalid_amount",
         }
     }
 

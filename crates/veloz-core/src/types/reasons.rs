@@ -26,6 +26,19 @@ pub enum RejectReason {
     InstrumentHalted = 14,
     /// A new order or replace of a disabled account (`AdminAction::DisableAccount`).
     AccountDisabled = 15,
+    /// The account's available balance of the asset the order must hold is short
+    /// (exchange-core's `RISK_NSF`; docs/protocol.md, "Balances and risk").
+    InsufficientFunds = 16,
+    /// Above the account's `max_order_qty`.
+    OrderQtyLimit = 17,
+    /// Above the account's `max_order_notional`.
+    OrderNotionalLimit = 18,
+    /// The account already has `max_open_orders` open orders.
+    OpenOrdersLimit = 19,
+    /// The account's new orders within this second would pass `max_notional_per_sec`.
+    NotionalRateLimit = 20,
+    /// The order's hold or notional does not fit a 64-bit amount.
+    AmountTooLarge = 21,
     // Codes from 100 up are given by the gateway or the sequencer, before a command reaches
     // the core.
     MalformedMessage = 100,
@@ -40,7 +53,7 @@ pub enum RejectReason {
 }
 
 impl RejectReason {
-    pub const ALL: [RejectReason; 22] = [
+    pub const ALL: [RejectReason; 28] = [
         RejectReason::UnknownSymbol,
         RejectReason::PriceOffTick,
         RejectReason::QtyOffLot,
@@ -56,6 +69,12 @@ impl RejectReason {
         RejectReason::NoChange,
         RejectReason::InstrumentHalted,
         RejectReason::AccountDisabled,
+        RejectReason::InsufficientFunds,
+        RejectReason::OrderQtyLimit,
+        RejectReason::OrderNotionalLimit,
+        RejectReason::OpenOrdersLimit,
+        RejectReason::NotionalRateLimit,
+        RejectReason::AmountTooLarge,
         RejectReason::MalformedMessage,
         RejectReason::NotLoggedOn,
         RejectReason::UnknownMessage,
@@ -91,6 +110,12 @@ impl RejectReason {
             RejectReason::NoChange => "no_change",
             RejectReason::InstrumentHalted => "instrument_halted",
             RejectReason::AccountDisabled => "account_disabled",
+            RejectReason::InsufficientFunds => "insufficient_funds",
+            RejectReason::OrderQtyLimit => "order_qty_limit",
+            RejectReason::OrderNotionalLimit => "order_notional_limit",
+            RejectReason::OpenOrdersLimit => "open_orders_limit",
+            RejectReason::NotionalRateLimit => "notional_rate_limit",
+            RejectReason::AmountTooLarge => "amount_too_large",
             RejectReason::MalformedMessage => "malformed_message",
             RejectReason::NotLoggedOn => "not_logged_on",
             RejectReason::UnknownMessage => "unknown_message",
