@@ -20,6 +20,13 @@
 //! latency percentiles (minstant around each command, into an HDR histogram; the timer's
 //! own cost is stated), and the Veloz/matchcore ratio.
 //!
+//! Money (issue 17): a third row, `veloz+risk`, runs the same stream through an engine built
+//! [`Engine::with_risk`]: every instrument funded (its own base asset against one quote
+//! asset, maker 1 bps, taker 2 bps), every account given a deposit too large to run short,
+//! and limits set on every account high enough never to fire, so each order pays for its
+//! limit checks, its hold, and each fill for its settlement. An untimed lockstep pass checks
+//! that the funded engine gives exactly the unfunded one's events.
+//!
 //! Under `cargo test --all-targets` (no `--bench` argument) criterion runs each benchmark
 //! once and the streams are small, so the whole binary takes a few seconds.
 
@@ -33,7 +40,10 @@ use rustc_hash::FxHashMap;
 use veloz_core::workload::{
     generate, synthetic_instruments, timestamp_of, Workload, WorkloadConfig,
 };
-use veloz_core::{Command, Engine, Event, OrderId, Side, TimeInForce};
+use veloz_core::{
+    AdminAction, AdminCommand, Asset, Command, Engine, Event, Funding, Limits, OrderId, Risk, Side,
+    TimeInForce,
+};
 
 const SEED: u64 = 1;
 /// Full passes per engine for the median and best throughput.
@@ -213,6 +223,91 @@ fn veloz_pass(w: &Workload, mut engine: Engine) -> Engine {
     engine
 }
 
+/// The quote asset of the funded engine; each instrument's base asset is its own id.
+const QUOTE: u32 = u32::MAX;
+
+/// A funded engine for `w` (module docs) with the prefill applied.
+fn funded_prefilled(w: &Workload) -> Engine {
+    let mut assets = vec![Asset {
+        id: QUOTE,
+        name: "QUOTE".into(),
+        scale: 0,
+    }];
+    let mut funding = Vec::new();
+    for i in &w.instruments {
+        assets.push(Asset {
+            id: i.id,
+            name: format!("B{}", i.id),
+            scale: 0,
+        });
+        let f = Funding {
+            base: i.id,
+            quote: QUOTE,
+            base_unit: 1,
+            quote_unit: 1,
+            maker_fee_bps: 1,
+            taker_fee_bps: 2,
+        };
+        funding.push((i.id, f));
+    }
+    let high = Limits {
+        max_order_qty: 1 << 40,
+        max_order_notional: 1 << 62,
+        max_open_orders: 1 << 30,
+        max_notional_per_sec: u64::MAX,
+    };
+    let rules = Risk {
+        assets,
+        fee_account: 0,
+        funding,
+        limits: high,
+        account_limits: Vec::new(),
+    };
+    let mut engine = Engine::with_risk(0, &w.instruments, rules).expect("valid rules");
+    let accounts = w.config.accounts as u64;
+    let amount = u64::MAX / (accounts + 1);
+    let mut out = Vec::new();
+    let assets: Vec<u32> = std::iter::once(QUOTE)
+        .chain(w.instruments.iter().map(|i| i.id))
+        .collect();
+    for account in 1..=w.config.accounts {
+        for &asset in &assets {
+            let action = AdminAction::Deposit {
+                account,
+                asset,
+                amount,
+            };
+            let cmd = Command::Admin(AdminCommand {
+                action,
+                request_id: 0,
+            });
+            engine.apply(0, 0, &cmd, &mut out);
+        }
+    }
+    for (i, cmd) in w.prefill.iter().enumerate() {
+        let seq = Workload::seq_of(i);
+        out.clear();
+        engine.apply(seq, timestamp_of(seq), cmd, &mut out);
+    }
+    engine
+}
+
+/// The funded engine gives exactly the unfunded one's events for every command of `w`.
+fn check_funded(w: &Workload) {
+    let (mut plain, mut funded) = (w.prefilled_engine(), funded_prefilled(w));
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    let first = w.first_command_seq();
+    for (i, cmd) in w.commands.iter().enumerate() {
+        let seq = first + i as u64;
+        a.clear();
+        b.clear();
+        plain.apply(seq, timestamp_of(seq), cmd, &mut a);
+        funded.apply(seq, timestamp_of(seq), cmd, &mut b);
+        assert_eq!(a, b, "the funded engine differs at command {i}: {cmd:?}");
+    }
+    funded.validate().expect("funded engine invariants");
+}
+
 fn mc_pass(s: &McStream, mut books: Vec<matchcore::OrderBook>) -> Vec<matchcore::OrderBook> {
     for (b, cmd) in &s.commands {
         black_box(books[*b].execute(cmd));
@@ -224,9 +319,13 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
 
-fn veloz_latency(w: &Workload) -> Histogram<u64> {
+fn veloz_latency(w: &Workload, funded: bool) -> Histogram<u64> {
     let mut h = histogram();
-    let mut engine = w.prefilled_engine();
+    let mut engine = if funded {
+        funded_prefilled(w)
+    } else {
+        w.prefilled_engine()
+    };
     let mut out = Vec::with_capacity(256);
     let first = w.first_command_seq();
     for (i, cmd) in w.commands.iter().enumerate() {
@@ -280,9 +379,10 @@ struct Row {
     hist: Histogram<u64>,
 }
 
-fn measure(case: &Case, repeats: usize) -> (Row, Row) {
+fn measure(case: &Case, repeats: usize) -> (Row, Row, Row) {
     let n = case.workload.commands.len() as f64;
     let mut v = Vec::new();
+    let mut r = Vec::new();
     let mut m = Vec::new();
     for _ in 0..repeats {
         let engine = case.workload.prefilled_engine();
@@ -290,6 +390,10 @@ fn measure(case: &Case, repeats: usize) -> (Row, Row) {
         let engine = veloz_pass(&case.workload, engine);
         v.push(n / t.elapsed().as_secs_f64());
         assert_eq!(engine.state_hash(), case.workload.stats.state_hash);
+        let engine = funded_prefilled(&case.workload);
+        let t = Instant::now();
+        black_box(veloz_pass(&case.workload, engine));
+        r.push(n / t.elapsed().as_secs_f64());
         let books = case.mc.prefilled_books();
         let t = Instant::now();
         let books = mc_pass(&case.mc, books);
@@ -297,12 +401,18 @@ fn measure(case: &Case, repeats: usize) -> (Row, Row) {
         black_box(books);
     }
     let (ops, best) = median_best(v);
+    let (risk_ops, risk_best) = median_best(r);
     let (mc_ops, mc_best) = median_best(m);
     (
         Row {
             ops,
             best,
-            hist: veloz_latency(&case.workload),
+            hist: veloz_latency(&case.workload, false),
+        },
+        Row {
+            ops: risk_ops,
+            best: risk_best,
+            hist: veloz_latency(&case.workload, true),
         },
         Row {
             ops: mc_ops,
@@ -369,6 +479,13 @@ fn main() {
                 BatchSize::PerIteration,
             )
         });
+        g.bench_function("veloz_risk", |b| {
+            b.iter_batched(
+                || funded_prefilled(&case.workload),
+                |engine| veloz_pass(&case.workload, engine),
+                BatchSize::PerIteration,
+            )
+        });
         g.bench_function("matchcore", |b| {
             b.iter_batched(
                 || case.mc.prefilled_books(),
@@ -400,13 +517,17 @@ fn main() {
             case.mc.mc_trades,
             case.mc.mc_rejects
         );
-        let (v, m) = measure(case, sz.repeats);
+        check_funded(&case.workload);
+        let (v, r, m) = measure(case, sz.repeats);
         print_row("veloz", &v);
+        print_row("veloz+risk", &r);
         print_row("matchcore", &m);
         println!(
-            "  ratio veloz/matchcore {:.2}x (best passes {:.2}x)",
+            "  ratio veloz/matchcore {:.2}x (best passes {:.2}x); risk on/off {:.2}x (best {:.2}x)",
             v.ops / m.ops,
-            v.best / m.best
+            v.best / m.best,
+            r.ops / v.ops,
+            r.best / v.best
         );
     }
 }

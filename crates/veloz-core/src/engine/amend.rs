@@ -63,7 +63,7 @@ impl Engine {
             }),
             Ok(slot) => {
                 let n = self.remove(slot);
-                self.risk_released(n.book, n.account, n.side, n.price, n.leaves, true);
+                self.risk_released(n.book, n.account, n.side, n.price, n.leaves);
                 out.push(Event::Cancelled {
                     order_id: n.id,
                     account: n.account,
@@ -180,7 +180,7 @@ impl Engine {
         self.order_index.remove(n.id);
         self.client_ids.remove(&(b, n.account, n.client_order_id));
         if remaining > 0 {
-            self.risk_released(b, n.account, n.side, r.price, remaining, true);
+            self.risk_released(b, n.account, n.side, r.price, remaining);
             out.push(Event::Cancelled {
                 order_id: n.id,
                 account: n.account,
@@ -260,7 +260,7 @@ impl Engine {
                 }
                 for &slot in &victims {
                     let n = self.remove(slot);
-                    self.risk_released(b, n.account, n.side, n.price, n.leaves, true);
+                    self.risk_released(b, n.account, n.side, n.price, n.leaves);
                     out.push(Event::Cancelled {
                         order_id: n.id,
                         account: n.account,

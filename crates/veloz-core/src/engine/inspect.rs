@@ -107,12 +107,10 @@ impl Engine {
         }
         h.admin(self.halted_instruments(), self.disabled_accounts());
         if let Some(l) = &self.ledger {
-            let accounts = l.sorted();
-            h.ledger(
-                accounts
-                    .iter()
-                    .map(|a| (a.id, a.window_sec, a.window_notional, a.balances.as_slice())),
-            );
+            h.ledger(l.sorted().into_iter().map(|s| {
+                let a = &l.accounts[s];
+                (a.id, a.window_sec, a.window_notional, l.balances_of(s))
+            }));
         }
         h.finish()
     }

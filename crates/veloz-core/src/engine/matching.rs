@@ -99,7 +99,7 @@ impl Engine {
             out.push(self.cancelled_taker(o, order_id, o.qty, CancelReason::NoLiquidity));
             return;
         };
-        self.risk_accepted(b, o, Some(limit), ts);
+        self.risk_accepted(b, o, limit, ts);
         let mut taker = Taker {
             order_id,
             account: o.account,
@@ -110,7 +110,7 @@ impl Engine {
             stp: o.stp,
         };
         if o.tif == TimeInForce::Fok && self.fillable(b, &taker) < o.qty {
-            self.risk_released(b, o.account, o.side, limit, o.qty, true);
+            self.risk_released(b, o.account, o.side, limit, o.qty);
             out.push(self.cancelled_taker(o, order_id, o.qty, CancelReason::FillOrKill));
             return;
         }
@@ -135,7 +135,7 @@ impl Engine {
         };
         match reason {
             Some(r) => {
-                self.risk_released(b, o.account, o.side, limit, taker.remaining, true);
+                self.risk_released(b, o.account, o.side, limit, taker.remaining);
                 out.push(self.cancelled_taker(o, order_id, taker.remaining, r));
             }
             None => {
@@ -306,7 +306,7 @@ impl Engine {
                 if cancel_resting {
                     self.remove_node(slot, &maker);
                     let (side, price, leaves) = (maker.side, maker.price, maker.leaves);
-                    self.risk_released(b, maker.account, side, price, leaves, true);
+                    self.risk_released(b, maker.account, side, price, leaves);
                     out.push(Event::Cancelled {
                         order_id: maker.id,
                         account: maker.account,

@@ -44,12 +44,11 @@ use crate::types::*;
 /// One second of the sequencer's clock.
 const SECOND_NS: u64 = 1_000_000_000;
 
-/// One account's money in this engine.
+/// One account's limits and counters in this engine (its balances are in
+/// [`Ledger::balances`], at its slot).
 #[derive(Clone, Debug)]
 pub(super) struct AccountState {
     pub(super) id: AccountId,
-    /// By asset position in [`Ledger::assets`].
-    pub(super) balances: Vec<Balance>,
     /// Orders accepted and not yet filled or cancelled.
     pub(super) open_orders: u32,
     /// The second (`ts / 10^9`) `window_notional` counts, and the notional of the new orders
@@ -59,33 +58,57 @@ pub(super) struct AccountState {
     pub(super) limits: Limits,
 }
 
+/// An instrument's funding with its assets' positions in [`Ledger::assets`].
+#[derive(Clone, Copy, Debug)]
+struct Money {
+    f: Funding,
+    base: usize,
+    quote: usize,
+}
+
 /// The balances of an engine with money rules.
 #[derive(Clone, Debug)]
 pub(super) struct Ledger {
     pub(super) rules: Risk,
     /// Funding by book index.
-    funding: Vec<Option<Funding>>,
+    funding: Vec<Option<Money>>,
     /// Asset ids, ascending; an asset's position here indexes balances and `supply`.
     pub(super) assets: Vec<AssetId>,
     /// Per asset: the sum of every balance (deposits less withdrawals).
     pub(super) supply: Vec<u64>,
-    /// Account id -> position in `accounts` (point lookup; never iterated).
+    /// Account id -> slot in `accounts` (point lookup; never iterated).
     index: FxHashMap<AccountId, u32>,
-    /// In creation order; walked sorted by id for the hash and the snapshot.
+    /// By slot, in creation order; walked sorted by id for the hash and the snapshot.
     pub(super) accounts: Vec<AccountState>,
+    /// `assets.len()` balances per slot, flat: slot `s`'s are `s * assets.len()..`.
+    balances: Vec<Balance>,
+    /// The fee account's slot, once it exists.
+    fee_slot: Option<usize>,
 }
 
 impl Ledger {
     pub(super) fn new(rules: Risk, symbols: impl Iterator<Item = SymbolId>) -> Ledger {
         let mut assets: Vec<AssetId> = rules.assets.iter().map(|a| a.id).collect();
         assets.sort_unstable();
+        let position = |id| assets.binary_search(&id).expect("checked rules");
+        let funding = symbols
+            .map(|s| {
+                rules.funding_of(s).map(|f| Money {
+                    f,
+                    base: position(f.base),
+                    quote: position(f.quote),
+                })
+            })
+            .collect();
         Ledger {
-            funding: symbols.map(|s| rules.funding_of(s)).collect(),
+            funding,
             supply: vec![0; assets.len()],
             assets,
             rules,
             index: FxHashMap::default(),
             accounts: Vec::new(),
+            balances: Vec::new(),
+            fee_slot: None,
         }
     }
 
@@ -93,44 +116,64 @@ impl Ledger {
         self.assets.binary_search(&id).ok()
     }
 
-    fn find(&self, account: AccountId) -> Option<&AccountState> {
-        self.index
-            .get(&account)
-            .map(|&i| &self.accounts[i as usize])
+    fn find(&self, account: AccountId) -> Option<usize> {
+        self.index.get(&account).map(|&i| i as usize)
     }
 
-    /// The account's state, created (empty) if new.
-    pub(super) fn account(&mut self, account: AccountId) -> &mut AccountState {
+    /// The account's slot, created (empty) if new.
+    pub(super) fn slot(&mut self, account: AccountId) -> usize {
         let next = self.accounts.len() as u32;
         let i = *self.index.entry(account).or_insert(next);
         if i == next {
             self.accounts.push(AccountState {
                 id: account,
-                balances: vec![Balance::default(); self.assets.len()],
                 open_orders: 0,
                 window_sec: 0,
                 window_notional: 0,
                 limits: self.rules.limits_of(account),
             });
+            self.balances
+                .resize(self.balances.len() + self.assets.len(), Balance::default());
         }
-        &mut self.accounts[i as usize]
+        i as usize
     }
 
-    fn balance(&mut self, account: AccountId, asset: AssetId) -> &mut Balance {
-        let a = self.asset(asset).expect("funding names configured assets");
-        &mut self.account(account).balances[a]
+    fn fee_slot(&mut self) -> usize {
+        match self.fee_slot {
+            Some(s) => s,
+            None => {
+                let s = self.slot(self.rules.fee_account);
+                self.fee_slot = Some(s);
+                s
+            }
+        }
     }
 
-    /// Account ids, ascending, with their positions (the hash's and the snapshot's order).
-    pub(super) fn sorted(&self) -> Vec<&AccountState> {
-        let mut v: Vec<&AccountState> = self.accounts.iter().collect();
-        v.sort_unstable_by_key(|a| a.id);
+    /// The balances at `slot`, by asset position.
+    pub(super) fn balances_of(&self, slot: usize) -> &[Balance] {
+        let n = self.assets.len();
+        &self.balances[slot * n..(slot + 1) * n]
+    }
+
+    pub(super) fn balances_of_mut(&mut self, slot: usize) -> &mut [Balance] {
+        let n = self.assets.len();
+        &mut self.balances[slot * n..(slot + 1) * n]
+    }
+
+    fn available(&self, slot: Option<usize>, asset: usize) -> u64 {
+        slot.map_or(0, |s| self.balances_of(s)[asset].available)
+    }
+
+    /// Slots ascending by account id (the hash's and the snapshot's order).
+    pub(super) fn sorted(&self) -> Vec<usize> {
+        let mut v: Vec<usize> = (0..self.accounts.len()).collect();
+        v.sort_unstable_by_key(|&s| self.accounts[s].id);
         v
     }
 }
 
 /// The notional limits see: the funded notional, or `price * qty` on an unfunded instrument.
-fn notional(funding: Option<&Funding>, price: Price, qty: Qty) -> Option<u64> {
+fn notional(funding: Option<Funding>, price: Price, qty: Qty) -> Option<u64> {
     match funding {
         Some(f) => f.notional(price, qty),
         None => u64::try_from(price.max(0) as u128 * qty as u128).ok(),
@@ -160,12 +203,9 @@ impl Engine {
             return Vec::new();
         };
         l.find(account)
-            .map(|a| {
-                l.assets
-                    .iter()
-                    .copied()
-                    .zip(a.balances.iter().copied())
-                    .collect()
+            .map(|s| {
+                let b = l.balances_of(s).iter().copied();
+                l.assets.iter().copied().zip(b).collect()
             })
             .unwrap_or_default()
     }
@@ -174,7 +214,7 @@ impl Engine {
     pub fn funded_accounts(&self) -> Vec<AccountId> {
         self.ledger
             .as_ref()
-            .map(|l| l.sorted().iter().map(|a| a.id).collect())
+            .map(|l| l.sorted().iter().map(|&s| l.accounts[s].id).collect())
             .unwrap_or_default()
     }
 
@@ -204,14 +244,17 @@ impl Engine {
         let Some(l) = &self.ledger else {
             return Ok(());
         };
-        let funding = l.funding[b as usize].as_ref();
-        let account = l.find(o.account);
+        let money = l.funding[b as usize];
+        let slot = l.find(o.account);
+        let account = slot.map(|s| &l.accounts[s]);
         let limits = account.map_or_else(|| l.rules.limits_of(o.account), |a| a.limits);
         if limits.max_order_qty > 0 && o.qty > limits.max_order_qty {
             return Err(RejectReason::OrderQtyLimit);
         }
         let amount = match limit {
-            Some(p) => notional(funding, p, o.qty).ok_or(RejectReason::AmountTooLarge)?,
+            Some(p) => {
+                notional(money.map(|m| m.f), p, o.qty).ok_or(RejectReason::AmountTooLarge)?
+            }
             None => 0,
         };
         if limits.max_order_notional > 0 && amount > limits.max_order_notional {
@@ -230,12 +273,12 @@ impl Engine {
                 return Err(RejectReason::NotionalRateLimit);
             }
         }
-        if let (Some(f), Some(p)) = (funding, limit) {
-            let (asset, need) = f
-                .hold(o.side, p, o.qty)
-                .ok_or(RejectReason::AmountTooLarge)?;
-            let a = l.asset(asset).expect("funding names configured assets");
-            if account.map_or(0, |acc| acc.balances[a].available) < need {
+        if let (Some(m), Some(p)) = (money, limit) {
+            let (_, need) =
+                m.f.hold(o.side, p, o.qty)
+                    .ok_or(RejectReason::AmountTooLarge)?;
+            let asset = if o.side == Side::Buy { m.quote } else { m.base };
+            if l.available(slot, asset) < need {
                 return Err(RejectReason::InsufficientFunds);
             }
         }
@@ -244,19 +287,14 @@ impl Engine {
 
     /// A new order passed [`Engine::risk_check_new`] and was accepted: hold, count, add its
     /// notional to the second.
-    pub(super) fn risk_accepted(
-        &mut self,
-        b: u32,
-        o: &NewOrder,
-        limit: Option<Price>,
-        ts: Timestamp,
-    ) {
+    pub(super) fn risk_accepted(&mut self, b: u32, o: &NewOrder, limit: Price, ts: Timestamp) {
         let Some(l) = &mut self.ledger else {
             return;
         };
-        let funding = l.funding[b as usize];
-        let amount = limit.map_or(0, |p| notional(funding.as_ref(), p, o.qty).unwrap_or(0));
-        let acc = l.account(o.account);
+        let money = l.funding[b as usize];
+        let amount = notional(money.map(|m| m.f), limit, o.qty).unwrap_or(0);
+        let slot = l.slot(o.account);
+        let acc = &mut l.accounts[slot];
         acc.open_orders += 1;
         let sec = ts / SECOND_NS;
         if acc.window_sec != sec {
@@ -264,16 +302,17 @@ impl Engine {
             acc.window_notional = 0;
         }
         acc.window_notional = acc.window_notional.saturating_add(amount);
-        if let (Some(f), Some(p)) = (funding, limit) {
-            let (asset, need) = f.hold(o.side, p, o.qty).expect("checked on entry");
-            let bal = l.balance(o.account, asset);
+        if let Some(m) = money {
+            let (_, need) = m.f.hold(o.side, limit, o.qty).expect("checked on entry");
+            let asset = if o.side == Side::Buy { m.quote } else { m.base };
+            let bal = &mut l.balances_of_mut(slot)[asset];
             bal.available -= need;
             bal.held += need;
         }
     }
 
     /// `qty` of a `side` order of `account` at `limit` in book `b` left without trading:
-    /// release its hold; when `closed`, the order no longer counts as open.
+    /// release its hold; the order no longer counts as open.
     pub(super) fn risk_released(
         &mut self,
         b: u32,
@@ -281,17 +320,16 @@ impl Engine {
         side: Side,
         limit: Price,
         qty: Qty,
-        closed: bool,
     ) {
         let Some(l) = &mut self.ledger else {
             return;
         };
-        if closed {
-            l.account(account).open_orders -= 1;
-        }
-        if let Some(f) = l.funding[b as usize] {
-            let (asset, amount) = f.hold(side, limit, qty).expect("held before");
-            let bal = l.balance(account, asset);
+        let slot = l.slot(account);
+        l.accounts[slot].open_orders -= 1;
+        if let Some(m) = l.funding[b as usize] {
+            let (_, amount) = m.f.hold(side, limit, qty).expect("held before");
+            let asset = if side == Side::Buy { m.quote } else { m.base };
+            let bal = &mut l.balances_of_mut(slot)[asset];
             bal.held -= amount;
             bal.available += amount;
         }
@@ -315,30 +353,16 @@ impl Engine {
         let Some(l) = &mut self.ledger else {
             return;
         };
-        if maker_done {
-            l.account(maker.account).open_orders -= 1;
-        }
-        if taker_done {
-            l.account(taker).open_orders -= 1;
-        }
-        let Some(f) = l.funding[b as usize] else {
+        let (ms, ts) = (l.slot(maker.account), l.slot(taker));
+        l.accounts[ms].open_orders -= maker_done as u32;
+        l.accounts[ts].open_orders -= taker_done as u32;
+        let Some(m) = l.funding[b as usize] else {
             return;
         };
+        let f = m.f;
         let (buyer, buyer_limit, buyer_bps, seller, seller_bps) = match maker.side {
-            Side::Buy => (
-                maker.account,
-                price,
-                f.maker_fee_bps,
-                taker,
-                f.taker_fee_bps,
-            ),
-            Side::Sell => (
-                taker,
-                taker_limit,
-                f.taker_fee_bps,
-                maker.account,
-                f.maker_fee_bps,
-            ),
+            Side::Buy => (ms, price, f.maker_fee_bps, ts, f.taker_fee_bps),
+            Side::Sell => (ts, taker_limit, f.taker_fee_bps, ms, f.maker_fee_bps),
         };
         let notional = f.notional(price, qty).expect("within the hold");
         let base = f.base_amount(qty).expect("within the hold");
@@ -347,14 +371,15 @@ impl Engine {
             Funding::fee(notional, buyer_bps),
             Funding::fee(notional, seller_bps),
         );
-        let q = l.balance(buyer, f.quote);
-        q.held -= released;
-        q.available += released - notional - buyer_fee;
-        l.balance(buyer, f.base).available += base;
-        l.balance(seller, f.base).held -= base;
-        l.balance(seller, f.quote).available += notional - seller_fee;
-        let fee_account = l.rules.fee_account;
-        l.balance(fee_account, f.quote).available += buyer_fee + seller_fee;
+        let fees = l.fee_slot();
+        let bb = l.balances_of_mut(buyer);
+        bb[m.quote].held -= released;
+        bb[m.quote].available += released - notional - buyer_fee;
+        bb[m.base].available += base;
+        let sb = l.balances_of_mut(seller);
+        sb[m.base].held -= base;
+        sb[m.quote].available += notional - seller_fee;
+        l.balances_of_mut(fees)[m.quote].available += buyer_fee + seller_fee;
     }
 
     /// The checks of a replace of the order `n` (in book `b`) to `price` and `qty`; nothing
@@ -369,25 +394,24 @@ impl Engine {
         let Some(l) = &self.ledger else {
             return Ok(());
         };
-        let funding = l.funding[b as usize].as_ref();
-        let limits = l
-            .find(n.account)
-            .map_or_else(|| l.rules.limits_of(n.account), |a| a.limits);
+        let money = l.funding[b as usize];
+        let slot = l.find(n.account);
+        let limits = slot.map_or_else(|| l.rules.limits_of(n.account), |s| l.accounts[s].limits);
         if limits.max_order_qty > 0 && qty > limits.max_order_qty {
             return Err(RejectReason::OrderQtyLimit);
         }
-        let amount = notional(funding, price, qty).ok_or(RejectReason::AmountTooLarge)?;
+        let amount =
+            notional(money.map(|m| m.f), price, qty).ok_or(RejectReason::AmountTooLarge)?;
         if limits.max_order_notional > 0 && amount > limits.max_order_notional {
             return Err(RejectReason::OrderNotionalLimit);
         }
-        if let Some(f) = funding {
-            let (asset, new) = f
-                .hold(n.side, price, qty)
-                .ok_or(RejectReason::AmountTooLarge)?;
-            let (_, old) = f.hold(n.side, n.price, n.leaves).expect("held before");
-            let a = l.asset(asset).expect("funding names configured assets");
-            let available = l.find(n.account).map_or(0, |acc| acc.balances[a].available);
-            if new > old && new - old > available {
+        if let Some(m) = money {
+            let (_, new) =
+                m.f.hold(n.side, price, qty)
+                    .ok_or(RejectReason::AmountTooLarge)?;
+            let (_, old) = m.f.hold(n.side, n.price, n.leaves).expect("held before");
+            let asset = if n.side == Side::Buy { m.quote } else { m.base };
+            if new > old && new - old > l.available(slot, asset) {
                 return Err(RejectReason::InsufficientFunds);
             }
         }
@@ -400,10 +424,12 @@ impl Engine {
         let Some(l) = &mut self.ledger else {
             return;
         };
-        if let Some(f) = l.funding[b as usize] {
-            let (asset, new) = f.hold(n.side, price, qty).expect("checked");
-            let (_, old) = f.hold(n.side, n.price, n.leaves).expect("held before");
-            let bal = l.balance(n.account, asset);
+        if let Some(m) = l.funding[b as usize] {
+            let (_, new) = m.f.hold(n.side, price, qty).expect("checked");
+            let (_, old) = m.f.hold(n.side, n.price, n.leaves).expect("held before");
+            let asset = if n.side == Side::Buy { m.quote } else { m.base };
+            let slot = l.slot(n.account);
+            let bal = &mut l.balances_of_mut(slot)[asset];
             bal.available = bal.available + old - new;
             bal.held = bal.held - old + new;
         }
@@ -414,12 +440,10 @@ impl Engine {
         let Some(l) = &mut self.ledger else {
             return AdminOutcome::UnknownAsset;
         };
-        let Some((asset, amount)) = action.money_moved() else {
+        let (Some((asset, amount)), Some(account)) = (action.money_moved(), action.account())
+        else {
             unreachable!("only deposits and withdrawals move money");
         };
-        let account = action
-            .account()
-            .expect("a deposit or withdrawal names an account");
         let Some(a) = l.asset(asset) else {
             return AdminOutcome::UnknownAsset;
         };
@@ -432,15 +456,17 @@ impl Engine {
                     return AdminOutcome::InvalidAmount;
                 };
                 l.supply[a] = supply;
-                l.account(account).balances[a].available += amount;
+                let slot = l.slot(account);
+                l.balances_of_mut(slot)[a].available += amount;
             }
             _ => {
-                let available = l.find(account).map_or(0, |acc| acc.balances[a].available);
-                if available < amount {
+                let slot = l.find(account);
+                if l.available(slot, a) < amount {
                     return AdminOutcome::InsufficientFunds;
                 }
                 l.supply[a] -= amount;
-                l.account(account).balances[a].available -= amount;
+                let slot = slot.expect("an account with funds exists");
+                l.balances_of_mut(slot)[a].available -= amount;
             }
         }
         AdminOutcome::Applied
@@ -461,30 +487,28 @@ impl Engine {
                     while slot != NIL {
                         let n = self.orders.get(slot);
                         *open.entry(n.account).or_default() += 1;
-                        if let Some(f) = l.funding[b] {
-                            let (asset, amount) =
-                                f.hold(n.side, n.price, n.leaves).ok_or_else(|| {
+                        if let Some(m) = l.funding[b] {
+                            let (_, amount) =
+                                m.f.hold(n.side, n.price, n.leaves).ok_or_else(|| {
                                     format!("order {}: its hold does not fit a u64", n.id)
                                 })?;
-                            *held
-                                .entry((n.account, l.asset(asset).expect("configured")))
-                                .or_default() += amount;
+                            let asset = if n.side == Side::Buy { m.quote } else { m.base };
+                            *held.entry((n.account, asset)).or_default() += amount;
                         }
                         slot = n.next;
                     }
                 }
             }
         }
-        for acc in &l.accounts {
-            if acc.open_orders != open.get(&acc.id).copied().unwrap_or(0) {
+        for (s, acc) in l.accounts.iter().enumerate() {
+            let want_open = open.get(&acc.id).copied().unwrap_or(0);
+            if acc.open_orders != want_open {
                 return Err(format!(
-                    "account {} counts {} open orders, {} rest",
-                    acc.id,
-                    acc.open_orders,
-                    open.get(&acc.id).copied().unwrap_or(0)
+                    "account {} counts {} open orders, {want_open} rest",
+                    acc.id, acc.open_orders
                 ));
             }
-            for (a, bal) in acc.balances.iter().enumerate() {
+            for (a, bal) in l.balances_of(s).iter().enumerate() {
                 sums[a] += bal.total();
                 let want = held.get(&(acc.id, a)).copied().unwrap_or(0);
                 if bal.held != want {
@@ -495,7 +519,7 @@ impl Engine {
                 }
             }
         }
-        if let Some((account, _)) = open.iter().find(|(a, _)| l.find(**a).is_none()) {
+        if let Some(account) = open.keys().find(|a| l.find(**a).is_none()) {
             return Err(format!(
                 "account {account} has resting orders and no ledger entry"
             ));

@@ -120,14 +120,15 @@ impl Engine {
             out.extend_from_slice(&b);
             put_limits(out, limits);
         }
-        for a in accounts {
+        for slot in accounts {
+            let a = &l.accounts[slot];
             let mut b = [0u8; ACCOUNT_LEN];
             put_u32(&mut b, 0, a.id);
             put_u32(&mut b, 4, a.open_orders);
             put_u64(&mut b, 8, a.window_sec);
             put_u64(&mut b, 16, a.window_notional);
             out.extend_from_slice(&b);
-            for bal in &a.balances {
+            for bal in l.balances_of(slot) {
                 let mut b = [0u8; BALANCE_LEN];
                 put_u64(&mut b, 0, bal.available);
                 put_u64(&mut b, 8, bal.held);
@@ -266,11 +267,12 @@ impl Engine {
                     .and_then(|s| u64::try_from(s).ok())
                     .ok_or_else(|| field("balance (asset total above 2^64 - 1)", at, id as u64))?;
             }
-            let acc = l.account(id);
+            let slot = l.slot(id);
+            let acc = &mut l.accounts[slot];
             acc.open_orders = open;
             acc.window_sec = sec;
             acc.window_notional = notional;
-            acc.balances = balances;
+            l.balances_of_mut(slot).copy_from_slice(&balances);
         }
         Ok(())
     }
