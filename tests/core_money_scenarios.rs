@@ -1,7 +1,7 @@
 //! Money scenarios in the style of exchange-core's `basic.feature` and `risk.feature`, with
 //! our own numbers: deposits, a resting sell, a crossing buy, its settlement with fees,
-//! cancels, moves, insufficient funds at the exact boundary, market and IOC orders, kill
-//! switch, withdrawals and every pre-trade limit.
+//! cancels, moves, insufficient funds at the exact boundary, market and IOC orders, budget
+//! orders (exchange-core's FOK_BUDGET), kill switch, withdrawals and every pre-trade limit.
 //!
 //! Every step runs on the fast engine and its naive twin; after each, the events and state
 //! hashes must agree, the fast engine's invariants hold, and the scenario's balances are
@@ -531,4 +531,73 @@ fn an_engine_without_rules_keeps_no_balances() {
     assert!(matches!(out[1], Event::Accepted { .. }));
     assert!(e.balances(ALICE).is_empty());
     assert!(e.risk().is_none());
+}
+
+/// A market fill-or-kill order with a positive price: the price is a budget for the whole
+/// quantity (`sum of price * qty` over its fills), the most a buy spends, the least a sell
+/// takes in.
+fn budget_order(account: AccountId, coid: u64, side: Side, budget: Price, qty: Qty) -> NewOrder {
+    NewOrder {
+        kind: OrderKind::Market,
+        tif: TimeInForce::Fok,
+        price: budget,
+        ..NewOrder::limit(account, BTCUSD, coid, side, 0, qty)
+    }
+}
+
+#[test]
+fn a_budget_buy_fills_within_its_budget_and_is_killed_over_it() {
+    let mut v = Venue::new();
+    v.deposit(BOB, BTC, 10_000);
+    v.deposit(ALICE, USD, 1_000_000);
+    v.limit(BOB, 1, Side::Sell, 1_000, 5);
+    v.limit(BOB, 2, Side::Sell, 1_002, 5);
+    // 10 cost 5 * 1_000 + 5 * 1_002 = 10_010 (price units times quantity units).
+    let ev = v.order(budget_order(ALICE, 3, Side::Buy, 10_009, 10));
+    assert!(matches!(
+        ev.last(),
+        Some(Event::Cancelled {
+            qty: 10,
+            reason: CancelReason::FillOrKill,
+            ..
+        })
+    ));
+    assert_eq!(
+        v.bal(ALICE, USD),
+        (1_000_000, 0),
+        "a killed budget order moves nothing"
+    );
+    let ev = v.order(budget_order(ALICE, 4, Side::Buy, 10_010, 10));
+    assert_eq!(
+        ev.iter()
+            .filter(|e| matches!(e, Event::Trade { .. }))
+            .count(),
+        2
+    );
+    // Paid 100_100 notional plus taker fees 100 and ceil(50_100 * 20 / 10_000) = 101.
+    assert_eq!(v.bal(ALICE, USD), (1_000_000 - 100_100 - 100 - 101, 0));
+    assert_eq!(v.bal(ALICE, BTC), (1_000, 0));
+}
+
+#[test]
+fn a_budget_sell_needs_at_least_its_budget() {
+    let mut v = Venue::new();
+    v.deposit(BOB, USD, 10_000_000);
+    v.deposit(ALICE, BTC, 1_000);
+    v.limit(BOB, 1, Side::Buy, 1_000, 4);
+    v.limit(BOB, 2, Side::Buy, 998, 6);
+    // 10 would take in 4 * 1_000 + 6 * 998 = 9_988.
+    let ev = v.order(budget_order(ALICE, 3, Side::Sell, 9_989, 10));
+    assert!(matches!(
+        ev.last(),
+        Some(Event::Cancelled {
+            reason: CancelReason::FillOrKill,
+            ..
+        })
+    ));
+    assert_eq!(v.bal(ALICE, BTC), (1_000, 0));
+    v.order(budget_order(ALICE, 4, Side::Sell, 9_988, 10));
+    assert_eq!(v.bal(ALICE, BTC), (0, 0));
+    // Proceeds 99_880 less the taker fee ceil(40_000 * 20 / 10_000) + ceil(59_880 * 20 / 10_000).
+    assert_eq!(v.bal(ALICE, USD), (99_880 - 80 - 120, 0));
 }

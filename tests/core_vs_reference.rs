@@ -321,7 +321,13 @@ fn to_command(op: &Op, known: &Known) -> Command {
             tif: TimeInForce::from_u8(tif).expect("0..3"),
             post_only,
             stp: SelfTradePrevention::from_u8(stp).expect("0..4"),
-            price: if market { 0 } else { price },
+            // Half the market fill-or-kill orders carry a budget (`price * qty`, near what
+            // the book asks, so some fit and some are killed); other market orders have none.
+            price: match (market, tif) {
+                (true, 2) if coid % 2 == 0 => price.max(0) * qty as i64,
+                (true, _) => 0,
+                (false, _) => price,
+            },
             qty,
         }),
         Op::Cancel {
@@ -437,6 +443,31 @@ fn to_command(op: &Op, known: &Known) -> Command {
 /// What a stream exercised: event kinds and reasons, by name.
 type Coverage = std::collections::BTreeMap<String, u64>;
 
+/// Budget orders: how many were killed and how many traded.
+fn tally_budget(cov: &mut Coverage, cmd: &Command, events: &[Event]) {
+    if let Command::New(o) = cmd {
+        if o.kind == OrderKind::Market && o.tif == TimeInForce::Fok && o.price > 0 {
+            let killed = events.iter().any(|e| {
+                matches!(
+                    e,
+                    Event::Cancelled {
+                        reason: CancelReason::FillOrKill,
+                        ..
+                    }
+                )
+            });
+            let traded = events.iter().any(|e| matches!(e, Event::Trade { .. }));
+            if killed || traded {
+                *cov.entry(format!(
+                    "budget:{}",
+                    if killed { "killed" } else { "filled" }
+                ))
+                .or_default() += 1;
+            }
+        }
+    }
+}
+
 fn tally(cov: &mut Coverage, e: &Event) {
     let key = match e {
         Event::Accepted { .. } => "accepted".to_string(),
@@ -541,6 +572,7 @@ fn run_both_counting(ops: &[Op], cov: &mut Coverage, funded: bool) -> Result<(),
         if funded {
             check_money(&fast, &naive, &moved)?;
         }
+        tally_budget(cov, &cmd, &ef);
         for e in &ef {
             tally(cov, e);
             if let Event::Accepted {
@@ -658,6 +690,8 @@ fn fast_engine_matches_reference_on_a_long_stream() {
         "cancel:mass_cancel",
         "cancel:protection_band",
         "cancel:no_liquidity",
+        "budget:killed",
+        "budget:filled",
         "cancel:cancel_on_disconnect",
         "cancel:by_client_id",
         "replaced:by_client_id",

@@ -18,7 +18,9 @@
 //!   in price-time priority at the resting orders' prices; the rest rests (GTC), or is
 //!   cancelled (IOC, market: `ImmediateOrCancel`, `ProtectionBand` or `NoLiquidity`). A FOK
 //!   order trades only if its whole quantity can trade at once, else it is cancelled with
-//!   `FillOrKill` and nothing trades.
+//!   `FillOrKill` and nothing trades. A market FOK order with a positive price is a budget
+//!   order (exchange-core's FOK_BUDGET): its fills' `price * qty`, summed, must also be at
+//!   most the price for a buy (at least it for a sell), else `FillOrKill`.
 //! - Self-trade prevention follows the incoming order's mode; resting orders cancelled by it
 //!   are reported with `SelfTrade`.
 //! - Validation order for a replace: instrument known; not halted; account not disabled;

@@ -255,7 +255,22 @@ impl ReferenceEngine {
             let mut scratch = Vec::new();
             let (left, self_traded) =
                 trial.match_order(o.symbol, incoming.clone(), limit, &mut scratch);
-            if left > 0 || self_traded {
+            // A budget order (a market FOK with a positive price): the fills' price * qty,
+            // summed, at most the budget for a buy, at least it for a sell.
+            let cost: u128 = scratch
+                .iter()
+                .map(|e| match e {
+                    Event::Trade { price, qty, .. } => *price as u128 * *qty as u128,
+                    _ => 0,
+                })
+                .sum();
+            let over_budget = market
+                && o.price > 0
+                && match o.side {
+                    Side::Buy => cost > o.price as u128,
+                    Side::Sell => cost < o.price as u128,
+                };
+            if left > 0 || self_traded || over_budget {
                 return out.push(cancel(o.qty, CancelReason::FillOrKill));
             }
         }

@@ -63,12 +63,15 @@ impl Funding {
         if price <= 0 {
             return None;
         }
-        fit(price as u128 * qty as u128 * self.quote_unit as u128)
+        (price as u128)
+            .checked_mul(qty as u128)?
+            .checked_mul(self.quote_unit as u128)
+            .and_then(fit)
     }
 
     /// `qty * base_unit`, or `None` when it does not fit a `u64`.
     pub fn base_amount(&self, qty: Qty) -> Option<u64> {
-        fit(qty as u128 * self.base_unit as u128)
+        qty.checked_mul(self.base_unit)
     }
 
     /// The fee on `notional` at `bps`, rounded up.
@@ -88,10 +91,7 @@ impl Funding {
     /// base for a sell (`None` when it does not fit).
     pub fn hold(&self, side: Side, limit: Price, qty: Qty) -> Option<(AssetId, u64)> {
         match side {
-            Side::Buy => Some((
-                self.quote,
-                fit(self.buy_unit(limit)? as u128 * qty as u128)?,
-            )),
+            Side::Buy => Some((self.quote, self.buy_unit(limit)?.checked_mul(qty)?)),
             Side::Sell => Some((self.base, self.base_amount(qty)?)),
         }
     }

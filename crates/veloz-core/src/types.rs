@@ -185,7 +185,11 @@ pub struct NewOrder {
     /// Rejected with [`RejectReason::PostOnlyWouldCross`] if it would trade on arrival.
     pub post_only: bool,
     pub stp: SelfTradePrevention,
-    /// Limit price; ignored (and should be 0) for market orders.
+    /// Limit price. For a market order: 0, or, for a market fill-or-kill order, a positive
+    /// **budget** for the whole quantity (exchange-core's FOK_BUDGET): the sum of
+    /// `price * qty` over its fills must be at most this for a buy and at least this for a
+    /// sell, or it is cancelled with [`CancelReason::FillOrKill`] and nothing trades. Other
+    /// market orders ignore it.
     pub price: Price,
     pub qty: Qty,
 }

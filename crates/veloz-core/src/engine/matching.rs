@@ -3,8 +3,8 @@
 //!
 //! Contract: [`Engine::apply`] of a `New` command lands here. Validation runs in the order
 //! the engine's module docs give and rejects before anything changes; a FOK order is checked
-//! against what could fill (`fillable`, self-trade prevention included) before anything
-//! trades. Matching walks the opposite ladder best first and each level's FIFO head first,
+//! against what could fill (`fills_within`, self-trade prevention and a budget order's
+//! budget included) before anything trades. Matching walks the opposite ladder best first and each level's FIFO head first,
 //! trading at the resting price. Linking and unlinking keep every level's `total` and
 //! `count` equal to its orders' and remove a level from its ladder when it empties; removing
 //! an order also drops it from the order index and the client-id map.
@@ -12,6 +12,13 @@
 use super::{crosses, Engine, Stop, Taker};
 use crate::book::{OrderNode, NIL};
 use crate::types::*;
+
+/// The budget of a budget order: a market fill-or-kill order with a positive `price`
+/// (exchange-core's FOK_BUDGET), in price units times quantity units.
+pub(crate) fn budget(o: &NewOrder) -> Option<u128> {
+    (o.kind == OrderKind::Market && o.tif == TimeInForce::Fok && o.price > 0)
+        .then_some(o.price as u128)
+}
 
 impl Engine {
     pub(super) fn new_order(
@@ -109,7 +116,7 @@ impl Engine {
             remaining: o.qty,
             stp: o.stp,
         };
-        if o.tif == TimeInForce::Fok && self.fillable(b, &taker) < o.qty {
+        if o.tif == TimeInForce::Fok && !self.fills_within(b, &taker, budget(o)) {
             self.risk_released(b, o.account, o.side, limit, o.qty);
             out.push(self.cancelled_taker(o, order_id, o.qty, CancelReason::FillOrKill));
             return;
@@ -257,11 +264,17 @@ impl Engine {
             .remove(&(node.book, node.account, node.client_order_id));
     }
 
-    /// How much of `taker` could trade at once, as matching would see it (self-trade
-    /// prevention included).
-    fn fillable(&self, b: u32, taker: &Taker) -> Qty {
+    /// Whether the whole of `taker` could trade at once, as matching would see it
+    /// (self-trade prevention included), and, for a budget order, within its budget: the
+    /// fills' `price * qty` summed at most `budget` for a buy, at least `budget` for a sell.
+    fn fills_within(&self, b: u32, taker: &Taker, budget: Option<u128>) -> bool {
         let ladder = self.books[b as usize].ladder(taker.side.opposite());
-        let mut total: Qty = 0;
+        let (mut left, mut cost) = (taker.remaining, 0u128);
+        let within = |cost: u128| match budget {
+            None => true,
+            Some(budget) if taker.side == Side::Buy => cost <= budget,
+            Some(budget) => cost >= budget,
+        };
         for (price, level) in ladder.iter_best_first() {
             if !crosses(taker.side, taker.limit, price) {
                 break;
@@ -271,18 +284,20 @@ impl Engine {
                 let n = self.orders.get(slot);
                 if n.account == taker.account && taker.stp != SelfTradePrevention::Allow {
                     if taker.stp != SelfTradePrevention::CancelResting {
-                        return total;
+                        return false;
                     }
                 } else {
-                    total = total.saturating_add(n.leaves);
-                    if total >= taker.remaining {
-                        return total;
+                    let take = left.min(n.leaves);
+                    left -= take;
+                    cost += price as u128 * take as u128;
+                    if left == 0 {
+                        return within(cost);
                     }
                 }
                 slot = n.next;
             }
         }
-        total
+        false
     }
 
     /// Match `taker` against the opposite side of book `b`.

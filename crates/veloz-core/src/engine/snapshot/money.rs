@@ -277,3 +277,150 @@ impl Engine {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::instrument::Instrument;
+
+    fn funded() -> Engine {
+        let asset = |id, name: &str| Asset {
+            id,
+            name: name.into(),
+            scale: 2,
+        };
+        let funding = Funding {
+            base: 1,
+            quote: 2,
+            base_unit: 10,
+            quote_unit: 1,
+            maker_fee_bps: 5,
+            taker_fee_bps: 7,
+        };
+        let rules = Risk {
+            // Out of order on purpose: the section is written ascending.
+            assets: vec![asset(2, "USD"), asset(1, "BTC")],
+            fee_account: 99,
+            funding: vec![(4, funding)],
+            limits: Limits {
+                max_open_orders: 9,
+                ..Limits::default()
+            },
+            account_limits: vec![(3, Limits::default())],
+        };
+        let mut e = Engine::with_risk(0, &[Instrument::simple(4, "BTC/USD")], rules).unwrap();
+        let mut out = Vec::new();
+        let mut seq = 0;
+        let mut apply = |e: &mut Engine, cmd| {
+            seq += 1;
+            e.apply(seq, seq * 1_000_000_000, &cmd, &mut out);
+        };
+        for (account, asset, amount) in [(1, 2, 1_000_000), (2, 1, 5_000), (3, 2, 70)] {
+            let action = AdminAction::Deposit {
+                account,
+                asset,
+                amount,
+            };
+            apply(
+                &mut e,
+                Command::Admin(AdminCommand {
+                    action,
+                    request_id: 1,
+                }),
+            );
+        }
+        apply(
+            &mut e,
+            Command::New(NewOrder::limit(2, 4, 1, Side::Sell, 100, 30)),
+        );
+        apply(
+            &mut e,
+            Command::New(NewOrder::limit(1, 4, 1, Side::Buy, 101, 20)),
+        );
+        apply(
+            &mut e,
+            Command::New(NewOrder::limit(1, 4, 2, Side::Buy, 90, 50)),
+        );
+        e.validate().unwrap();
+        e
+    }
+
+    /// The body and the offset of its money section.
+    fn body(e: &Engine) -> (Vec<u8>, usize) {
+        let mut bytes = Vec::new();
+        e.write_snapshot(&mut bytes);
+        let mut section = Vec::new();
+        e.write_money(&mut section);
+        let at = bytes.len() - section.len();
+        (bytes, at)
+    }
+
+    #[test]
+    fn rules_and_balances_survive_a_snapshot() {
+        let e = funded();
+        let (bytes, _) = body(&e);
+        let back = Engine::read_snapshot(&bytes).unwrap();
+        assert_eq!(back.state_hash(), e.state_hash());
+        for account in [1, 2, 3, 99] {
+            assert_eq!(
+                back.balances(account),
+                e.balances(account),
+                "account {account}"
+            );
+        }
+        assert_eq!(back.supply(), e.supply());
+        assert_eq!(back.funded_accounts(), e.funded_accounts());
+        let mut rules = e.risk().unwrap().clone();
+        rules.assets.sort_by_key(|a| a.id);
+        assert_eq!(back.risk(), Some(&rules));
+        // An engine without rules writes no section and loads without rules.
+        let plain = Engine::new(0, &[Instrument::simple(4, "BTC/USD")]);
+        let mut bytes = Vec::new();
+        plain.write_snapshot(&mut bytes);
+        assert!(Engine::read_snapshot(&bytes).unwrap().risk().is_none());
+    }
+
+    #[test]
+    fn damaged_money_sections_are_refused_by_name() {
+        let e = funded();
+        let (bytes, at) = body(&e);
+        let refused = |bad: &[u8]| Engine::read_snapshot(bad).unwrap_err().to_string();
+        let mut bad = bytes.clone();
+        put_u32(&mut bad, at + 20, 1);
+        assert!(
+            refused(&bad).contains("money section reserved"),
+            "{}",
+            refused(&bad)
+        );
+        // The first asset's id raised above the second's: not ascending.
+        let first = at + HEADER_LEN + LIMITS_LEN;
+        let mut bad = bytes.clone();
+        put_u32(&mut bad, first, 7);
+        assert!(
+            refused(&bad).contains("asset (not ascending)"),
+            "{}",
+            refused(&bad)
+        );
+        // A fee above 10,000 bps: the rules' own check names it.
+        let funding = first + 2 * ASSET_LEN + "BTC".len() + "USD".len();
+        let mut bad = bytes.clone();
+        put_u32(&mut bad, funding + 16, 10_001);
+        assert!(
+            refused(&bad).contains("taker fee 10001 bps"),
+            "{}",
+            refused(&bad)
+        );
+        // A held amount that is not what the resting orders need.
+        let mut bad = bytes.clone();
+        let last_held = bad.len() - 8;
+        let held = u64_at(&bad, last_held);
+        put_u64(&mut bad, last_held, held + 1);
+        assert!(
+            refused(&bad).contains("its orders need"),
+            "{}",
+            refused(&bad)
+        );
+        // Cut short.
+        assert!(refused(&bytes[..bytes.len() - 1]).contains("ends at byte"));
+    }
+}

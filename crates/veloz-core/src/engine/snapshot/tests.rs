@@ -219,7 +219,7 @@ fn damaged_stream_sections_are_refused_by_name() {
         other => panic!("expected a field error, got {other:?}"),
     };
     let mut bad = bytes.clone();
-    put_u16(&mut bad, SNB_FLAGS, SNAPSHOT_FLAG_STREAMS | 4);
+    put_u16(&mut bad, SNB_FLAGS, SNAPSHOT_FLAG_STREAMS | 8);
     assert_eq!(refused(&bad), ("flags", SNB_FLAGS));
     let mut bad = bytes.clone();
     put_u32(&mut bad, at + SNS_RESERVED, 1);
@@ -413,7 +413,7 @@ fn damaged_admin_sections_are_refused_by_name() {
     put_u16(
         &mut bad,
         SNB_FLAGS,
-        SNAPSHOT_FLAG_STREAMS | SNAPSHOT_FLAG_ADMIN | 4,
+        SNAPSHOT_FLAG_STREAMS | SNAPSHOT_FLAG_ADMIN | 8,
     );
     assert_eq!(refused(&bad), ("flags", SNB_FLAGS));
     let mut bad = bytes.clone();
