@@ -10,8 +10,16 @@
 #   enable ACCOUNT       lift the kill switch
 #   sessions             list the sessions (id, shard, account, peer, state, age)
 #   disconnect SESSION   log one session out (reason operator_disconnect)
-# Halt, resume, disable and enable are journaled: replay reproduces them, a restart keeps
-# them. The answer (JSON) is printed on stdout.
+# With money on ([[assets]], docs/operations.md, "Money"); AMOUNT is an integer count of the
+# asset's smallest units, ASSET its name or id; balances are kept per shard, so with more
+# than one shard a deposit or withdrawal names its shard (shard=N, or symbol=S: the shard
+# that trades S):
+#   deposit ACCOUNT ASSET AMOUNT [shard=N|symbol=S]   credit the account on that shard
+#   withdraw ACCOUNT ASSET AMOUNT [shard=N|symbol=S]  debit it (refused, exit 1, when less
+#                        is available there)
+#   balances ACCOUNT     the account's balances on every shard and the total per asset
+# Halt, resume, disable, enable, deposit and withdraw are journaled: replay reproduces them,
+# a restart keeps them. The answer (JSON) is printed on stdout.
 #
 # The operator token is read from --token-file, else from $VELOZ_ADMIN_TOKEN; it is never
 # taken from the command line (other users see it in ps) and never printed. The engine holds
@@ -64,7 +72,30 @@ case "$request" in
   disable | enable) need_arg "an account id"; method=POST path="/admin/$request?account=$arg" ;;
   disconnect) need_arg "a session id"; method=POST path="/admin/disconnect?session=$arg" ;;
   sessions) method=GET path=/admin/sessions ;;
-  *) die "unknown request '$request' (halt, resume, disable, enable, sessions, disconnect)" ;;
+  balances) need_arg "an account id"; method=GET path="/admin/balances?account=$arg" ;;
+  deposit | withdraw)
+    if [ "$#" -lt 3 ] || [ "$#" -gt 4 ]; then
+      die "$request needs ACCOUNT ASSET AMOUNT [shard=N|symbol=S]"
+    fi
+    for v in "$2" "$3"; do
+      case "$v" in
+        "" | *[!A-Za-z0-9._/-]*) die "'$v' is not an asset name, id or amount" ;;
+      esac
+    done
+    path="/admin/$request?account=$arg&asset=$2&amount=$3"
+    if [ "$#" -eq 4 ]; then
+      case "$4" in
+        shard=* | symbol=*) ;;
+        *) die "'$4' names no shard: shard=N or symbol=S" ;;
+      esac
+      case "${4#*=}" in
+        "" | *[!A-Za-z0-9._/-]*) die "'$4' names no shard: shard=N or symbol=S" ;;
+      esac
+      path="$path&$4"
+    fi
+    method=POST
+    ;;
+  *) die "unknown request '$request' (halt, resume, disable, enable, sessions, disconnect, deposit, withdraw, balances)" ;;
 esac
 case "$arg" in
   *[!A-Za-z0-9._-]*) die "'$arg' is not an id or symbol" ;;

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use veloz_config::routing::{Routing, ROUTING_FILE};
 use veloz_config::Config;
-use veloz_core::{Engine, Event, LevelView, Seq, Side, SymbolId};
+use veloz_core::{AccountId, AssetId, Engine, Event, LevelView, Seq, Side, SymbolId};
 use veloz_engine::{ShutdownMarker, SHUTDOWN_MARKER};
 use veloz_journal::replay::{apply_record, RecoverError};
 use veloz_journal::{snapshot, JournalError, JournalReader, MmapStorage, Record, RecordBody};
@@ -90,6 +90,61 @@ pub struct ShardReplay {
     pub snapshots_checked: Vec<String>,
     /// A snapshot's recorded hash differs from the replayed state at its sequence.
     pub snapshot_mismatch: bool,
+    /// With money on: the shard's slice of the balances at the end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub money: Option<ShardMoney>,
+}
+
+/// A rebuilt shard's money (smallest units of each asset, assets ascending by id).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ShardMoney {
+    /// Per asset: the sum of every balance here (its deposits less its withdrawals).
+    pub supply: Vec<AssetAmount>,
+    /// Every account with balances here, ascending.
+    pub accounts: Vec<AccountMoney>,
+}
+
+/// An amount of one asset.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AssetAmount {
+    pub asset: String,
+    pub id: AssetId,
+    pub amount: u64,
+}
+
+/// One account's balances on a shard.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct AccountMoney {
+    pub account: AccountId,
+    /// (asset name, id, available, held).
+    pub balances: Vec<(String, AssetId, u64, u64)>,
+}
+
+impl ShardMoney {
+    /// The money of `engine`, `None` without money rules.
+    pub fn of(engine: &Engine) -> Option<ShardMoney> {
+        let risk = engine.risk()?;
+        let name = |id: AssetId| {
+            (risk.assets.iter().find(|a| a.id == id)).map_or(String::new(), |a| a.name.clone())
+        };
+        Some(ShardMoney {
+            supply: (engine.supply().into_iter())
+                .map(|(id, amount)| AssetAmount {
+                    asset: name(id),
+                    id,
+                    amount,
+                })
+                .collect(),
+            accounts: (engine.funded_accounts().into_iter())
+                .map(|account| AccountMoney {
+                    account,
+                    balances: (engine.balances(account).into_iter())
+                        .map(|(id, b)| (name(id), id, b.available, b.held))
+                        .collect(),
+                })
+                .collect(),
+        })
+    }
 }
 
 /// Read the routing record of `data`.
@@ -103,14 +158,10 @@ pub fn routing(data: &Path) -> Result<Routing, AuditError> {
     serde_json::from_str(&text).map_err(|e| err(e.to_string()))
 }
 
-/// The engine of `shard` as the runtime builds it: that shard's instruments.
+/// The engine of `shard` as the runtime builds it ([`Config::shard_engine`]): that shard's
+/// instruments, and the money rules when money is on.
 pub fn engine_for(config: &Config, routing: &Routing, shard: usize) -> Engine {
-    let instruments: Vec<_> = config
-        .instruments()
-        .into_iter()
-        .filter(|i| routing.shard_of(i.id) == Some(shard))
-        .collect();
-    Engine::new(shard as u16, &instruments)
+    config.shard_engine(routing, shard)
 }
 
 /// Shards to visit for `options`.
@@ -271,9 +322,8 @@ pub fn replay_shard(
     let mut from = 0;
     let mut started = None;
     if options.from_snapshot {
-        let instruments: Vec<_> = engine.instruments().cloned().collect();
         let (loaded, skipped) =
-            snapshot::load_newest(&storage, shard as u16, &instruments, options.until);
+            snapshot::load_newest(&storage, shard as u16, &engine, options.until);
         early_warnings.extend(skipped.iter().map(|w| w.to_string()));
         if let Some(l) = loaded {
             engine = l.engine;
@@ -297,6 +347,7 @@ pub fn replay_shard(
         snapshot: started,
         snapshots_checked: Vec::new(),
         snapshot_mismatch: false,
+        money: None,
     };
     result.last_seq = from;
     let (warnings, journal_last) =
@@ -350,6 +401,7 @@ pub fn replay_shard(
     result.warnings = early_warnings;
     result.hash = engine.state_hash();
     result.state_hash = format!("{:016x}", result.hash);
+    result.money = ShardMoney::of(&engine);
     for inst in engine.instruments().cloned().collect::<Vec<_>>() {
         let levels = |side| -> Vec<(i64, u64, u32)> {
             engine

@@ -477,16 +477,56 @@ fn command_json(cmd: &Command) -> serde_json::Value {
             "kind": "mass_cancel", "account": m.account, "client_order_id": m.client_order_id, "symbol": m.symbol,
             "reason": m.reason.name(),
         }),
-        Command::Admin(a) => json!({
-            "kind": "admin", "action": a.action.name(), "symbol": a.action.symbol(),
-            "account": a.action.account(), "request_id": a.request_id,
-        }),
+        Command::Admin(a) => match a.action.money_moved() {
+            // A deposit or withdrawal: the asset id and the amount in its smallest units.
+            Some((asset, amount)) => json!({
+                "kind": "admin", "action": a.action.name(), "account": a.action.account(),
+                "asset": asset, "amount": amount, "request_id": a.request_id,
+            }),
+            None => json!({
+                "kind": "admin", "action": a.action.name(), "symbol": a.action.symbol(),
+                "account": a.action.account(), "request_id": a.request_id,
+            }),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deposit or withdrawal shows its account, asset and amount; a halt stays as it was.
+    #[test]
+    fn money_admin_records_show_asset_and_amount() {
+        use veloz_core::{AdminAction, AdminCommand};
+        let cmd = |action| {
+            Command::Admin(AdminCommand {
+                action,
+                request_id: 4,
+            })
+        };
+        let deposit = AdminAction::Deposit {
+            account: 7,
+            asset: 1,
+            amount: 250,
+        };
+        assert_eq!(
+            command_json(&cmd(deposit)),
+            json!({"kind": "admin", "action": "deposit", "account": 7, "asset": 1,
+                "amount": 250, "request_id": 4})
+        );
+        let withdraw = AdminAction::Withdraw {
+            account: 900,
+            asset: 2,
+            amount: 3,
+        };
+        assert_eq!(command_json(&cmd(withdraw))["action"], "withdraw");
+        assert_eq!(
+            command_json(&cmd(AdminAction::HaltInstrument(3))),
+            json!({"kind": "admin", "action": "halt_instrument", "symbol": 3, "account": null,
+                "request_id": 4})
+        );
+    }
 
     /// The tape's quoting is the `csv` crate's (RFC 4180): a field with a comma, a quote or a
     /// line break is quoted, quotes doubled. (The configuration refuses such symbols today;

@@ -119,6 +119,21 @@ pub fn run_replay(args: &ReplayArgs) -> anyhow::Result<ExitCode> {
                     side(&st.asks)
                 )?;
             }
+            if let Some(m) = &s.money {
+                let supply: Vec<String> = (m.supply.iter())
+                    .map(|a| format!("{} {}", a.asset, a.amount))
+                    .collect();
+                writeln!(out, "  money (smallest units of each asset)")?;
+                writeln!(out, "    supply: {}", supply.join(", "))?;
+                for a in &m.accounts {
+                    let balances: Vec<String> = (a.balances.iter())
+                        .map(|(name, _, available, held)| {
+                            format!("{name} {available} available {held} held")
+                        })
+                        .collect();
+                    writeln!(out, "    account {}: {}", a.account, balances.join(", "))?;
+                }
+            }
         }
         let records: u64 = shards.iter().map(|s| s.records).sum();
         eprintln!(

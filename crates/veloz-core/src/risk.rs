@@ -193,6 +193,16 @@ impl Risk {
         Ok(())
     }
 
+    /// The same rules with every list sorted by id (as a snapshot stores them), so that
+    /// two spellings of one configuration compare equal.
+    pub fn normalized(&self) -> Risk {
+        let mut r = self.clone();
+        r.assets.sort_by_key(|a| a.id);
+        r.funding.sort_by_key(|(s, _)| *s);
+        r.account_limits.sort_by_key(|(a, _)| *a);
+        r
+    }
+
     /// The limits of `account`.
     pub fn limits_of(&self, account: AccountId) -> Limits {
         self.account_limits

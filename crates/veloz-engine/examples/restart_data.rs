@@ -19,8 +19,8 @@ use std::time::Instant;
 use veloz_config::routing::Routing;
 use veloz_config::Config;
 use veloz_core::{
-    CancelOrder, Command, Engine, Instrument, NewOrder, OrderId, OrderKind, SelfTradePrevention,
-    Side, TimeInForce,
+    CancelOrder, Command, Instrument, NewOrder, OrderId, OrderKind, SelfTradePrevention, Side,
+    TimeInForce,
 };
 use veloz_journal::{snapshot, Durability, MmapStorage, OpenOptions};
 
@@ -39,12 +39,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&data)?;
     let routing = Routing::from_config(&config, 1)?;
     routing.check_and_record(&data)?;
-    let instruments: Vec<_> = config
-        .instruments()
-        .into_iter()
-        .filter(|i| routing.shard_of(i.id) == Some(0))
-        .collect();
-    let mut engine = Engine::new(0, &instruments);
+    // Built as the engine builds it, so a restart replays to the same state.
+    let mut engine = config.shard_engine(&routing, 0);
     let instruments: Vec<Instrument> = engine.instruments().cloned().collect();
     let storage = MmapStorage::for_shard(&data, 0)?;
     let journal = config.journal.clone().with_durability(Durability::None);

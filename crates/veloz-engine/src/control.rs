@@ -87,14 +87,20 @@ impl Operator {
         };
         let shards = admin::shards_for(&request, |s| shared.routing.shard_of(s), admin.len());
         if shards.is_empty() {
-            return Reply::Now(admin::answer(&request, &[]));
+            return Reply::Now(admin::answer(&request, &[], &shared.config));
         }
         self.next_id += 1;
         let request_id = self.next_id;
         tracing::warn!(target: "veloz::admin", request = request_id, "operator request {request_id}: {request:?}");
         let msg = match request {
-            Request::Act(action) => AdminMsg::Act { request_id, action },
+            Request::Act(action) | Request::Money { action, .. } => {
+                AdminMsg::Act { request_id, action }
+            }
             Request::Sessions => AdminMsg::Sessions { request_id },
+            Request::Balances(account) => AdminMsg::Balances {
+                request_id,
+                account,
+            },
             Request::Disconnect(session) => AdminMsg::Disconnect {
                 request_id,
                 session,
@@ -125,7 +131,13 @@ impl Operator {
 
     /// A shard replied: returns the finished request's id and its response when it was the
     /// last one awaited.
-    fn reply(&mut self, request_id: u64, shard: u16, reply: ShardReply) -> Option<(u64, Vec<u8>)> {
+    fn reply(
+        &mut self,
+        shared: &Shared,
+        request_id: u64,
+        shard: u16,
+        reply: ShardReply,
+    ) -> Option<(u64, Vec<u8>)> {
         let i = self.pending.iter().position(|(id, _)| *id == request_id)?;
         let p = &mut self.pending[i].1;
         p.waiting.retain(|&s| s != shard as usize);
@@ -134,7 +146,7 @@ impl Operator {
             return None;
         }
         let (id, p) = self.pending.swap_remove(i);
-        Some((id, admin::answer(&p.request, &p.replies)))
+        Some((id, admin::answer(&p.request, &p.replies, &shared.config)))
     }
 
     /// Requests past their deadline, answered 504.
@@ -237,7 +249,9 @@ fn run(
                         shard,
                         reply,
                     } => {
-                        if let Some((id, response)) = operator.reply(request_id, shard, reply) {
+                        if let Some((id, response)) =
+                            operator.reply(shared, request_id, shard, reply)
+                        {
                             server.complete(id, response);
                         }
                     }

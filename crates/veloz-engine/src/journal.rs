@@ -19,7 +19,7 @@
 
 use std::path::Path;
 
-use veloz_core::{Engine, Instrument, Seq, Timestamp};
+use veloz_core::{Engine, Seq, Timestamp};
 use veloz_journal::replay::{apply_record, RecoverError};
 
 use crate::snapshotter::{SnapshotStats, Snapshotter};
@@ -90,8 +90,7 @@ impl<S: Storage> ShardJournal<S> {
         engine: &mut Engine,
     ) -> Result<(ShardJournal<S>, Recovered), RecoverError> {
         let mut scratch = Vec::with_capacity(64);
-        let instruments: Vec<Instrument> = engine.instruments().cloned().collect();
-        let (loaded, skipped) = snapshot::load_newest(&storage, shard, &instruments, None);
+        let (loaded, skipped) = snapshot::load_newest(&storage, shard, engine, None);
         let mut warnings: Vec<String> = skipped.iter().map(|w| w.to_string()).collect();
         let mut from = 0;
         let snapshot = loaded.map(|l| {

@@ -199,13 +199,8 @@ pub async fn run(shared: Arc<Shared>, links: ShardLinks) -> Result<ShardOutcome,
 
 /// Build the shard's engine and recover it from its journal (the replay path itself).
 fn recover(shared: &Shared, index: usize) -> Result<(Engine, ShardJournal, Seq), ShardError> {
-    let instruments: Vec<_> = shared
-        .config
-        .instruments()
-        .into_iter()
-        .filter(|i| shared.routing.shard_of(i.id) == Some(index))
-        .collect();
-    let mut engine = Engine::new(index as u16, &instruments);
+    // With money on, the engine keeps this shard's slice of the balances.
+    let mut engine = shared.config.shard_engine(&shared.routing, index);
     // Recovery rebuilds the accounts' report streams and the window kept for resend.
     engine.set_report_retention(shared.config.gateway.resend_window);
     // The journal starts its helper threads here; they inherit this thread's CPU mask. A

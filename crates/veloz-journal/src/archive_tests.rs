@@ -84,7 +84,8 @@ fn replay_all<S: Storage>(storage: &S) -> Result<(Seq, u64), String> {
 /// Recover as the engine does: load the snapshot, open after it, apply the rest. Returns the
 /// last sequence, the state hash, the records visited and the segments read.
 fn recover<S: Storage>(storage: &S, repair: bool) -> Result<(Seq, u64, u64, usize), String> {
-    let (loaded, skipped) = snapshot::load_newest(storage, SHARD, &instruments(), None);
+    let like = Engine::new(SHARD, &instruments());
+    let (loaded, skipped) = snapshot::load_newest(storage, SHARD, &like, None);
     assert!(skipped.is_empty(), "{skipped:?}");
     let loaded = loaded.expect("the snapshot loads");
     let mut engine = loaded.engine;

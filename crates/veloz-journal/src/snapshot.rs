@@ -255,15 +255,20 @@ pub struct Loaded {
     pub engine: Engine,
 }
 
-/// The newest valid snapshot of `shard` in `storage` whose instruments equal `instruments`
-/// and whose sequence is at most `max_seq` (if given), with a warning for each newer one
-/// skipped. `None` when there is none: replay the whole journal.
+/// The newest valid snapshot of `shard` in `storage` whose instruments and money rules
+/// ([`Engine::risk`]) equal those of `like` (the engine the caller built from its
+/// configuration) and whose sequence is at most `max_seq` (if given), with a warning for each
+/// newer one skipped. `None` when there is none: replay the whole journal (whose checkpoints
+/// then tell whether the configuration still gives the recorded states).
 pub fn load_newest<S: Storage>(
     storage: &S,
     shard: u16,
-    instruments: &[Instrument],
+    like: &Engine,
     max_seq: Option<Seq>,
 ) -> (Option<Loaded>, Vec<SnapshotSkipped>) {
+    let mut ours: Vec<Instrument> = like.instruments().cloned().collect();
+    ours.sort_by_key(|i| i.id);
+    let our_rules = like.risk().map(|r| r.normalized());
     let mut skipped = Vec::new();
     let seqs = match list_snapshots(storage) {
         Ok(s) => s,
@@ -295,11 +300,17 @@ pub fn load_newest<S: Storage>(
                 skipped.push(skip(format!("its header says sequence {}", header.seq)));
             }
             Ok((header, engine)) => {
-                let mut ours = instruments.to_vec();
-                ours.sort_by_key(|i| i.id);
                 if !engine.instruments().eq(ours.iter()) {
                     skipped.push(skip(
                         "its instruments differ from the configured ones".into(),
+                    ));
+                    continue;
+                }
+                if engine.risk().map(|r| r.normalized()) != our_rules {
+                    skipped.push(skip(
+                        "its money rules (assets, funding, fees, limits) differ from the \
+                         configured ones"
+                            .into(),
                     ));
                     continue;
                 }
@@ -348,7 +359,8 @@ mod tests {
         let last = bad.len() - 1;
         bad[last] ^= 1;
         storage.replace(&snapshot_name(8), &bad).unwrap();
-        let (loaded, skipped) = load_newest(&storage, 2, &inst, None);
+        let like = Engine::new(2, &inst);
+        let (loaded, skipped) = load_newest(&storage, 2, &like, None);
         let loaded = loaded.unwrap();
         assert_eq!(loaded.header.seq, 5);
         assert_eq!(loaded.engine.state_hash(), engine(5).state_hash());
@@ -359,11 +371,21 @@ mod tests {
             "{w}"
         );
         // Another shard's or other instruments: none.
-        assert!(load_newest(&storage, 1, &inst, None).0.is_none());
-        let other = [Instrument::simple(2, "B")];
+        assert!(load_newest(&storage, 1, &like, None).0.is_none());
+        let other = Engine::new(2, &[Instrument::simple(2, "B")]);
         assert!(load_newest(&storage, 2, &other, None).0.is_none());
+        // The same instruments with money rules: the snapshots (without) are skipped.
+        let funded = Engine::with_risk(2, &inst, veloz_core::Risk::default()).unwrap();
+        let (none, skipped) = load_newest(&storage, 2, &funded, None);
+        assert!(none.is_none());
+        assert!(
+            skipped
+                .iter()
+                .any(|w| w.to_string().contains("money rules")),
+            "{skipped:?}"
+        );
         assert_eq!(
-            load_newest(&storage, 2, &inst, Some(4))
+            load_newest(&storage, 2, &like, Some(4))
                 .0
                 .unwrap()
                 .header

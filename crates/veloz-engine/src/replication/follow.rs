@@ -78,12 +78,7 @@ fn recover(
     data_dir: &Path,
     shard: u16,
 ) -> Result<(Engine, ShardJournal, Seq), ServeError> {
-    let instruments: Vec<_> = config
-        .instruments()
-        .into_iter()
-        .filter(|i| routing.shard_of(i.id) == Some(shard as usize))
-        .collect();
-    let mut engine = Engine::new(shard, &instruments);
+    let mut engine = config.shard_engine(routing, shard as usize);
     engine.set_report_retention(config.gateway.resend_window);
     let journal_config = config.journal.clone().with_durability(Durability::Group);
     let (mut journal, recovered) =

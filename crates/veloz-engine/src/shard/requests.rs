@@ -5,10 +5,10 @@
 //! components (gateway, dispatcher, sequencer) in the order the invariants of
 //! [`super`] need.
 
-use veloz_core::{AccountId, AdminCommand, CancelReason, Command, MassCancel};
+use veloz_core::{AccountId, AdminCommand, CancelReason, Command, Engine, MassCancel};
 use veloz_journal::Storage;
 
-use crate::admin::ShardReply;
+use crate::admin::{AssetBalance, ShardReply};
 use crate::gateway::StreamChange;
 use crate::io::Stream;
 use crate::mesh::{AdminMsg, ControlMsg, Inbound, QueryMsg, SessionRef, ShardMsg, Subscription};
@@ -148,6 +148,16 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                     request_id,
                     ShardReply::Sessions(self.gateway.sessions_info()),
                 ),
+                AdminMsg::Balances {
+                    request_id,
+                    account,
+                } => (
+                    request_id,
+                    ShardReply::Balances {
+                        shard,
+                        balances: balances(self.sequencer.engine(), account),
+                    },
+                ),
                 AdminMsg::Disconnect {
                     request_id,
                     session,
@@ -166,6 +176,32 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             });
         }
     }
+}
+
+/// `account`'s balance of every asset of the engine's money rules (zero where it has none),
+/// ascending by asset id; empty without money.
+fn balances(engine: &Engine, account: AccountId) -> Vec<AssetBalance> {
+    let Some(risk) = engine.risk() else {
+        return Vec::new();
+    };
+    let held = engine.balances(account);
+    let mut assets: Vec<_> = risk.assets.iter().collect();
+    assets.sort_by_key(|a| a.id);
+    assets
+        .into_iter()
+        .map(|a| {
+            let b = (held.iter())
+                .find(|(id, _)| *id == a.id)
+                .map(|(_, b)| *b)
+                .unwrap_or_default();
+            AssetBalance {
+                asset: a.name.clone(),
+                id: a.id,
+                available: b.available,
+                held: b.held,
+            }
+        })
+        .collect()
 }
 
 /// The engine's own mass cancel of `account`'s orders on a shard when its last session
