@@ -360,6 +360,18 @@ fn command_line_orders_queries_and_errors() {
         off.context()
     );
 
+    // Balances: this engine runs without money, so the report lists none.
+    let balances = cli(addr, ALICE, &["balances", "--by-shard"]);
+    assert_eq!(balances.code, Some(0), "{}", balances.context());
+    let report = balances.of_type("BalanceReport");
+    assert_eq!(report.len(), 1, "{}", balances.context());
+    assert_eq!(report[0]["balances"], Value::Array(vec![]));
+    assert!(
+        balances.stderr.contains("without money"),
+        "{}",
+        balances.context()
+    );
+
     // A bad token: exit 1 naming the refusal; the token appears nowhere.
     let token = "not-the-token-31337";
     let refused = cli(addr, (1, token), &["open-orders"]);
@@ -426,6 +438,7 @@ fn command_line_help_is_complete() {
         "mass-cancel",
         "status",
         "open-orders",
+        "balances",
         "resume",
         "Exit status:",
         "VELOZ_TOKEN",
@@ -447,6 +460,7 @@ fn command_line_help_is_complete() {
         "mass-cancel",
         "status",
         "open-orders",
+        "balances",
         "session",
         "resume",
         "watch",

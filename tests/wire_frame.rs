@@ -386,6 +386,7 @@ fn check_any_frame(frame: &[u8], accepted: &Cell<u32>) -> Result<(), TestCaseErr
                 EngineMessage::StreamResumed(r) => enc.stream_resumed(r),
                 EngineMessage::OrderStatus(o) => enc.order_status(o),
                 EngineMessage::OpenOrdersEnd(e) => enc.open_orders_end(e),
+                EngineMessage::BalanceReport(b) => enc.balance_report(b),
             };
             prop_assert_eq!(decode_engine(again), Ok(msg));
         }

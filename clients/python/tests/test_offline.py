@@ -12,8 +12,8 @@ from decimal import Decimal
 import flatbuffers
 
 from veloz_client import (
-    ExecType, ExecutionReport, Instrument, Liquidity, LogonAck, PriceError, Side, StreamResumed,
-    StreamState, to_json,
+    BalanceReport, ExecType, ExecutionReport, Instrument, Liquidity, LogonAck, PriceError,
+    RejectReason, Side, StreamResumed, StreamState, to_json,
 )
 from veloz_client import codec
 from veloz_client import generated as g
@@ -128,6 +128,58 @@ class Frames(unittest.TestCase):
         json.dumps(out)
         # Without the instrument, no price is made up.
         self.assertIsNone(codec.decode(frame(fill, g.Payload.ExecutionReport), {}).last_price)
+
+    def test_balance_report_decoded_and_request_encoded(self):
+        def report(b):
+            usd = b.CreateString("USD")
+            g.AssetBalanceStart(b)
+            g.AssetBalanceAddAssetId(b, 1)
+            g.AssetBalanceAddName(b, usd)
+            g.AssetBalanceAddScale(b, 2)
+            g.AssetBalanceAddAvailable(b, 123_456)
+            g.AssetBalanceAddHeld(b, 1_002)
+            asset = g.AssetBalanceEnd(b)
+            g.BalanceReportStartBalancesVector(b, 1)
+            b.PrependUOffsetTRelative(asset)
+            balances = b.EndVector()
+            g.ShardBalanceStart(b)
+            g.ShardBalanceAddShard(b, 1)
+            g.ShardBalanceAddAssetId(b, 1)
+            g.ShardBalanceAddAvailable(b, 123_456)
+            g.ShardBalanceAddHeld(b, 1_002)
+            piece = g.ShardBalanceEnd(b)
+            g.BalanceReportStartSlicesVector(b, 1)
+            b.PrependUOffsetTRelative(piece)
+            slices = b.EndVector()
+            g.BalanceReportStart(b)
+            g.BalanceReportAddRequestId(b, 4)
+            g.BalanceReportAddAccountId(b, 7)
+            g.BalanceReportAddBalances(b, balances)
+            g.BalanceReportAddSlices(b, slices)
+            return g.BalanceReportEnd(b)
+
+        m = codec.decode(frame(report, g.Payload.BalanceReport), {})
+        self.assertIsInstance(m, BalanceReport)
+        self.assertEqual((m.request_id, m.account_id, m.reject_reason), (4, 7, None))
+        usd = m.of("USD")
+        self.assertEqual((usd.asset_id, usd.scale, usd.available, usd.held),
+                         (1, 2, 123_456, 1_002))
+        self.assertEqual((usd.available_units, usd.held_units),
+                         (Decimal("1234.56"), Decimal("10.02")))
+        self.assertEqual([(s.shard, s.asset_id, s.available) for s in m.slices],
+                         [(1, 1, 123_456)])
+        out = to_json(m)
+        self.assertEqual((out["type"], out["balances"][0]["available_units"]),
+                         ("BalanceReport", "1234.56"))
+        json.dumps(out)
+        # The request travels client -> engine only.
+        with self.assertRaises(codec.DecodeError) as e:
+            codec.decode(codec.balance_request(4, by_shard=True), {})
+        self.assertIn("BalanceRequest", str(e.exception))
+        # The funds and limit reject reasons have the engine's codes.
+        self.assertEqual([RejectReason(c).name for c in range(16, 22)],
+                         ["InsufficientFunds", "OrderQtyLimit", "OrderNotionalLimit",
+                          "OpenOrdersLimit", "NotionalRateLimit", "AmountTooLarge"])
 
     def test_unknown_codes_and_directions_are_errors(self):
         def bad_exec_type(b):

@@ -30,7 +30,7 @@
 //! | [`dispatcher`] | report streams: subscribers per account, holding reports until durable, releasing them in order, resend |
 //! | [`mesh`] | the SPSC rings between shards and to the control thread, and their messages |
 //! | [`io`] | everything that touches the OS: sockets, parking, CPU affinity, the clock |
-//! | [`queries`] | order status and open-order pages, answered from the shard's engine in order with the commands |
+//! | [`queries`] | order status, open-order pages and balance slices, answered from the shard's engine in order with the commands |
 //! | [`journal`] | a shard's journal: recovery through the engine, append, checkpoint |
 //! | [`snapshotter`] | periodic snapshots: a helper thread's shadow engine follows the durable journal and writes them; no work on the shard |
 //! | [`shared`] | what the shards share: config, routing, accounts, start-up and shutdown atomics |

@@ -11,7 +11,7 @@
 use rtrb::{Consumer, Producer, RingBuffer};
 
 use veloz_core::{AccountId, AdminAction, Command, Event, Seq, Timestamp};
-use veloz_wire::{OpenOrdersEnd, OrderStatus, Query, StreamResumed};
+use veloz_wire::{OpenOrdersEnd, OrderStatus, Query, ShardBalance, StreamResumed};
 
 /// Slots per shard-to-control ring.
 pub const CONTROL_RING_CAPACITY: usize = 1 << 10;
@@ -115,6 +115,19 @@ pub enum AnswerKind {
     Status(OrderStatus),
     /// The end of an open-orders page.
     End(OpenOrdersEnd),
+    /// One shard's non-zero slice of one asset of the account's balance (a balance
+    /// request goes to every shard; the session's gateway sums the slices).
+    Balance {
+        request_id: u64,
+        slice: ShardBalance,
+    },
+    /// Shard `shard` has sent every slice of a balance request.
+    BalanceEnd { request_id: u64, shard: u16 },
+    /// A balance request refused before it reached a shard.
+    BalanceRefused {
+        request_id: u64,
+        reason: veloz_core::RejectReason,
+    },
 }
 
 /// A resend is complete on one stream (the shard that sent it): tells the session so.
@@ -172,6 +185,8 @@ pub enum AdminMsg {
     },
     /// Reply with the shard's sessions.
     Sessions { request_id: u64 },
+    /// Reply with the account's balances on this shard (`GET /admin/balances`).
+    Balances { request_id: u64, account: AccountId },
     /// Log out the session with this id, if it is on this shard.
     Disconnect { request_id: u64, session: u64 },
 }

@@ -1,6 +1,6 @@
-//! Answers to members' queries about their orders, from the shard's engine: order status
-//! (by engine id or by the client order id the order was entered with) and pages of open
-//! orders.
+//! Answers to members' queries about their orders and money, from the shard's engine:
+//! order status (by engine id or by the client order id the order was entered with), pages
+//! of open orders, and the shard's slice of the account's balances.
 //!
 //! Invariants: read-only (nothing is journaled, the book does not move); a query is
 //! answered at its place among its session's commands on this shard (the sequencer's inbox
@@ -13,28 +13,37 @@
 //! ([`veloz_core::Engine`] numbering), so one cursor pages through the shards in turn: a
 //! request goes to the shard of its `after_order_id`, and when that shard has nothing more
 //! the page ends with the first id of the next shard as the cursor (0 after the last).
+//!
+//! Balances: each shard keeps the balances of the accounts trading its instruments, so a
+//! balance request goes to every shard; each answers its non-zero slices, then a
+//! `BalanceEnd`, and the session's gateway sums them into one report (`gateway::balances`).
+
+use std::ops::Range;
 
 use veloz_core::{Engine, OrderRef, RejectReason};
-use veloz_wire::{OpenOrdersEnd, OrderStatus, Query};
+use veloz_wire::{OpenOrdersEnd, OrderStatus, Query, ShardBalance};
 
 use super::mesh::{AnswerKind, QueryMsg};
 
 /// Bits of an order id below its shard number.
 const SHARD_SHIFT: u32 = 48;
 
-/// The shard that owns the orders a query is about, or the answer that needs no shard (a
-/// cursor past the last shard).
-pub fn target(
+/// The shards that answer a query: the one that owns the orders it is about, or every
+/// shard for balances; or the answer that needs no shard (a cursor past the last shard, an
+/// unknown symbol).
+pub fn targets(
     query: &Query,
     shard_of_symbol: impl Fn(u32) -> Option<usize>,
     shards: usize,
-) -> Result<usize, AnswerKind> {
+) -> Result<Range<usize>, AnswerKind> {
+    let one = |s: usize| s..s + 1;
     match *query {
+        Query::Balances { .. } => Ok(0..shards),
         Query::Status {
             request_id,
             symbol,
             by,
-        } => shard_of_symbol(symbol).ok_or_else(|| {
+        } => shard_of_symbol(symbol).map(one).ok_or_else(|| {
             let order_id = match by {
                 OrderRef::Id(id) => id,
                 OrderRef::ClientId(_) => 0,
@@ -50,12 +59,14 @@ pub fn target(
             request_id,
             symbol: Some(symbol),
             ..
-        } => shard_of_symbol(symbol).ok_or(AnswerKind::End(OpenOrdersEnd {
-            client_order_id: request_id,
-            count: 0,
-            next_after_order_id: 0,
-            reject_reason: Some(RejectReason::UnknownSymbol),
-        })),
+        } => shard_of_symbol(symbol)
+            .map(one)
+            .ok_or(AnswerKind::End(OpenOrdersEnd {
+                client_order_id: request_id,
+                count: 0,
+                next_after_order_id: 0,
+                reject_reason: Some(RejectReason::UnknownSymbol),
+            })),
         Query::OpenOrders {
             request_id,
             symbol: None,
@@ -64,7 +75,7 @@ pub fn target(
         } => {
             let shard = (after >> SHARD_SHIFT) as usize;
             if shard < shards {
-                Ok(shard)
+                Ok(one(shard))
             } else {
                 Err(AnswerKind::End(OpenOrdersEnd {
                     client_order_id: request_id,
@@ -135,5 +146,20 @@ pub fn answer(
                 }));
             }
         },
+        Query::Balances { request_id, .. } => {
+            let shard = shard as u16;
+            for (asset, b) in engine.balances(q.account) {
+                if b.available != 0 || b.held != 0 {
+                    let slice = ShardBalance {
+                        shard,
+                        asset,
+                        available: b.available,
+                        held: b.held,
+                    };
+                    out.push(AnswerKind::Balance { request_id, slice });
+                }
+            }
+            out.push(AnswerKind::BalanceEnd { request_id, shard });
+        }
     }
 }

@@ -47,15 +47,9 @@ pub fn shared(n: usize, config: Config) -> Arc<Shared> {
     ))
 }
 
-/// Shard `index`'s engine, empty.
+/// Shard `index`'s engine, empty, as the shard builds it ([`veloz_config::Config::shard_engine`]).
 pub fn engine(shared: &Shared, index: usize) -> Engine {
-    let instruments: Vec<_> = shared
-        .config
-        .instruments()
-        .into_iter()
-        .filter(|i| shared.routing.shard_of(i.id) == Some(index))
-        .collect();
-    Engine::new(index as u16, &instruments)
+    shared.config.shard_engine(&shared.routing, index)
 }
 
 /// Shard `index`'s journal over `storage`, recovered into `engine`; returns the last seq.
@@ -187,6 +181,15 @@ pub enum Got {
     /// An answer to an order status or open-orders request.
     OrderStatus(OrderStatus),
     OpenOrdersEnd(OpenOrdersEnd),
+    /// A balance report: request id, account, reject reason, (asset, name, available,
+    /// held) per asset, and the slices.
+    Balance {
+        request_id: u64,
+        account: u32,
+        reject: Option<veloz_core::RejectReason>,
+        balances: Vec<(u32, String, u64, u64)>,
+        slices: Vec<veloz_wire::ShardBalance>,
+    },
 }
 
 /// The client end of a session: frames out through [`FrameEncoder`], frames in through
@@ -334,6 +337,17 @@ impl Client {
                 EngineMessage::StreamResumed(r) => Got::Resumed(r),
                 EngineMessage::OrderStatus(o) => Got::OrderStatus(o),
                 EngineMessage::OpenOrdersEnd(e) => Got::OpenOrdersEnd(e),
+                EngineMessage::BalanceReport(b) => Got::Balance {
+                    request_id: b.request_id,
+                    account: b.account,
+                    reject: b.reject_reason,
+                    balances: b
+                        .balances
+                        .iter()
+                        .map(|a| (a.asset, a.name.to_string(), a.available, a.held))
+                        .collect(),
+                    slices: b.slices,
+                },
             });
         }
         got

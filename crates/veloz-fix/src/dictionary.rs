@@ -246,6 +246,33 @@ pub const MESSAGES: &[MessageDef] = &[
         ],
     ),
     def(
+        "BB",
+        "CollateralInquiry",
+        N,
+        &[
+            (COLL_INQUIRY_ID, Y),
+            (SUBSCRIPTION_REQUEST_TYPE, N),
+            (ACCOUNT, N),
+        ],
+    ),
+    def(
+        "BA",
+        "CollateralReport",
+        N,
+        &[
+            (COLL_RPT_ID, Y),
+            (COLL_INQUIRY_ID, N),
+            (COLL_STATUS, Y),
+            (TOT_NUM_REPORTS, N),
+            (LAST_RPT_REQUESTED, N),
+            (ACCOUNT, N),
+            (CURRENCY, N),
+            (AVAILABLE_BALANCE, N),
+            (HELD_BALANCE, N),
+            (TEXT, N),
+        ],
+    ),
+    def(
         "j",
         "BusinessMessageReject",
         N,

@@ -3,9 +3,10 @@
 //!
 //! Invariants: every tag in [`ALL`] is defined, with the same name and type, in
 //! `schemas/fix44-veloz.xml` and the other way round (a test reads the XML); the numbers and
-//! types are those of the standard FIX44.xml, except two tags FIX 4.4 lacks:
-//! `AggressorIndicator` (1057, from FIX 5.0) and `SelfTradePreventionInstruction` (7928,
-//! user-defined). [`ALL`] is sorted by tag number.
+//! types are those of the standard FIX44.xml, except the tags FIX 4.4 lacks:
+//! `AggressorIndicator` (1057, from FIX 5.0), and the user-defined
+//! `SelfTradePreventionInstruction` (7928), `AvailableBalance` (7930) and `HeldBalance`
+//! (7931). [`ALL`] is sorted by tag number.
 
 use std::fmt;
 
@@ -38,6 +39,7 @@ tags! {
     CHECK_SUM = 10, "CheckSum", "STRING";
     CL_ORD_ID = 11, "ClOrdID", "STRING";
     CUM_QTY = 14, "CumQty", "QTY";
+    CURRENCY = 15, "Currency", "CURRENCY";
     END_SEQ_NO = 16, "EndSeqNo", "SEQNUM";
     EXEC_ID = 17, "ExecID", "STRING";
     EXEC_INST = 18, "ExecInst", "MULTIPLEVALUESTRING";
@@ -77,6 +79,7 @@ tags! {
     RESET_SEQ_NUM_FLAG = 141, "ResetSeqNumFlag", "BOOLEAN";
     EXEC_TYPE = 150, "ExecType", "CHAR";
     LEAVES_QTY = 151, "LeavesQty", "QTY";
+    SUBSCRIPTION_REQUEST_TYPE = 263, "SubscriptionRequestType", "CHAR";
     REF_TAG_ID = 371, "RefTagID", "INT";
     REF_MSG_TYPE = 372, "RefMsgType", "STRING";
     SESSION_REJECT_REASON = 373, "SessionRejectReason", "INT";
@@ -91,8 +94,15 @@ tags! {
     NEXT_EXPECTED_MSG_SEQ_NUM = 789, "NextExpectedMsgSeqNum", "SEQNUM";
     ORD_STATUS_REQ_ID = 790, "OrdStatusReqID", "STRING";
     TRD_MATCH_ID = 880, "TrdMatchID", "STRING";
+    COLL_RPT_ID = 908, "CollRptID", "STRING";
+    COLL_INQUIRY_ID = 909, "CollInquiryID", "STRING";
+    COLL_STATUS = 910, "CollStatus", "INT";
+    TOT_NUM_REPORTS = 911, "TotNumReports", "INT";
+    LAST_RPT_REQUESTED = 912, "LastRptRequested", "BOOLEAN";
     AGGRESSOR_INDICATOR = 1057, "AggressorIndicator", "BOOLEAN";
     SELF_TRADE_PREVENTION_INSTRUCTION = 7928, "SelfTradePreventionInstruction", "INT";
+    AVAILABLE_BALANCE = 7930, "AvailableBalance", "AMT";
+    HELD_BALANCE = 7931, "HeldBalance", "AMT";
 }
 
 /// A tag shown as its name and number, "Price (44)" (or "Tag (9999)" for one Veloz does not

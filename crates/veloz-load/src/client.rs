@@ -16,10 +16,10 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use veloz_core::{AccountId, Command, SymbolId};
+use veloz_core::{AccountId, AssetId, Command, RejectReason, SymbolId};
 use veloz_wire::{
     decode_engine, EngineMessage, ExecutionReport, FrameDecoder, FrameEncoder, LogoutReason,
-    OpenOrdersEnd, OrderStatus, Query, StreamResumed, TradePrint, WireError,
+    OpenOrdersEnd, OrderStatus, Query, ShardBalance, StreamResumed, TradePrint, WireError,
 };
 
 /// Client-side failures, naming the peer and what was expected.
@@ -197,6 +197,38 @@ pub enum Received {
     StreamResumed(StreamResumed),
     OrderStatus(OrderStatus),
     OpenOrdersEnd(OpenOrdersEnd),
+    Balances(Balances),
+}
+
+/// The account's balances, summed over the engine's shards (a `BalanceReport`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Balances {
+    pub request_id: u64,
+    pub account: AccountId,
+    /// Set when the request was refused (nothing listed then).
+    pub reject_reason: Option<RejectReason>,
+    /// Every configured asset, ascending by id; empty when the engine runs without money.
+    pub assets: Vec<AssetBalance>,
+    /// Each shard's non-zero slices, when asked for (`by_shard`).
+    pub slices: Vec<ShardBalance>,
+}
+
+/// One asset's balance, in the asset's smallest units.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AssetBalance {
+    pub asset: AssetId,
+    pub name: String,
+    /// Decimal places of the smallest unit.
+    pub scale: u8,
+    pub available: u64,
+    pub held: u64,
+}
+
+impl Balances {
+    /// The balance of the asset named `name` (e.g. "USD"), if the engine has it.
+    pub fn of(&self, name: &str) -> Option<&AssetBalance> {
+        self.assets.iter().find(|a| a.name == name)
+    }
 }
 
 /// A blocking client session.
@@ -379,6 +411,43 @@ impl Client {
         self.send_raw(&frame)
     }
 
+    /// Ask for the account's balances (answered by one [`Received::Balances`]); `by_shard`
+    /// also lists each shard's slice.
+    pub fn request_balances(&mut self, request_id: u64, by_shard: bool) -> Result<(), ClientError> {
+        self.query(&Query::Balances {
+            request_id,
+            by_shard,
+        })
+    }
+
+    /// Ask for the account's balances and wait at most `timeout` for the answer. Messages
+    /// that arrive before it (reports, answers to other requests) are read and dropped: call
+    /// it when nothing else is expected, or use [`Client::request_balances`] and
+    /// [`Client::recv`].
+    pub fn balances(
+        &mut self,
+        request_id: u64,
+        by_shard: bool,
+        timeout: Duration,
+    ) -> Result<Balances, ClientError> {
+        self.request_balances(request_id, by_shard)?;
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.recv_within(left, "a BalanceReport")? {
+                Received::Balances(b) if b.request_id == request_id => return Ok(b),
+                Received::Logout { reason, text } => {
+                    return Err(ClientError::LogonRefused {
+                        peer: self.peer.to_string(),
+                        reason,
+                        text,
+                    })
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// Send one order-entry command (its account field is ignored by the engine).
     pub fn send(&mut self, cmd: &Command) -> Result<(), ClientError> {
         let frame = self.encoder.command(cmd).to_vec();
@@ -537,6 +606,23 @@ fn own(msg: EngineMessage<'_>) -> Received {
         EngineMessage::StreamResumed(r) => Received::StreamResumed(r),
         EngineMessage::OrderStatus(o) => Received::OrderStatus(o),
         EngineMessage::OpenOrdersEnd(e) => Received::OpenOrdersEnd(e),
+        EngineMessage::BalanceReport(b) => Received::Balances(Balances {
+            request_id: b.request_id,
+            account: b.account,
+            reject_reason: b.reject_reason,
+            assets: b
+                .balances
+                .iter()
+                .map(|a| AssetBalance {
+                    asset: a.asset,
+                    name: a.name.to_string(),
+                    scale: a.scale,
+                    available: a.available,
+                    held: a.held,
+                })
+                .collect(),
+            slices: b.slices,
+        }),
     }
 }
 

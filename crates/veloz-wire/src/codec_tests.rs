@@ -7,7 +7,9 @@
 //!   the verifier accepts, and [`decode_client`] equals [`decode_client_verified`] on every
 //!   frame, errors included;
 //! - stream reports: one report built alone (`execution_report_at`, what
-//!   [`FrameEncoder::stream_report`] uses) against the event iterator.
+//!   [`FrameEncoder::stream_report`] uses) against the event iterator;
+//! - balance requests and reports: encoded and decoded back unchanged; the funds and limit
+//!   reject reasons travel with their codes and names.
 
 use flatbuffers::FlatBufferBuilder;
 use rand::{Rng, SeedableRng};
@@ -385,6 +387,111 @@ fn stream_report_builds_the_same_report_as_the_event_iterator() {
                 let want = decode_engine(reference.execution_report_with_builder(&r));
                 assert_eq!(got, Some(want), "{event:?}");
             }
+        }
+    }
+}
+
+#[test]
+fn balance_request_and_report_round_trip() {
+    use crate::{AssetBalance, BalanceReport, ClientMessage, EngineMessage, Query, ShardBalance};
+    let mut enc = FrameEncoder::new();
+    for by_shard in [false, true] {
+        let q = Query::Balances {
+            request_id: 77,
+            by_shard,
+        };
+        let frame = enc.query(&q).to_vec();
+        assert_eq!(decode_client(&frame, 5), Ok(ClientMessage::Query(q)));
+    }
+    let report = BalanceReport {
+        request_id: 77,
+        account: 5,
+        reject_reason: None,
+        balances: vec![
+            AssetBalance {
+                asset: 1,
+                name: "USD",
+                scale: 2,
+                available: 99_000,
+                held: 1_002,
+            },
+            AssetBalance {
+                asset: 2,
+                name: "BTC",
+                scale: 8,
+                available: u64::MAX,
+                held: 0,
+            },
+        ],
+        slices: vec![
+            ShardBalance {
+                shard: 0,
+                asset: 1,
+                available: 90_000,
+                held: 1_002,
+            },
+            ShardBalance {
+                shard: 1,
+                asset: 1,
+                available: 9_000,
+                held: 0,
+            },
+        ],
+    };
+    let frame = enc.balance_report(&report).to_vec();
+    assert_eq!(
+        decode_engine(&frame),
+        Ok(EngineMessage::BalanceReport(report.clone()))
+    );
+    let refused = BalanceReport {
+        reject_reason: Some(RejectReason::NotLoggedOn),
+        balances: vec![],
+        slices: vec![],
+        ..report
+    };
+    let frame = enc.balance_report(&refused).to_vec();
+    assert_eq!(
+        decode_engine(&frame),
+        Ok(EngineMessage::BalanceReport(refused))
+    );
+    // A client never sends a report, nor the engine a request.
+    assert!(decode_client(&frame, 5).is_err());
+    let frame = enc
+        .query(&Query::Balances {
+            request_id: 1,
+            by_shard: false,
+        })
+        .to_vec();
+    assert!(decode_engine(&frame).is_err());
+}
+
+#[test]
+fn funds_and_limit_rejects_travel_with_their_codes() {
+    let mut enc = FrameEncoder::new();
+    for (r, code, name) in [
+        (RejectReason::InsufficientFunds, 16, "insufficient_funds"),
+        (RejectReason::OrderQtyLimit, 17, "order_qty_limit"),
+        (RejectReason::OrderNotionalLimit, 18, "order_notional_limit"),
+        (RejectReason::OpenOrdersLimit, 19, "open_orders_limit"),
+        (RejectReason::NotionalRateLimit, 20, "notional_rate_limit"),
+        (RejectReason::AmountTooLarge, 21, "amount_too_large"),
+    ] {
+        assert_eq!((r.code(), r.name()), (code, name));
+        assert_eq!(
+            fb::RejectReason(code).variant_name(),
+            Some(format!("{r:?}").as_str())
+        );
+        let report = ExecutionReport {
+            client_order_id: 9,
+            symbol: Some(1),
+            reject_reason: Some(r),
+            reason_text: r.name(),
+            ..ExecutionReport::empty(ExecType::Rejected)
+        };
+        let frame = enc.execution_report(&report).to_vec();
+        match decode_engine(&frame) {
+            Ok(crate::EngineMessage::ExecutionReport(got)) => assert_eq!(got, report),
+            other => panic!("{r:?}: {other:?}"),
         }
     }
 }

@@ -36,8 +36,9 @@ use super::fields::{
 use super::frame::{declared_len, LENGTH_PREFIX_LEN};
 use super::generated as fb;
 use super::message::{
-    ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Logon,
-    LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query, StreamResumed, TradePrint,
+    AssetBalance, BalanceReport, ClientMessage, EngineMessage, ExecType, ExecutionReport,
+    Heartbeat, InstrumentInfo, Logon, LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query,
+    ShardBalance, StreamResumed, TradePrint,
 };
 
 /// Bounds the verifier enforces on one frame.
@@ -192,10 +193,18 @@ pub fn decode_client_verified(
                 max,
             }))
         }
+        fb::Payload::BalanceRequest => {
+            let m = payload(msg.payload_as_balance_request())?;
+            Ok(ClientMessage::Query(Query::Balances {
+                request_id: m.request_id(),
+                by_shard: m.by_shard(),
+            }))
+        }
         fb::Payload::MassCancel => {
             mass_cancel(payload(msg.payload_as_mass_cancel())?.into(), account)
         }
         fb::Payload::LogonAck => Err(wrong_direction("LogonAck", dir)),
+        fb::Payload::BalanceReport => Err(wrong_direction("BalanceReport", dir)),
         fb::Payload::ExecutionReport => Err(wrong_direction("ExecutionReport", dir)),
         fb::Payload::Trade => Err(wrong_direction("Trade", dir)),
         fb::Payload::StreamResumed => Err(wrong_direction("StreamResumed", dir)),
@@ -400,6 +409,10 @@ pub fn decode_engine(frame: &[u8]) -> Result<EngineMessage<'_>, WireError> {
                     .transpose()?,
             }))
         }
+        fb::Payload::BalanceReport => Ok(EngineMessage::BalanceReport(balance_report(payload(
+            msg.payload_as_balance_report(),
+        )?)?)),
+        fb::Payload::BalanceRequest => Err(wrong_direction("BalanceRequest", dir)),
         fb::Payload::OrderStatusRequest => Err(wrong_direction("OrderStatusRequest", dir)),
         fb::Payload::OpenOrdersRequest => Err(wrong_direction("OpenOrdersRequest", dir)),
         fb::Payload::Logon => Err(wrong_direction("Logon", dir)),
@@ -479,5 +492,47 @@ fn execution_report<'a>(m: fb::ExecutionReport<'a>) -> Result<ExecutionReport<'a
         mass_cancel_count: m.mass_cancel_count(),
         stream: m.stream(),
         stream_seq: m.stream_seq(),
+    })
+}
+
+fn balance_report<'a>(m: fb::BalanceReport<'a>) -> Result<BalanceReport<'a>, WireError> {
+    let id = m.request_id();
+    let reject_reason = m
+        .reject_reason()
+        .map(|r| convert::reject(r, At::new("BalanceReport", "reject_reason").coid(id)))
+        .transpose()?;
+    let balances = m
+        .balances()
+        .map(|v| {
+            v.iter()
+                .map(|b| AssetBalance {
+                    asset: b.asset_id(),
+                    name: b.name().unwrap_or(""),
+                    scale: b.scale(),
+                    available: b.available(),
+                    held: b.held(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let slices = m
+        .slices()
+        .map(|v| {
+            v.iter()
+                .map(|b| ShardBalance {
+                    shard: b.shard(),
+                    asset: b.asset_id(),
+                    available: b.available(),
+                    held: b.held(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(BalanceReport {
+        request_id: id,
+        account: m.account_id(),
+        reject_reason,
+        balances,
+        slices,
     })
 }

@@ -24,8 +24,8 @@ use veloz_core::{
 use super::convert::{self, execution_reports};
 use super::generated as fb;
 use super::message::{
-    ExecutionReport, Logon, LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query, StreamResumed,
-    TradePrint,
+    BalanceReport, ExecutionReport, Logon, LogonAck, Logout, OpenOrdersEnd, OrderStatus, Query,
+    StreamResumed, TradePrint,
 };
 use super::template::ReportTemplates;
 
@@ -293,7 +293,64 @@ impl FrameEncoder {
                 );
                 self.finish(fb::Payload::OpenOrdersRequest, m.as_union_value())
             }
+            Query::Balances {
+                request_id,
+                by_shard,
+            } => {
+                let m = fb::BalanceRequest::create(
+                    &mut self.fbb,
+                    &fb::BalanceRequestArgs {
+                        request_id,
+                        by_shard,
+                    },
+                );
+                self.finish(fb::Payload::BalanceRequest, m.as_union_value())
+            }
         }
+    }
+
+    /// Engine -> client: the answer to a balance request.
+    pub fn balance_report(&mut self, r: &BalanceReport<'_>) -> &[u8] {
+        self.fbb.reset();
+        let mut balances = Vec::with_capacity(r.balances.len());
+        for b in &r.balances {
+            let name = self.fbb.create_string(b.name);
+            balances.push(fb::AssetBalance::create(
+                &mut self.fbb,
+                &fb::AssetBalanceArgs {
+                    asset_id: b.asset,
+                    name: Some(name),
+                    scale: b.scale,
+                    available: b.available,
+                    held: b.held,
+                },
+            ));
+        }
+        let balances = self.fbb.create_vector(&balances);
+        let mut slices = Vec::with_capacity(r.slices.len());
+        for s in &r.slices {
+            slices.push(fb::ShardBalance::create(
+                &mut self.fbb,
+                &fb::ShardBalanceArgs {
+                    shard: s.shard,
+                    asset_id: s.asset,
+                    available: s.available,
+                    held: s.held,
+                },
+            ));
+        }
+        let slices = (!slices.is_empty()).then(|| self.fbb.create_vector(&slices));
+        let m = fb::BalanceReport::create(
+            &mut self.fbb,
+            &fb::BalanceReportArgs {
+                request_id: r.request_id,
+                account_id: r.account,
+                reject_reason: r.reject_reason.map(convert::fb_reject),
+                balances: Some(balances),
+                slices,
+            },
+        );
+        self.finish(fb::Payload::BalanceReport, m.as_union_value())
     }
 
     /// Engine -> client: an order's state (a status answer or one open order of a page).

@@ -48,7 +48,7 @@ pub use encode::FrameEncoder;
 pub use error::{Direction, WireError};
 pub use frame::{declared_len, FrameDecoder, DEFAULT_MAX_FRAME_LEN, LENGTH_PREFIX_LEN};
 pub use message::{
-    ClientMessage, EngineMessage, ExecType, ExecutionReport, Heartbeat, InstrumentInfo, Liquidity,
-    Logon, LogonAck, Logout, LogoutReason, OpenOrdersEnd, OrderStatus, Query, StreamResumed,
-    TradePrint,
+    AssetBalance, BalanceReport, ClientMessage, EngineMessage, ExecType, ExecutionReport,
+    Heartbeat, InstrumentInfo, Liquidity, Logon, LogonAck, Logout, LogoutReason, OpenOrdersEnd,
+    OrderStatus, Query, ShardBalance, StreamResumed, TradePrint,
 };

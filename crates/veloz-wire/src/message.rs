@@ -8,8 +8,8 @@
 //! test pins them against the generated code.
 
 use veloz_core::{
-    AccountId, CancelReason, ClientOrderId, Command, Instrument, OrderId, OrderRef, OrderView,
-    Price, Qty, RejectReason, Seq, Side, SymbolId, Timestamp, TradeId,
+    AccountId, AssetId, CancelReason, ClientOrderId, Command, Instrument, OrderId, OrderRef,
+    OrderView, Price, Qty, RejectReason, Seq, Side, SymbolId, Timestamp, TradeId,
 };
 
 /// What a client sends, decoded and validated.
@@ -20,7 +20,7 @@ pub enum ClientMessage<'a> {
     Heartbeat(Heartbeat),
     /// NewOrder, Cancel, Replace or MassCancel, with the session's account filled in.
     Order(Command),
-    /// OrderStatusRequest or OpenOrdersRequest (never journaled).
+    /// OrderStatusRequest, OpenOrdersRequest or BalanceRequest (never journaled).
     Query(Query),
 }
 
@@ -41,6 +41,9 @@ pub enum Query {
         /// 1..=[`Query::MAX_PAGE`].
         max: u32,
     },
+    /// The account's balances on every shard, answered as one [`BalanceReport`] summed over
+    /// them (with each shard's slice when `by_shard`).
+    Balances { request_id: u64, by_shard: bool },
 }
 
 impl Query {
@@ -52,7 +55,9 @@ impl Query {
     /// The request's own id.
     pub fn request_id(&self) -> ClientOrderId {
         match *self {
-            Query::Status { request_id, .. } | Query::OpenOrders { request_id, .. } => request_id,
+            Query::Status { request_id, .. }
+            | Query::OpenOrders { request_id, .. }
+            | Query::Balances { request_id, .. } => request_id,
         }
     }
 }
@@ -68,6 +73,7 @@ pub enum EngineMessage<'a> {
     StreamResumed(StreamResumed),
     OrderStatus(OrderStatus),
     OpenOrdersEnd(OpenOrdersEnd),
+    BalanceReport(BalanceReport<'a>),
 }
 
 /// First frame of a session.
@@ -443,4 +449,50 @@ pub struct OpenOrdersEnd {
     pub next_after_order_id: OrderId,
     /// Set when the request was refused (nothing listed).
     pub reject_reason: Option<RejectReason>,
+}
+
+/// One asset's balance of an account, summed over the shards (amounts in the asset's
+/// smallest unit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AssetBalance<'a> {
+    pub asset: AssetId,
+    /// The configured name (e.g. `USD`).
+    pub name: &'a str,
+    /// Decimal places of the smallest unit.
+    pub scale: u8,
+    /// What the account may use.
+    pub available: u64,
+    /// What its open orders hold.
+    pub held: u64,
+}
+
+/// One shard's slice of one asset's balance of an account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShardBalance {
+    pub shard: u16,
+    pub asset: AssetId,
+    pub available: u64,
+    pub held: u64,
+}
+
+/// The answer to a balance request ([`Query::Balances`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceReport<'a> {
+    /// The request's id.
+    pub request_id: u64,
+    /// The session's account.
+    pub account: AccountId,
+    /// Set when the request was refused (nothing listed then).
+    pub reject_reason: Option<RejectReason>,
+    /// Every configured asset, ascending by id; empty when the engine has no money rules.
+    pub balances: Vec<AssetBalance<'a>>,
+    /// When asked for: the non-zero slices, by shard then asset.
+    pub slices: Vec<ShardBalance>,
+}
+
+impl BalanceReport<'_> {
+    /// The balance of asset `name`, if listed.
+    pub fn asset(&self, name: &str) -> Option<&AssetBalance<'_>> {
+        self.balances.iter().find(|b| b.name == name)
+    }
 }

@@ -65,6 +65,7 @@ Examples:
   veloz-client --account 1 mass-cancel                # every symbol
   veloz-client --account 1 status --symbol AAPL --orig-coid 7
   veloz-client --account 1 open-orders
+  veloz-client --account 1 balances --by-shard
   veloz-client --account 1 --state alice.json resume  # the reports missed while away
   veloz-client --connect 10.0.0.1:7700,10.0.0.2:7700 --connect-deadline 30 \
       --account 1 --state alice.json resume            # whichever engine answers
@@ -201,6 +202,15 @@ def parser(prog: str = PROG) -> argparse.ArgumentParser:
     q.add_argument("--page-size", type=int, default=0, metavar="N",
                    help="orders per page, at most 1000 (default: the engine's, 100)")
 
+    bal = sub.add_parser(
+        "balances", help="the account's balances per asset",
+        description="Send a BalanceRequest and print the BalanceReport: per asset the "
+                    "available and held amounts, summed over the engine's shards (integers "
+                    "in the asset's smallest unit, and as decimals in available_units and "
+                    "held_units). Empty when the engine runs without money.")
+    bal.add_argument("--by-shard", action="store_true",
+                     help="also list each shard's slice of each balance")
+
     d = sub.add_parser(
         "session", help="demo: N resting buy orders, cancel them, log out",
         description="Log on, send N buy orders of quantity 1 (the first at --price, each "
@@ -280,6 +290,13 @@ def run_open_orders(s: Session, a) -> bool:
     return True
 
 
+def run_balances(s: Session, a) -> bool:
+    report = s.balances(by_shard=a.by_shard)
+    if not report.balances:
+        log.info("balances: none (the engine runs without money)")
+    return True
+
+
 def run_session(s: Session, a) -> bool:
     inst = s.instrument(a.symbol)
     ok = True
@@ -320,7 +337,7 @@ def run_watch(s: Session, a) -> bool:
 COMMANDS = {
     "order": run_order, "cancel": run_cancel, "replace": run_replace,
     "mass-cancel": run_mass_cancel, "status": run_status, "open-orders": run_open_orders,
-    "session": run_session, "resume": lambda s, a: True, "watch": run_watch,
+    "balances": run_balances, "session": run_session, "resume": lambda s, a: True, "watch": run_watch,
 }
 
 

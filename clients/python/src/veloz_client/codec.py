@@ -15,15 +15,16 @@ import flatbuffers
 
 from . import generated as g
 from .messages import (
-    CancelOnDisconnect, CancelReason, ExecType, ExecutionReport, Heartbeat, Instrument,
-    Liquidity, LogonAck, Logout, LogoutReason, Message, OpenOrdersEnd, OrderKind, OrderStatus,
-    RejectReason, SelfTradePrevention, Side, StreamResumed, TimeInForce, Trade,
+    AssetBalance, BalanceReport, CancelOnDisconnect, CancelReason, ExecType, ExecutionReport,
+    Heartbeat, Instrument, Liquidity, LogonAck, Logout, LogoutReason, Message, OpenOrdersEnd,
+    OrderKind, OrderStatus, RejectReason, SelfTradePrevention, ShardBalance, Side,
+    StreamResumed, TimeInForce, Trade,
 )
 
 __all__ = [
-    "DecodeError", "FrameReader", "MAX_FRAME_LEN", "cancel", "decode", "heartbeat", "logon",
-    "logout", "mass_cancel", "new_order", "open_orders_request", "order_status_request",
-    "replace",
+    "DecodeError", "FrameReader", "MAX_FRAME_LEN", "balance_request", "cancel", "decode",
+    "heartbeat", "logon", "logout", "mass_cancel", "new_order", "open_orders_request",
+    "order_status_request", "replace",
 ]
 
 #: The largest frame body accepted from the engine (docs/protocol.md, section 1).
@@ -161,6 +162,15 @@ def open_orders_request(client_order_id: int, symbol_id: Optional[int] = None,
     return _frame(b, g.Payload.OpenOrdersRequest, g.OpenOrdersRequestEnd(b))
 
 
+def balance_request(request_id: int, by_shard: bool = False) -> bytes:
+    """BalanceRequest: the account's balances; `by_shard` also lists each shard's slice."""
+    b = flatbuffers.Builder(32)
+    g.BalanceRequestStart(b)
+    g.BalanceRequestAddRequestId(b, request_id)
+    g.BalanceRequestAddByShard(b, by_shard)
+    return _frame(b, g.Payload.BalanceRequest, g.BalanceRequestEnd(b))
+
+
 # --- decoding ------------------------------------------------------------------------------
 
 def _code(enum_type, value, field: str):
@@ -270,6 +280,23 @@ def _decode(frame: bytes, instruments: Mapping[int, Instrument]) -> Message:
             client_order_id=m.ClientOrderId(), count=m.Count(),
             next_after_order_id=m.NextAfterOrderId(),
             reject_reason=_code(RejectReason, m.RejectReason(), "OpenOrdersEnd.reject_reason"))
+    if kind == g.Payload.BalanceReport:
+        m = _table(g.BalanceReport, tab)
+        balances = []
+        for i in range(m.BalancesLength()):
+            a = m.Balances(i)
+            balances.append(AssetBalance(asset_id=a.AssetId(), name=_text(a.Name()),
+                                         scale=a.Scale(), available=a.Available(),
+                                         held=a.Held()))
+        slices = []
+        for i in range(m.SlicesLength()):
+            s = m.Slices(i)
+            slices.append(ShardBalance(shard=s.Shard(), asset_id=s.AssetId(),
+                                       available=s.Available(), held=s.Held()))
+        return BalanceReport(
+            request_id=m.RequestId(), account_id=m.AccountId(),
+            reject_reason=_code(RejectReason, m.RejectReason(), "BalanceReport.reject_reason"),
+            balances=tuple(balances), slices=tuple(slices))
     names = {v: k for k, v in vars(g.Payload).items() if not k.startswith("_")}
     if kind in names:
         raise DecodeError(f"{names[kind]} (union type {kind}) does not travel engine -> client")

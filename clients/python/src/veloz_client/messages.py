@@ -17,10 +17,11 @@ from typing import Optional, Tuple, Union
 from . import generated as g
 
 __all__ = [
-    "CancelOnDisconnect", "CancelReason", "ExecType", "ExecutionReport", "Heartbeat",
+    "AssetBalance", "BalanceReport", "CancelOnDisconnect", "CancelReason", "ExecType", "ExecutionReport", "Heartbeat",
     "Instrument", "Liquidity", "LogonAck", "Logout", "LogoutReason", "Message",
     "OpenOrdersEnd", "OrderKind", "OrderStatus", "PriceError", "RejectReason",
-    "SelfTradePrevention", "Side", "StreamResumed", "TimeInForce", "Trade", "to_json",
+    "SelfTradePrevention", "ShardBalance", "Side", "StreamResumed", "TimeInForce", "Trade",
+    "to_json",
 ]
 
 
@@ -232,8 +233,55 @@ class OpenOrdersEnd:
     reject_reason: Optional[RejectReason]
 
 
+@dataclass(frozen=True)
+class AssetBalance:
+    """One asset of the account, summed over the engine's shards. Amounts are integers in
+    the asset's smallest unit (10^-scale of it); `available_units` and `held_units` are the
+    same as exact decimals of the asset ("1234.56" USD with scale 2)."""
+
+    asset_id: int
+    name: str
+    scale: int
+    available: int
+    held: int
+
+    @property
+    def available_units(self) -> Decimal:
+        return Decimal(self.available).scaleb(-self.scale, _EXACT)
+
+    @property
+    def held_units(self) -> Decimal:
+        return Decimal(self.held).scaleb(-self.scale, _EXACT)
+
+
+@dataclass(frozen=True)
+class ShardBalance:
+    """One shard's slice of one asset's balance (smallest units)."""
+
+    shard: int
+    asset_id: int
+    available: int
+    held: int
+
+
+@dataclass(frozen=True)
+class BalanceReport:
+    """The answer to a BalanceRequest: every configured asset ascending by id (empty when
+    the engine runs without money), and each shard's non-zero slice when asked for."""
+
+    request_id: int
+    account_id: int
+    reject_reason: Optional[RejectReason]
+    balances: Tuple[AssetBalance, ...]
+    slices: Tuple[ShardBalance, ...]
+
+    def of(self, name: str) -> Optional[AssetBalance]:
+        """The balance of the asset named `name` ("USD"), or None."""
+        return next((b for b in self.balances if b.name == name), None)
+
+
 Message = Union[LogonAck, Logout, Heartbeat, ExecutionReport, Trade, StreamResumed,
-                OrderStatus, OpenOrdersEnd]
+                OrderStatus, OpenOrdersEnd, BalanceReport]
 
 
 def _plain(value):
@@ -248,6 +296,9 @@ def _plain(value):
                if getattr(value, f.name) is not None}
         if isinstance(value, Instrument):
             out["tick"] = str(value.tick)
+        if isinstance(value, AssetBalance):
+            out["available_units"] = str(value.available_units)
+            out["held_units"] = str(value.held_units)
         return out
     return value
 

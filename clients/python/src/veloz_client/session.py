@@ -8,6 +8,7 @@
         print(r.order_id, r.resting, r.filled_qty, r.reports)
         s.replace("AAPL", r.order_id, Decimal("189.98"), 5)
         print(s.open_orders())
+        print(s.balances().of("USD"))                            # available, held
         s.cancel("AAPL", r.order_id)
 
 A background thread reads the socket (so the engine never sees a slow consumer) and sends
@@ -34,9 +35,9 @@ from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import codec
 from .messages import (
-    CancelOnDisconnect, CancelReason, ExecType, ExecutionReport, Heartbeat, Instrument, LogonAck,
-    LogoutReason, Logout, Message, OpenOrdersEnd, OrderKind, OrderStatus, RejectReason,
-    SelfTradePrevention, Side, StreamResumed, TimeInForce,
+    BalanceReport, CancelOnDisconnect, CancelReason, ExecType, ExecutionReport, Heartbeat,
+    Instrument, LogonAck, LogoutReason, Logout, Message, OpenOrdersEnd, OrderKind, OrderStatus,
+    RejectReason, SelfTradePrevention, Side, StreamResumed, TimeInForce,
 )
 from .state import StreamState
 
@@ -740,6 +741,28 @@ class Session:
             if end.next_after_order_id == 0:
                 return orders
             after = end.next_after_order_id
+
+    def send_balances(self, by_shard: bool = False,
+                      request_id: Optional[int] = None) -> int:
+        """Send a BalanceRequest; returns its request id."""
+        rid = self.next_client_order_id() if request_id is None else request_id
+        self._send(codec.balance_request(rid, by_shard))
+        return rid
+
+    def balances(self, by_shard: bool = False) -> BalanceReport:
+        """The account's balances, summed over the engine's shards (with each shard's
+        slice when `by_shard`); `.of("USD")` picks one asset. Empty when the engine runs
+        without money. Raises RequestRejected when the engine refuses the request."""
+        rid = self.send_balances(by_shard)
+        m = self.wait_for(lambda m: _refused(m, rid) or (isinstance(m, BalanceReport)
+                                                         and m.request_id == rid),
+                          f"the balances (request_id {rid})")
+        if isinstance(m, ExecutionReport):
+            raise RequestRejected(_rejected_text("balance request", m), m.reject_reason, m)
+        if m.reject_reason is not None:
+            raise RequestRejected(f"balance request refused: {m.reject_reason.name}",
+                                  m.reject_reason)
+        return m
 
     # --- ending ---------------------------------------------------------------------------
 

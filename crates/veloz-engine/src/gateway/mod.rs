@@ -33,6 +33,7 @@
 //! Generic over the [`Stream`] the sessions run on (TCP in production; tests use Unix
 //! stream pairs), with static dispatch.
 
+pub(crate) mod balances;
 pub(crate) mod fix;
 mod repeats;
 mod requests;
@@ -126,6 +127,8 @@ pub struct Gateway<T: Stream = TcpStream> {
     /// The engine is stopping: sessions are still read, but orders and queries are
     /// rejected `EngineShuttingDown` and logons refused.
     stopping: bool,
+    /// The configured assets, ascending by id, as balance reports name them.
+    assets: Vec<balances::AssetName>,
 }
 
 impl<T: Stream> Gateway<T> {
@@ -147,7 +150,6 @@ impl<T: Stream> Gateway<T> {
         let repeats = Repeats::new(shared.config.log.summary_interval_ms * ms);
         Gateway {
             shard,
-            shared,
             clock,
             settings,
             sessions: Vec::new(),
@@ -160,6 +162,8 @@ impl<T: Stream> Gateway<T> {
             changes: Vec::new(),
             queries: Vec::new(),
             stopping: false,
+            assets: balances::asset_names(&shared.config),
+            shared,
         }
     }
 

@@ -1,10 +1,11 @@
 //! The gateway's side of what is not order entry: sessions logging on and ending (handed
 //! to the shard as [`StreamChange`]s for the report-stream subscriptions), members' queries
-//! (queued for the shard that owns the orders, or answered here), answers and resend
+//! (queued for the shards that answer them, or answered here; balance answers are summed
+//! over the shards in the session, `balances`), answers and resend
 //! notices written to sessions, and the operator's list of sessions and disconnects.
 
 use veloz_core::{AccountId, RejectReason};
-use veloz_wire::{LogoutReason, OpenOrdersEnd, OrderStatus, Query};
+use veloz_wire::{BalanceReport, LogoutReason, OpenOrdersEnd, OrderStatus, Query};
 
 use crate::io::Stream;
 use crate::mesh::{Answer, AnswerKind, QueryMsg, Resumed, SessionRef};
@@ -60,16 +61,33 @@ impl<T: Stream> Gateway<T> {
             self.answer(&Answer { to: from, kind });
             return;
         }
+        let shards = self.shared.shards();
+        if let Query::Balances {
+            request_id,
+            by_shard,
+        } = query
+        {
+            // Gathered in the session until every shard has answered (`balances`).
+            if !session.balances_mut().start(request_id, by_shard, shards) {
+                let reason = RejectReason::Throttled;
+                metrics.counters.reject(reason);
+                let kind = AnswerKind::BalanceRefused { request_id, reason };
+                self.answer(&Answer { to: from, kind });
+                return;
+            }
+        }
         let routing = &self.shared.routing;
-        match queries::target(&query, |s| routing.shard_of(s), self.shared.shards()) {
-            Ok(target) => self.queries.push((
-                QueryMsg {
-                    from,
-                    account,
-                    query,
-                },
-                target,
-            )),
+        match queries::targets(&query, |s| routing.shard_of(s), shards) {
+            Ok(targets) => {
+                for target in targets {
+                    let msg = QueryMsg {
+                        from,
+                        account,
+                        query,
+                    };
+                    self.queries.push((msg, target));
+                }
+            }
             Err(kind) => self.answer(&Answer { to: from, kind }),
         }
     }
@@ -89,16 +107,46 @@ impl<T: Stream> Gateway<T> {
         if *generation != a.to.generation || session.is_closing() {
             return;
         }
+        let balance;
+        let kind = match a.kind {
+            AnswerKind::Balance { slice, .. } => {
+                session.balances_mut().slice(slice);
+                return;
+            }
+            AnswerKind::BalanceEnd { shard, .. } => {
+                let Some(done) = session.balances_mut().end(shard) else {
+                    return;
+                };
+                let account = session.account().unwrap_or(0);
+                balance = done.report(account, &self.assets);
+                Reply::Balance(&balance)
+            }
+            AnswerKind::BalanceRefused { request_id, reason } => {
+                balance = BalanceReport {
+                    request_id,
+                    account: session.account().unwrap_or(0),
+                    reject_reason: Some(reason),
+                    balances: Vec::new(),
+                    slices: Vec::new(),
+                };
+                Reply::Balance(&balance)
+            }
+            AnswerKind::Status(ref s) => Reply::Status(s),
+            AnswerKind::End(ref e) => Reply::End(e),
+        };
         if let Some((fix, out)) = session.fix_mut() {
-            // FIX asks for one order at a time (OrderStatusRequest); no open-orders pages.
-            if let AnswerKind::Status(s) = &a.kind {
-                fix.status_answer(s, now, crate::feed::unix_now_ns(), out);
+            match kind {
+                Reply::Status(s) => fix.status_answer(s, now, crate::feed::unix_now_ns(), out),
+                Reply::Balance(b) => fix.balance_answer(b, now, crate::feed::unix_now_ns(), out),
+                // FIX has no open-orders pages.
+                Reply::End(_) => {}
             }
             return;
         }
-        let frame = match &a.kind {
-            AnswerKind::Status(s) => self.encoder.order_status(s),
-            AnswerKind::End(e) => self.encoder.open_orders_end(e),
+        let frame = match kind {
+            Reply::Status(s) => self.encoder.order_status(s),
+            Reply::End(e) => self.encoder.open_orders_end(e),
+            Reply::Balance(b) => self.encoder.balance_report(b),
         };
         // Over the outbound limit shows (and disconnects) at the next report's delivery.
         let _ = session.buffer(frame, limit, now);
@@ -175,9 +223,17 @@ impl<T: Stream> Gateway<T> {
     }
 }
 
+/// What an answer writes to its session.
+enum Reply<'a> {
+    Status(&'a OrderStatus),
+    End(&'a OpenOrdersEnd),
+    Balance(&'a BalanceReport<'a>),
+}
+
 /// The answer refusing `query` for `reason` (nothing was looked at).
 fn refused(query: Query, reason: RejectReason) -> AnswerKind {
     match query {
+        Query::Balances { request_id, .. } => AnswerKind::BalanceRefused { request_id, reason },
         Query::Status {
             request_id, symbol, ..
         } => AnswerKind::Status(OrderStatus::refused(request_id, symbol, 0, reason)),

@@ -34,6 +34,7 @@ use crate::auth::{Authenticator, LogonResult};
 use crate::io::{self, Stream, Transfer};
 use crate::mesh::{Delivery, SessionRef, ShardMsg};
 
+use super::balances::Gathers;
 use super::fix::{FixInbound, FixSession};
 
 use super::throttle::{OrderBucket, Throttles};
@@ -119,6 +120,8 @@ pub struct Session<T: Stream> {
     bucket: OrderBucket,
     /// A FIX 4.4 connection: its session layer (`None`: the binary protocol).
     fix: Option<Box<FixSession>>,
+    /// Balance requests waiting for their shards' answers.
+    balances: Gathers,
 }
 
 impl<T: Stream> Drop for Session<T> {
@@ -169,6 +172,7 @@ impl<T: Stream> Session<T> {
             logon_backed_off: false,
             bucket: OrderBucket::default(),
             fix,
+            balances: Gathers::default(),
         }
     }
 
@@ -399,6 +403,11 @@ impl<T: Stream> Session<T> {
         self.prepare_out();
         let fix = self.fix.as_deref_mut()?;
         Some((fix, &mut self.out))
+    }
+
+    /// The session's balance requests in flight.
+    pub(crate) fn balances_mut(&mut self) -> &mut Gathers {
+        &mut self.balances
     }
 
     /// Whether the last Logon was refused by a back-off (its token not checked).

@@ -610,3 +610,136 @@ fn a_stopping_engine_answers_orders_and_queries_engine_shutting_down_and_refuses
         "a refused logon subscribes to nothing"
     );
 }
+
+#[test]
+fn a_balance_request_goes_to_every_shard_and_is_answered_once_summed() {
+    use crate::mesh::{Answer, AnswerKind};
+    use veloz_config::risk::AssetConfig;
+    use veloz_wire::{Query, ShardBalance};
+    let mut config = testkit::config();
+    config.assets = vec![
+        AssetConfig {
+            id: 2,
+            name: "BTC".into(),
+            scale: 8,
+        },
+        AssetConfig {
+            id: 1,
+            name: "USD".into(),
+            scale: 2,
+        },
+    ];
+    let mut f = fixture(3, config);
+    let (mut alice, me) = f.logged_on();
+    let mut enc = veloz_wire::FrameEncoder::new();
+    let ask = |enc: &mut veloz_wire::FrameEncoder, request_id, by_shard| {
+        enc.query(&Query::Balances {
+            request_id,
+            by_shard,
+        })
+        .to_vec()
+    };
+    alice.send(&ask(&mut enc, 5, true));
+    f.exchange(&mut alice);
+    let queries: Vec<_> = f.gateway.take_queries().collect();
+    let targets: Vec<usize> = queries.iter().map(|(_, t)| *t).collect();
+    assert_eq!(targets, [0, 1, 2], "every shard");
+    assert!(queries.iter().all(|(q, _)| q.account == 1 && q.from == me));
+    let slice = |shard, asset, available, held| ShardBalance {
+        shard,
+        asset,
+        available,
+        held,
+    };
+    let answer = |f: &mut Fixture, kind| f.gateway.answer(&Answer { to: me, kind });
+    for (shard, asset, available, held) in [(2, 1, 300, 0), (0, 1, 1_000, 25), (0, 2, 7, 0)] {
+        let slice = slice(shard, asset, available, held);
+        answer(
+            &mut f,
+            AnswerKind::Balance {
+                request_id: 5,
+                slice,
+            },
+        );
+        if shard == 2 {
+            answer(
+                &mut f,
+                AnswerKind::BalanceEnd {
+                    request_id: 5,
+                    shard,
+                },
+            );
+        }
+    }
+    answer(
+        &mut f,
+        AnswerKind::BalanceEnd {
+            request_id: 5,
+            shard: 0,
+        },
+    );
+    f.flush();
+    assert!(alice.received().is_empty(), "shard 1 has not answered");
+    answer(
+        &mut f,
+        AnswerKind::BalanceEnd {
+            request_id: 5,
+            shard: 1,
+        },
+    );
+    f.flush();
+    let got = alice.received();
+    assert_eq!(
+        got,
+        [Got::Balance {
+            request_id: 5,
+            account: 1,
+            reject: None,
+            balances: vec![(1, "USD".into(), 1_300, 25), (2, "BTC".into(), 7, 0)],
+            slices: vec![
+                slice(0, 1, 1_000, 25),
+                slice(0, 2, 7, 0),
+                slice(2, 1, 300, 0)
+            ],
+        }]
+    );
+
+    // Past the bound of requests in flight: refused at once.
+    for i in 0..=super::balances::MAX_PENDING as u64 {
+        alice.send(&ask(&mut enc, 100 + i, false));
+    }
+    let (_, got) = f.exchange(&mut alice);
+    let refused = 100 + super::balances::MAX_PENDING as u64;
+    assert!(
+        matches!(&got[..], [Got::Balance { request_id, reject: Some(RejectReason::Throttled),
+            balances, .. }] if *request_id == refused && balances.is_empty()),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_balance_request_before_logon_is_refused() {
+    let mut f = fixture(1, testkit::config());
+    let (mut anon, _) = f.connect();
+    let frame = veloz_wire::FrameEncoder::new()
+        .query(&veloz_wire::Query::Balances {
+            request_id: 3,
+            by_shard: false,
+        })
+        .to_vec();
+    anon.send(&frame);
+    let (_, got) = f.exchange(&mut anon);
+    assert!(f.gateway.take_queries().next().is_none());
+    assert!(
+        matches!(
+            &got[..],
+            [Got::Balance {
+                request_id: 3,
+                account: 0,
+                reject: Some(RejectReason::NotLoggedOn),
+                ..
+            }]
+        ),
+        "{got:?}"
+    );
+}

@@ -375,7 +375,7 @@ pub const ENUM_MIN_REJECT_REASON: u16 = 1;
 pub const ENUM_MAX_REJECT_REASON: u16 = 106;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 22] = [
+pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 28] = [
   RejectReason::UnknownSymbol,
   RejectReason::PriceOffTick,
   RejectReason::QtyOffLot,
@@ -391,6 +391,12 @@ pub const ENUM_VALUES_REJECT_REASON: [RejectReason; 22] = [
   RejectReason::NoChange,
   RejectReason::InstrumentHalted,
   RejectReason::AccountDisabled,
+  RejectReason::InsufficientFunds,
+  RejectReason::OrderQtyLimit,
+  RejectReason::OrderNotionalLimit,
+  RejectReason::OpenOrdersLimit,
+  RejectReason::NotionalRateLimit,
+  RejectReason::AmountTooLarge,
   RejectReason::MalformedMessage,
   RejectReason::NotLoggedOn,
   RejectReason::UnknownMessage,
@@ -426,6 +432,20 @@ impl RejectReason {
   /// The account is disabled by the operator (kill switch): new orders and replaces are
   /// refused, cancels work.
   pub const AccountDisabled: Self = Self(15);
+  /// The account's available balance of the asset the order must hold (quote for a buy,
+  /// base for a sell) is short, or a replace's increase of its hold is. docs/protocol.md,
+  /// "Balances and risk".
+  pub const InsufficientFunds: Self = Self(16);
+  /// The order's (or the replace's new) quantity is above the account's max_order_qty.
+  pub const OrderQtyLimit: Self = Self(17);
+  /// The order's (or the replace's) notional is above the account's max_order_notional.
+  pub const OrderNotionalLimit: Self = Self(18);
+  /// The account already has max_open_orders open orders on the instrument's shard.
+  pub const OpenOrdersLimit: Self = Self(19);
+  /// The account's new orders within this second would pass max_notional_per_sec.
+  pub const NotionalRateLimit: Self = Self(20);
+  /// The order's hold or notional does not fit a 64-bit amount.
+  pub const AmountTooLarge: Self = Self(21);
   pub const MalformedMessage: Self = Self(100);
   pub const NotLoggedOn: Self = Self(101);
   pub const UnknownMessage: Self = Self(102);
@@ -453,6 +473,12 @@ impl RejectReason {
     Self::NoChange,
     Self::InstrumentHalted,
     Self::AccountDisabled,
+    Self::InsufficientFunds,
+    Self::OrderQtyLimit,
+    Self::OrderNotionalLimit,
+    Self::OpenOrdersLimit,
+    Self::NotionalRateLimit,
+    Self::AmountTooLarge,
     Self::MalformedMessage,
     Self::NotLoggedOn,
     Self::UnknownMessage,
@@ -479,6 +505,12 @@ impl RejectReason {
       Self::NoChange => Some("NoChange"),
       Self::InstrumentHalted => Some("InstrumentHalted"),
       Self::AccountDisabled => Some("AccountDisabled"),
+      Self::InsufficientFunds => Some("InsufficientFunds"),
+      Self::OrderQtyLimit => Some("OrderQtyLimit"),
+      Self::OrderNotionalLimit => Some("OrderNotionalLimit"),
+      Self::OpenOrdersLimit => Some("OpenOrdersLimit"),
+      Self::NotionalRateLimit => Some("NotionalRateLimit"),
+      Self::AmountTooLarge => Some("AmountTooLarge"),
       Self::MalformedMessage => Some("MalformedMessage"),
       Self::NotLoggedOn => Some("NotLoggedOn"),
       Self::UnknownMessage => Some("UnknownMessage"),
@@ -1071,10 +1103,10 @@ impl ::flatbuffers::SimpleToVerifyInSlice for Liquidity {}
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 pub const ENUM_MIN_PAYLOAD: u8 = 0;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
-pub const ENUM_MAX_PAYLOAD: u8 = 15;
+pub const ENUM_MAX_PAYLOAD: u8 = 17;
 #[deprecated(since = "2.0.0", note = "Use associated constants instead. This will no longer be generated in 2021.")]
 #[allow(non_camel_case_types)]
-pub const ENUM_VALUES_PAYLOAD: [Payload; 16] = [
+pub const ENUM_VALUES_PAYLOAD: [Payload; 18] = [
   Payload::NONE,
   Payload::Logon,
   Payload::LogonAck,
@@ -1091,6 +1123,8 @@ pub const ENUM_VALUES_PAYLOAD: [Payload; 16] = [
   Payload::OpenOrdersRequest,
   Payload::OrderStatus,
   Payload::OpenOrdersEnd,
+  Payload::BalanceRequest,
+  Payload::BalanceReport,
 ];
 
 /// Every message. Append new members at the end only; the union type code is the message
@@ -1116,9 +1150,11 @@ impl Payload {
   pub const OpenOrdersRequest: Self = Self(13);
   pub const OrderStatus: Self = Self(14);
   pub const OpenOrdersEnd: Self = Self(15);
+  pub const BalanceRequest: Self = Self(16);
+  pub const BalanceReport: Self = Self(17);
 
   pub const ENUM_MIN: u8 = 0;
-  pub const ENUM_MAX: u8 = 15;
+  pub const ENUM_MAX: u8 = 17;
   pub const ENUM_VALUES: &'static [Self] = &[
     Self::NONE,
     Self::Logon,
@@ -1136,6 +1172,8 @@ impl Payload {
     Self::OpenOrdersRequest,
     Self::OrderStatus,
     Self::OpenOrdersEnd,
+    Self::BalanceRequest,
+    Self::BalanceReport,
   ];
   /// Returns the variant's name or "" if unknown.
   pub fn variant_name(self) -> Option<&'static str> {
@@ -1156,6 +1194,8 @@ impl Payload {
       Self::OpenOrdersRequest => Some("OpenOrdersRequest"),
       Self::OrderStatus => Some("OrderStatus"),
       Self::OpenOrdersEnd => Some("OpenOrdersEnd"),
+      Self::BalanceRequest => Some("BalanceRequest"),
+      Self::BalanceReport => Some("BalanceReport"),
       _ => None,
     }
   }
@@ -2966,6 +3006,124 @@ impl ::core::fmt::Debug for OpenOrdersRequest<'_> {
       ds.finish()
   }
 }
+pub enum BalanceRequestOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Client -> engine: the account's balances (its own account only: the session's), summed
+/// over the shards. Answered by one BalanceReport; never journaled. docs/protocol.md,
+/// "Balances and risk".
+pub struct BalanceRequest<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BalanceRequest<'a> {
+  type Inner = BalanceRequest<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BalanceRequest<'a> {
+  pub const VT_REQUEST_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_BY_SHARD: ::flatbuffers::VOffsetT = 6;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BalanceRequest { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BalanceRequestArgs
+  ) -> ::flatbuffers::WIPOffset<BalanceRequest<'bldr>> {
+    let mut builder = BalanceRequestBuilder::new(_fbb);
+    builder.add_request_id(args.request_id);
+    builder.add_by_shard(args.by_shard);
+    builder.finish()
+  }
+
+
+  /// This request's id, echoed in the answer.
+  #[inline]
+  pub fn request_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BalanceRequest::VT_REQUEST_ID, Some(0)).unwrap()}
+  }
+  /// Also list each shard's slice of each balance (BalanceReport.slices).
+  #[inline]
+  pub fn by_shard(&self) -> bool {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<bool>(BalanceRequest::VT_BY_SHARD, Some(false)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BalanceRequest<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("request_id", Self::VT_REQUEST_ID, false)?
+     .visit_field::<bool>("by_shard", Self::VT_BY_SHARD, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BalanceRequestArgs {
+    pub request_id: u64,
+    pub by_shard: bool,
+}
+impl<'a> Default for BalanceRequestArgs {
+  #[inline]
+  fn default() -> Self {
+    BalanceRequestArgs {
+      request_id: 0,
+      by_shard: false,
+    }
+  }
+}
+
+pub struct BalanceRequestBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BalanceRequestBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_request_id(&mut self, request_id: u64) {
+    self.fbb_.push_slot::<u64>(BalanceRequest::VT_REQUEST_ID, request_id, 0);
+  }
+  #[inline]
+  pub fn add_by_shard(&mut self, by_shard: bool) {
+    self.fbb_.push_slot::<bool>(BalanceRequest::VT_BY_SHARD, by_shard, false);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BalanceRequestBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BalanceRequestBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BalanceRequest<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BalanceRequest<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BalanceRequest");
+      ds.field("request_id", &self.request_id());
+      ds.field("by_shard", &self.by_shard());
+      ds.finish()
+  }
+}
 pub enum ExecutionReportOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4190,6 +4348,499 @@ impl ::core::fmt::Debug for OpenOrdersEnd<'_> {
       ds.finish()
   }
 }
+pub enum AssetBalanceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One asset of the account: amounts are integer counts of the asset's smallest unit
+/// (10^-scale of it), summed over the shards.
+pub struct AssetBalance<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for AssetBalance<'a> {
+  type Inner = AssetBalance<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> AssetBalance<'a> {
+  pub const VT_ASSET_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_NAME: ::flatbuffers::VOffsetT = 6;
+  pub const VT_SCALE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_AVAILABLE: ::flatbuffers::VOffsetT = 10;
+  pub const VT_HELD: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    AssetBalance { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args AssetBalanceArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<AssetBalance<'bldr>> {
+    let mut builder = AssetBalanceBuilder::new(_fbb);
+    builder.add_held(args.held);
+    builder.add_available(args.available);
+    if let Some(x) = args.name { builder.add_name(x); }
+    builder.add_asset_id(args.asset_id);
+    builder.add_scale(args.scale);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn asset_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(AssetBalance::VT_ASSET_ID, Some(0)).unwrap()}
+  }
+  /// The configured name (e.g. "USD").
+  #[inline]
+  pub fn name(&self) -> Option<&'a str> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<&str>>(AssetBalance::VT_NAME, None)}
+  }
+  /// Decimal places of the smallest unit.
+  #[inline]
+  pub fn scale(&self) -> u8 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u8>(AssetBalance::VT_SCALE, Some(0)).unwrap()}
+  }
+  /// What the account may use for new orders and withdrawals.
+  #[inline]
+  pub fn available(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AssetBalance::VT_AVAILABLE, Some(0)).unwrap()}
+  }
+  /// What its open orders hold.
+  #[inline]
+  pub fn held(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(AssetBalance::VT_HELD, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for AssetBalance<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u32>("asset_id", Self::VT_ASSET_ID, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<&str>>("name", Self::VT_NAME, false)?
+     .visit_field::<u8>("scale", Self::VT_SCALE, false)?
+     .visit_field::<u64>("available", Self::VT_AVAILABLE, false)?
+     .visit_field::<u64>("held", Self::VT_HELD, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct AssetBalanceArgs<'a> {
+    pub asset_id: u32,
+    pub name: Option<::flatbuffers::WIPOffset<&'a str>>,
+    pub scale: u8,
+    pub available: u64,
+    pub held: u64,
+}
+impl<'a> Default for AssetBalanceArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    AssetBalanceArgs {
+      asset_id: 0,
+      name: None,
+      scale: 0,
+      available: 0,
+      held: 0,
+    }
+  }
+}
+
+pub struct AssetBalanceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> AssetBalanceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_asset_id(&mut self, asset_id: u32) {
+    self.fbb_.push_slot::<u32>(AssetBalance::VT_ASSET_ID, asset_id, 0);
+  }
+  #[inline]
+  pub fn add_name(&mut self, name: ::flatbuffers::WIPOffset<&'b  str>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(AssetBalance::VT_NAME, name);
+  }
+  #[inline]
+  pub fn add_scale(&mut self, scale: u8) {
+    self.fbb_.push_slot::<u8>(AssetBalance::VT_SCALE, scale, 0);
+  }
+  #[inline]
+  pub fn add_available(&mut self, available: u64) {
+    self.fbb_.push_slot::<u64>(AssetBalance::VT_AVAILABLE, available, 0);
+  }
+  #[inline]
+  pub fn add_held(&mut self, held: u64) {
+    self.fbb_.push_slot::<u64>(AssetBalance::VT_HELD, held, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> AssetBalanceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    AssetBalanceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<AssetBalance<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for AssetBalance<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("AssetBalance");
+      ds.field("asset_id", &self.asset_id());
+      ds.field("name", &self.name());
+      ds.field("scale", &self.scale());
+      ds.field("available", &self.available());
+      ds.field("held", &self.held());
+      ds.finish()
+  }
+}
+pub enum ShardBalanceOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// One shard's slice of one asset's balance (each shard keeps the balances of the accounts
+/// trading its instruments).
+pub struct ShardBalance<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for ShardBalance<'a> {
+  type Inner = ShardBalance<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> ShardBalance<'a> {
+  pub const VT_SHARD: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ASSET_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_AVAILABLE: ::flatbuffers::VOffsetT = 8;
+  pub const VT_HELD: ::flatbuffers::VOffsetT = 10;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    ShardBalance { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args ShardBalanceArgs
+  ) -> ::flatbuffers::WIPOffset<ShardBalance<'bldr>> {
+    let mut builder = ShardBalanceBuilder::new(_fbb);
+    builder.add_held(args.held);
+    builder.add_available(args.available);
+    builder.add_asset_id(args.asset_id);
+    builder.add_shard(args.shard);
+    builder.finish()
+  }
+
+
+  #[inline]
+  pub fn shard(&self) -> u16 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u16>(ShardBalance::VT_SHARD, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn asset_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(ShardBalance::VT_ASSET_ID, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn available(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ShardBalance::VT_AVAILABLE, Some(0)).unwrap()}
+  }
+  #[inline]
+  pub fn held(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(ShardBalance::VT_HELD, Some(0)).unwrap()}
+  }
+}
+
+impl ::flatbuffers::Verifiable for ShardBalance<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u16>("shard", Self::VT_SHARD, false)?
+     .visit_field::<u32>("asset_id", Self::VT_ASSET_ID, false)?
+     .visit_field::<u64>("available", Self::VT_AVAILABLE, false)?
+     .visit_field::<u64>("held", Self::VT_HELD, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct ShardBalanceArgs {
+    pub shard: u16,
+    pub asset_id: u32,
+    pub available: u64,
+    pub held: u64,
+}
+impl<'a> Default for ShardBalanceArgs {
+  #[inline]
+  fn default() -> Self {
+    ShardBalanceArgs {
+      shard: 0,
+      asset_id: 0,
+      available: 0,
+      held: 0,
+    }
+  }
+}
+
+pub struct ShardBalanceBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> ShardBalanceBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_shard(&mut self, shard: u16) {
+    self.fbb_.push_slot::<u16>(ShardBalance::VT_SHARD, shard, 0);
+  }
+  #[inline]
+  pub fn add_asset_id(&mut self, asset_id: u32) {
+    self.fbb_.push_slot::<u32>(ShardBalance::VT_ASSET_ID, asset_id, 0);
+  }
+  #[inline]
+  pub fn add_available(&mut self, available: u64) {
+    self.fbb_.push_slot::<u64>(ShardBalance::VT_AVAILABLE, available, 0);
+  }
+  #[inline]
+  pub fn add_held(&mut self, held: u64) {
+    self.fbb_.push_slot::<u64>(ShardBalance::VT_HELD, held, 0);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> ShardBalanceBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    ShardBalanceBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<ShardBalance<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for ShardBalance<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("ShardBalance");
+      ds.field("shard", &self.shard());
+      ds.field("asset_id", &self.asset_id());
+      ds.field("available", &self.available());
+      ds.field("held", &self.held());
+      ds.finish()
+  }
+}
+pub enum BalanceReportOffset {}
+#[derive(Copy, Clone, PartialEq)]
+
+/// Engine -> client: the answer to a BalanceRequest. Not in any report stream (never
+/// resent). Each shard's slice states the balances after every command the session sent
+/// to that shard before the request.
+pub struct BalanceReport<'a> {
+  pub _tab: ::flatbuffers::Table<'a>,
+}
+
+impl<'a> ::flatbuffers::Follow<'a> for BalanceReport<'a> {
+  type Inner = BalanceReport<'a>;
+  #[inline]
+  unsafe fn follow(buf: &'a [u8], loc: usize) -> Self::Inner {
+    Self { _tab: unsafe { ::flatbuffers::Table::new(buf, loc) } }
+  }
+}
+
+impl<'a> BalanceReport<'a> {
+  pub const VT_REQUEST_ID: ::flatbuffers::VOffsetT = 4;
+  pub const VT_ACCOUNT_ID: ::flatbuffers::VOffsetT = 6;
+  pub const VT_REJECT_REASON: ::flatbuffers::VOffsetT = 8;
+  pub const VT_BALANCES: ::flatbuffers::VOffsetT = 10;
+  pub const VT_SLICES: ::flatbuffers::VOffsetT = 12;
+
+  #[inline]
+  pub unsafe fn init_from_table(table: ::flatbuffers::Table<'a>) -> Self {
+    BalanceReport { _tab: table }
+  }
+  #[allow(unused_mut)]
+  pub fn create<'bldr: 'args, 'args: 'mut_bldr, 'mut_bldr, A: ::flatbuffers::Allocator + 'bldr>(
+    _fbb: &'mut_bldr mut ::flatbuffers::FlatBufferBuilder<'bldr, A>,
+    args: &'args BalanceReportArgs<'args>
+  ) -> ::flatbuffers::WIPOffset<BalanceReport<'bldr>> {
+    let mut builder = BalanceReportBuilder::new(_fbb);
+    builder.add_request_id(args.request_id);
+    if let Some(x) = args.slices { builder.add_slices(x); }
+    if let Some(x) = args.balances { builder.add_balances(x); }
+    builder.add_account_id(args.account_id);
+    if let Some(x) = args.reject_reason { builder.add_reject_reason(x); }
+    builder.finish()
+  }
+
+
+  /// The request's id.
+  #[inline]
+  pub fn request_id(&self) -> u64 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u64>(BalanceReport::VT_REQUEST_ID, Some(0)).unwrap()}
+  }
+  /// The session's account.
+  #[inline]
+  pub fn account_id(&self) -> u32 {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<u32>(BalanceReport::VT_ACCOUNT_ID, Some(0)).unwrap()}
+  }
+  /// Set when the request was refused (NotLoggedOn, EngineShuttingDown, Throttled);
+  /// nothing is listed then.
+  #[inline]
+  pub fn reject_reason(&self) -> Option<RejectReason> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<RejectReason>(BalanceReport::VT_REJECT_REASON, None)}
+  }
+  /// Every configured asset, ascending by id (zeros included); empty when the engine runs
+  /// without money (no [[assets]] configured).
+  #[inline]
+  pub fn balances(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AssetBalance<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AssetBalance>>>>(BalanceReport::VT_BALANCES, None)}
+  }
+  /// With BalanceRequest.by_shard: every non-zero slice, by shard then asset id.
+  #[inline]
+  pub fn slices(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardBalance<'a>>>> {
+    // Safety:
+    // Created from valid Table for this object
+    // which contains a valid value in this slot
+    unsafe { self._tab.get::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardBalance>>>>(BalanceReport::VT_SLICES, None)}
+  }
+}
+
+impl ::flatbuffers::Verifiable for BalanceReport<'_> {
+  #[inline]
+  fn run_verifier(
+    v: &mut ::flatbuffers::Verifier, pos: usize
+  ) -> Result<(), ::flatbuffers::InvalidFlatbuffer> {
+    v.visit_table(pos)?
+     .visit_field::<u64>("request_id", Self::VT_REQUEST_ID, false)?
+     .visit_field::<u32>("account_id", Self::VT_ACCOUNT_ID, false)?
+     .visit_field::<RejectReason>("reject_reason", Self::VT_REJECT_REASON, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<AssetBalance>>>>("balances", Self::VT_BALANCES, false)?
+     .visit_field::<::flatbuffers::ForwardsUOffset<::flatbuffers::Vector<'_, ::flatbuffers::ForwardsUOffset<ShardBalance>>>>("slices", Self::VT_SLICES, false)?
+     .finish();
+    Ok(())
+  }
+}
+pub struct BalanceReportArgs<'a> {
+    pub request_id: u64,
+    pub account_id: u32,
+    pub reject_reason: Option<RejectReason>,
+    pub balances: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AssetBalance<'a>>>>>,
+    pub slices: Option<::flatbuffers::WIPOffset<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<ShardBalance<'a>>>>>,
+}
+impl<'a> Default for BalanceReportArgs<'a> {
+  #[inline]
+  fn default() -> Self {
+    BalanceReportArgs {
+      request_id: 0,
+      account_id: 0,
+      reject_reason: None,
+      balances: None,
+      slices: None,
+    }
+  }
+}
+
+pub struct BalanceReportBuilder<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> {
+  fbb_: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>,
+  start_: ::flatbuffers::WIPOffset<::flatbuffers::TableUnfinishedWIPOffset>,
+}
+impl<'a: 'b, 'b, A: ::flatbuffers::Allocator + 'a> BalanceReportBuilder<'a, 'b, A> {
+  #[inline]
+  pub fn add_request_id(&mut self, request_id: u64) {
+    self.fbb_.push_slot::<u64>(BalanceReport::VT_REQUEST_ID, request_id, 0);
+  }
+  #[inline]
+  pub fn add_account_id(&mut self, account_id: u32) {
+    self.fbb_.push_slot::<u32>(BalanceReport::VT_ACCOUNT_ID, account_id, 0);
+  }
+  #[inline]
+  pub fn add_reject_reason(&mut self, reject_reason: RejectReason) {
+    self.fbb_.push_slot_always::<RejectReason>(BalanceReport::VT_REJECT_REASON, reject_reason);
+  }
+  #[inline]
+  pub fn add_balances(&mut self, balances: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<AssetBalance<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BalanceReport::VT_BALANCES, balances);
+  }
+  #[inline]
+  pub fn add_slices(&mut self, slices: ::flatbuffers::WIPOffset<::flatbuffers::Vector<'b , ::flatbuffers::ForwardsUOffset<ShardBalance<'b >>>>) {
+    self.fbb_.push_slot_always::<::flatbuffers::WIPOffset<_>>(BalanceReport::VT_SLICES, slices);
+  }
+  #[inline]
+  pub fn new(_fbb: &'b mut ::flatbuffers::FlatBufferBuilder<'a, A>) -> BalanceReportBuilder<'a, 'b, A> {
+    let start = _fbb.start_table();
+    BalanceReportBuilder {
+      fbb_: _fbb,
+      start_: start,
+    }
+  }
+  #[inline]
+  pub fn finish(self) -> ::flatbuffers::WIPOffset<BalanceReport<'a>> {
+    let o = self.fbb_.end_table(self.start_);
+    ::flatbuffers::WIPOffset::new(o.value())
+  }
+}
+
+impl ::core::fmt::Debug for BalanceReport<'_> {
+  fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+    let mut ds = f.debug_struct("BalanceReport");
+      ds.field("request_id", &self.request_id());
+      ds.field("account_id", &self.account_id());
+      ds.field("reject_reason", &self.reject_reason());
+      ds.field("balances", &self.balances());
+      ds.field("slices", &self.slices());
+      ds.finish()
+  }
+}
 pub enum MessageOffset {}
 #[derive(Copy, Clone, PartialEq)]
 
@@ -4464,6 +5115,36 @@ impl<'a> Message<'a> {
     }
   }
 
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_balance_request(&self) -> Option<BalanceRequest<'a>> {
+    if self.payload_type() == Payload::BalanceRequest {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { BalanceRequest::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
+  #[inline]
+  #[allow(non_snake_case)]
+  pub fn payload_as_balance_report(&self) -> Option<BalanceReport<'a>> {
+    if self.payload_type() == Payload::BalanceReport {
+      self.payload().map(|t| {
+       // Safety:
+       // Created from a valid Table for this object
+       // Which contains a valid union in this slot
+       unsafe { BalanceReport::init_from_table(t) }
+     })
+    } else {
+      None
+    }
+  }
+
 }
 
 impl ::flatbuffers::Verifiable for Message<'_> {
@@ -4489,6 +5170,8 @@ impl ::flatbuffers::Verifiable for Message<'_> {
           Payload::OpenOrdersRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OpenOrdersRequest>>("Payload::OpenOrdersRequest", pos),
           Payload::OrderStatus => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OrderStatus>>("Payload::OrderStatus", pos),
           Payload::OpenOrdersEnd => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<OpenOrdersEnd>>("Payload::OpenOrdersEnd", pos),
+          Payload::BalanceRequest => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BalanceRequest>>("Payload::BalanceRequest", pos),
+          Payload::BalanceReport => v.verify_union_variant::<::flatbuffers::ForwardsUOffset<BalanceReport>>("Payload::BalanceReport", pos),
           _ => Ok(()),
         }
      })?
@@ -4643,6 +5326,20 @@ impl ::core::fmt::Debug for Message<'_> {
         },
         Payload::OpenOrdersEnd => {
           if let Some(x) = self.payload_as_open_orders_end() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::BalanceRequest => {
+          if let Some(x) = self.payload_as_balance_request() {
+            ds.field("payload", &x)
+          } else {
+            ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")
+          }
+        },
+        Payload::BalanceReport => {
+          if let Some(x) = self.payload_as_balance_report() {
             ds.field("payload", &x)
           } else {
             ds.field("payload", &"InvalidFlatbuffer: Union discriminant does not match value.")

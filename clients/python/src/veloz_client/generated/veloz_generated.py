@@ -62,6 +62,20 @@ class RejectReason(object):
     # The account is disabled by the operator (kill switch): new orders and replaces are
     # refused, cancels work.
     AccountDisabled = 15
+    # The account's available balance of the asset the order must hold (quote for a buy,
+    # base for a sell) is short, or a replace's increase of its hold is. docs/protocol.md,
+    # "Balances and risk".
+    InsufficientFunds = 16
+    # The order's (or the replace's new) quantity is above the account's max_order_qty.
+    OrderQtyLimit = 17
+    # The order's (or the replace's) notional is above the account's max_order_notional.
+    OrderNotionalLimit = 18
+    # The account already has max_open_orders open orders on the instrument's shard.
+    OpenOrdersLimit = 19
+    # The account's new orders within this second would pass max_notional_per_sec.
+    NotionalRateLimit = 20
+    # The order's hold or notional does not fit a 64-bit amount.
+    AmountTooLarge = 21
     MalformedMessage = 100
     NotLoggedOn = 101
     UnknownMessage = 102
@@ -164,6 +178,8 @@ class Payload(object):
     OpenOrdersRequest = 13
     OrderStatus = 14
     OpenOrdersEnd = 15
+    BalanceRequest = 16
+    BalanceReport = 17
 
 
 # Client -> engine, first frame of a session. Anything else before it is rejected with
@@ -1037,6 +1053,57 @@ def OpenOrdersRequestEnd(builder):
 
 
 
+# Client -> engine: the account's balances (its own account only: the session's), summed
+# over the shards. Answered by one BalanceReport; never journaled. docs/protocol.md,
+# "Balances and risk".
+class BalanceRequest(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = BalanceRequest()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsBalanceRequest(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # BalanceRequest
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # This request's id, echoed in the answer.
+    # BalanceRequest
+    def RequestId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # Also list each shard's slice of each balance (BalanceReport.slices).
+    # BalanceRequest
+    def ByShard(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return bool(self._tab.Get(flatbuffers.number_types.BoolFlags, o + self._tab.Pos))
+        return False
+
+def BalanceRequestStart(builder):
+    builder.StartObject(2)
+
+def BalanceRequestAddRequestId(builder, requestId):
+    builder.PrependUint64Slot(0, requestId, 0)
+
+def BalanceRequestAddByShard(builder, byShard):
+    builder.PrependBoolSlot(1, byShard, 0)
+
+def BalanceRequestEnd(builder):
+    return builder.EndObject()
+
+
+
 # What happened to one order or request of the receiving session's account. Fields that
 # do not apply to the exec_type are 0 (or absent); docs/protocol.md has the table.
 class ExecutionReport(object):
@@ -1670,6 +1737,282 @@ def OpenOrdersEndAddRejectReason(builder, rejectReason):
     builder.PrependUint16Slot(3, rejectReason, None)
 
 def OpenOrdersEndEnd(builder):
+    return builder.EndObject()
+
+
+
+# One asset of the account: amounts are integer counts of the asset's smallest unit
+# (10^-scale of it), summed over the shards.
+class AssetBalance(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = AssetBalance()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsAssetBalance(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # AssetBalance
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # AssetBalance
+    def AssetId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # The configured name (e.g. "USD").
+    # AssetBalance
+    def Name(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.String(o + self._tab.Pos)
+        return None
+
+    # Decimal places of the smallest unit.
+    # AssetBalance
+    def Scale(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint8Flags, o + self._tab.Pos)
+        return 0
+
+    # What the account may use for new orders and withdrawals.
+    # AssetBalance
+    def Available(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # What its open orders hold.
+    # AssetBalance
+    def Held(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def AssetBalanceStart(builder):
+    builder.StartObject(5)
+
+def AssetBalanceAddAssetId(builder, assetId):
+    builder.PrependUint32Slot(0, assetId, 0)
+
+def AssetBalanceAddName(builder, name):
+    builder.PrependUOffsetTRelativeSlot(1, flatbuffers.number_types.UOffsetTFlags.py_type(name), 0)
+
+def AssetBalanceAddScale(builder, scale):
+    builder.PrependUint8Slot(2, scale, 0)
+
+def AssetBalanceAddAvailable(builder, available):
+    builder.PrependUint64Slot(3, available, 0)
+
+def AssetBalanceAddHeld(builder, held):
+    builder.PrependUint64Slot(4, held, 0)
+
+def AssetBalanceEnd(builder):
+    return builder.EndObject()
+
+
+
+# One shard's slice of one asset's balance (each shard keeps the balances of the accounts
+# trading its instruments).
+class ShardBalance(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = ShardBalance()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsShardBalance(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # ShardBalance
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # ShardBalance
+    def Shard(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return 0
+
+    # ShardBalance
+    def AssetId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # ShardBalance
+    def Available(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # ShardBalance
+    def Held(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+def ShardBalanceStart(builder):
+    builder.StartObject(4)
+
+def ShardBalanceAddShard(builder, shard):
+    builder.PrependUint16Slot(0, shard, 0)
+
+def ShardBalanceAddAssetId(builder, assetId):
+    builder.PrependUint32Slot(1, assetId, 0)
+
+def ShardBalanceAddAvailable(builder, available):
+    builder.PrependUint64Slot(2, available, 0)
+
+def ShardBalanceAddHeld(builder, held):
+    builder.PrependUint64Slot(3, held, 0)
+
+def ShardBalanceEnd(builder):
+    return builder.EndObject()
+
+
+
+# Engine -> client: the answer to a BalanceRequest. Not in any report stream (never
+# resent). Each shard's slice states the balances after every command the session sent
+# to that shard before the request.
+class BalanceReport(object):
+    __slots__ = ['_tab']
+
+    @classmethod
+    def GetRootAs(cls, buf, offset=0):
+        n = flatbuffers.encode.Get(flatbuffers.packer.uoffset, buf, offset)
+        x = BalanceReport()
+        x.Init(buf, n + offset)
+        return x
+
+    @classmethod
+    def GetRootAsBalanceReport(cls, buf, offset=0):
+        """This method is deprecated. Please switch to GetRootAs."""
+        return cls.GetRootAs(buf, offset)
+    # BalanceReport
+    def Init(self, buf, pos):
+        self._tab = flatbuffers.table.Table(buf, pos)
+
+    # The request's id.
+    # BalanceReport
+    def RequestId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(4))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint64Flags, o + self._tab.Pos)
+        return 0
+
+    # The session's account.
+    # BalanceReport
+    def AccountId(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(6))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint32Flags, o + self._tab.Pos)
+        return 0
+
+    # Set when the request was refused (NotLoggedOn, EngineShuttingDown, Throttled);
+    # nothing is listed then.
+    # BalanceReport
+    def RejectReason(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(8))
+        if o != 0:
+            return self._tab.Get(flatbuffers.number_types.Uint16Flags, o + self._tab.Pos)
+        return None
+
+    # Every configured asset, ascending by id (zeros included); empty when the engine runs
+    # without money (no [[assets]] configured).
+    # BalanceReport
+    def Balances(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            obj = AssetBalance()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # BalanceReport
+    def BalancesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # BalanceReport
+    def BalancesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
+        return o == 0
+
+    # With BalanceRequest.by_shard: every non-zero slice, by shard then asset id.
+    # BalanceReport
+    def Slices(self, j):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            x = self._tab.Vector(o)
+            x += flatbuffers.number_types.UOffsetTFlags.py_type(j) * 4
+            x = self._tab.Indirect(x)
+            obj = ShardBalance()
+            obj.Init(self._tab.Bytes, x)
+            return obj
+        return None
+
+    # BalanceReport
+    def SlicesLength(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        if o != 0:
+            return self._tab.VectorLen(o)
+        return 0
+
+    # BalanceReport
+    def SlicesIsNone(self):
+        o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(12))
+        return o == 0
+
+def BalanceReportStart(builder):
+    builder.StartObject(5)
+
+def BalanceReportAddRequestId(builder, requestId):
+    builder.PrependUint64Slot(0, requestId, 0)
+
+def BalanceReportAddAccountId(builder, accountId):
+    builder.PrependUint32Slot(1, accountId, 0)
+
+def BalanceReportAddRejectReason(builder, rejectReason):
+    builder.PrependUint16Slot(2, rejectReason, None)
+
+def BalanceReportAddBalances(builder, balances):
+    builder.PrependUOffsetTRelativeSlot(3, flatbuffers.number_types.UOffsetTFlags.py_type(balances), 0)
+
+def BalanceReportStartBalancesVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def BalanceReportAddSlices(builder, slices):
+    builder.PrependUOffsetTRelativeSlot(4, flatbuffers.number_types.UOffsetTFlags.py_type(slices), 0)
+
+def BalanceReportStartSlicesVector(builder, numElems):
+    return builder.StartVector(4, numElems, 4)
+
+def BalanceReportEnd(builder):
     return builder.EndObject()
 
 

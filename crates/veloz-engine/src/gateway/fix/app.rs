@@ -1,6 +1,6 @@
 //! FIX application messages into the engine's commands and queries: NewOrderSingle (D),
-//! OrderCancelRequest (F), OrderCancelReplaceRequest (G), OrderStatusRequest (H) and
-//! OrderMassCancelRequest (q).
+//! OrderCancelRequest (F), OrderCancelReplaceRequest (G), OrderStatusRequest (H),
+//! OrderMassCancelRequest (q) and CollateralInquiry (BB, module `collateral`).
 //!
 //! What cannot become a command is answered here, never sent on: a missing or malformed
 //! required field gets a session Reject naming the tag; a value the engine does not serve
@@ -24,7 +24,7 @@ use super::orders::{Pending, PendingKind};
 use super::{FixInbound, FixSession, Instrument};
 
 /// Why a request is refused before it reaches the engine.
-enum Refusal {
+pub(super) enum Refusal {
     /// A session-level problem with a field: Reject (3).
     Session(FieldError),
     /// A business refusal: the message type's own reject, with this text.
@@ -124,7 +124,7 @@ impl FixSession {
     }
 
     /// Account (1), when given, must be the session's.
-    fn check_account(&self, msg: &Message<'_>) -> Result<(), Refusal> {
+    pub(super) fn check_account(&self, msg: &Message<'_>) -> Result<(), Refusal> {
         match msg.get(tags::ACCOUNT) {
             Some(a) if a != self.account.to_string().as_bytes() => Err(Refusal::Business(format!(
                 "Account (1) {:?} is not this session's account {}",
@@ -135,7 +135,7 @@ impl FixSession {
         }
     }
 
-    /// D, F, G, H, q (the client's message `seq`).
+    /// D, F, G, H, q, BB (the client's message `seq`).
     pub(super) fn application(
         &mut self,
         msg: &Message<'_>,
@@ -148,6 +148,7 @@ impl FixSession {
             b"D" => self.new_order(msg),
             b"F" | b"G" => self.cancel_or_replace(msg, kind == b"G"),
             b"H" => self.status(msg),
+            b"BB" => self.collateral_inquiry(msg),
             _ => self.mass_cancel(msg),
         };
         match parsed {
@@ -401,6 +402,13 @@ impl FixSession {
         let peer = self.peer.as_deref().unwrap_or("?");
         tracing::debug!(target: "veloz::fix", comp_id = peer, "FIX session {peer}: {} refused: {text}", String::from_utf8_lossy(kind));
         match kind {
+            b"BB" => {
+                self.send_app(out, wall, b"j", None, |w, _| {
+                    w.str(tags::REF_MSG_TYPE, "BB");
+                    w.uint(tags::BUSINESS_REJECT_REASON, 0);
+                    w.str(tags::TEXT, text);
+                });
+            }
             b"F" | b"G" => {
                 let orig = raw(tags::ORIG_CL_ORD_ID).to_vec();
                 let order = raw(tags::ORDER_ID).to_vec();

@@ -7,7 +7,8 @@
 //! ResendRequest / SequenceReset / Reject / Logout, sequence numbers kept per client CompID
 //! across reconnects and restarts ([`store`], [`sequence`]), application messages into
 //! commands and queries ([`app`]), and reports into ExecutionReports, OrderCancelRejects and
-//! OrderMassCancelReports ([`reports`]); what all sessions share is in [`shared`].
+//! OrderMassCancelReports ([`reports`]), balances into CollateralReports ([`collateral`]);
+//! what all sessions share is in [`shared`].
 //!
 //! ```text
 //!  connected ──Logon ok──► logged on ──Logout / timeout / fatal error──► closing
@@ -30,6 +31,7 @@
 
 mod app;
 mod clordid;
+mod collateral;
 mod orders;
 mod reports;
 mod sequence;
@@ -106,6 +108,8 @@ pub(crate) struct FixSession {
     pub(crate) cl: ClOrdIds,
     /// Orders of the account this session knows, for CumQty / AvgPx / OrigClOrdID.
     pub(crate) orders: Orders,
+    /// CollateralInquiries (BB) waiting for their balances.
+    inquiries: collateral::Inquiries,
 }
 
 impl std::fmt::Debug for FixSession {
@@ -173,6 +177,7 @@ impl FixSession {
             exec_id: String::with_capacity(32),
             cl: ClOrdIds::default(),
             orders: Orders::default(),
+            inquiries: collateral::Inquiries::default(),
         }
     }
 
@@ -414,7 +419,7 @@ impl FixSession {
             }
             b"5" => Some(self.logout(out, wall, "")),
             b"A" => Some(self.logout(out, wall, "a second Logon (A) on a logged-on session")),
-            b"D" | b"F" | b"G" | b"H" | b"q" => self.application(msg, seq, wall, out),
+            b"D" | b"F" | b"G" | b"H" | b"q" | b"BB" => self.application(msg, seq, wall, out),
             other => {
                 let text = format!(
                     "MsgType (35) {} is not supported",

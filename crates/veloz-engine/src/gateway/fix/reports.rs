@@ -69,12 +69,19 @@ impl<'a> Exec<'a> {
     }
 }
 
-/// FIX OrdRejReason (103) for an engine reject reason.
-fn ord_rej_reason(r: RejectReason) -> u64 {
+/// FIX OrdRejReason (103) for an engine reject reason. FIX 4.4 has no code for short
+/// funds: 99 (other), with `insufficient_funds (16)` in Text (58), as for every reason.
+pub(super) fn ord_rej_reason(r: RejectReason) -> u64 {
     match r {
         RejectReason::UnknownSymbol => 1,
         RejectReason::InstrumentHalted => 2,
-        RejectReason::QtyAboveMax => 3,
+        // 3: order exceeds limit (an instrument's or the account's pre-trade limits).
+        RejectReason::QtyAboveMax
+        | RejectReason::OrderQtyLimit
+        | RejectReason::OrderNotionalLimit
+        | RejectReason::OpenOrdersLimit
+        | RejectReason::NotionalRateLimit
+        | RejectReason::AmountTooLarge => 3,
         RejectReason::UnknownOrder => 5,
         RejectReason::DuplicateClientOrderId => 6,
         RejectReason::AccountDisabled => 4,

@@ -293,3 +293,36 @@ fn logon_store_read_of_a_million_messages() {
     drop(s);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// OrdRejReason (103) of the funds and limit rejects: 3 (order exceeds limit) for the
+/// limits, 99 (other) for short funds; Text (58) names the reason either way.
+#[test]
+fn funds_and_limit_rejects_map_to_ord_rej_reason() {
+    use veloz_core::RejectReason as R;
+    let got: Vec<(u16, u64)> = [
+        R::InsufficientFunds,
+        R::OrderQtyLimit,
+        R::OrderNotionalLimit,
+        R::OpenOrdersLimit,
+        R::NotionalRateLimit,
+        R::AmountTooLarge,
+        R::QtyAboveMax,
+        R::UnknownSymbol,
+    ]
+    .into_iter()
+    .map(|r| (r.code(), super::reports::ord_rej_reason(r)))
+    .collect();
+    assert_eq!(
+        got,
+        [
+            (16, 99),
+            (17, 3),
+            (18, 3),
+            (19, 3),
+            (20, 3),
+            (21, 3),
+            (5, 3),
+            (1, 1)
+        ]
+    );
+}
