@@ -4737,7 +4737,7 @@ impl<'a> BalanceReport<'a> {
     unsafe { self._tab.get::<RejectReason>(BalanceReport::VT_REJECT_REASON, None)}
   }
   /// Every configured asset, ascending by id (zeros included); empty when the engine runs
-  /// without money (no [[assets]] configured).
+  /// without money (no `[[assets]]` configured).
   #[inline]
   pub fn balances(&self) -> Option<::flatbuffers::Vector<'a, ::flatbuffers::ForwardsUOffset<AssetBalance<'a>>>> {
     // Safety:

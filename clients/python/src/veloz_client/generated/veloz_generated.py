@@ -1938,7 +1938,7 @@ class BalanceReport(object):
         return None
 
     # Every configured asset, ascending by id (zeros included); empty when the engine runs
-    # without money (no [[assets]] configured).
+    # without money (no `[[assets]]` configured).
     # BalanceReport
     def Balances(self, j):
         o = flatbuffers.number_types.UOffsetTFlags.py_type(self._tab.Offset(10))
