@@ -271,6 +271,12 @@ impl<S: Storage> ShardJournal<S> {
         self.writer.as_mut().and_then(|w| w.sync_due())
     }
 
+    /// [`ShardJournal::sync_due`] at `now` (monotonic): a caller with its own clock (a
+    /// simulation) decides when a partial page has waited long enough.
+    pub fn sync_due_at(&mut self, now: std::time::Instant) -> Option<veloz_journal::SyncJob> {
+        self.writer.as_mut().and_then(|w| w.sync_due_at(now))
+    }
+
     /// The outcome of a sync [`ShardJournal::sync_due`] handed out.
     pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
         if let Some(w) = self.writer.as_mut() {

@@ -244,6 +244,11 @@ impl<S: Storage> Sequencer<S> {
         self.journal.sync_due()
     }
 
+    /// [`Sequencer::sync_due`] by the caller's clock (`ShardJournal::sync_due_at`).
+    pub fn sync_due_at(&mut self, now: std::time::Instant) -> Option<veloz_journal::SyncJob> {
+        self.journal.sync_due_at(now)
+    }
+
     /// The outcome of a sync from [`Sequencer::sync_due`].
     pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
         self.journal.sync_completed(job, result);

@@ -25,9 +25,14 @@
 //!
 //! Seeds: [`SEEDS`] consecutive ones from [`BASE_SEED`]; `VELOZ_SIM_SEEDS=n` runs `n`,
 //! `VELOZ_SIM_SEED=s` only seed `s`. A failure prints the command that replays its seed.
-//! The journal's helper threads are real, so with group commit the moment the watermark
-//! moves is not the seed's to choose: a replay takes the same decisions, though a fault that
-//! races the sync thread may land a few records apart.
+//! Group commit runs, per seed, either on the journal's sync thread (`sync_driver =
+//! "thread"`; it decides when the watermark moves, so a replay of such a seed takes the same
+//! decisions, though a fault that races the sync thread may land a few records apart) or
+//! driven by the caller (`"caller"`, as on the shard's io_uring): no sync thread, the
+//! simulation runs each due sync itself at its pauses, by a clock of its own that the seed
+//! advances, so when the watermark moves is the seed's choice. The arming and preparing
+//! helpers are real threads in both: a crash may find a spare segment's header written or
+//! not yet, so the torn-page crash of a seed can fall differently on another run.
 
 #[path = "fault_sim/disk.rs"]
 mod disk;
@@ -55,6 +60,7 @@ use veloz_engine::metrics::ShardMetrics;
 use veloz_engine::sequencer::Sequencer;
 use veloz_journal::{
     Durability, FaultMode, FaultPlan, FaultStorage, JournalConfig, JournalReader, RecordBody,
+    SyncDriver,
 };
 
 /// The first seed; seed `i` of a run is `BASE_SEED + i`.
@@ -157,6 +163,10 @@ struct Life {
 
 struct Sim {
     rng: Pcg64,
+    /// The simulation's clock for group commit's partial-page wait: `start` plus what the
+    /// seed advanced it by.
+    start: Instant,
+    elapsed: Duration,
     config: JournalConfig,
     instruments: Vec<Instrument>,
     model: Model,
@@ -178,10 +188,17 @@ impl Sim {
             },
             group_max_batch: rng.random_range(1..=64),
             group_max_wait_us: rng.random_range(20..=100),
+            sync_driver: if rng.random_bool(0.5) {
+                SyncDriver::Caller
+            } else {
+                SyncDriver::Thread
+            },
             ..JournalConfig::default()
         };
         Sim {
             rng,
+            start: Instant::now(),
+            elapsed: Duration::ZERO,
             config,
             instruments: instruments(),
             model: Model {
@@ -626,14 +643,29 @@ impl Sim {
         Ok(())
     }
 
-    /// Wait a little for group commit (it runs on the journal's own thread), then release.
+    /// Let group commit make what was appended durable, then release. On the sync thread:
+    /// wait a little for it. Driven by the caller: let some time pass (the simulation's
+    /// clock, by up to twice the partial-page wait), run the syncs then due, each to
+    /// completion.
     fn pause(&mut self, l: &mut Life) -> Outcome {
-        if self.group() {
+        if self.group() && self.config.sync_driver == SyncDriver::Thread {
             let target = self.model.log.len() as Seq;
             let limit = Duration::from_micros(self.config.group_max_wait_us * 2 + 100);
             let t = Instant::now();
             while l.sequencer.durable_seq(&mut l.metrics) < target && t.elapsed() < limit {
                 std::thread::sleep(Duration::from_micros(20));
+            }
+        } else if self.group() {
+            let step = self.rng.random_range(0..=self.config.group_max_wait_us * 2);
+            self.elapsed += Duration::from_micros(step);
+            // One job per older segment and one for the current one at most; a bound keeps
+            // a journal that keeps failing from looping.
+            for _ in 0..8 {
+                let Some(job) = l.sequencer.sync_due_at(self.start + self.elapsed) else {
+                    break;
+                };
+                let result = job.run_blocking();
+                l.sequencer.sync_completed(job, result);
             }
         }
         self.release(l)
@@ -709,9 +741,9 @@ fn run_seed(seed: u64, total: &mut Tally) -> Outcome {
     }
     outcome.map_err(|e| {
         format!(
-            "seed {seed} ({:?}, segments of {} bytes): {e}\n  replay: VELOZ_SIM_SEED={seed} \
-             cargo test -p veloz-engine --test fault_sim -- --nocapture",
-            sim.config.durability, sim.config.segment_size
+            "seed {seed} ({:?}, syncs by the {:?}, segments of {} bytes): {e}\n  replay: \
+             VELOZ_SIM_SEED={seed} cargo test -p veloz-engine --test fault_sim -- --nocapture",
+            sim.config.durability, sim.config.sync_driver, sim.config.segment_size
         )
     })
 }
