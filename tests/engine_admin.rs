@@ -5,8 +5,6 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
@@ -21,28 +19,8 @@ const AAPL: u32 = 1;
 const AMZN: u32 = 2;
 const MSFT: u32 = 3;
 
-/// An HTTP/1.0 request to the metrics socket: (status code, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: veloz\r\n{auth}\r\n").unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
-}
-
 fn admin(addr: &str, method: &str, path: &str) -> serde_json::Value {
-    let (code, body) = http(addr, method, path, Some(TOKEN));
+    let (code, body) = admin_http(addr, method, path, Some(TOKEN));
     assert_eq!(code, 200, "{method} {path}: {body}");
     serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
 }
@@ -83,9 +61,12 @@ fn halt_kill_switch_sessions_and_disconnect_then_replay_and_restart_agree() {
     let (mut bob, _) = Client::logon(&addr, BOB.0, BOB.1).unwrap();
 
     // No token, a wrong one: refused, nothing changes.
-    assert_eq!(http(&ops, "POST", "/admin/halt?symbol=AAPL", None).0, 401);
     assert_eq!(
-        http(&ops, "POST", "/admin/halt?symbol=AAPL", Some("nope")).0,
+        admin_http(&ops, "POST", "/admin/halt?symbol=AAPL", None).0,
+        401
+    );
+    assert_eq!(
+        admin_http(&ops, "POST", "/admin/halt?symbol=AAPL", Some("nope")).0,
         401
     );
 
@@ -211,7 +192,7 @@ fn halt_kill_switch_sessions_and_disconnect_then_replay_and_restart_agree() {
         }
     }
     assert_eq!(
-        http(
+        admin_http(
             &ops,
             "POST",
             &format!("/admin/disconnect?session={alice_id}"),

@@ -68,31 +68,13 @@ fn funded_config(dir: &Path, cores: &str, durability: &str) -> PathBuf {
     config
 }
 
-/// An HTTP/1.0 request to the admin interface: (status code, body).
-fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: veloz\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = (text.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    (code, body.to_string())
-}
-
 fn json(body: &str) -> serde_json::Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 /// `POST /admin/{what}?...` that must be applied: its answer.
 fn apply(ops: &str, what: &str, query: &str) -> serde_json::Value {
-    let (code, body) = http(ops, "POST", &format!("/admin/{what}?{query}"));
+    let (code, body) = admin_http(ops, "POST", &format!("/admin/{what}?{query}"), Some(TOKEN));
     assert_eq!(code, 200, "{what} {query}: {body}");
     let v = json(&body);
     assert_eq!(v["outcome"], "applied", "{v}");
@@ -101,7 +83,12 @@ fn apply(ops: &str, what: &str, query: &str) -> serde_json::Value {
 
 /// `GET /admin/balances?account=A`.
 fn balances(ops: &str, account: AccountId) -> serde_json::Value {
-    let (code, body) = http(ops, "GET", &format!("/admin/balances?account={account}"));
+    let (code, body) = admin_http(
+        ops,
+        "GET",
+        &format!("/admin/balances?account={account}"),
+        Some(TOKEN),
+    );
     assert_eq!(code, 200, "{body}");
     json(&body)
 }
@@ -227,10 +214,11 @@ fn funds_are_held_settled_with_fees_and_withdrawn_only_when_available() {
     assert_eq!(on_shard(&v, 0, USD), (85_500, 0), "{v}");
 
     // More than available is refused even though available + held would cover it.
-    let (code, body) = http(
+    let (code, body) = admin_http(
         &ops,
         "POST",
         "/admin/withdraw?account=1&asset=USD&amount=12000000",
+        Some(TOKEN),
     );
     assert_eq!(code, 409, "{body}");
     assert_eq!(json(&body)["outcome"], "insufficient_funds");
@@ -507,13 +495,19 @@ fn with_two_shards_a_deposit_goes_to_the_one_it_names() {
     let engine = EngineProcess::start(&config);
     let ops = engine.metrics.clone();
     // Naming no shard is refused: nothing journaled anywhere.
-    let (code, body) = http(&ops, "POST", "/admin/deposit?account=1&asset=USD&amount=5");
+    let (code, body) = admin_http(
+        &ops,
+        "POST",
+        "/admin/deposit?account=1&asset=USD&amount=5",
+        Some(TOKEN),
+    );
     assert_eq!(code, 400, "{body}");
     assert!(body.contains("&shard=N"), "{body}");
-    let (code, body) = http(
+    let (code, body) = admin_http(
         &ops,
         "POST",
         "/admin/deposit?account=1&asset=USD&amount=5&shard=2",
+        Some(TOKEN),
     );
     assert_eq!(code, 404, "{body}");
     let d = apply(&ops, "deposit", "account=1&asset=USD&amount=700&shard=1");

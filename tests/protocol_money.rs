@@ -16,8 +16,6 @@ mod common;
 #[path = "fix/harness.rs"]
 mod harness;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::process::Command as Process;
 use std::time::Duration;
 
@@ -121,33 +119,10 @@ taker_fee_bps = 20
     path
 }
 
-/// An HTTP/1.0 request to the admin socket: (status code, body).
-fn http(addr: &str, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(T)).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.0\r\nHost: veloz\r\nAuthorization: Bearer {TOKEN}\r\n\r\n"
-    )
-    .unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    let code = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map_or("", |(_, b)| b)
-        .to_string();
-    (code, body)
-}
-
 fn deposit(ops: &str, account: u32, asset: &str, amount: u64, symbol: &str) {
     let path =
         format!("/admin/deposit?account={account}&asset={asset}&amount={amount}&symbol={symbol}");
-    let (code, body) = http(ops, "POST", &path);
+    let (code, body) = admin_http(ops, "POST", &path, Some(TOKEN));
     assert_eq!(code, 200, "{path}: {body}");
 }
 
@@ -316,10 +291,11 @@ fn funds_limits_and_balances_before_and_after_a_trade() {
     slices_add_up(&b, shards);
 
     // The operator's view agrees, and the fee account got both fees.
-    let (code, body) = http(
+    let (code, body) = admin_http(
         &ops,
         "GET",
         &format!("/admin/balances?account={FEE_ACCOUNT}"),
+        Some(TOKEN),
     );
     assert_eq!(code, 200, "{body}");
     let fees: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -329,7 +305,7 @@ fn funds_limits_and_balances_before_and_after_a_trade() {
         (&"USD".into(), &5_400.into(), &0.into()),
         "fee account: {fees}"
     );
-    let (code, body) = http(&ops, "GET", "/admin/balances?account=1");
+    let (code, body) = admin_http(&ops, "GET", "/admin/balances?account=1", Some(TOKEN));
     assert_eq!(code, 200, "{body}");
     let admin: serde_json::Value = serde_json::from_str(&body).unwrap();
     for a in &after.assets {

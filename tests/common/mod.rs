@@ -428,6 +428,28 @@ pub fn scrape(addr: &str) -> String {
     text
 }
 
+/// An HTTP/1.0 request to the admin interface on the metrics socket at `addr`, with the
+/// operator's bearer `token` if any: (status code, body).
+pub fn admin_http(addr: &str, method: &str, path: &str, token: Option<&str>) -> (u16, String) {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(s, "{method} {path} HTTP/1.0\r\nHost: veloz\r\n{auth}\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    (code, body)
+}
+
 /// The value of the series `series` (name with its labels, as printed) in `text`.
 pub fn metric(text: &str, series: &str) -> Option<f64> {
     text.lines()
