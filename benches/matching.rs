@@ -22,9 +22,10 @@
 //!
 //! Money (issue 17): a third row, `veloz+risk`, runs the same stream through an engine built
 //! [`Engine::with_risk`]: every instrument funded (its own base asset against one quote
-//! asset, maker 1 bps, taker 2 bps), every account given a deposit too large to run short,
-//! and limits set on every account high enough never to fire, so each order pays for its
-//! limit checks, its hold, and each fill for its settlement. An untimed lockstep pass checks
+//! asset, maker 1 bps, taker 2 bps), every account given deposits of the assets it trades
+//! in the stream, too large to run short, and limits set on every account high enough never
+//! to fire, so each order pays for its limit checks, its hold, and each fill for its
+//! settlement. An untimed lockstep pass checks
 //! that the funded engine gives exactly the unfunded one's events.
 //!
 //! Under `cargo test --all-targets` (no `--bench` argument) criterion runs each benchmark
@@ -264,25 +265,28 @@ fn funded_prefilled(w: &Workload) -> Engine {
         account_limits: Vec::new(),
     };
     let mut engine = Engine::with_risk(0, &w.instruments, rules).expect("valid rules");
-    let accounts = w.config.accounts as u64;
-    let amount = u64::MAX / (accounts + 1);
+    let amount = u64::MAX / (w.config.accounts as u64 + 1);
     let mut out = Vec::new();
-    let assets: Vec<u32> = std::iter::once(QUOTE)
-        .chain(w.instruments.iter().map(|i| i.id))
-        .collect();
-    for account in 1..=w.config.accounts {
-        for &asset in &assets {
-            let action = AdminAction::Deposit {
-                account,
-                asset,
-                amount,
-            };
-            let cmd = Command::Admin(AdminCommand {
-                action,
-                request_id: 0,
-            });
-            engine.apply(0, 0, &cmd, &mut out);
+    // Each account gets the quote and the base of every instrument it trades in the stream,
+    // as a venue's members hold the assets they trade, not every listed one.
+    let mut holdings = std::collections::BTreeSet::new();
+    for cmd in w.prefill.iter().chain(&w.commands) {
+        if let Command::New(o) = cmd {
+            holdings.insert((o.account, QUOTE));
+            holdings.insert((o.account, o.symbol));
         }
+    }
+    for (account, asset) in holdings {
+        let action = AdminAction::Deposit {
+            account,
+            asset,
+            amount,
+        };
+        let cmd = Command::Admin(AdminCommand {
+            action,
+            request_id: 0,
+        });
+        engine.apply(0, 0, &cmd, &mut out);
     }
     for (i, cmd) in w.prefill.iter().enumerate() {
         let seq = Workload::seq_of(i);

@@ -107,9 +107,11 @@ impl Engine {
         }
         h.admin(self.halted_instruments(), self.disabled_accounts());
         if let Some(l) = &self.ledger {
-            h.ledger(l.sorted().into_iter().map(|s| {
-                let a = &l.accounts[s];
-                (a.id, a.window_sec, a.window_notional, l.balances_of(s))
+            let rows: Vec<(usize, Vec<_>)> =
+                l.sorted().into_iter().map(|s| (s, l.dense(s))).collect();
+            h.ledger(rows.iter().map(|(s, row)| {
+                let a = &l.accounts[*s];
+                (a.id, a.window_sec, a.window_notional, row.as_slice())
             }));
         }
         h.finish()

@@ -80,8 +80,11 @@ pub(super) struct Ledger {
     index: FxHashMap<AccountId, u32>,
     /// By slot, in creation order; walked sorted by id for the hash and the snapshot.
     pub(super) accounts: Vec<AccountState>,
-    /// `assets.len()` balances per slot, flat: slot `s`'s are `s * assets.len()..`.
-    balances: Vec<Balance>,
+    /// By slot: the account's balances that were ever touched, as (asset position, balance),
+    /// ascending by position. Sparse, because a venue with many assets has accounts that
+    /// hold a few of them (a dense row of every asset per account made the many-instrument
+    /// matching bench 2.6x slower: docs/BENCHMARKS.md, "Money"); an absent entry is zero.
+    balances: Vec<Vec<(u32, Balance)>>,
     /// The fee account's slot, once it exists.
     fee_slot: Option<usize>,
 }
@@ -132,8 +135,7 @@ impl Ledger {
                 window_notional: 0,
                 limits: self.rules.limits_of(account),
             });
-            self.balances
-                .resize(self.balances.len() + self.assets.len(), Balance::default());
+            self.balances.push(Vec::new());
         }
         i as usize
     }
@@ -149,19 +151,51 @@ impl Ledger {
         }
     }
 
-    /// The balances at `slot`, by asset position.
-    pub(super) fn balances_of(&self, slot: usize) -> &[Balance] {
-        let n = self.assets.len();
-        &self.balances[slot * n..(slot + 1) * n]
+    /// The balance of the asset at position `asset` of the account at `slot` (zero when
+    /// never touched).
+    fn get(&self, slot: usize, asset: usize) -> Balance {
+        let row = &self.balances[slot];
+        row.iter()
+            .find(|(a, _)| *a as usize == asset)
+            .map_or(Balance::default(), |(_, b)| *b)
     }
 
-    pub(super) fn balances_of_mut(&mut self, slot: usize) -> &mut [Balance] {
-        let n = self.assets.len();
-        &mut self.balances[slot * n..(slot + 1) * n]
+    /// The balance of the asset at position `asset` of the account at `slot`, made if new.
+    fn bal(&mut self, slot: usize, asset: usize) -> &mut Balance {
+        let row = &mut self.balances[slot];
+        let i = match row.iter().position(|(a, _)| *a as usize >= asset) {
+            Some(i) if row[i].0 as usize == asset => i,
+            Some(i) => {
+                row.insert(i, (asset as u32, Balance::default()));
+                i
+            }
+            None => {
+                row.push((asset as u32, Balance::default()));
+                row.len() - 1
+            }
+        };
+        &mut row[i].1
+    }
+
+    /// Every asset's balance of the account at `slot`, by asset position (zeros included).
+    pub(super) fn dense(&self, slot: usize) -> Vec<Balance> {
+        let mut v = vec![Balance::default(); self.assets.len()];
+        for &(a, b) in &self.balances[slot] {
+            v[a as usize] = b;
+        }
+        v
+    }
+
+    /// Set the balances of the account at `slot` from a dense row (a snapshot's).
+    pub(super) fn set_dense(&mut self, slot: usize, row: &[Balance]) {
+        self.balances[slot] = (row.iter().enumerate())
+            .filter(|(_, b)| **b != Balance::default())
+            .map(|(a, b)| (a as u32, *b))
+            .collect();
     }
 
     fn available(&self, slot: Option<usize>, asset: usize) -> u64 {
-        slot.map_or(0, |s| self.balances_of(s)[asset].available)
+        slot.map_or(0, |s| self.get(s, asset).available)
     }
 
     /// Slots ascending by account id (the hash's and the snapshot's order).
@@ -203,10 +237,7 @@ impl Engine {
             return Vec::new();
         };
         l.find(account)
-            .map(|s| {
-                let b = l.balances_of(s).iter().copied();
-                l.assets.iter().copied().zip(b).collect()
-            })
+            .map(|s| l.assets.iter().copied().zip(l.dense(s)).collect())
             .unwrap_or_default()
     }
 
@@ -305,7 +336,7 @@ impl Engine {
         if let Some(m) = money {
             let (_, need) = m.f.hold(o.side, limit, o.qty).expect("checked on entry");
             let asset = if o.side == Side::Buy { m.quote } else { m.base };
-            let bal = &mut l.balances_of_mut(slot)[asset];
+            let bal = l.bal(slot, asset);
             bal.available -= need;
             bal.held += need;
         }
@@ -329,7 +360,7 @@ impl Engine {
         if let Some(m) = l.funding[b as usize] {
             let (_, amount) = m.f.hold(side, limit, qty).expect("held before");
             let asset = if side == Side::Buy { m.quote } else { m.base };
-            let bal = &mut l.balances_of_mut(slot)[asset];
+            let bal = l.bal(slot, asset);
             bal.held -= amount;
             bal.available += amount;
         }
@@ -372,14 +403,13 @@ impl Engine {
             Funding::fee(notional, seller_bps),
         );
         let fees = l.fee_slot();
-        let bb = l.balances_of_mut(buyer);
-        bb[m.quote].held -= released;
-        bb[m.quote].available += released - notional - buyer_fee;
-        bb[m.base].available += base;
-        let sb = l.balances_of_mut(seller);
-        sb[m.base].held -= base;
-        sb[m.quote].available += notional - seller_fee;
-        l.balances_of_mut(fees)[m.quote].available += buyer_fee + seller_fee;
+        let q = l.bal(buyer, m.quote);
+        q.held -= released;
+        q.available += released - notional - buyer_fee;
+        l.bal(buyer, m.base).available += base;
+        l.bal(seller, m.base).held -= base;
+        l.bal(seller, m.quote).available += notional - seller_fee;
+        l.bal(fees, m.quote).available += buyer_fee + seller_fee;
     }
 
     /// The checks of a replace of the order `n` (in book `b`) to `price` and `qty`; nothing
@@ -429,7 +459,7 @@ impl Engine {
             let (_, old) = m.f.hold(n.side, n.price, n.leaves).expect("held before");
             let asset = if n.side == Side::Buy { m.quote } else { m.base };
             let slot = l.slot(n.account);
-            let bal = &mut l.balances_of_mut(slot)[asset];
+            let bal = l.bal(slot, asset);
             bal.available = bal.available + old - new;
             bal.held = bal.held - old + new;
         }
@@ -457,7 +487,7 @@ impl Engine {
                 };
                 l.supply[a] = supply;
                 let slot = l.slot(account);
-                l.balances_of_mut(slot)[a].available += amount;
+                l.bal(slot, a).available += amount;
             }
             _ => {
                 let slot = l.find(account);
@@ -466,7 +496,7 @@ impl Engine {
                 }
                 l.supply[a] -= amount;
                 let slot = slot.expect("an account with funds exists");
-                l.balances_of_mut(slot)[a].available -= amount;
+                l.bal(slot, a).available -= amount;
             }
         }
         AdminOutcome::Applied
@@ -508,7 +538,7 @@ impl Engine {
                     acc.id, acc.open_orders
                 ));
             }
-            for (a, bal) in l.balances_of(s).iter().enumerate() {
+            for (a, bal) in l.dense(s).iter().enumerate() {
                 sums[a] += bal.total();
                 let want = held.get(&(acc.id, a)).copied().unwrap_or(0);
                 if bal.held != want {

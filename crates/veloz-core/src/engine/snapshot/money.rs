@@ -128,7 +128,7 @@ impl Engine {
             put_u64(&mut b, 8, a.window_sec);
             put_u64(&mut b, 16, a.window_notional);
             out.extend_from_slice(&b);
-            for bal in l.balances_of(slot) {
+            for bal in l.dense(slot) {
                 let mut b = [0u8; BALANCE_LEN];
                 put_u64(&mut b, 0, bal.available);
                 put_u64(&mut b, 8, bal.held);
@@ -272,7 +272,7 @@ impl Engine {
             acc.open_orders = open;
             acc.window_sec = sec;
             acc.window_notional = notional;
-            l.balances_of_mut(slot).copy_from_slice(&balances);
+            l.set_dense(slot, &balances);
         }
         Ok(())
     }
