@@ -17,9 +17,11 @@
 //!    the owning shard's ring; a full ring stalls the session (backpressure);
 //! 3. resend stalled commands; drain the inbound rings in batches: commands for this
 //!    shard's instruments, deliveries for its sessions, `Done`s;
-//! 4. [`Sequencer::next`] up to `batch_max` commands, each handed to [`Dispatcher::hold`];
+//! 4. [`Sequencer::next`] up to `batch_max` commands, each handed to [`Dispatcher::hold`]
+//!    (an operator command's answer to `admin_replies`);
 //! 5. [`Dispatcher::release`] against the durable watermark: local deliveries go to
 //!    [`Gateway::deliver`], the others to their rings (in order, through overflow queues);
+//!    operator answers go to the control thread;
 //! 6. flush the sessions' outbound buffers; check timers (logon, heartbeat, idle) and send
 //!    metrics snapshots.
 //!
@@ -55,7 +57,7 @@ use std::time::Duration;
 
 use rtrb::{Consumer, Producer};
 
-use veloz_core::{Command, Engine, Event, Seq};
+use veloz_core::{Command, Engine, Seq};
 use veloz_journal::{MmapStorage, Storage};
 use veloz_wire::LogoutReason;
 
@@ -139,6 +141,8 @@ pub(crate) struct Shard<S: Storage = MmapStorage, T: Stream = NetStream> {
     /// This shard's handle on the FIX acceptor's socket and when to look at it next (clock
     /// ns; `shard/ring.rs`).
     fix_listener: Option<(crate::io::Listener, u64)>,
+    /// Answers to operator commands, held until durable (`shard/admin_replies.rs`).
+    admin_replies: admin_replies::AdminReplies,
 }
 
 /// Run shard `links.shard` until shutdown. Called on the shard's pinned executor.
@@ -359,6 +363,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
             ),
             feed,
             sync_in_flight: None,
+            admin_replies: Default::default(),
             shared,
         }
     }
@@ -401,6 +406,8 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         if self.journal_state.is_down() && self.sequencer.journal_unavailable().is_some() {
             // What is held may never become durable: stop without it (never acknowledged).
             let dropped = self.dispatcher.abandon_held(&mut self.metrics);
+            let why = self.sequencer.journal_unavailable().unwrap_or_default();
+            (self.admin_replies).abandon(&why, self.index as u16, &mut self.control);
             if dropped > 0 {
                 tracing::warn!(
                     target: "veloz::journal",
@@ -548,29 +555,8 @@ impl<S: Storage, T: Stream> Shard<S, T> {
                     if let Some(feed) = self.feed.as_mut() {
                         feed.hold(sequenced.seq, sequenced.ts, sequenced.events);
                     }
-                    // An operator command ends with its Admin event: tell the control thread.
-                    if let Some(&Event::Admin {
-                        request_id,
-                        outcome,
-                        ..
-                    }) = sequenced.events.last()
-                    {
-                        let cancelled = sequenced
-                            .events
-                            .iter()
-                            .filter(|e| matches!(e, Event::Cancelled { .. }))
-                            .count() as u32;
-                        let reply = ShardReply::Acted {
-                            shard: self.index as u16,
-                            outcome,
-                            cancelled,
-                        };
-                        let _ = self.control.push(ControlMsg::Admin {
-                            request_id,
-                            shard: self.index as u16,
-                            reply,
-                        });
-                    }
+                    // An operator command's answer waits until it is durable.
+                    self.admin_replies.hold(&sequenced, self.index as u16);
                 }
                 Some(Err(SequencerError::Unavailable { inbound, why, .. })) => {
                     if let Command::Admin(a) = inbound.cmd {
@@ -605,6 +591,7 @@ impl<S: Storage, T: Stream> Shard<S, T> {
         if let Some(feed) = self.feed.as_mut() {
             work += feed.release(durable);
         }
+        work += (self.admin_replies).release(durable, self.index as u16, &mut self.control);
         loop {
             let gateway = &mut self.gateway;
             work += self
@@ -783,6 +770,8 @@ fn journal_failed(e: SequencerError) -> ! {
     std::process::exit(EXIT_JOURNAL);
 }
 
+#[path = "shard/admin_replies.rs"]
+mod admin_replies;
 #[path = "shard/requests.rs"]
 mod requests;
 #[path = "shard/ring.rs"]

@@ -431,11 +431,24 @@ impl Client {
         timeout: Duration,
     ) -> Result<Balances, ClientError> {
         self.request_balances(request_id, by_shard)?;
+        self.wait_for(timeout, "a BalanceReport", |m| match m {
+            Received::Balances(b) if b.request_id == request_id => Some(b),
+            _ => None,
+        })
+    }
+
+    /// The first message within `timeout` that `pick` takes, skipping the others; a Logout
+    /// on the way is the error it names.
+    fn wait_for<T>(
+        &mut self,
+        timeout: Duration,
+        what: &'static str,
+        mut pick: impl FnMut(Received) -> Option<T>,
+    ) -> Result<T, ClientError> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv_within(left, "a BalanceReport")? {
-                Received::Balances(b) if b.request_id == request_id => return Ok(b),
+            match self.recv_within(left, what)? {
                 Received::Logout { reason, text } => {
                     return Err(ClientError::LogonRefused {
                         peer: self.peer.to_string(),
@@ -443,7 +456,11 @@ impl Client {
                         text,
                     })
                 }
-                _ => continue,
+                other => {
+                    if let Some(t) = pick(other) {
+                        return Ok(t);
+                    }
+                }
             }
         }
     }
@@ -548,21 +565,10 @@ impl Client {
         &mut self,
         timeout: Duration,
     ) -> Result<ExecutionReport<'static>, ClientError> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.recv_within(left, "an execution report")? {
-                Received::Report(r) => return Ok(r),
-                Received::Logout { reason, text } => {
-                    return Err(ClientError::LogonRefused {
-                        peer: self.peer.to_string(),
-                        reason,
-                        text,
-                    })
-                }
-                _ => continue,
-            }
-        }
+        self.wait_for(timeout, "an execution report", |m| match m {
+            Received::Report(r) => Some(r),
+            _ => None,
+        })
     }
 
     /// How many report streams the account has (from the LogonAck).
