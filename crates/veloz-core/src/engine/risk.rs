@@ -81,9 +81,9 @@ pub(super) struct Ledger {
     /// By slot, in creation order; walked sorted by id for the hash and the snapshot.
     pub(super) accounts: Vec<AccountState>,
     /// By slot: the account's balances that were ever touched, as (asset position, balance),
-    /// ascending by position. Sparse, because a venue with many assets has accounts that
-    /// hold a few of them (a dense row of every asset per account made the many-instrument
-    /// matching bench 2.6x slower: docs/BENCHMARKS.md, "Money"); an absent entry is zero.
+    /// ascending by position; an absent entry is zero. Sparse so that memory grows with what
+    /// accounts hold, not with accounts times listed assets (a dense row was no faster in the
+    /// matching bench either: docs/BENCHMARKS.md, "Money").
     balances: Vec<Vec<(u32, Balance)>>,
     /// The fee account's slot, once it exists.
     fee_slot: Option<usize>,
@@ -194,6 +194,15 @@ impl Ledger {
             .collect();
     }
 
+    /// The limits of `account` at `slot` (its record's copy), or the rules' for an account
+    /// without one yet.
+    fn limits(&self, slot: Option<usize>, account: AccountId) -> Limits {
+        slot.map_or_else(
+            || self.rules.limits_of(account),
+            |s| self.accounts[s].limits,
+        )
+    }
+
     fn available(&self, slot: Option<usize>, asset: usize) -> u64 {
         slot.map_or(0, |s| self.get(s, asset).available)
     }
@@ -278,7 +287,7 @@ impl Engine {
         let money = l.funding[b as usize];
         let slot = l.find(o.account);
         let account = slot.map(|s| &l.accounts[s]);
-        let limits = account.map_or_else(|| l.rules.limits_of(o.account), |a| a.limits);
+        let limits = l.limits(slot, o.account);
         if limits.max_order_qty > 0 && o.qty > limits.max_order_qty {
             return Err(RejectReason::OrderQtyLimit);
         }
@@ -426,7 +435,7 @@ impl Engine {
         };
         let money = l.funding[b as usize];
         let slot = l.find(n.account);
-        let limits = slot.map_or_else(|| l.rules.limits_of(n.account), |s| l.accounts[s].limits);
+        let limits = l.limits(slot, n.account);
         if limits.max_order_qty > 0 && qty > limits.max_order_qty {
             return Err(RejectReason::OrderQtyLimit);
         }

@@ -243,15 +243,14 @@ impl ReferenceEngine {
         else {
             unreachable!("only deposits and withdrawals move money");
         };
-        let available = match &self.ledger {
-            Some(l) if l.supply.contains_key(&asset) => self
-                .ledger
-                .as_ref()
-                .map(|l| l.total(account, asset))
-                .unwrap_or(0)
-                .saturating_sub(self.held(account, asset)),
-            _ => return AdminOutcome::UnknownAsset,
-        };
+        if !self
+            .ledger
+            .as_ref()
+            .is_some_and(|l| l.supply.contains_key(&asset))
+        {
+            return AdminOutcome::UnknownAsset;
+        }
+        let available = self.available(account, asset);
         if amount == 0 {
             return AdminOutcome::InvalidAmount;
         }

@@ -141,7 +141,18 @@ impl Engine {
 /// The money section as read: the rules, then each account's state.
 pub(super) struct Money {
     pub(super) rules: Risk,
-    pub(super) accounts: Vec<(usize, AccountId, u32, u64, u64, Vec<Balance>)>,
+    pub(super) accounts: Vec<AccountRecord>,
+}
+
+/// One account as the section stores it, with the offset of its record (for errors).
+pub(super) struct AccountRecord {
+    at: usize,
+    id: AccountId,
+    open_orders: u32,
+    window_sec: u64,
+    window_notional: u64,
+    /// By asset position (every asset, zeros included).
+    balances: Vec<Balance>,
 }
 
 /// Read the money section (its balances are checked once the orders are in).
@@ -222,12 +233,12 @@ pub(super) fn read_money(c: &mut Cursor<'_>) -> Result<Money, SnapshotError> {
         .check()
         .map_err(|why| SnapshotError::Money { at: hat, why })?;
     let n_assets = rules.assets.len();
-    let mut accounts: Vec<(usize, AccountId, u32, u64, u64, Vec<Balance>)> = Vec::new();
+    let mut accounts: Vec<AccountRecord> = Vec::new();
     for _ in 0..count(12) {
         let (at, b) = c.take(ACCOUNT_LEN)?;
         let id = u32_at(b, 0);
         ascending(
-            accounts.last().map(|a| a.1),
+            accounts.last().map(|a| a.id),
             id,
             "account (not ascending)",
             at,
@@ -243,7 +254,14 @@ pub(super) fn read_money(c: &mut Cursor<'_>) -> Result<Money, SnapshotError> {
                 held: u64_at(x, 8),
             })
             .collect();
-        accounts.push((at, id, u32_at(b, 4), u64_at(b, 8), u64_at(b, 16), balances));
+        accounts.push(AccountRecord {
+            at,
+            id,
+            open_orders: u32_at(b, 4),
+            window_sec: u64_at(b, 8),
+            window_notional: u64_at(b, 16),
+            balances,
+        });
     }
     Ok(Money { rules, accounts })
 }
@@ -253,26 +271,28 @@ impl Engine {
     /// becomes the sum of its balances (refused when it does not fit a u64).
     pub(super) fn restore_money(
         &mut self,
-        accounts: Vec<(usize, AccountId, u32, u64, u64, Vec<Balance>)>,
+        accounts: Vec<AccountRecord>,
     ) -> Result<(), SnapshotError> {
         let l = self
             .ledger
             .as_mut()
             .expect("built with the section's rules");
-        for (at, id, open, sec, notional, balances) in accounts {
-            for (a, bal) in balances.iter().enumerate() {
+        for r in accounts {
+            for (a, bal) in r.balances.iter().enumerate() {
                 l.supply[a] = bal
                     .total()
                     .checked_add(l.supply[a] as u128)
                     .and_then(|s| u64::try_from(s).ok())
-                    .ok_or_else(|| field("balance (asset total above 2^64 - 1)", at, id as u64))?;
+                    .ok_or_else(|| {
+                        field("balance (asset total above 2^64 - 1)", r.at, r.id as u64)
+                    })?;
             }
-            let slot = l.slot(id);
+            let slot = l.slot(r.id);
             let acc = &mut l.accounts[slot];
-            acc.open_orders = open;
-            acc.window_sec = sec;
-            acc.window_notional = notional;
-            l.set_dense(slot, &balances);
+            acc.open_orders = r.open_orders;
+            acc.window_sec = r.window_sec;
+            acc.window_notional = r.window_notional;
+            l.set_dense(slot, &r.balances);
         }
         Ok(())
     }
