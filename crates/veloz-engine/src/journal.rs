@@ -277,6 +277,15 @@ impl<S: Storage> ShardJournal<S> {
         self.writer.as_mut().and_then(|w| w.sync_due_at(now))
     }
 
+    /// Stepped journal helpers ([`veloz_journal::HelperDriver::Stepped`], the fault
+    /// simulation): run up to `passes` passes of each at `now`; see
+    /// [`veloz_journal::Writer::step_helpers`].
+    pub fn step_helpers(&mut self, now: std::time::Instant, passes: u32) -> u32 {
+        self.writer
+            .as_mut()
+            .map_or(0, |w| w.step_helpers(now, passes))
+    }
+
     /// The outcome of a sync [`ShardJournal::sync_due`] handed out.
     pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
         if let Some(w) = self.writer.as_mut() {

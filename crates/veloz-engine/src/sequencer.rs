@@ -249,6 +249,11 @@ impl<S: Storage> Sequencer<S> {
         self.journal.sync_due_at(now)
     }
 
+    /// Stepped journal helpers (the fault simulation): `ShardJournal::step_helpers`.
+    pub fn step_journal_helpers(&mut self, now: std::time::Instant, passes: u32) -> u32 {
+        self.journal.step_helpers(now, passes)
+    }
+
     /// The outcome of a sync from [`Sequencer::sync_due`].
     pub fn sync_completed(&mut self, job: veloz_journal::SyncJob, result: std::io::Result<()>) {
         self.journal.sync_completed(job, result);

@@ -25,15 +25,22 @@
 //!
 //! Seeds: [`SEEDS`] consecutive ones from [`BASE_SEED`]; `VELOZ_SIM_SEEDS=n` runs `n`,
 //! `VELOZ_SIM_SEED=s` only seed `s`. A failure prints the command that replays its seed.
-//! Group commit runs, per seed, either on the journal's sync thread (`sync_driver =
-//! "thread"`; it decides when the watermark moves, so a replay of such a seed takes the same
-//! decisions, though a fault that races the sync thread may land a few records apart) or
-//! driven by the caller (`"caller"`, as on the shard's io_uring): no sync thread, the
-//! simulation runs each due sync itself at its pauses, by a clock of its own that the seed
-//! advances, so when the watermark moves is the seed's choice. The arming and preparing
-//! helpers are real threads in both: a crash may find a spare segment's header written or
-//! not yet, so the torn-page crash of a seed can fall differently on another run.
+//!
+//! **A seed replays exactly** ([`a_seed_replays_exactly`] runs [`EXACT_SEEDS`] seeds twice and
+//! compares their paths). Nothing but the seed decides: the journal's helpers run as stepped
+//! state machines (`HelperDriver::Stepped`), not threads: the simulation runs their passes
+//! itself, at random steps and at its pauses, so when a spare is reserved, a segment renamed
+//! or a page armed (and so what a crash finds on the disk) is the seed's choice; and every
+//! wait (group commit's partial-page wait, retries after a fault) runs on the simulation's
+//! clock, which only the seed advances. Group commit runs, per seed, either on the helper
+//! (`sync_driver = "thread"`: its passes sync) or driven by the caller (`"caller"`, as on the
+//! shard's io_uring: the simulation runs each due sync at its pauses). The helper threads
+//! themselves (the same state machines, driven by a loop that parks) are exercised by the
+//! journal's own tests and every engine test. Only record timestamps come from the real
+//! clock; no decision depends on them.
 
+#[path = "fault_sim/commands.rs"]
+mod commands;
 #[path = "fault_sim/disk.rs"]
 mod disk;
 
@@ -48,9 +55,7 @@ use rtrb::{Consumer, RingBuffer};
 use disk::{Crash, SimDisk};
 use veloz_config::Config;
 use veloz_core::{
-    CancelOrder, Command, Engine, Event, Instrument, MassCancel, NewOrder, OrderId, OrderKind,
-    ReferenceEngine, ReplaceOrder, SelfTradePrevention, Seq, Side, SymbolId, TimeInForce,
-    Timestamp,
+    Command, Engine, Event, Instrument, OrderId, ReferenceEngine, Seq, SymbolId, Timestamp,
 };
 use veloz_engine::dispatcher::Dispatcher;
 use veloz_engine::io::Clock;
@@ -59,14 +64,16 @@ use veloz_engine::mesh::{Delivery, Inbound, SessionRef, ShardMsg, Subscription};
 use veloz_engine::metrics::ShardMetrics;
 use veloz_engine::sequencer::Sequencer;
 use veloz_journal::{
-    Durability, FaultMode, FaultPlan, FaultStorage, JournalConfig, JournalReader, RecordBody,
-    SyncDriver,
+    Durability, FaultMode, FaultPlan, FaultStorage, HelperDriver, JournalConfig, JournalReader,
+    RecordBody, SyncDriver,
 };
 
 /// The first seed; seed `i` of a run is `BASE_SEED + i`.
 const BASE_SEED: u64 = 0x5EED_F417_0000;
 /// Seeds in a normal test run.
-const SEEDS: u64 = 2000;
+const SEEDS: u64 = 4000;
+/// Seeds run twice each by [`a_seed_replays_exactly`].
+const EXACT_SEEDS: u64 = 500;
 const SHARD: u16 = 0;
 /// Sessions on this shard (slots 0..) and on shard 1 (their deliveries go over the ring).
 const LOCAL_SESSIONS: u16 = 3;
@@ -173,6 +180,9 @@ struct Sim {
     tally: Tally,
     /// How the last life ended.
     last_crash: Option<Crash>,
+    /// A digest of the path the seed took (every append's outcome, acknowledgement, crash
+    /// and recovered length): two runs of a seed must agree on it.
+    trace: u64,
 }
 
 impl Sim {
@@ -212,6 +222,7 @@ impl Sim {
             },
             tally: Tally::default(),
             last_crash: None,
+            trace: 0xcbf2_9ce4_8422_2325,
         }
     }
 
@@ -246,8 +257,14 @@ impl Sim {
         // Strict: every crash, a power loss included, must recover without repair (a new
         // segment's header is durable before anything names it; docs/journal-format.md, "The
         // header before the name").
-        let result =
-            ShardJournal::recover(storage.clone(), &self.config, SHARD, false, &mut engine);
+        // The simulation runs the journal's helpers itself, by its own clock.
+        let config = JournalConfig {
+            helpers: HelperDriver::Stepped {
+                clock: self.start + self.elapsed,
+            },
+            ..self.config.clone()
+        };
+        let result = ShardJournal::recover(storage.clone(), &config, SHARD, false, &mut engine);
         let (journal, recovered) = match result {
             Ok(r) => r,
             Err(e) => {
@@ -262,6 +279,7 @@ impl Sim {
             .collect::<Result<_, _>>()
             .map_err(|e| format!("life {life}: recovered journal unreadable: {e}"))?;
         let n = records.len();
+        note(&mut self.trace, n as u64);
         let m = &mut self.model;
         let failed = std::mem::take(&mut m.failed);
         if !failed.is_empty() && n == m.log.len() + 1 {
@@ -418,7 +436,13 @@ impl Sim {
                 self.fault(l, plan, disk);
             }
             match self.rng.random_range(0..100) {
-                0..=69 => self.command(l)?,
+                0..=59 => self.command(l)?,
+                60..=69 => {
+                    // The journal's helpers move on a little (reserve, rename, arm, sync).
+                    let passes = self.rng.random_range(1..=3);
+                    l.sequencer
+                        .step_journal_helpers(self.start + self.elapsed, passes);
+                }
                 70..=94 => self.release(l)?,
                 _ => self.pause(l)?,
             }
@@ -440,11 +464,13 @@ impl Sim {
             }
             _ => Crash::Process,
         };
-        self.tally.crashes[match crash {
+        let kind = match crash {
             Crash::Process => 0,
             Crash::PowerLoss => 1,
             Crash::TornPage { .. } => 2,
-        }] += 1;
+        };
+        self.tally.crashes[kind] += 1;
+        note(&mut self.trace, kind as u64);
         Ok(crash)
     }
 
@@ -486,6 +512,7 @@ impl Sim {
         {
             Ok(s) => {
                 self.tally.commands += 1;
+                note(&mut self.trace, s.seq);
                 // An append after a failed one is allowed (a journal that recovers from a
                 // fault), as long as no sequence number is skipped: the failed record is then
                 // certainly not in the journal.
@@ -515,87 +542,12 @@ impl Sim {
             }
             Err(_) => {
                 self.tally.append_errors += 1;
+                note(&mut self.trace, u64::MAX);
                 m.failed.push((Entry::Command { ts: 0, cmd }, l.fault));
                 l.failed = true;
             }
         }
         Ok(())
-    }
-
-    fn random_command(&mut self, from: SessionRef) -> Command {
-        let rng = &mut self.rng;
-        let m = &mut self.model;
-        let account = if from.shard == SHARD {
-            from.slot as u32 + 1
-        } else {
-            from.slot as u32 + 1 + LOCAL_SESSIONS as u32
-        };
-        let client_order_id = m.next_cid;
-        m.next_cid += 1;
-        let inst = &self.instruments[rng.random_range(0..self.instruments.len())];
-        let target = |rng: &mut Pcg64| {
-            (!m.orders.is_empty() && rng.random_bool(0.9)).then(|| {
-                let from = m.orders.len().saturating_sub(40);
-                m.orders[rng.random_range(from..m.orders.len())]
-            })
-        };
-        match rng.random_range(0..100) {
-            0..=59 => Command::New(NewOrder {
-                account,
-                symbol: inst.id,
-                client_order_id,
-                side: if rng.random_bool(0.5) {
-                    Side::Buy
-                } else {
-                    Side::Sell
-                },
-                kind: OrderKind::Limit,
-                tif: if rng.random_bool(0.75) {
-                    TimeInForce::Gtc
-                } else {
-                    TimeInForce::Ioc
-                },
-                post_only: rng.random_bool(0.05),
-                stp: if rng.random_bool(0.8) {
-                    SelfTradePrevention::Allow
-                } else {
-                    SelfTradePrevention::CancelResting
-                },
-                price: price_near(inst, rng),
-                qty: inst.lot_size * rng.random_range(1..=10),
-            }),
-            60..=79 => {
-                let (order_id, symbol, owner) = target(rng).unwrap_or((99_999, inst.id, account));
-                Command::Cancel(CancelOrder {
-                    account: if rng.random_bool(0.9) { owner } else { account },
-                    symbol,
-                    client_order_id,
-                    order_id,
-                })
-            }
-            80..=94 => {
-                let (order_id, symbol, owner) = target(rng).unwrap_or((99_999, inst.id, account));
-                let inst = self
-                    .instruments
-                    .iter()
-                    .find(|i| i.id == symbol)
-                    .expect("orders are on the simulated instruments");
-                Command::Replace(ReplaceOrder {
-                    account: owner,
-                    symbol,
-                    client_order_id,
-                    order_id,
-                    price: price_near(inst, rng),
-                    qty: inst.lot_size * rng.random_range(1..=10),
-                })
-            }
-            _ => Command::MassCancel(MassCancel {
-                account,
-                client_order_id,
-                symbol: rng.random_bool(0.5).then_some(inst.id),
-                reason: veloz_core::CancelReason::MassCancel,
-            }),
-        }
     }
 
     /// Release what the durable watermark covers; each released delivery acknowledges its
@@ -639,29 +591,25 @@ impl Sim {
         );
         if m.acked.insert(d.seq) {
             self.tally.acked += 1;
+            note(&mut self.trace, d.seq << 1);
         }
         Ok(())
     }
 
-    /// Let group commit make what was appended durable, then release. On the sync thread:
-    /// wait a little for it. Driven by the caller: let some time pass (the simulation's
-    /// clock, by up to twice the partial-page wait), run the syncs then due, each to
-    /// completion.
+    /// Let group commit make what was appended durable, then release: let some time pass
+    /// (the simulation's clock, by up to twice the partial-page wait), run the journal's
+    /// helpers (with `sync_driver = "thread"` the helper syncs there), and with caller-driven
+    /// syncs run the syncs then due, each to completion.
     fn pause(&mut self, l: &mut Life) -> Outcome {
-        if self.group() && self.config.sync_driver == SyncDriver::Thread {
-            let target = self.model.log.len() as Seq;
-            let limit = Duration::from_micros(self.config.group_max_wait_us * 2 + 100);
-            let t = Instant::now();
-            while l.sequencer.durable_seq(&mut l.metrics) < target && t.elapsed() < limit {
-                std::thread::sleep(Duration::from_micros(20));
-            }
-        } else if self.group() {
-            let step = self.rng.random_range(0..=self.config.group_max_wait_us * 2);
-            self.elapsed += Duration::from_micros(step);
+        let step = self.rng.random_range(0..=self.config.group_max_wait_us * 2);
+        self.elapsed += Duration::from_micros(step);
+        let now = self.start + self.elapsed;
+        l.sequencer.step_journal_helpers(now, 8);
+        if self.group() && self.config.sync_driver == SyncDriver::Caller {
             // One job per older segment and one for the current one at most; a bound keeps
             // a journal that keeps failing from looping.
             for _ in 0..8 {
-                let Some(job) = l.sequencer.sync_due_at(self.start + self.elapsed) else {
+                let Some(job) = l.sequencer.sync_due_at(now) else {
                     break;
                 };
                 let result = job.run_blocking();
@@ -711,13 +659,18 @@ impl Sim {
     }
 }
 
-/// A price within four ticks of `inst`'s reference price, so that orders cross.
-fn price_near(inst: &Instrument, rng: &mut Pcg64) -> i64 {
-    inst.reference_price + rng.random_range(-4..=4) * inst.tick_size
+/// Add `v` to a path's digest (FNV-1a over 64-bit words).
+fn note(trace: &mut u64, v: u64) {
+    *trace = (*trace ^ v).wrapping_mul(0x0000_0100_0000_01b3);
 }
 
 /// Runs one seed; on failure the message names the seed and how to replay it.
 fn run_seed(seed: u64, total: &mut Tally) -> Outcome {
+    run_seed_traced(seed, total).0
+}
+
+/// [`run_seed`], also returning the digest of the path the seed took.
+fn run_seed_traced(seed: u64, total: &mut Tally) -> (Outcome, u64) {
     let mut sim = Sim::new(seed);
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.run()))
         .unwrap_or_else(|p| {
@@ -739,13 +692,14 @@ fn run_seed(seed: u64, total: &mut Tally) -> Outcome {
     for i in 0..4 {
         total.crashes[i] += t.crashes[i];
     }
-    outcome.map_err(|e| {
+    let outcome = outcome.map_err(|e| {
         format!(
             "seed {seed} ({:?}, syncs by the {:?}, segments of {} bytes): {e}\n  replay: \
              VELOZ_SIM_SEED={seed} cargo test -p veloz-engine --test fault_sim -- --nocapture",
             sim.config.durability, sim.config.sync_driver, sim.config.segment_size
         )
-    })
+    });
+    (outcome, sim.trace)
 }
 
 fn env_u64(name: &str) -> Option<u64> {
@@ -756,15 +710,48 @@ fn env_u64(name: &str) -> Option<u64> {
     )
 }
 
-#[test]
-fn seeded_fault_simulation_loses_no_acknowledged_command() {
-    let seeds: Vec<u64> = match env_u64("VELOZ_SIM_SEED") {
+/// The seeds of a run: `VELOZ_SIM_SEED` alone, or `VELOZ_SIM_SEEDS` (default `n`) from
+/// [`BASE_SEED`].
+fn seeds(n: u64) -> Vec<u64> {
+    match env_u64("VELOZ_SIM_SEED") {
         Some(seed) => vec![seed],
         None => {
-            let n = env_u64("VELOZ_SIM_SEEDS").unwrap_or(SEEDS);
+            let n = env_u64("VELOZ_SIM_SEEDS").unwrap_or(n);
             (0..n).map(|i| BASE_SEED + i).collect()
         }
-    };
+    }
+}
+
+/// A seed replays exactly: run twice, it takes the same path (every append's outcome,
+/// acknowledgement, crash and recovered length), so the replay command a failure prints shows
+/// that failure again. Nothing but the seed decides: the journal's helpers are stepped by the
+/// simulation (`HelperDriver::Stepped`), and group commit waits on the simulation's clock.
+#[test]
+fn a_seed_replays_exactly() {
+    let seeds = seeds(EXACT_SEEDS);
+    let mut digests = BTreeSet::new();
+    for &seed in &seeds {
+        let (first, a) = run_seed_traced(seed, &mut Tally::default());
+        let (second, b) = run_seed_traced(seed, &mut Tally::default());
+        assert_eq!(
+            (a, &first),
+            (b, &second),
+            "seed {seed} took two paths: the simulation is not deterministic"
+        );
+        digests.insert(a);
+    }
+    // The digest follows the path: different seeds take different paths.
+    assert!(
+        digests.len() * 10 >= seeds.len() * 9,
+        "{} distinct paths in {} seeds",
+        digests.len(),
+        seeds.len()
+    );
+}
+
+#[test]
+fn seeded_fault_simulation_loses_no_acknowledged_command() {
+    let seeds = seeds(SEEDS);
     let started = Instant::now();
     let mut tally = Tally::default();
     let mut failures = Vec::new();

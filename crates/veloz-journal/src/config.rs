@@ -57,6 +57,27 @@ pub enum SyncDriver {
     Caller,
 }
 
+/// Who runs the journal's helpers: the preparer (spares, renames, the chain head) and the
+/// helper "sync" thread (arming pages ahead of the writer, and group commit with
+/// [`SyncDriver::Thread`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum HelperDriver {
+    /// A thread each, per shard. The default, and the only choice of a running engine.
+    #[default]
+    Threads,
+    /// No threads: the writer's caller runs their passes with
+    /// [`Writer::step_helpers`](crate::Writer::step_helpers), by its own clock, and nothing
+    /// else moves them (a rollover that finds no spare runs the preparer itself). For
+    /// deterministic simulation (`crates/veloz-engine/tests/fault_sim.rs`): the caller
+    /// decides when a spare is reserved, a segment renamed, a page armed or a thread-driven
+    /// group-commit sync made, so that one seed always takes the same path.
+    Stepped {
+        /// The caller's clock when the writer opens: the helpers' time starts there and
+        /// moves only with `step_helpers`.
+        clock: std::time::Instant,
+    },
+}
+
 /// The journal of each shard (`[journal]`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -95,6 +116,11 @@ pub struct JournalConfig {
     /// file: a caller that does not drive syncs would hold every acknowledgement.
     #[serde(skip)]
     pub sync_driver: SyncDriver,
+    /// Who runs the preparer and the helper thread's work: set by whoever opens the writer
+    /// (threads, except in the fault simulation), never read from a file: nothing would run
+    /// them.
+    #[serde(skip)]
+    pub helpers: HelperDriver,
 }
 
 impl Default for JournalConfig {
@@ -108,6 +134,7 @@ impl Default for JournalConfig {
             sync_on_ring: false,
             checkpoint_every_records: 0,
             sync_driver: SyncDriver::Thread,
+            helpers: HelperDriver::Threads,
         }
     }
 }

@@ -65,7 +65,7 @@ pub use backend::{
     fs_space, shard_dir, FaultMode, FaultPlan, FaultStorage, MemStorage, MmapStorage, RangeSync,
     SegmentFile, Storage,
 };
-pub use config::{Durability, JournalConfig, JournalConfigError, SyncDriver};
+pub use config::{Durability, HelperDriver, JournalConfig, JournalConfigError, SyncDriver};
 pub use error::{ChainBreak, Corruption, Following, JournalError, JournalWarning, SeqOrNone};
 pub use format::RecordType;
 pub use lock::{DataDirLock, LockError, LOCK_FILE};

@@ -59,12 +59,15 @@
 //!   across a rollover (the caller keeps the job until its completion arrives). At close the
 //!   writer syncs what is left itself, blocking. Contract and invariants: `caller_sync`.
 //!
+//! Who runs the helpers (`helpers`, [`HelperDriver`]): a thread each (the default), or,
+//! for deterministic simulation, the caller, pass by pass ([`Writer::step_helpers`]).
+//!
 //! Parts (one file each, in `writer/`): this file holds [`Writer`], the appending side;
 //! `availability` the "journal unavailable" state (refusing, healing, waiting for a spare);
 //! `shared` the atomics it shares with the helper thread and [`DurableWatermark`] handles;
-//! `preparer` the preparer thread; `sync_thread` the helper ("sync") thread: group commit and
+//! `preparer` the preparer; `sync_thread` the helper ("sync") thread: group commit and
 //! arming pages ahead of the writer; `caller_sync` group commit run by the caller
-//! ([`SyncJob`]).
+//! ([`SyncJob`]); `stepped` the helpers run by the caller; `stop` closing.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -75,9 +78,9 @@ use std::time::{Duration, Instant};
 
 use veloz_core::{Command, Seq, Timestamp};
 
-use super::backend::{RangeSync, SegmentFile, Storage};
-use super::chain::{write_head, ChainHead, Newest};
-use super::config::{Durability, JournalConfig, SyncDriver};
+use super::backend::{SegmentFile, Storage};
+use super::chain::Newest;
+use super::config::{Durability, HelperDriver, JournalConfig, SyncDriver};
 use super::error::JournalError;
 use super::format::{
     encode_record_header, finish_record, link_tail_start, segment_link, RecordType, SegmentHeader,
@@ -92,16 +95,19 @@ mod preparer;
 mod replica;
 mod scheduling;
 mod shared;
+mod stepped;
+mod stop;
 mod sync_thread;
 
 use caller_sync::CallerSync;
 pub use caller_sync::SyncJob;
-use preparer::{preparer, PrepMsg, SpareResult};
+use preparer::{PrepMsg, Preparer, SpareResult};
 pub use replica::ReplicaProgress;
 pub use scheduling::SyncScheduling;
 pub use shared::DurableWatermark;
 use shared::{pack, Shared, NO_REARM};
-use sync_thread::{helper_loop, HelperRole, SyncMsg, SyncSeg, ARM_STEP, ARM_WINDOW};
+use stepped::Stepped;
+use sync_thread::{Helper, HelperRole, SyncMsg, SyncSeg, ARM_STEP, ARM_WINDOW};
 
 /// While the journal is unavailable, the preparer retries reserving a spare, and the helper
 /// a failed sync or arming, this often.
@@ -143,7 +149,7 @@ pub(crate) struct ResumeAt<G> {
     pub offset: usize,
 }
 
-type SyncOf<S> = <<S as Storage>::Segment as SegmentFile>::Sync;
+pub(super) type SyncOf<S> = <<S as Storage>::Segment as SegmentFile>::Sync;
 
 /// Appends records to one shard's journal. Create it with [`super::recovery::open`].
 pub struct Writer<S: Storage> {
@@ -175,6 +181,8 @@ pub struct Writer<S: Storage> {
     sync_scheduling: SyncScheduling,
     /// Group commit run by the caller ([`SyncDriver::Caller`]): its state.
     caller: Option<CallerSync>,
+    /// The helpers' state machines when the caller steps them ([`HelperDriver::Stepped`]).
+    stepped: Option<Box<Stepped<S>>>,
     closed: bool,
 }
 
@@ -231,23 +239,28 @@ impl<S: Storage> Writer<S> {
 
         let (spare_tx, spare_rx) = mpsc::sync_channel::<SpareResult<S>>(1);
         let (prep_tx, prep_rx) = mpsc::channel();
-        let prep_storage = storage.clone();
-        let size = config.segment_size;
-        let prep_shared = Arc::clone(&shared);
-        let prep_thread = thread::Builder::new()
-            .name(format!("veloz-jprep-{shard}"))
-            .spawn(move || {
-                preparer(
-                    prep_storage,
-                    shard,
-                    size,
-                    newest,
-                    prep_shared,
-                    prep_rx,
-                    spare_tx,
-                )
-            })
-            .map_err(spawn_err)?;
+        let (stepped, now) = match config.helpers {
+            HelperDriver::Threads => (false, Instant::now()),
+            HelperDriver::Stepped { clock } => (true, clock),
+        };
+        let prep = Preparer::new(
+            storage.clone(),
+            shard,
+            config.segment_size,
+            newest,
+            Arc::clone(&shared),
+            prep_rx,
+            spare_tx,
+        );
+        let (prep, prep_thread) = if stepped {
+            (Some(prep), None)
+        } else {
+            let t = thread::Builder::new()
+                .name(format!("veloz-jprep-{shard}"))
+                .spawn(move || prep.run())
+                .map_err(spawn_err)?;
+            (None, Some(t))
+        };
 
         let active = resume.map(|r| Active {
             size: r.segment.len(),
@@ -269,7 +282,7 @@ impl<S: Storage> Writer<S> {
             spare: None,
             spare_rx,
             prep_tx,
-            prep_thread: Some(prep_thread),
+            prep_thread,
             sync_tx: None,
             sync_thread: None,
             // Caller mode: nothing to wake (the caller polls `sync_due`).
@@ -286,6 +299,7 @@ impl<S: Storage> Writer<S> {
             sync_scheduling: SyncScheduling::Normal { why: None },
             caller: caller_syncs
                 .then(|| CallerSync::new(last, Duration::from_micros(config.group_max_wait_us))),
+            stepped: None,
             closed: false,
         };
         {
@@ -317,15 +331,20 @@ impl<S: Storage> Writer<S> {
                 let poll = Duration::from_micros(config.group_max_wait_us);
                 (poll, HelperRole::GroupSync)
             };
-            let t = thread::Builder::new()
-                .name(format!("veloz-jsync-{shard}"))
-                .spawn(move || helper_loop(shared, sync_rx, segs, poll, role))
-                .map_err(spawn_err)?;
-            if role == HelperRole::GroupSync && config.sync_realtime {
-                writer.sync_scheduling = scheduling::make_realtime(&t);
-            }
+            let helper = Helper::new(shared, sync_rx, segs, poll, role, now);
             writer.sync_tx = Some(sync_tx);
-            writer.sync_thread = Some(t);
+            if let Some(prep) = prep {
+                writer.stepped = Some(Box::new(Stepped { prep, helper, now }));
+            } else {
+                let t = thread::Builder::new()
+                    .name(format!("veloz-jsync-{shard}"))
+                    .spawn(move || helper.run())
+                    .map_err(spawn_err)?;
+                if role == HelperRole::GroupSync && config.sync_realtime {
+                    writer.sync_scheduling = scheduling::make_realtime(&t);
+                }
+                writer.sync_thread = Some(t);
+            }
         }
         // A new journal's first append needs the first spare: have it ready (on a full disk
         // the journal starts unavailable and the preparer keeps trying). A resumed journal
@@ -666,6 +685,9 @@ impl<S: Storage> Writer<S> {
             if self.caller.is_some() && self.run_due_sync() {
                 continue;
             }
+            if self.step_helpers_again() {
+                continue;
+            }
             if Instant::now() >= deadline {
                 return Ok(false);
             }
@@ -674,79 +696,6 @@ impl<S: Storage> Writer<S> {
             }
             thread::sleep(Duration::from_micros(50));
         }
-    }
-
-    /// Stop the helper threads after making everything written durable (group mode: the sync
-    /// thread's last sync, or with caller-driven syncs the writer's own, blocking; none mode:
-    /// the active segment's written range is synced), remove the unused spare, and return the
-    /// durable watermark. A caller-driven job still in flight is not waited for: its range is
-    /// synced again here, and the job keeps its file open until the caller drops it.
-    pub fn close(mut self) -> Result<Seq, JournalError> {
-        self.shutdown(true)
-    }
-
-    fn shutdown(&mut self, final_sync: bool) -> Result<Seq, JournalError> {
-        if self.closed {
-            return Ok(self.durable_seq());
-        }
-        self.closed = true;
-        // Caller mode: the last sync, as the sync thread makes it at stop (also on drop).
-        self.final_caller_sync();
-        let mut result = Ok(());
-        if let Some(t) = self.sync_thread.take() {
-            self.shared.stop.store(true, Ordering::Release);
-            t.thread().unpark();
-            if t.join().is_err() {
-                result = Err(self.poison("the journal sync thread panicked".to_string()));
-            }
-        }
-        if !self.group && final_sync && self.poisoned.is_none() {
-            if let Some(a) = &self.active {
-                if let Err(source) = a.segment.sync_handle().sync_range(0, a.offset) {
-                    result = Err(JournalError::Sync {
-                        file: self.storage.display_name(&a.name),
-                        durable_seq: a.first_seq.saturating_sub(1),
-                        source,
-                    });
-                }
-            }
-        }
-        let _ = self.prep_tx.send(PrepMsg::Stop);
-        if let Some(t) = self.prep_thread.take() {
-            let _ = t.join();
-        }
-        let mut spare_exists = self.spare.take().is_some();
-        while let Ok(r) = self.spare_rx.try_recv() {
-            spare_exists |= r.is_ok();
-        }
-        // Withdraw the spare's announcement from the chain head before removing it (a head
-        // that announces a spare which is gone means a lost segment).
-        let head = ChainHead {
-            shard: self.shard,
-            newest: self.newest,
-            spare: false,
-        };
-        if spare_exists {
-            if let Err(e) = write_head(&self.storage, &head) {
-                if result.is_ok() {
-                    result = Err(e);
-                }
-            } else if let Err(e) = self.storage.remove(SPARE_NAME) {
-                if result.is_ok() && e.kind() != std::io::ErrorKind::NotFound {
-                    result = Err(JournalError::io(
-                        "remove",
-                        self.storage.display_name(SPARE_NAME),
-                        e,
-                    ));
-                }
-            }
-        }
-        self.active = None;
-        result?;
-        if self.shared.is_failing(Ordering::Acquire) {
-            return Err(self.failure());
-        }
-        Ok(self.durable_seq())
     }
 }
 

@@ -38,6 +38,15 @@ impl<S: Storage> Writer<S> {
                 self.stats.spare_waits += 1;
                 counted = true;
             }
+            if self.stepped() {
+                // Nothing else runs the preparer: run it until it hands a spare over, or
+                // fails to (the flag above), or has nothing left to do.
+                if self.step_preparer() {
+                    continue;
+                }
+                let why = "the stepped preparer has no spare and nothing to do".to_string();
+                return Err(self.poison(why));
+            }
             match self.spare_rx.recv_timeout(Duration::from_millis(5)) {
                 Ok(Ok(s)) => return Ok(s),
                 Ok(Err(e)) => return Err(self.poison_with(e)),

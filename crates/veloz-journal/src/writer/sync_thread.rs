@@ -5,6 +5,10 @@
 //! between passes, never a sync; it also re-arms the page a caller-driven partial sync
 //! write-protected, `Shared::rearm`): the writer's caller runs the syncs (`caller_sync`).
 //!
+//! It is a state machine ([`Helper`]) whose passes never block and read time only from their
+//! argument: its thread drives it (the default), or the writer's caller does with stepped
+//! helpers (`writer/stepped.rs`).
+//!
 //! Contract: it learns of new segments from [`SyncMsg`]s (sent before any position names
 //! their generation) and of the writer's progress from the shared atomics. In group mode it
 //! syncs in order (every older segment to its end, then the current one) and advances the
@@ -95,41 +99,95 @@ struct Armed {
 
 impl Armed {
     /// Nothing armed yet: the first call fills the window from the writer's position.
-    fn none() -> Armed {
+    fn none(now: Instant) -> Armed {
         Armed {
             gen: u64::MAX,
             from: 0,
             upto: 0,
-            at: Instant::now(),
+            at: now,
             filling: false,
         }
     }
 }
 
-/// The journal's helper thread: group commit (when its role is [`HelperRole::GroupSync`]),
-/// and keeping the pages just ahead of the writer mapped writable in every role.
-pub(super) fn helper_loop<Y: RangeSync>(
+/// What one pass of the helper did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum HelperPass {
+    /// It synced, or a try failed: run the next pass at once.
+    Again,
+    /// Nothing to do until the next period (`poll`), or until the writer wakes it.
+    Idle,
+    /// The writer stopped it and it finished (the last sync made, in group mode).
+    Stopped,
+}
+
+/// The journal's helper: group commit (when its role is [`HelperRole::GroupSync`]), and
+/// keeping the pages just ahead of the writer mapped writable in every role. A state machine
+/// whose [`Helper::pass`] never blocks and reads time only from its argument: the helper
+/// thread drives it ([`Helper::run`]), or with stepped helpers (`JournalConfig::helpers`) the
+/// writer's caller does, by its own clock.
+pub(super) struct Helper<Y> {
     shared: Arc<Shared>,
     rx: Receiver<SyncMsg<Y>>,
-    mut segs: VecDeque<SyncSeg<Y>>,
+    segs: VecDeque<SyncSeg<Y>>,
     poll: Duration,
-    role: HelperRole,
-) {
-    let mut durable = shared.durable.load(Ordering::Acquire);
-    let (group, step) = match role {
-        HelperRole::GroupSync => (true, ARM_STEP),
-        HelperRole::ArmOnly { step } => (false, step),
-    };
-    let mut armed = Armed::none();
-    // Since when records have been waiting (group mode).
-    let mut pending_since: Option<Instant> = None;
-    // While failing: when to try again.
-    let mut retry: Option<Instant> = None;
-    let fail = |why: String| {
-        shared.set_helper_failing(why);
-        Some(Instant::now() + RETRY_EVERY)
-    };
-    loop {
+    /// Group commit runs here.
+    group: bool,
+    /// Arming advances at most this far per pass.
+    step: usize,
+    armed: Armed,
+    /// The durable watermark this helper advanced to.
+    durable: u64,
+    /// Since when records have been waiting (group mode).
+    pending_since: Option<Instant>,
+    /// While failing: when to try again.
+    retry: Option<Instant>,
+}
+
+impl<Y: RangeSync> Helper<Y> {
+    pub(super) fn new(
+        shared: Arc<Shared>,
+        rx: Receiver<SyncMsg<Y>>,
+        segs: VecDeque<SyncSeg<Y>>,
+        poll: Duration,
+        role: HelperRole,
+        now: Instant,
+    ) -> Helper<Y> {
+        let durable = shared.durable.load(Ordering::Acquire);
+        let (group, step) = match role {
+            HelperRole::GroupSync => (true, ARM_STEP),
+            HelperRole::ArmOnly { step } => (false, step),
+        };
+        Helper {
+            shared,
+            rx,
+            segs,
+            poll,
+            group,
+            step,
+            armed: Armed::none(now),
+            durable,
+            pending_since: None,
+            retry: None,
+        }
+    }
+
+    /// The helper thread: passes, parked for `poll` between idle ones (or until the writer
+    /// unparks it).
+    pub(super) fn run(mut self) {
+        loop {
+            match self.pass(Instant::now()) {
+                HelperPass::Again => {}
+                HelperPass::Idle => thread::park_timeout(self.poll),
+                HelperPass::Stopped => return,
+            }
+        }
+    }
+
+    /// One pass at time `now`: take new segments, sync (group mode), arm a step; or wait
+    /// out a retry interval.
+    pub(super) fn pass(&mut self, now: Instant) -> HelperPass {
+        let shared = &*self.shared;
         let stop = shared.stop.load(Ordering::Acquire);
         // Each (seq, pos) pair is loaded seq first: the writer stores them in the other
         // order, so the position covers at least the record the sequence number names.
@@ -143,12 +201,12 @@ pub(super) fn helper_loop<Y: RangeSync>(
             handle,
             file,
             sealed_end,
-        }) = rx.try_recv()
+        }) = self.rx.try_recv()
         {
-            if let (Some(end), Some(last)) = (sealed_end, segs.back_mut()) {
+            if let (Some(end), Some(last)) = (sealed_end, self.segs.back_mut()) {
                 last.end = Some(end);
             }
-            segs.push_back(SyncSeg {
+            self.segs.push_back(SyncSeg {
                 gen,
                 handle,
                 file,
@@ -156,26 +214,27 @@ pub(super) fn helper_loop<Y: RangeSync>(
                 end: None,
             });
         }
-        if retry.is_some_and(|t| Instant::now() < t) {
-            if stop {
-                return;
-            }
-            thread::park_timeout(poll);
-            continue;
+        if self.retry.is_some_and(|t| now < t) {
+            return if stop {
+                HelperPass::Stopped
+            } else {
+                HelperPass::Idle
+            };
         }
-        let retrying = retry.is_some();
+        let retrying = self.retry.is_some();
         if retrying {
             // Arm the writer's window again whatever was armed before the failure.
-            armed.gen = u64::MAX;
+            self.armed.gen = u64::MAX;
         }
         let (gen, offset) = unpack(pos);
         let mut synced = false;
-        if group {
+        if self.group {
+            let durable = self.durable;
             // Whole pages, unless there are none to sync and records have waited in the
             // writer's page for a full period (a slow trickle), or this is the last sync
             // before stopping.
-            let partial =
-                stop || (mark_seq <= durable && pending_since.is_some_and(|t| t.elapsed() >= poll));
+            let waited = |t: Instant| now.saturating_duration_since(t) >= self.poll;
+            let partial = stop || (mark_seq <= durable && self.pending_since.is_some_and(waited));
             let (target_seq, target_pos) = if partial {
                 (written.max(mark_seq), pos)
             } else {
@@ -183,62 +242,63 @@ pub(super) fn helper_loop<Y: RangeSync>(
             };
             if target_seq > durable {
                 let (g, o) = unpack(target_pos);
-                if let Err((file, source)) = sync_upto(&mut segs, g, o, retrying) {
+                if let Err((file, source)) = sync_upto(&mut self.segs, g, o, retrying) {
                     let e = JournalError::Sync {
                         file,
                         durable_seq: durable,
                         source,
                     };
-                    retry = fail(e.to_string());
-                    continue;
+                    self.fail(now, e.to_string());
+                    return HelperPass::Again;
                 }
                 if partial {
                     // The sync cleaned, and so write-protected, the writer's page.
-                    if let Some(cur) = segs.front().filter(|s| s.gen == g) {
+                    if let Some(cur) = self.segs.front().filter(|s| s.gen == g) {
                         let _ = cur.handle.prefault_range(o, 1);
                     }
                 }
-                durable = target_seq;
-                shared.durable.store(durable, Ordering::Release);
+                self.durable = target_seq;
+                shared.durable.store(target_seq, Ordering::Release);
                 synced = true;
             }
-            pending_since = if written > durable {
-                Some(
-                    pending_since
-                        .filter(|_| !synced)
-                        .unwrap_or_else(Instant::now),
-                )
+            self.pending_since = if written > self.durable {
+                Some(self.pending_since.filter(|_| !synced).unwrap_or(now))
             } else {
                 None
             };
         } else {
-            while segs.front().is_some_and(|s| s.gen < gen) {
-                segs.pop_front();
+            while self.segs.front().is_some_and(|s| s.gen < gen) {
+                self.segs.pop_front();
             }
             // A caller-driven partial sync cleaned, and so write-protected, the writer's page.
             let rearm = shared.rearm.swap(NO_REARM, Ordering::AcqRel);
             if rearm != NO_REARM {
                 let (g, o) = unpack(rearm);
-                if let Some(cur) = segs.iter().find(|s| s.gen == g) {
+                if let Some(cur) = self.segs.iter().find(|s| s.gen == g) {
                     let _ = cur.handle.prefault_range(o, 1);
                 }
             }
         }
-        if let Err(e) = arm_ahead(&segs, gen, offset, &mut armed, step) {
-            retry = fail(e.to_string());
-            continue;
+        if let Err(e) = arm_ahead(&self.segs, gen, offset, &mut self.armed, self.step, now) {
+            self.fail(now, e.to_string());
+            return HelperPass::Again;
         }
         if retrying {
-            retry = None;
+            self.retry = None;
             shared.clear_failed(HELPER_FAILING);
         }
         if synced {
-            continue;
+            return HelperPass::Again;
         }
-        if stop && (!group || written <= durable) {
-            return;
+        if stop && (!self.group || written <= self.durable) {
+            return HelperPass::Stopped;
         }
-        thread::park_timeout(poll);
+        HelperPass::Idle
+    }
+
+    fn fail(&mut self, now: Instant, why: String) {
+        self.shared.set_helper_failing(why);
+        self.retry = Some(now + RETRY_EVERY);
     }
 }
 
@@ -253,15 +313,17 @@ fn arm_ahead<Y: RangeSync>(
     offset: usize,
     armed: &mut Armed,
     step: usize,
+    now: Instant,
 ) -> Result<(), JournalError> {
     // An idle writer (the same position as at the last fill) needs no re-arming: its window
     // is re-armed at the first pass after it moves again.
-    if armed.gen != gen || (armed.at.elapsed() >= REARM_EVERY && offset != armed.from) {
+    let due = now.saturating_duration_since(armed.at) >= REARM_EVERY;
+    if armed.gen != gen || (due && offset != armed.from) {
         *armed = Armed {
             gen,
             from: offset,
             upto: offset,
-            at: Instant::now(),
+            at: now,
             filling: true,
         };
     }
@@ -374,7 +436,8 @@ mod tests {
         let log = Log::default();
         let mut segs = VecDeque::new();
         segs.push_back(seg(0, &log, 0));
-        let mut armed = Armed::none();
+        let mut now = Instant::now();
+        let mut armed = Armed::none(now);
         let arms = |log: &Log| -> Vec<(usize, usize)> {
             let mut l = log.0.lock().unwrap();
             let got = l.iter().map(|&(_, o, n)| (o, n)).collect();
@@ -382,34 +445,34 @@ mod tests {
             got
         };
         for _ in 0..6 {
-            arm_ahead(&segs, 0, 100, &mut armed, STEP).unwrap();
+            arm_ahead(&segs, 0, 100, &mut armed, STEP, now).unwrap();
         }
         let want: Vec<_> = (0..4).map(|i| (100 + i * STEP, STEP)).collect();
         assert_eq!(arms(&log), want, "four steps, then the window is armed");
         // Less than a quarter of the window used: nothing to do.
-        arm_ahead(&segs, 0, 100 + STEP - 1, &mut armed, STEP).unwrap();
+        arm_ahead(&segs, 0, 100 + STEP - 1, &mut armed, STEP, now).unwrap();
         assert!(arms(&log).is_empty());
         // A quarter used: the next fill starts where the armed range ends.
-        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP).unwrap();
-        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP).unwrap();
+        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP, now).unwrap();
+        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP, now).unwrap();
         assert_eq!(arms(&log), vec![(100 + ARM_WINDOW, STEP)]);
         // The re-arming period passed: nothing while the writer stays where it was when
         // the last fill began, a fill from its position once it moves.
         for _ in 0..5 {
-            arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP).unwrap();
+            arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP, now).unwrap();
         }
         arms(&log);
-        armed.at -= REARM_EVERY;
-        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP).unwrap();
+        now += REARM_EVERY;
+        arm_ahead(&segs, 0, 100 + STEP, &mut armed, STEP, now).unwrap();
         assert!(
             arms(&log).is_empty(),
             "an idle writer's window is left alone"
         );
-        arm_ahead(&segs, 0, 100 + STEP + 1, &mut armed, STEP).unwrap();
+        arm_ahead(&segs, 0, 100 + STEP + 1, &mut armed, STEP, now).unwrap();
         assert_eq!(arms(&log), vec![(100 + STEP + 1, STEP)]);
         // A new segment: from the writer's position there.
         segs.push_back(seg(1, &log, 0));
-        arm_ahead(&segs, 1, 64, &mut armed, STEP).unwrap();
+        arm_ahead(&segs, 1, 64, &mut armed, STEP, now).unwrap();
         assert_eq!(arms(&log), vec![(64, STEP)]);
     }
 

@@ -1,7 +1,8 @@
-//! Tests of the writer's group commit run by the sync thread.
+//! Tests of the writer's group commit run by the sync thread, and of stepped helpers.
 
 use super::*;
 use crate::backend::MemStorage;
+use crate::layout::segment_name;
 use crate::recovery::{open, OpenOptions};
 
 fn mass_cancel() -> Command {
@@ -72,4 +73,64 @@ fn group_writer_syncs_a_trickle_after_the_max_wait() {
         "a lone record in a partial page becomes durable"
     );
     w.close().unwrap();
+}
+
+/// Stepped helpers: nothing moves but the caller's steps, by the caller's clock. Group commit
+/// on the helper syncs whole pages at a step, the partial page once the clock says records
+/// waited a period; a rollover activates the spare, which keeps its spare name until a step
+/// runs the preparer (seal, rename, chain head, next spare).
+#[test]
+fn stepped_helpers_move_only_when_the_caller_steps_them() {
+    let mem = MemStorage::new();
+    let t0 = Instant::now();
+    let wait = Duration::from_micros(500);
+    let config = JournalConfig {
+        segment_size: 8192,
+        durability: Durability::Group,
+        group_max_batch: 1,
+        group_max_wait_us: wait.as_micros() as u64,
+        helpers: HelperDriver::Stepped { clock: t0 },
+        ..JournalConfig::default()
+    };
+    let (mut w, _) = open(mem.clone(), 1, &config, OpenOptions::default()).unwrap();
+    // 60 records of 80 bytes after the 64-byte header: the first page is full at record 50.
+    for _ in 0..60 {
+        w.append_command(5, &mass_cancel()).unwrap();
+    }
+    thread::sleep(Duration::from_millis(5));
+    assert_eq!(
+        w.durable_seq(),
+        0,
+        "no thread syncs behind the caller's back"
+    );
+    w.step_helpers(t0, 8);
+    assert_eq!(w.durable_seq(), 50, "a step syncs the whole pages");
+    w.step_helpers(t0 + wait / 2, 8);
+    assert_eq!(
+        w.durable_seq(),
+        50,
+        "the partial page has not waited a period"
+    );
+    w.step_helpers(t0 + wait, 8);
+    assert_eq!(w.durable_seq(), 60, "by the caller's clock it has");
+
+    // Fill the first segment (101 records fit in 8192 bytes), then roll over.
+    for _ in 60..102 {
+        w.append_command(5, &mass_cancel()).unwrap();
+    }
+    let names = |m: &MemStorage| m.list().unwrap();
+    let second = segment_name(102);
+    assert!(names(&mem).contains(&SPARE_NAME.to_string()));
+    assert!(
+        !names(&mem).contains(&second),
+        "renamed only by the preparer"
+    );
+    w.step_helpers(t0 + wait, 8);
+    assert!(names(&mem).contains(&second), "{:?}", names(&mem));
+    assert!(
+        names(&mem).contains(&SPARE_NAME.to_string()),
+        "and the next spare reserved"
+    );
+    assert_eq!(w.close().unwrap(), 102, "close makes the rest durable");
+    assert!(!names(&mem).contains(&SPARE_NAME.to_string()));
 }
