@@ -8,6 +8,9 @@
 //! - [`LevelPool`]: a slab of [`Level`]s (price, open quantity, order count, head, tail).
 //! - [`OrderIndex`]: order id -> slot, open addressing on a hash of the (sequential) order
 //!   id; point lookups only, never iterated.
+//! - [`ClientIds`]: (book, account, client order id) -> slot of resting orders, open
+//!   addressing on a hash of the key, whose keys live in the nodes; point lookups only, never
+//!   iterated.
 //! - [`Ladder`]: one per side of a book: a window of consecutive prices indexed directly
 //!   (slot per tick, occupancy bits with a summary level), so finding, creating and removing
 //!   a level near the touch is O(1) and the best level is cached and re-found by bit scans;
@@ -32,12 +35,15 @@
 //! - `pool`: [`OrderPool`], [`LevelPool`] and the FIFO links between them ([`push_back`],
 //!   [`unlink`]);
 //! - `index`: [`OrderIndex`];
+//! - `client_ids`: [`ClientIds`];
 //! - `ladder`: [`Ladder`] and its iterator [`BestFirst`].
 
+mod client_ids;
 mod index;
 mod ladder;
 mod pool;
 
+pub use client_ids::ClientIds;
 pub use index::OrderIndex;
 pub use ladder::{BestFirst, Ladder, MAX_WINDOW, MIN_WINDOW};
 pub use pool::{push_back, unlink, Level, LevelPool, OrderNode, OrderPool};

@@ -60,13 +60,14 @@
 //! `streams` the per-account execution-report streams ([`Engine::stream_last`],
 //! [`Engine::stream_retained_after`]); `admin` the operator's halts and kill switch
 //! ([`Engine::is_halted`], [`Engine::is_disabled`]); `risk` balances, holds, settlement and
-//! limits ([`Engine::with_risk`], [`Engine::balances`]).
+//! limits ([`Engine::with_risk`], [`Engine::balances`]); `warm` reading ahead what a batch
+//! of commands will touch ([`Engine::warm`], for recovery).
 
 use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap;
 
-use super::book::{Ladder, LevelPool, OrderIndex, OrderPool, NIL};
+use super::book::{ClientIds, Ladder, LevelPool, OrderIndex, OrderPool, NIL};
 use super::instrument::Instrument;
 use super::types::*;
 
@@ -79,6 +80,7 @@ mod risk;
 mod snapshot;
 mod streams;
 mod validate;
+mod warm;
 
 pub use inspect::LevelView;
 pub use query::{OpenOrdersPage, OrderView};
@@ -200,8 +202,8 @@ pub struct Engine {
     levels: LevelPool,
     /// Order id -> slot (point lookup).
     order_index: OrderIndex,
-    /// (book, account, client order id) of resting orders -> order id (point lookup).
-    client_ids: FxHashMap<(u32, AccountId, ClientOrderId), OrderId>,
+    /// (book, account, client order id) of resting orders -> slot (point lookup).
+    client_ids: ClientIds,
     order_seq: u64,
     trade_seq: u64,
     /// Per-account execution-report streams (`streams`): counters, last apply's reports,
@@ -276,7 +278,7 @@ impl Engine {
             orders: OrderPool::with_capacity(1 << 16),
             levels: LevelPool::default(),
             order_index: OrderIndex::with_capacity(1 << 10),
-            client_ids: FxHashMap::with_capacity_and_hasher(1 << 16, Default::default()),
+            client_ids: ClientIds::with_capacity(1 << 16),
             order_seq: 0,
             trade_seq: 0,
             streams: streams::ReportStreams::default(),

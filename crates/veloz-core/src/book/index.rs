@@ -73,6 +73,12 @@ impl OrderIndex {
         }
     }
 
+    /// The entry where a probe for `id` starts (to read it early: `Engine::warm`).
+    #[inline]
+    pub fn probe(&self, id: OrderId) -> (OrderId, u32) {
+        self.entries[self.home(id)]
+    }
+
     /// Index order `id` (not 0, not present) at `slot`.
     #[inline]
     pub fn insert(&mut self, id: OrderId, slot: u32) {

@@ -178,7 +178,7 @@ impl Engine {
         // Filled, or its rest cancelled by self-trade prevention: it leaves the book.
         self.orders.free(slot);
         self.order_index.remove(n.id);
-        self.client_ids.remove(&(b, n.account, n.client_order_id));
+        self.client_ids.remove(slot, &n);
         if remaining > 0 {
             self.risk_released(b, n.account, n.side, r.price, remaining);
             out.push(Event::Cancelled {

@@ -63,7 +63,8 @@ impl Engine {
         }
         if self
             .client_ids
-            .contains_key(&(b, o.account, o.client_order_id))
+            .find(&self.orders, b, o.account, o.client_order_id)
+            .is_some()
         {
             out.push(reject(RejectReason::DuplicateClientOrderId));
             return;
@@ -191,8 +192,7 @@ impl Engine {
         self.link(b, slot, &mut node);
         *self.orders.get_mut(slot) = node;
         self.order_index.insert(node.id, slot);
-        self.client_ids
-            .insert((b, node.account, node.client_order_id), node.id);
+        self.client_ids.insert(&self.orders, slot);
     }
 
     /// Link `node`, which will be stored in `slot`, at the back of the level at its price
@@ -260,8 +260,7 @@ impl Engine {
         self.unlink(node);
         self.orders.free(slot);
         self.order_index.remove(node.id);
-        self.client_ids
-            .remove(&(node.book, node.account, node.client_order_id));
+        self.client_ids.remove(slot, node);
     }
 
     /// Whether the whole of `taker` could trade at once, as matching would see it

@@ -48,7 +48,10 @@ impl Engine {
         client_order_id: ClientOrderId,
     ) -> Option<OrderId> {
         let b = self.book_of(symbol)?;
-        self.client_ids.get(&(b, account, client_order_id)).copied()
+        let slot = self
+            .client_ids
+            .find(&self.orders, b, account, client_order_id)?;
+        Some(self.orders.get(slot).id)
     }
 
     /// `account`'s resting order `by` in `symbol`, or why it cannot be shown:

@@ -401,7 +401,8 @@ impl Engine {
                 }
                 if engine
                     .client_ids
-                    .contains_key(&(b as u32, node.account, node.client_order_id))
+                    .find(&engine.orders, b as u32, node.account, node.client_order_id)
+                    .is_some()
                 {
                     return Err(fail(
                         "duplicate client order id in its account and instrument",

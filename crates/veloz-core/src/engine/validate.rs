@@ -71,9 +71,13 @@ impl Engine {
                                 n.id
                             )));
                         }
-                        if self.client_ids.get(&(n.book, n.account, n.client_order_id))
-                            != Some(&n.id)
-                        {
+                        let found = self.client_ids.find(
+                            &self.orders,
+                            n.book,
+                            n.account,
+                            n.client_order_id,
+                        );
+                        if found != Some(slot) {
                             return Err(fail(format!(
                                 "order {} client id {} of account {} is not indexed",
                                 n.id, n.client_order_id, n.account
