@@ -2,8 +2,10 @@
 //! append before apply, the durable watermark for releasing acknowledgements, and the
 //! clean-shutdown checkpoint.
 //!
-//! Recovery and offline replay share [`apply_record`]: replaying the journal *is* the
-//! recovery path. Recovery first loads the newest valid snapshot
+//! Recovery and offline replay share [`veloz_journal::replay::apply_record`]: replaying the
+//! journal *is* the recovery path (recovery applies records in warmed batches,
+//! [`veloz_journal::replay::Batched`]: the same states, reached faster on a large book).
+//! Recovery first loads the newest valid snapshot
 //! ([`veloz_journal::snapshot::load_newest`]; bad ones are skipped with a warning naming the
 //! file) and reads the journal from the segment holding the record after its sequence
 //! ([`veloz_journal::open_after_snapshot`]): older segments are not read (they may be
@@ -20,7 +22,7 @@
 use std::path::Path;
 
 use veloz_core::{Engine, Seq, Timestamp};
-use veloz_journal::replay::{apply_record, RecoverError};
+use veloz_journal::replay::{Batched, RecoverError};
 
 use crate::snapshotter::{SnapshotStats, Snapshotter};
 use veloz_config::SnapshotConfig;
@@ -89,7 +91,6 @@ impl<S: Storage> ShardJournal<S> {
         repair: bool,
         engine: &mut Engine,
     ) -> Result<(ShardJournal<S>, Recovered), RecoverError> {
-        let mut scratch = Vec::with_capacity(64);
         let (loaded, skipped) = snapshot::load_newest(&storage, shard, engine, None);
         let mut warnings: Vec<String> = skipped.iter().map(|w| w.to_string()).collect();
         let mut from = 0;
@@ -105,6 +106,9 @@ impl<S: Storage> ShardJournal<S> {
         let (mut commands, mut replayed) = (0u64, 0u64);
         let mut mismatch = None;
         let dir = storage.clone();
+        // Applied in warmed batches (`Batched`): the same state, reached faster on a large
+        // book; flushed below, before anything reads the engine.
+        let mut batched = Batched::new();
         let visit = |rec: &veloz_journal::Record| {
             if mismatch.is_some() || rec.seq <= from {
                 return;
@@ -113,7 +117,7 @@ impl<S: Storage> ShardJournal<S> {
             if matches!(rec.body, RecordBody::Command(_)) {
                 commands += 1;
             }
-            if let Err(e) = apply_record(engine, rec, &mut scratch) {
+            if let Err(e) = batched.push(engine, rec) {
                 mismatch = Some(e);
             }
         };
@@ -124,6 +128,9 @@ impl<S: Storage> ShardJournal<S> {
             }
             None => veloz_journal::open_with(storage, shard, config, options, visit)?,
         };
+        if mismatch.is_none() {
+            mismatch = batched.flush(engine).err();
+        }
         if let Some(e) = mismatch {
             return Err(e);
         }

@@ -58,3 +58,139 @@ pub fn apply_record(
         }
     }
 }
+
+/// Records per batch of [`Batched`]: enough commands for their cache misses to overlap, few
+/// enough that what the first round reads is still cached when the batch is applied
+/// (docs/BENCHMARKS.md, "Restart time": 8 was fastest of 4 to 64).
+pub const WARM_BATCH: usize = 8;
+
+/// [`apply_record`] over a stream of records, in batches of [`WARM_BATCH`], each warmed first
+/// ([`Engine::warm`]: the places the batch will read are read ahead, so that their cache
+/// misses overlap). The engine ends in the same state, and a checkpoint is checked against
+/// the same state, as applying the records one by one: only when they are applied changes.
+/// After [`Batched::push`] the engine may lag the records pushed by up to a batch;
+/// [`Batched::flush`] brings it level. After an error nothing more is applied.
+#[derive(Debug, Default)]
+pub struct Batched {
+    records: Vec<Record>,
+    commands: Vec<veloz_core::Command>,
+    scratch: Vec<Event>,
+}
+
+impl Batched {
+    pub fn new() -> Batched {
+        Batched {
+            records: Vec::with_capacity(WARM_BATCH),
+            commands: Vec::with_capacity(WARM_BATCH),
+            scratch: Vec::with_capacity(64),
+        }
+    }
+
+    /// Queue `rec`; a full batch is warmed and applied.
+    pub fn push(&mut self, engine: &mut Engine, rec: &Record) -> Result<(), RecoverError> {
+        self.records.push(*rec);
+        if self.records.len() >= WARM_BATCH {
+            self.flush(engine)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Warm and apply what is queued, in order; stops at the first checkpoint mismatch (the
+    /// records after it are dropped, not applied).
+    pub fn flush(&mut self, engine: &mut Engine) -> Result<(), RecoverError> {
+        self.commands.clear();
+        self.commands
+            .extend(self.records.iter().filter_map(|r| match r.body {
+                RecordBody::Command(c) => Some(c),
+                RecordBody::Checkpoint(_) => None,
+            }));
+        engine.warm(&self.commands);
+        let mut result = Ok(());
+        for rec in self.records.drain(..) {
+            result = apply_record(engine, &rec, &mut self.scratch);
+            if result.is_err() {
+                break;
+            }
+        }
+        self.records.clear();
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::payload::{Checkpoint, CheckpointReason};
+    use veloz_core::workload::{generate, synthetic_instruments, timestamp_of, WorkloadConfig};
+
+    /// A seeded stream of every command kind over ten books (trades, cancels, moves), with a
+    /// periodic checkpoint every 997 records carrying the hash one-by-one replay has there.
+    fn records() -> (Vec<Record>, Vec<veloz_core::Instrument>) {
+        let instruments = synthetic_instruments(10);
+        let wl = generate(&WorkloadConfig::many_symbols(7, 30_000, 10), &instruments);
+        let mut engine = wl.engine();
+        let mut scratch = Vec::new();
+        let mut out = Vec::new();
+        for cmd in wl.prefill.iter().chain(&wl.commands) {
+            let seq = out.len() as Seq + 1;
+            let body = if seq.is_multiple_of(997) {
+                RecordBody::Checkpoint(Checkpoint {
+                    state_hash: engine.state_hash(),
+                    reason: CheckpointReason::Periodic,
+                })
+            } else {
+                RecordBody::Command(*cmd)
+            };
+            let rec = Record {
+                seq,
+                ts: timestamp_of(seq),
+                body,
+            };
+            apply_record(&mut engine, &rec, &mut scratch).unwrap();
+            out.push(rec);
+        }
+        (out, instruments)
+    }
+
+    /// Batched replay reaches the state one-by-one replay does, passes the same checkpoints,
+    /// and stops at a wrong one having applied exactly the records before it.
+    #[test]
+    fn batched_replay_matches_one_by_one() {
+        let (mut recs, instruments) = records();
+        let one_by_one = |recs: &[Record]| {
+            let mut e = Engine::new(0, &instruments);
+            let mut scratch = Vec::new();
+            for r in recs {
+                apply_record(&mut e, r, &mut scratch).unwrap();
+            }
+            e.state_hash()
+        };
+        let mut batched = Batched::new();
+        let mut engine = Engine::new(0, &instruments);
+        for r in &recs {
+            batched.push(&mut engine, r).unwrap();
+        }
+        batched.flush(&mut engine).unwrap();
+        assert_eq!(engine.state_hash(), one_by_one(&recs));
+        assert!(recs.len() > 30_000 && engine.resting_orders() > 0);
+
+        // A wrong checkpoint mid-batch: the error names it, the records after it stay out.
+        let at = 997 * 20 - 1;
+        let RecordBody::Checkpoint(c) = &mut recs[at].body else {
+            panic!("record {at} is a checkpoint");
+        };
+        c.state_hash ^= 1;
+        let mut engine = Engine::new(0, &instruments);
+        let mut batched = Batched::new();
+        let err = recs
+            .iter()
+            .find_map(|r| batched.push(&mut engine, r).err())
+            .expect("the wrong checkpoint is refused");
+        assert!(
+            matches!(err, RecoverError::CheckpointMismatch { seq, .. } if seq == recs[at].seq),
+            "{err}"
+        );
+        assert_eq!(engine.state_hash(), one_by_one(&recs[..at]));
+    }
+}
