@@ -8,7 +8,9 @@
 //! sessions on this shard and on another one (whose deliveries go over a ring), releases of
 //! the dispatcher's held deliveries, pauses for group commit, and storage faults (failed and
 //! torn writes, failed syncs, failed arming ahead of the writer, a full disk refusing new
-//! segments). It ends in a crash: the process dies (the page cache survives), the power
+//! segments), half of which end later in the life (a full disk, failing syncs or failing
+//! arming refuse appends as "unavailable" meanwhile, and once one ends the next command must
+//! be sequenced). It ends in a crash: the process dies (the page cache survives), the power
 //! fails (only synced bytes survive), or the power fails halfway through writing back (a
 //! torn page); or in a clean shutdown (checkpoint and close), which may itself fail.
 //!
@@ -43,6 +45,8 @@
 mod commands;
 #[path = "fault_sim/disk.rs"]
 mod disk;
+#[path = "fault_sim/faults.rs"]
+mod faults;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -62,10 +66,10 @@ use veloz_engine::io::Clock;
 use veloz_engine::journal::ShardJournal;
 use veloz_engine::mesh::{Delivery, Inbound, SessionRef, ShardMsg, Subscription};
 use veloz_engine::metrics::ShardMetrics;
-use veloz_engine::sequencer::Sequencer;
+use veloz_engine::sequencer::{Sequencer, SequencerError};
 use veloz_journal::{
-    Durability, FaultMode, FaultPlan, FaultStorage, HelperDriver, JournalConfig, JournalReader,
-    RecordBody, SyncDriver,
+    Durability, FaultPlan, FaultStorage, HelperDriver, JournalConfig, JournalReader, RecordBody,
+    SyncDriver,
 };
 
 /// The first seed; seed `i` of a run is `BASE_SEED + i`.
@@ -119,6 +123,8 @@ struct Tally {
     truncated: u64,
     /// Failed appends that recovery kept (see [`Model::failed`]).
     kept_failed: u64,
+    /// Faults that ended, after which the journal took the next append (see `Sim::heal`).
+    healed: u64,
 }
 
 /// An invariant broken, described.
@@ -166,6 +172,8 @@ struct Life {
     failed: bool,
     /// The fault injected in this life, if any.
     fault: &'static str,
+    /// A fault the journal leaves by itself was healed: the next append must succeed.
+    must_append: bool,
 }
 
 struct Sim {
@@ -421,6 +429,7 @@ impl Sim {
             clock: Clock::new(epoch),
             failed: false,
             fault: "none",
+            must_append: false,
         })
     }
 
@@ -431,9 +440,16 @@ impl Sim {
             .rng
             .random_bool(0.6)
             .then(|| self.rng.random_range(0..steps));
+        // Half the time the fault ends later in the life (the disk has room again).
+        let heal_at = fault_at
+            .filter(|_| self.rng.random_bool(0.5))
+            .map(|f| self.rng.random_range(f + 1..=steps));
         for step in 0..steps {
             if Some(step) == fault_at {
                 self.fault(l, plan, disk);
+            }
+            if Some(step) == heal_at {
+                self.heal(l, plan, disk)?;
             }
             match self.rng.random_range(0..100) {
                 0..=59 => self.command(l)?,
@@ -474,32 +490,6 @@ impl Sim {
         Ok(crash)
     }
 
-    /// Inject one storage fault.
-    fn fault(&mut self, l: &mut Life, plan: &FaultPlan, disk: &SimDisk) {
-        l.fault = match self.rng.random_range(0..5) {
-            0 => {
-                plan.fault_after(self.rng.random_range(0..4000), FaultMode::Fail);
-                "failed write"
-            }
-            1 => {
-                plan.fault_after(self.rng.random_range(0..4000), FaultMode::Tear);
-                "torn write"
-            }
-            2 => {
-                plan.fail_syncs(true);
-                "failed syncs"
-            }
-            3 => {
-                plan.fail_prefaults(true);
-                "failed arming"
-            }
-            _ => {
-                disk.set_full(true);
-                "full disk"
-            }
-        }
-    }
-
     /// A random command from a random session, sequenced and held.
     fn command(&mut self, l: &mut Life) -> Outcome {
         let from = session(self.rng.random_range(0..LOCAL_SESSIONS + REMOTE_SESSIONS));
@@ -513,6 +503,8 @@ impl Sim {
             Ok(s) => {
                 self.tally.commands += 1;
                 note(&mut self.trace, s.seq);
+                self.tally.healed += l.must_append as u64;
+                l.must_append = false;
                 // An append after a failed one is allowed (a journal that recovers from a
                 // fault), as long as no sequence number is skipped: the failed record is then
                 // certainly not in the journal.
@@ -540,7 +532,20 @@ impl Sim {
                 l.dispatcher.hold(&s, &mut l.metrics);
                 m.hashes.push(l.sequencer.state_hash());
             }
-            Err(_) => {
+            Err(e) => {
+                // A full disk, failing syncs or failing arming are states the journal leaves
+                // by itself: appends are refused as unavailable, the writer never stops.
+                ensure!(
+                    matches!(e, SequencerError::Unavailable { .. })
+                        || !matches!(l.fault, "full disk" | "failed syncs" | "failed arming"),
+                    "append refused under {}: {e}",
+                    l.fault
+                );
+                ensure!(
+                    !l.must_append,
+                    "append refused after the {} ended: {e}",
+                    l.fault
+                );
                 self.tally.append_errors += 1;
                 note(&mut self.trace, u64::MAX);
                 m.failed.push((Entry::Command { ts: 0, cmd }, l.fault));
@@ -689,6 +694,7 @@ fn run_seed_traced(seed: u64, total: &mut Tally) -> (Outcome, u64) {
     total.append_errors += t.append_errors;
     total.truncated += t.truncated;
     total.kept_failed += t.kept_failed;
+    total.healed += t.healed;
     for i in 0..4 {
         total.crashes[i] += t.crashes[i];
     }
@@ -778,6 +784,9 @@ fn seeded_fault_simulation_loses_no_acknowledged_command() {
             tally.acked > tally.commands / 4,
             "too few acknowledgements: {tally:?}"
         );
-        assert!(tally.truncated > 0 && tally.append_errors > 0, "{tally:?}");
+        assert!(
+            tally.truncated > 0 && tally.append_errors > 0 && tally.healed > 0,
+            "{tally:?}"
+        );
     }
 }

@@ -40,8 +40,8 @@ impl<S: Storage> Writer<S> {
             }
             if self.stepped() {
                 // Nothing else runs the preparer: run it until it hands a spare over, or
-                // fails to (the flag above), or has nothing left to do.
-                if self.step_preparer() {
+                // fails to (the flag above: refused as unavailable), or has nothing left to do.
+                if self.step_preparer() || self.shared.reserve_failed.load(Ordering::Acquire) {
                     continue;
                 }
                 let why = "the stepped preparer has no spare and nothing to do".to_string();
