@@ -69,12 +69,25 @@ pub const WARM_BATCH: usize = 8;
 /// misses overlap). The engine ends in the same state, and a checkpoint is checked against
 /// the same state, as applying the records one by one: only when they are applied changes.
 /// After [`Batched::push`] the engine may lag the records pushed by up to a batch;
-/// [`Batched::flush`] brings it level. After an error nothing more is applied.
+/// [`Batched::flush`] brings it level. After an error nothing more is applied. A caller that
+/// looks at each record as it is applied (the audit) passes a hook ([`Batched::push_with`]).
 #[derive(Debug, Default)]
 pub struct Batched {
     records: Vec<Record>,
     commands: Vec<veloz_core::Command>,
     scratch: Vec<Event>,
+}
+
+/// What a hook of [`Batched::push_with`] sees of each record.
+#[derive(Debug)]
+pub enum Step<'a> {
+    /// The record is next: `engine` holds the state after every record before it.
+    Before { engine: &'a Engine, rec: &'a Record },
+    /// The record was applied, giving `events` (none for a checkpoint).
+    After {
+        rec: &'a Record,
+        events: &'a [Event],
+    },
 }
 
 impl Batched {
@@ -88,17 +101,40 @@ impl Batched {
 
     /// Queue `rec`; a full batch is warmed and applied.
     pub fn push(&mut self, engine: &mut Engine, rec: &Record) -> Result<(), RecoverError> {
-        self.records.push(*rec);
-        if self.records.len() >= WARM_BATCH {
-            self.flush(engine)
-        } else {
-            Ok(())
-        }
+        self.push_with(engine, rec, &mut |_| Ok(()), |e| e)
     }
 
     /// Warm and apply what is queued, in order; stops at the first checkpoint mismatch (the
     /// records after it are dropped, not applied).
     pub fn flush(&mut self, engine: &mut Engine) -> Result<(), RecoverError> {
+        self.flush_with(engine, &mut |_| Ok(()), |e| e)
+    }
+
+    /// [`Batched::push`], calling `hook` before and after each record is applied; `lift`
+    /// turns a replay error into the hook's error type. The first error (the hook's or the
+    /// replay's) stops the batch: nothing after it is applied.
+    pub fn push_with<E>(
+        &mut self,
+        engine: &mut Engine,
+        rec: &Record,
+        hook: &mut impl FnMut(Step<'_>) -> Result<(), E>,
+        lift: impl Fn(RecoverError) -> E,
+    ) -> Result<(), E> {
+        self.records.push(*rec);
+        if self.records.len() >= WARM_BATCH {
+            self.flush_with(engine, hook, lift)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// [`Batched::flush`] with `hook` (see [`Batched::push_with`]).
+    pub fn flush_with<E>(
+        &mut self,
+        engine: &mut Engine,
+        hook: &mut impl FnMut(Step<'_>) -> Result<(), E>,
+        lift: impl Fn(RecoverError) -> E,
+    ) -> Result<(), E> {
         self.commands.clear();
         self.commands
             .extend(self.records.iter().filter_map(|r| match r.body {
@@ -107,8 +143,15 @@ impl Batched {
             }));
         engine.warm(&self.commands);
         let mut result = Ok(());
-        for rec in self.records.drain(..) {
-            result = apply_record(engine, &rec, &mut self.scratch);
+        for rec in &self.records {
+            result = hook(Step::Before { engine, rec })
+                .and_then(|()| apply_record(engine, rec, &mut self.scratch).map_err(&lift))
+                .and_then(|()| {
+                    hook(Step::After {
+                        rec,
+                        events: &self.scratch,
+                    })
+                });
             if result.is_err() {
                 break;
             }
@@ -174,6 +217,37 @@ mod tests {
         batched.flush(&mut engine).unwrap();
         assert_eq!(engine.state_hash(), one_by_one(&recs));
         assert!(recs.len() > 30_000 && engine.resting_orders() > 0);
+
+        // With a hook: each record's events, and the state before every 1000th record, are
+        // those of one-by-one replay.
+        let (mut expected, mut hashes) = (Vec::new(), Vec::new());
+        let mut e = Engine::new(0, &instruments);
+        let mut scratch = Vec::new();
+        for r in &recs {
+            if r.seq % 1000 == 0 {
+                hashes.push(e.state_hash());
+            }
+            apply_record(&mut e, r, &mut scratch).unwrap();
+            expected.push(scratch.clone());
+        }
+        let (mut got, mut got_hashes) = (Vec::new(), Vec::new());
+        let mut hook = |step: Step<'_>| -> Result<(), RecoverError> {
+            match step {
+                Step::Before { engine, rec } if rec.seq % 1000 == 0 => {
+                    got_hashes.push(engine.state_hash())
+                }
+                Step::Before { .. } => {}
+                Step::After { events, .. } => got.push(events.to_vec()),
+            }
+            Ok(())
+        };
+        let mut engine = Engine::new(0, &instruments);
+        let mut batched = Batched::new();
+        for r in &recs {
+            batched.push_with(&mut engine, r, &mut hook, |e| e).unwrap();
+        }
+        batched.flush_with(&mut engine, &mut hook, |e| e).unwrap();
+        assert!(got == expected && got_hashes == hashes && hashes.len() > 30);
 
         // A wrong checkpoint mid-batch: the error names it, the records after it stay out.
         let at = 997 * 20 - 1;
