@@ -62,7 +62,11 @@ pub fn test_config(dir: &Path, durability: &str, gateway_extra: &str) -> PathBuf
         4 << 20
     ));
     text.push_str("[metrics]\nlisten = \"127.0.0.1:0\"\ninterval_ms = 200\n\n");
-    text.push_str("[feed]\nlisten = \"127.0.0.1:0\"\nws_listen = \"127.0.0.1:0\"\n\n");
+    // The feed publishes in batches (a pass per millisecond while commands flow): the feed
+    // tests check that batching still delivers every update, in order.
+    text.push_str(
+        "[feed]\nlisten = \"127.0.0.1:0\"\nws_listen = \"127.0.0.1:0\"\nbatch_us = 1000\n\n",
+    );
     text.push_str("[fix]\nlisten = \"127.0.0.1:0\"\n\n");
     let mut rest = base.to_toml_string();
     // Drop the [engine]/[gateway]/[journal] tables of the default; keep instruments/accounts.

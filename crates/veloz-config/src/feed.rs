@@ -32,6 +32,16 @@ pub struct FeedConfig {
     pub max_subscribers: usize,
     /// Public trades kept per instrument for new subscribers and the page.
     pub recent_trades: usize,
+    /// While commands flow, the feed thread publishes at most once per this many
+    /// microseconds: after a pass that found work it sleeps this long (idle, it parks up to
+    /// `engine.park_max_us`). Every update is still sent, in order; each is up to this much
+    /// later. 0 (the default): no pause, market data as soon as the feed thread runs, which
+    /// under load means a wake-up every ~10 us. On a host where the control core is shared
+    /// with a shard or a latency-sensitive client, 500 cut the feed thread's share of that
+    /// core from 21 % to 8-9 % at 100,000 orders/s, and its context switches from 11,000/s
+    /// to 1,600/s (docs/BENCHMARKS.md, "Market-data fan-out": what it does to the round
+    /// trip there). 0..=100000.
+    pub batch_us: u64,
 }
 
 impl Default for FeedConfig {
@@ -46,6 +56,7 @@ impl Default for FeedConfig {
             heartbeat_ms: 1_000,
             max_subscribers: 1_000,
             recent_trades: 50,
+            batch_us: 0,
         }
     }
 }
@@ -76,6 +87,9 @@ impl FeedConfig {
         if self.max_subscribers == 0 {
             return Err(("max_subscribers", 0, "must be at least 1"));
         }
+        if self.batch_us > 100_000 {
+            return Err(("batch_us", self.batch_us, "must be 0..=100000"));
+        }
         Ok(())
     }
 }
@@ -100,5 +114,6 @@ mod tests {
         );
         assert_eq!(bad(|c| c.heartbeat_ms = 0), "heartbeat_ms");
         assert_eq!(bad(|c| c.max_subscribers = 0), "max_subscribers");
+        assert_eq!(bad(|c| c.batch_us = 100_001), "batch_us");
     }
 }

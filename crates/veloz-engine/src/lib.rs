@@ -258,6 +258,7 @@ fn feed_thread(
         // within `park_max_us` of the next command.
         spin: Duration::ZERO,
         park_max: Duration::from_micros(shared.config.engine.park_max_us),
+        batch: Duration::from_micros(config.batch_us),
     }
     .spawn(shared.control_core);
     println!("veloz: market data on {binary_addr} (binary), ws://{ws_addr}/ws (websocket), book page http://{ws_addr}/");

@@ -472,6 +472,9 @@ pub struct FeedThread {
     /// Idle policy: spin this long after work, then park up to `park_max`.
     pub spin: Duration,
     pub park_max: Duration,
+    /// After a pass that found work (and left none behind in the rings), sleep this long:
+    /// one wake-up per batch, not per command (`[feed] batch_us`).
+    pub batch: Duration,
 }
 
 /// Wall clock, ns since the Unix epoch.
@@ -501,7 +504,8 @@ impl FeedThread {
         loop {
             // Read `done` before draining: once set, the shards have pushed their last.
             let done = self.done.load(Ordering::SeqCst);
-            let mut work = self.drain();
+            let (mut work, more) = self.drain();
+            let drained = work;
             // Subscribers are served once every shard has handed over its books (queued
             // connections wait in the listen backlog until then).
             if self.state.ready() {
@@ -516,6 +520,9 @@ impl FeedThread {
             }
             if work > 0 {
                 idle.worked();
+                if drained > 0 && !more && !done && !self.batch.is_zero() {
+                    std::thread::sleep(self.batch);
+                }
             } else {
                 idle.wait(std::thread::sleep);
             }
@@ -533,14 +540,17 @@ impl FeedThread {
         self.publish_stats();
     }
 
-    /// Take what the shards handed over; publish each complete command.
-    fn drain(&mut self) -> usize {
+    /// Take what the shards handed over (up to [`RING_BATCH`] items per shard); publish each
+    /// complete command. Returns the items taken and whether a ring may hold more.
+    fn drain(&mut self) -> (usize, bool) {
         let mut work = 0;
+        let mut more = false;
         for shard in 0..self.rings.len() {
-            for _ in 0..RING_BATCH {
+            for i in 0..RING_BATCH {
                 let Ok(item) = self.rings[shard].pop() else {
                     break;
                 };
+                more |= i + 1 == RING_BATCH;
                 work += 1;
                 match item {
                     FeedItem::Seed { feed, seq } => self.state.seed_at(shard, *feed, seq),
@@ -560,7 +570,7 @@ impl FeedThread {
                 }
             }
         }
-        work
+        (work, more)
     }
 
     fn publish_last(&mut self, shard: usize, was_down: bool) {
