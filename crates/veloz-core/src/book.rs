@@ -36,11 +36,13 @@
 //!   [`unlink`]);
 //! - `index`: [`OrderIndex`];
 //! - `client_ids`: [`ClientIds`];
+//! - `linear`: the linear-probing table both build on;
 //! - `ladder`: [`Ladder`] and its iterator [`BestFirst`].
 
 mod client_ids;
 mod index;
 mod ladder;
+mod linear;
 mod pool;
 
 pub use client_ids::ClientIds;

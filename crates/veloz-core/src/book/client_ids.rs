@@ -6,7 +6,7 @@
 //! its layout cannot leak into event order. The caller inserts a slot after writing its node,
 //! and removes it with the node it held (the slot may be free by then).
 //!
-//! Layout: open addressing with linear probing, like [`super::OrderIndex`]: each entry is
+//! Layout: open addressing with linear probing (`linear`, as [`super::OrderIndex`]): each entry is
 //! `(tag, slot)`, 8 bytes, where the tag is the high 32 bits of the key's hash (its top bits
 //! are the entry's home position) and the key itself lives in the order node. A lookup by key
 //! reads a node only when a tag matches (1 in 2^32 otherwise); a removal knows its slot and
@@ -20,6 +20,7 @@
 //! picks client order ids colliding in it lengthens its own probe runs; per-account order
 //! limits bound how many it can keep resting.
 
+use super::linear::{Entry, Linear};
 use super::pool::{OrderNode, OrderPool};
 use super::NIL;
 use crate::types::{AccountId, ClientOrderId};
@@ -28,10 +29,17 @@ use crate::types::{AccountId, ClientOrderId};
 #[derive(Debug, Clone)]
 pub struct ClientIds {
     /// `(tag, slot)`; slot [`NIL`] = empty.
-    entries: Vec<(u32, u32)>,
-    /// log2 of the table size (at most 32: homes come from the 32-bit tag).
-    bits: u32,
-    len: usize,
+    table: Linear<(u32, u32)>,
+}
+
+impl Entry for (u32, u32) {
+    const EMPTY: Self = (0, NIL);
+
+    /// The tag in the top bits: its top bits choose the home place.
+    #[inline]
+    fn hash(&self) -> u64 {
+        (self.0 as u64) << 32
+    }
 }
 
 /// The high 32 bits of a folded multiply of the key's two halves (each half offset by a
@@ -58,31 +66,18 @@ impl Default for ClientIds {
 impl ClientIds {
     /// A table with room for `n` orders before it grows.
     pub fn with_capacity(n: usize) -> ClientIds {
-        let size = (n.max(8) * 2).next_power_of_two();
         ClientIds {
-            entries: vec![(0, NIL); size],
-            bits: size.trailing_zeros(),
-            len: 0,
+            table: Linear::with_capacity(n),
         }
     }
 
     /// Resting orders indexed.
     pub fn len(&self) -> usize {
-        self.len
+        self.table.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    #[inline]
-    fn home(&self, tag: u32) -> usize {
-        (tag >> (32 - self.bits)) as usize
-    }
-
-    #[inline]
-    fn mask(&self) -> usize {
-        self.entries.len() - 1
+        self.len() == 0
     }
 
     /// The slot of the resting order of `account` in `book` entered with `client_order_id`.
@@ -95,27 +90,21 @@ impl ClientIds {
         client_order_id: ClientOrderId,
     ) -> Option<u32> {
         let t = tag(book, account, client_order_id);
-        let mask = self.mask();
-        let mut i = self.home(t);
-        loop {
-            let (k, slot) = self.entries[i];
-            if slot == NIL {
-                return None;
-            }
-            if k == t {
+        let is = |&(k, slot): &(u32, u32)| {
+            k == t && {
                 let n = pool.get(slot);
-                if n.client_order_id == client_order_id && n.account == account && n.book == book {
-                    return Some(slot);
-                }
+                n.client_order_id == client_order_id && n.account == account && n.book == book
             }
-            i = (i + 1) & mask;
-        }
+        };
+        self.table.find((t as u64) << 32, is).map(|e| e.1)
     }
 
     /// The entry where a probe for this key starts (to read it early: `Engine::warm`).
     #[inline]
     pub fn probe(&self, book: u32, account: AccountId, client_order_id: ClientOrderId) -> u64 {
-        let (t, s) = self.entries[self.home(tag(book, account, client_order_id))];
+        let (t, s) = self
+            .table
+            .probe((tag(book, account, client_order_id) as u64) << 32);
         (t as u64) << 32 | s as u64
     }
 
@@ -123,76 +112,15 @@ impl ClientIds {
     /// indexed (the caller checked with [`ClientIds::find`]).
     #[inline]
     pub fn insert(&mut self, pool: &OrderPool, slot: u32) {
-        self.insert_tagged(tag_of(pool.get(slot)), slot);
-    }
-
-    #[inline]
-    fn insert_tagged(&mut self, t: u32, slot: u32) {
         debug_assert!(slot != NIL);
-        if (self.len + 1) * 2 > self.entries.len() {
-            self.grow();
-        }
-        let mask = self.mask();
-        let mut i = self.home(t);
-        while self.entries[i].1 != NIL {
-            debug_assert!(self.entries[i].1 != slot, "slot {slot} indexed twice");
-            i = (i + 1) & mask;
-        }
-        self.entries[i] = (t, slot);
-        self.len += 1;
+        self.table.insert((tag_of(pool.get(slot)), slot));
     }
 
     /// Forget the order that was in `slot`, whose node was `node`; whether it was indexed.
     #[inline]
     pub fn remove(&mut self, slot: u32, node: &OrderNode) -> bool {
-        let mask = self.mask();
-        let mut i = self.home(tag_of(node));
-        loop {
-            let s = self.entries[i].1;
-            if s == slot {
-                break;
-            }
-            if s == NIL {
-                return false;
-            }
-            i = (i + 1) & mask;
-        }
-        // Backward shift: move later members of the run into the hole while their home
-        // position allows it.
-        let mut hole = i;
-        let mut j = i;
-        loop {
-            j = (j + 1) & mask;
-            let (k, s) = self.entries[j];
-            if s == NIL {
-                break;
-            }
-            let home = self.home(k);
-            // The entry may move to `hole` iff `hole` lies cyclically in [home, j).
-            if (j.wrapping_sub(home) & mask) >= (j.wrapping_sub(hole) & mask) {
-                self.entries[hole] = self.entries[j];
-                hole = j;
-            }
-        }
-        self.entries[hole] = (0, NIL);
-        self.len -= 1;
-        true
-    }
-
-    fn grow(&mut self) {
-        assert!(
-            self.bits < 32,
-            "client order id table full at 2^31 resting orders"
-        );
-        let old = std::mem::take(&mut self.entries);
-        self.entries = vec![(0, NIL); old.len() * 2];
-        self.bits += 1;
-        self.len = 0;
-        for (t, slot) in old {
-            if slot != NIL {
-                self.insert_tagged(t, slot);
-            }
-        }
+        let hash = (tag_of(node) as u64) << 32;
+        self.table.remove(hash, |e| e.1 == slot).is_some()
     }
 }
 
