@@ -8,7 +8,7 @@
 use super::linear::{Entry, Linear};
 use crate::types::OrderId;
 
-/// Order id -> slot: open addressing with linear probing ([`Linear`]), for point lookups
+/// Order id -> slot: open addressing with linear probing (`linear`), for point lookups
 /// only (never iterated).
 ///
 /// Order ids are engine-assigned and sequential, so the home position is a Fibonacci hash of
