@@ -19,31 +19,16 @@
 
 use std::collections::VecDeque;
 
-use veloz_core::{AccountId, AssetId};
+use veloz_core::{AccountId, Asset};
 use veloz_wire::{AssetBalance, BalanceReport, ShardBalance};
 
 /// Balance requests one session may have in flight.
 pub const MAX_PENDING: usize = 16;
 
-/// One configured asset, as reports name it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AssetName {
-    pub id: AssetId,
-    pub name: String,
-    pub scale: u8,
-}
-
-/// The configured assets, ascending by id (empty: the engine runs without money).
-pub fn asset_names(config: &veloz_config::Config) -> Vec<AssetName> {
-    let mut v: Vec<AssetName> = config
-        .assets
-        .iter()
-        .map(|a| AssetName {
-            id: a.id,
-            name: a.name.clone(),
-            scale: a.scale,
-        })
-        .collect();
+/// The configured assets, ascending by id (empty: the engine runs without money): the money
+/// rules' own list ([`veloz_config::Config::risk`]).
+pub fn assets(config: &veloz_config::Config) -> Vec<Asset> {
+    let mut v = config.risk().map(|r| r.assets).unwrap_or_default();
     v.sort_unstable_by_key(|a| a.id);
     v
 }
@@ -55,14 +40,13 @@ pub struct Gather {
     by_shard: bool,
     /// Per shard: its `BalanceEnd` arrived.
     ended: Vec<bool>,
-    left: usize,
     /// Non-zero slices so far, in arrival order.
     slices: Vec<ShardBalance>,
 }
 
 impl Gather {
     /// The report of this request for `account`, over `assets`.
-    pub fn report<'a>(mut self, account: AccountId, assets: &'a [AssetName]) -> BalanceReport<'a> {
+    pub fn report<'a>(mut self, account: AccountId, assets: &'a [Asset]) -> BalanceReport<'a> {
         let balances = assets
             .iter()
             .map(|a| {
@@ -113,7 +97,6 @@ impl Gathers {
             request_id,
             by_shard,
             ended: vec![false; shards],
-            left: shards,
             slices: Vec::new(),
         });
         true
@@ -137,8 +120,7 @@ impl Gathers {
     pub fn end(&mut self, shard: u16) -> Option<Gather> {
         let g = self.open_for(shard)?;
         g.ended[shard as usize] = true;
-        g.left -= 1;
-        if self.pending.front().is_some_and(|g| g.left == 0) {
+        if (self.pending.front()).is_some_and(|g| g.ended.iter().all(|&e| e)) {
             return self.pending.pop_front();
         }
         None
@@ -148,6 +130,7 @@ impl Gathers {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use veloz_core::AssetId;
 
     fn slice(shard: u16, asset: AssetId, available: u64, held: u64) -> ShardBalance {
         ShardBalance {
@@ -158,10 +141,10 @@ mod tests {
         }
     }
 
-    fn assets() -> Vec<AssetName> {
+    fn assets() -> Vec<Asset> {
         [(1, "USD", 2), (2, "BTC", 8)]
             .into_iter()
-            .map(|(id, name, scale)| AssetName {
+            .map(|(id, name, scale)| Asset {
                 id,
                 name: name.into(),
                 scale,

@@ -128,7 +128,7 @@ pub struct Gateway<T: Stream = TcpStream> {
     /// rejected `EngineShuttingDown` and logons refused.
     stopping: bool,
     /// The configured assets, ascending by id, as balance reports name them.
-    assets: Vec<balances::AssetName>,
+    assets: Vec<veloz_core::Asset>,
 }
 
 impl<T: Stream> Gateway<T> {
@@ -162,7 +162,7 @@ impl<T: Stream> Gateway<T> {
             changes: Vec::new(),
             queries: Vec::new(),
             stopping: false,
-            assets: balances::asset_names(&shared.config),
+            assets: balances::assets(&shared.config),
             shared,
         }
     }
