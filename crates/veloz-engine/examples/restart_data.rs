@@ -12,17 +12,17 @@
 //! fill (it must not hold a journal yet). Fixed arithmetic stream, no randomness: the same
 //! arguments give the same bytes.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::time::Instant;
 
 use veloz_config::routing::Routing;
 use veloz_config::Config;
-use veloz_core::{
-    CancelOrder, Command, Instrument, NewOrder, OrderId, OrderKind, SelfTradePrevention, Side,
-    TimeInForce,
-};
+use veloz_core::Command;
 use veloz_journal::{snapshot, Durability, MmapStorage, OpenOptions};
+
+#[path = "common/stream.rs"]
+mod stream;
+use stream::RestartStream;
 
 /// Timestamps: 2026-11-30T00:00:00Z plus one microsecond per record.
 const TS0: u64 = 1_796_083_200_000_000_000;
@@ -41,7 +41,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     routing.check_and_record(&data)?;
     // Built as the engine builds it, so a restart replays to the same state.
     let mut engine = config.shard_engine(&routing, 0);
-    let instruments: Vec<Instrument> = engine.instruments().cloned().collect();
     let storage = MmapStorage::for_shard(&data, 0)?;
     let journal = config.journal.clone().with_durability(Durability::None);
     let (mut writer, report) =
@@ -50,59 +49,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{} already holds a journal", data.display()).into());
     }
     let mut events = Vec::new();
-    let mut live: VecDeque<(OrderId, u32, u32)> = VecDeque::new();
-    let mut orders: u64 = 0;
-    // The k-th order: instrument k % n, bids and asks alternately, on 400 levels each side
-    // away from the reference (inside every band), never crossing.
-    let new_order = |k: u64| -> NewOrder {
-        let inst = &instruments[(k % instruments.len() as u64) as usize];
-        let side = if (k / 4).is_multiple_of(2) {
-            Side::Buy
-        } else {
-            Side::Sell
-        };
-        let ticks = 1 + (k / 8) % 400;
-        let off = inst.tick_size * ticks as i64;
-        NewOrder {
-            account: 1 + (k % 2) as u32,
-            symbol: inst.id,
-            client_order_id: k + 1,
-            side,
-            kind: OrderKind::Limit,
-            tif: TimeInForce::Gtc,
-            post_only: false,
-            stp: SelfTradePrevention::Allow,
-            price: match side {
-                Side::Buy => inst.reference_price - off,
-                Side::Sell => inst.reference_price + off,
-            },
-            qty: inst.lot_size * (1 + k % 5),
-        }
-    };
+    let mut stream = RestartStream::new(engine.instruments().cloned().collect());
     let began = Instant::now();
     let mut append = |writer: &mut veloz_journal::Writer<MmapStorage>,
                       engine: &mut veloz_core::Engine,
-                      cmd: Command,
-                      live: &mut VecDeque<(OrderId, u32, u32)>| {
+                      cmd: Command| {
         let seq = writer.next_seq();
         let ts = TS0 + seq * 1_000;
         writer.append_command(ts, &cmd).expect("append");
         engine.apply(seq, ts, &cmd, &mut events);
-        if let Command::New(o) = cmd {
-            orders += 1;
-            // Order ids are the shard's order counter: (shard 0 << 48) | n.
-            live.push_back((orders, o.account, o.symbol));
-        }
     };
-    let mut k = 0u64;
-    while k < resting {
-        append(
-            &mut writer,
-            &mut engine,
-            Command::New(new_order(k)),
-            &mut live,
-        );
-        k += 1;
+    for _ in 0..resting {
+        append(&mut writer, &mut engine, stream.resting());
     }
     // durability "none": everything written is as durable as the snapshot needs here.
     let snap_seq = writer.next_seq() - 1;
@@ -115,22 +73,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         file.len(),
         began.elapsed().as_secs_f64()
     );
-    let mut done = 0u64;
-    while done < tail {
-        let cmd = if done.is_multiple_of(2) {
-            k += 1;
-            Command::New(new_order(k - 1))
-        } else {
-            let (order_id, account, symbol) = live.pop_front().expect("a live order");
-            Command::Cancel(CancelOrder {
-                account,
-                symbol,
-                client_order_id: k + done,
-                order_id,
-            })
-        };
-        append(&mut writer, &mut engine, cmd, &mut live);
-        done += 1;
+    for _ in 0..tail {
+        append(&mut writer, &mut engine, stream.tail());
     }
     let last = writer.close()?;
     eprintln!(
